@@ -1,0 +1,1 @@
+package io.pgrelay; public final class Main { public static void main(String[] a) {} }
