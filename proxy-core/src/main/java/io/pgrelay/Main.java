@@ -1,1 +1,66 @@
-package io.pgrelay; public final class Main { public static void main(String[] a) {} }
+package io.pgrelay;
+
+import com.typesafe.config.ConfigException;
+import io.pgrelay.config.ProxyConfig;
+import io.pgrelay.proxy.PgRelay;
+import java.io.File;
+import java.io.UncheckedIOException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/**
+ * {@code java -jar pgrelay.jar [conf/pgrelay.conf]}. SIGTERM: graceful stop bounded by
+ * runtime.shutdown_timeout; SIGINT or a second SIGTERM: stop at once.
+ */
+public final class Main {
+
+    private static final Logger log = LoggerFactory.getLogger(Main.class);
+
+    private Main() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        File file = new File(args.length > 0 ? args[0] : "conf/pgrelay.conf");
+        ProxyConfig config;
+        PgRelay relay;
+        try {
+            config = ProxyConfig.load(file.exists() || args.length > 0 ? file : null);
+            relay = new PgRelay(config);
+            relay.start();
+        } catch (ConfigException | UncheckedIOException | IllegalStateException | IllegalArgumentException e) {
+            log.error("cannot start: {}", e.getMessage());
+            System.exit(2);
+            return;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        AtomicInteger terms = new AtomicInteger();
+        Signal.handle(new Signal("TERM"), s -> {
+            if (terms.incrementAndGet() == 1) {
+                Thread t = new Thread(() -> {
+                    try {
+                        relay.shutdown(config.shutdownTimeout());
+                    } catch (InterruptedException ignored) {
+                        Thread.currentThread().interrupt();
+                    } finally {
+                        stopped.countDown();
+                    }
+                }, "pgrelay-shutdown");
+                t.start();
+            } else {
+                log.info("second SIGTERM: stopping now");
+                relay.close();
+                stopped.countDown();
+            }
+        });
+        Signal.handle(new Signal("INT"), s -> {
+            log.info("SIGINT: stopping now");
+            relay.close();
+            stopped.countDown();
+        });
+        stopped.await();
+        System.exit(0);
+    }
+}

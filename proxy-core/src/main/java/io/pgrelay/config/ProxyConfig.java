@@ -1,0 +1,181 @@
+package io.pgrelay.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import io.pgrelay.pool.PoolSettings;
+import io.pgrelay.routing.Backend;
+import java.io.File;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The settings pgrelay runs with, read once from HOCON and checked before anything starts.
+ * Layers, strongest first: JVM system properties ({@code -Dpgrelay.x=...}), environment
+ * overrides ({@code CONFIG_FORCE_pgrelay_...}), the given file, then the defaults in the
+ * bundled copy of {@code conf/pgrelay.conf}. A bad value fails with
+ * {@link ConfigException}, whose message names the setting.
+ */
+public record ProxyConfig(
+        String listenHost,
+        int writePort,
+        int readPort,
+        String routingSource,
+        Backend primary,
+        List<Backend> replicas,
+        AuthType authType,
+        Path authFile,
+        PoolMode poolMode,
+        int maxClientConn,
+        PoolSettings poolSettings,
+        Duration serverConnectTimeout,
+        Duration clientIdleTimeout,
+        Duration idleTransactionTimeout,
+        Duration clientLoginTimeout,
+        String serverResetQuery,
+        Set<String> ignoreStartupParameters,
+        int maxMessageSize,
+        int workerThreads,
+        Duration shutdownTimeout,
+        boolean useEpoll) {
+
+    public enum PoolMode { SESSION, TRANSACTION }
+
+    public enum AuthType { SCRAM_SHA_256, MD5, PLAIN, TRUST }
+
+    /** Loads {@code file} (may be null: defaults only) with system property and env overrides. */
+    public static ProxyConfig load(File file) {
+        Config defaults = ConfigFactory.parseResources(ProxyConfig.class.getClassLoader(), "pgrelay.conf",
+                ConfigParseOptions.defaults().setAllowMissing(false));
+        Config fromFile = file == null ? ConfigFactory.empty()
+                : ConfigFactory.parseFile(file, ConfigParseOptions.defaults().setAllowMissing(false));
+        Config config = ConfigFactory.systemProperties()
+                .withFallback(ConfigFactory.systemEnvironmentOverrides())
+                .withFallback(fromFile)
+                .withFallback(defaults)
+                .resolve();
+        config.checkValid(defaults, "pgrelay");
+        return from(config.getConfig("pgrelay"));
+    }
+
+    public static ProxyConfig from(Config c) {
+        String routingSource = c.getString("routing.source");
+        if (!routingSource.equals("static")) {
+            throw new ConfigException.BadValue(c.origin(), "pgrelay.routing.source",
+                    "'" + routingSource + "' (expected: static)");
+        }
+        PoolSettings poolSettings = new PoolSettings(
+                positive(c, "pool.default_pool_size"),
+                nonNegative(c, "pool.min_pool_size"),
+                nonNegative(c, "pool.reserve_pool_size"),
+                duration(c, "pool.reserve_pool_timeout"),
+                duration(c, "pool.query_wait_timeout"),
+                duration(c, "pool.server_idle_timeout"),
+                duration(c, "pool.server_lifetime"));
+        int writePort = port(c, "listen.write_port");
+        int readPort = port(c, "listen.read_port");
+        if (writePort != 0 && writePort == readPort) {
+            throw new ConfigException.BadValue("pgrelay.listen.read_port",
+                    "must differ from listen.write_port (both " + writePort + ")");
+        }
+        long maxMessage = c.getBytes("protocol.max_message_size");
+        if (maxMessage < 1024 || maxMessage > Integer.MAX_VALUE) {
+            throw new ConfigException.BadValue("pgrelay.protocol.max_message_size",
+                    maxMessage + " (expected: 1024.." + Integer.MAX_VALUE + ")");
+        }
+        Set<String> ignored = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+        ignored.addAll(c.getStringList("pool.ignore_startup_parameters"));
+        return new ProxyConfig(
+                c.getString("listen.host"),
+                writePort,
+                readPort,
+                routingSource,
+                backend(c, "backends.primary"),
+                c.getStringList("backends.replicas").stream().map(s -> parseBackend("backends.replicas", s)).toList(),
+                enumValue(c, "auth.auth_type", AuthType.class),
+                Path.of(c.getString("auth.auth_file")),
+                enumValue(c, "pool.pool_mode", PoolMode.class),
+                positive(c, "pool.max_client_conn"),
+                poolSettings,
+                positiveDuration(c, "pool.server_connect_timeout"),
+                duration(c, "pool.client_idle_timeout"),
+                duration(c, "pool.idle_transaction_timeout"),
+                duration(c, "pool.client_login_timeout"),
+                c.getString("pool.server_reset_query"),
+                ignored,
+                (int) maxMessage,
+                nonNegative(c, "runtime.worker_threads"),
+                duration(c, "runtime.shutdown_timeout"),
+                c.getBoolean("runtime.use_epoll"));
+    }
+
+    private static Backend backend(Config c, String path) {
+        return parseBackend(path, c.getString(path));
+    }
+
+    private static Backend parseBackend(String path, String value) {
+        try {
+            return Backend.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException.BadValue("pgrelay." + path, e.getMessage());
+        }
+    }
+
+    private static <E extends Enum<E>> E enumValue(Config c, String path, Class<E> type) {
+        String raw = c.getString(path);
+        try {
+            return Enum.valueOf(type, raw.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+        } catch (IllegalArgumentException e) {
+            StringBuilder allowed = new StringBuilder();
+            for (E v : type.getEnumConstants()) {
+                allowed.append(allowed.length() == 0 ? "" : ", ").append(v.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            }
+            throw new ConfigException.BadValue("pgrelay." + path, "'" + raw + "' (expected one of: " + allowed + ")");
+        }
+    }
+
+    private static int port(Config c, String path) {
+        int p = c.getInt(path);
+        if (p < 0 || p > 65535) {
+            throw new ConfigException.BadValue("pgrelay." + path, p + " (expected: 0..65535)");
+        }
+        return p;
+    }
+
+    private static int positive(Config c, String path) {
+        int v = c.getInt(path);
+        if (v < 1) {
+            throw new ConfigException.BadValue("pgrelay." + path, v + " (expected: >= 1)");
+        }
+        return v;
+    }
+
+    private static int nonNegative(Config c, String path) {
+        int v = c.getInt(path);
+        if (v < 0) {
+            throw new ConfigException.BadValue("pgrelay." + path, v + " (expected: >= 0)");
+        }
+        return v;
+    }
+
+    private static Duration duration(Config c, String path) {
+        Duration d = c.getDuration(path);
+        if (d.isNegative()) {
+            throw new ConfigException.BadValue("pgrelay." + path, d + " (expected: >= 0)");
+        }
+        return d;
+    }
+
+    private static Duration positiveDuration(Config c, String path) {
+        Duration d = duration(c, path);
+        if (d.isZero()) {
+            throw new ConfigException.BadValue("pgrelay." + path, "0 (expected: > 0)");
+        }
+        return d;
+    }
+}

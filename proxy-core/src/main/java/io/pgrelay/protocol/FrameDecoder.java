@@ -1,0 +1,107 @@
+package io.pgrelay.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import java.util.List;
+
+/**
+ * Frames the byte stream into whole protocol messages without parsing them. Each message is
+ * emitted as a retained slice of the cumulation buffer (type byte, length and body, exactly as
+ * received) so it can be relayed as is; the handler that receives a frame owns it.
+ *
+ * <p>Two phases: the first messages of a frontend connection have no type byte (StartupMessage,
+ * SSLRequest, GSSENCRequest, CancelRequest); the handler calls {@link #typedPhase()} once the
+ * startup packet is accepted. ByteToMessageDecoder hands each frame on before it decodes the
+ * next one, so the switch takes effect for the very next message.
+ *
+ * <p>Lengths are checked before any body byte is buffered, so a bogus 2 GB length fails at
+ * once instead of making the proxy wait for (or allocate) 2 GB. After a failure the decoder
+ * discards everything else the peer sends: the handler reports the error and closes.
+ */
+public final class FrameDecoder extends ByteToMessageDecoder {
+
+    /** PostgreSQL's own limit for startup packets (MAX_STARTUP_PACKET_LENGTH). */
+    public static final int MAX_STARTUP_PACKET_LENGTH = 10_000;
+
+    private final int maxMessageLength;
+    private boolean startupPhase;
+    private boolean failed;
+
+    private FrameDecoder(boolean startupPhase, int maxMessageLength) {
+        this.startupPhase = startupPhase;
+        this.maxMessageLength = maxMessageLength;
+    }
+
+    /** For connections from clients: untyped startup packets first. */
+    public static FrameDecoder frontend(int maxMessageLength) {
+        return new FrameDecoder(true, maxMessageLength);
+    }
+
+    /** For connections to servers: typed messages only. */
+    public static FrameDecoder backend(int maxMessageLength) {
+        return new FrameDecoder(false, maxMessageLength);
+    }
+
+    public void typedPhase() {
+        startupPhase = false;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        if (failed) {
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        if (startupPhase) {
+            decodeStartupPacket(in, out);
+        } else {
+            decodeMessage(in, out);
+        }
+    }
+
+    private void decodeStartupPacket(ByteBuf in, List<Object> out) {
+        if (in.readableBytes() < 4) {
+            return;
+        }
+        int length = in.getInt(in.readerIndex());
+        if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) {
+            throw fail("invalid length of startup packet: " + length
+                    + " (expected: 8.." + MAX_STARTUP_PACKET_LENGTH + ")");
+        }
+        if (in.readableBytes() < length) {
+            return;
+        }
+        out.add(in.readRetainedSlice(length));
+    }
+
+    private void decodeMessage(ByteBuf in, List<Object> out) {
+        if (in.readableBytes() < 5) {
+            return;
+        }
+        int start = in.readerIndex();
+        int length = in.getInt(start + 1);
+        if (length < 4) {
+            throw fail("invalid message length: " + length + " for message type '"
+                    + printable(in.getByte(start)) + "' (expected: >= 4)");
+        }
+        if (length > maxMessageLength) {
+            throw fail("message of type '" + printable(in.getByte(start)) + "' too long: length "
+                    + Integer.toUnsignedString(length) + " (expected: <= " + maxMessageLength
+                    + ", max_message_size)");
+        }
+        if (in.readableBytes() < length + 1) {
+            return;
+        }
+        out.add(in.readRetainedSlice(length + 1));
+    }
+
+    private ProtocolException fail(String message) {
+        failed = true;
+        return new ProtocolException(SqlState.PROTOCOL_VIOLATION, message);
+    }
+
+    static String printable(byte type) {
+        return type >= 32 && type < 127 ? String.valueOf((char) type) : String.format("\\x%02x", type & 0xff);
+    }
+}

@@ -1,0 +1,165 @@
+package io.pgrelay.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import java.util.List;
+
+/**
+ * Encoders for the small messages pgrelay writes itself, named as in the protocol
+ * documentation ("Message Formats"). Relayed messages never pass through here.
+ */
+public final class Messages {
+
+    // Backend message types pgrelay acts on.
+    public static final byte AUTHENTICATION = 'R';
+    public static final byte BACKEND_KEY_DATA = 'K';
+    public static final byte PARAMETER_STATUS = 'S';
+    public static final byte READY_FOR_QUERY = 'Z';
+    public static final byte ERROR_RESPONSE = 'E';
+    public static final byte NOTICE_RESPONSE = 'N';
+    public static final byte COPY_IN_RESPONSE = 'G';
+    public static final byte COPY_OUT_RESPONSE = 'H';
+    public static final byte COPY_BOTH_RESPONSE = 'W';
+    public static final byte NEGOTIATE_PROTOCOL_VERSION = 'v';
+
+    // Frontend message types pgrelay acts on.
+    public static final byte QUERY = 'Q';
+    public static final byte PARSE = 'P';
+    public static final byte BIND = 'B';
+    public static final byte DESCRIBE = 'D';
+    public static final byte EXECUTE = 'E';
+    public static final byte CLOSE = 'C';
+    public static final byte SYNC = 'S';
+    public static final byte FLUSH = 'H';
+    public static final byte TERMINATE = 'X';
+    public static final byte PASSWORD_MESSAGE = 'p';
+    public static final byte COPY_DATA = 'd';
+    public static final byte COPY_DONE = 'c';
+    public static final byte COPY_FAIL = 'f';
+    public static final byte FUNCTION_CALL = 'F';
+
+    // Authentication request codes.
+    public static final int AUTH_OK = 0;
+    public static final int AUTH_CLEARTEXT_PASSWORD = 3;
+    public static final int AUTH_MD5_PASSWORD = 5;
+    public static final int AUTH_SASL = 10;
+    public static final int AUTH_SASL_CONTINUE = 11;
+    public static final int AUTH_SASL_FINAL = 12;
+
+    /** Transaction status byte of ReadyForQuery. */
+    public static final byte IDLE = 'I';
+    public static final byte IN_TRANSACTION = 'T';
+    public static final byte FAILED_TRANSACTION = 'E';
+
+    private static final ByteBuf READY_IDLE =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(6).writeByte('Z').writeInt(5).writeByte('I')).asReadOnly();
+    private static final ByteBuf AUTH_OK_MESSAGE =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(9).writeByte('R').writeInt(8).writeInt(0)).asReadOnly();
+
+    private Messages() {
+    }
+
+    /** ReadyForQuery with status idle, as a shared read-only buffer (release is a no-op). */
+    public static ByteBuf readyForQueryIdle() {
+        return READY_IDLE.duplicate();
+    }
+
+    public static ByteBuf authenticationOk() {
+        return AUTH_OK_MESSAGE.duplicate();
+    }
+
+    public static ByteBuf authenticationCleartextPassword(ByteBufAllocator alloc) {
+        return alloc.buffer(9).writeByte(AUTHENTICATION).writeInt(8).writeInt(AUTH_CLEARTEXT_PASSWORD);
+    }
+
+    public static ByteBuf authenticationMd5Password(ByteBufAllocator alloc, byte[] salt) {
+        return alloc.buffer(13).writeByte(AUTHENTICATION).writeInt(12).writeInt(AUTH_MD5_PASSWORD).writeBytes(salt, 0, 4);
+    }
+
+    public static ByteBuf authenticationSasl(ByteBufAllocator alloc, List<String> mechanisms) {
+        int length = 4 + 4 + 1;
+        for (String m : mechanisms) {
+            length += CStrings.size(m);
+        }
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(AUTHENTICATION).writeInt(length).writeInt(AUTH_SASL);
+        mechanisms.forEach(m -> CStrings.write(buf, m));
+        return buf.writeByte(0);
+    }
+
+    public static ByteBuf authenticationSaslContinue(ByteBufAllocator alloc, byte[] data) {
+        return authenticationWithData(alloc, AUTH_SASL_CONTINUE, data);
+    }
+
+    public static ByteBuf authenticationSaslFinal(ByteBufAllocator alloc, byte[] data) {
+        return authenticationWithData(alloc, AUTH_SASL_FINAL, data);
+    }
+
+    private static ByteBuf authenticationWithData(ByteBufAllocator alloc, int code, byte[] data) {
+        return alloc.buffer(9 + data.length).writeByte(AUTHENTICATION).writeInt(8 + data.length).writeInt(code).writeBytes(data);
+    }
+
+    public static ByteBuf backendKeyData(ByteBufAllocator alloc, int processId, int secretKey) {
+        return alloc.buffer(13).writeByte(BACKEND_KEY_DATA).writeInt(12).writeInt(processId).writeInt(secretKey);
+    }
+
+    public static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
+        int length = 4 + CStrings.size(name) + CStrings.size(value);
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(PARAMETER_STATUS).writeInt(length);
+        CStrings.write(buf, name);
+        CStrings.write(buf, value);
+        return buf;
+    }
+
+    /** NegotiateProtocolVersion: the newest minor version supported and the options not recognized. */
+    public static ByteBuf negotiateProtocolVersion(ByteBufAllocator alloc, int newestMinor, List<String> unrecognized) {
+        int length = 4 + 4 + 4;
+        for (String o : unrecognized) {
+            length += CStrings.size(o);
+        }
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(NEGOTIATE_PROTOCOL_VERSION).writeInt(length)
+                .writeInt(newestMinor).writeInt(unrecognized.size());
+        unrecognized.forEach(o -> CStrings.write(buf, o));
+        return buf;
+    }
+
+    public static ByteBuf query(ByteBufAllocator alloc, String sql) {
+        int length = 4 + CStrings.size(sql);
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(QUERY).writeInt(length);
+        CStrings.write(buf, sql);
+        return buf;
+    }
+
+    /** PasswordMessage ('p') carrying a null-terminated password or md5 response. */
+    public static ByteBuf passwordMessage(ByteBufAllocator alloc, String password) {
+        int length = 4 + CStrings.size(password);
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(PASSWORD_MESSAGE).writeInt(length);
+        CStrings.write(buf, password);
+        return buf;
+    }
+
+    public static ByteBuf saslInitialResponse(ByteBufAllocator alloc, String mechanism, byte[] data) {
+        int length = 4 + CStrings.size(mechanism) + 4 + data.length;
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(PASSWORD_MESSAGE).writeInt(length);
+        CStrings.write(buf, mechanism);
+        return buf.writeInt(data.length).writeBytes(data);
+    }
+
+    public static ByteBuf saslResponse(ByteBufAllocator alloc, byte[] data) {
+        return alloc.buffer(5 + data.length).writeByte(PASSWORD_MESSAGE).writeInt(4 + data.length).writeBytes(data);
+    }
+
+    public static ByteBuf terminate(ByteBufAllocator alloc) {
+        return alloc.buffer(5).writeByte(TERMINATE).writeInt(4);
+    }
+
+    /** The status byte of a ReadyForQuery frame. */
+    public static byte transactionStatus(ByteBuf readyForQuery) {
+        return readyForQuery.getByte(readyForQuery.readerIndex() + 5);
+    }
+
+    /** The type byte of a typed frame. */
+    public static byte type(ByteBuf frame) {
+        return frame.getByte(frame.readerIndex());
+    }
+}

@@ -1,0 +1,903 @@
+package io.pgrelay.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.DecoderException;
+import io.pgrelay.auth.Md5Password;
+import io.pgrelay.auth.ScramException;
+import io.pgrelay.auth.ScramServer;
+import io.pgrelay.auth.Secret;
+import io.pgrelay.config.ProxyConfig;
+import io.pgrelay.config.ProxyConfig.PoolMode;
+import io.pgrelay.pool.PoolException;
+import io.pgrelay.pool.Waiter;
+import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.ErrorResponse;
+import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.Messages;
+import io.pgrelay.protocol.ProtocolException;
+import io.pgrelay.protocol.SqlState;
+import io.pgrelay.protocol.StartupMessage;
+import io.pgrelay.routing.Backend;
+import io.pgrelay.routing.Role;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client connection: startup, authentication, then the relay to and from whatever server
+ * connection it holds.
+ *
+ * <p>Everything here runs on the client channel's event loop; no field needs a lock. Server
+ * frames arrive through {@link #onServerFrame} on this loop too (ServerConnection hops over
+ * when it lives elsewhere).
+ *
+ * <p>Transaction pooling rests on counting: every Query, Sync and FunctionCall sent to the
+ * server will be answered by exactly one ReadyForQuery (a Sync sent during COPY IN is ignored
+ * by the server and not counted). The server goes back to the pool when a ReadyForQuery says
+ * idle, no answer is outstanding and no extended-protocol batch has been started without its
+ * Sync. While waiting for a server, the client's frames are queued and its reads paused.
+ *
+ * <p>When a server connection is lost, or no server can be had, every request the client is
+ * waiting on is answered with an ErrorResponse and ReadyForQuery, an unfinished extended batch
+ * is skipped up to its Sync (as PostgreSQL itself does after an error), and the client
+ * connection stays open for its next transaction.
+ */
+final class ClientSession extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+    private static final ByteBuf SSL_REFUSED =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
+
+    private enum State { STARTUP, AUTHENTICATING, LOGGING_IN, READY, CLOSED }
+
+    private enum AuthStep { PASSWORD, MD5, SASL_INITIAL, SASL_FINAL }
+
+    private static final int BLOCKED_WAITING = 1;
+    private static final int BLOCKED_BACKPRESSURE = 2;
+
+    private final PgRelay relay;
+    private final Role role;
+    private final ProxyConfig config;
+    private final long connectedAtNanos = System.nanoTime();
+
+    private Channel channel;
+    private EventLoop loop;
+    private FrameDecoder decoder;
+    private State state = State.STARTUP;
+    private boolean overLimit;
+    private boolean counted;
+
+    private String user;
+    private String database;
+    /** Parameters from the startup packet (canonical names). */
+    private final Map<String, String> requested = new LinkedHashMap<>();
+    /** The client's view of its session parameters, kept in line on every server it gets. */
+    private Map<String, String> values;
+    private CancelKeys.Key cancelKey;
+
+    private AuthStep authStep;
+    private Secret secret;
+    private ScramServer scram;
+    private byte[] md5Salt;
+
+    private ServerConnection server;
+    private Lease lease;
+    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
+    private int pendingSyncs;
+    private boolean extendedOpen;
+    private boolean copyIn;
+    private byte txStatus = Messages.IDLE;
+    private int injectedReplies;
+    private ErrorResponse injectedError;
+    private ErrorResponse serverFatal;
+    /** Set: skip frames up to the next Sync, then answer it with this error. */
+    private ErrorResponse skipUntilSync;
+    /** Set: the next request fails with this error (its transaction was lost with its server). */
+    private ErrorResponse failNext;
+    private boolean wroteToServer;
+    private boolean wroteToClient;
+    private int readBlocks;
+    private boolean closeWhenIdle;
+    private volatile long lastActivityNanos = connectedAtNanos;
+
+    ClientSession(PgRelay relay, Role role) {
+        this.relay = relay;
+        this.role = role;
+        this.config = relay.config();
+    }
+
+    EventLoop loop() {
+        return loop;
+    }
+
+    Role role() {
+        return role;
+    }
+
+    // ---------------------------------------------------------------- channel events
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        channel = ctx.channel();
+        loop = channel.eventLoop();
+        decoder = channel.pipeline().get(FrameDecoder.class);
+        counted = true;
+        // Over the limit we still read the startup packet, so the client gets a proper
+        // ErrorResponse (and cancel requests, which hold no session, still work).
+        overLimit = !relay.clientConnected(this);
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf frame = (ByteBuf) msg;
+        lastActivityNanos = System.nanoTime();
+        if (state == State.READY) {
+            onClientFrame(frame);
+            return;
+        }
+        try {
+            switch (state) {
+                case STARTUP -> onStartupPacket(frame);
+                case AUTHENTICATING -> onPasswordMessage(frame);
+                case LOGGING_IN -> {
+                    // A client that pipelines its first query behind the startup packet.
+                    pending.add(frame.retain());
+                }
+                default -> {
+                    // CLOSED: drop.
+                }
+            }
+        } finally {
+            frame.release();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (wroteToServer && server != null) {
+            server.flush();
+        }
+        wroteToServer = false;
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (server != null) {
+            // A slow client must slow its server down, not fill pgrelay's memory.
+            server.setAutoRead(channel.isWritable());
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        cleanup();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable root = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (root instanceof ProtocolException pe) {
+            log.info("client {}: protocol violation: {}", channel.remoteAddress(), pe.getMessage());
+            fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
+        } else {
+            log.debug("client {}: {}", channel.remoteAddress(), root.toString());
+            ctx.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- startup
+
+    private void onStartupPacket(ByteBuf packet) {
+        int length = packet.readableBytes();
+        int code = StartupMessage.code(packet);
+        if (code == StartupMessage.SSL_REQUEST_CODE || code == StartupMessage.GSSENC_REQUEST_CODE) {
+            if (length != 8) {
+                throw new ProtocolException("invalid length of " + (code == StartupMessage.SSL_REQUEST_CODE
+                        ? "SSLRequest" : "GSSENCRequest") + ": " + length);
+            }
+            // TLS and GSS encryption are not offered: 'N' and the client goes on in the clear.
+            channel.writeAndFlush(SSL_REFUSED.duplicate());
+            return;
+        }
+        if (code == StartupMessage.CANCEL_REQUEST_CODE) {
+            if (length == 16) {
+                relay.cancelKeys().cancel(packet.getInt(packet.readerIndex() + 8), packet.getInt(packet.readerIndex() + 12));
+            }
+            state = State.CLOSED;
+            channel.close();
+            return;
+        }
+        if (overLimit) {
+            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)"));
+            return;
+        }
+        int major = code >>> 16;
+        int minor = code & 0xffff;
+        if (major != 3) {
+            fatal(ErrorResponse.fatal(SqlState.FEATURE_NOT_SUPPORTED, "unsupported frontend protocol "
+                    + major + "." + minor + ": server supports 3.0 to 3.0"));
+            return;
+        }
+        Map<String, String> params = StartupMessage.parameters(packet);
+        decoder.typedPhase();
+        List<String> unrecognized = new ArrayList<>();
+        params.keySet().stream().filter(k -> k.startsWith("_pq_.")).forEach(unrecognized::add);
+        if (minor > 0 || !unrecognized.isEmpty()) {
+            channel.write(Messages.negotiateProtocolVersion(channel.alloc(), 0, unrecognized));
+        }
+        user = params.get("user");
+        if (user == null || user.isEmpty()) {
+            fatal(ErrorResponse.fatal(SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                    "no PostgreSQL user name specified in startup packet"));
+            return;
+        }
+        database = params.getOrDefault("database", "");
+        if (database.isEmpty()) {
+            database = user;
+        }
+        String replication = params.get("replication");
+        if (replication != null && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
+            fatal(ErrorResponse.fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported by pgrelay"));
+            return;
+        }
+        try {
+            for (Map.Entry<String, String> e : params.entrySet()) {
+                String name = e.getKey();
+                if (name.startsWith("_pq_.") || config.ignoreStartupParameters().contains(name)) {
+                    continue;
+                }
+                if (name.equals("options")) {
+                    SessionParameters.parseOptions(e.getValue(), requested);
+                } else if (!SessionParameters.STARTUP_ONLY.contains(name)) {
+                    requested.put(SessionParameters.canonicalName(name), e.getValue());
+                }
+            }
+            for (String name : requested.keySet()) {
+                if (!SessionParameters.isValidName(name)) {
+                    throw new IllegalArgumentException("invalid startup parameter name: \"" + name + "\"");
+                }
+            }
+        } catch (IllegalArgumentException e) {
+            fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, e.getMessage()));
+            return;
+        }
+        state = State.AUTHENTICATING;
+        startAuthentication();
+    }
+
+    // ---------------------------------------------------------------- authentication
+
+    private void startAuthentication() {
+        secret = relay.credentials().secret(user).orElse(null);
+        switch (config.authType()) {
+            case TRUST -> {
+                if (secret == null) {
+                    authenticationFailed("no such user in auth_file");
+                } else {
+                    authenticated();
+                }
+            }
+            case PLAIN -> {
+                authStep = AuthStep.PASSWORD;
+                channel.writeAndFlush(Messages.authenticationCleartextPassword(channel.alloc()));
+            }
+            case MD5 -> {
+                if (secret instanceof Secret.Scram) {
+                    startScram();
+                } else {
+                    authStep = AuthStep.MD5;
+                    md5Salt = new byte[4];
+                    RANDOM.nextBytes(md5Salt);
+                    channel.writeAndFlush(Messages.authenticationMd5Password(channel.alloc(), md5Salt));
+                }
+            }
+            case SCRAM_SHA_256 -> startScram();
+        }
+    }
+
+    private void startScram() {
+        Optional<ScramServer> real = secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
+        if (secret != null && real.isEmpty()) {
+            log.warn("user \"{}\" cannot log in with SCRAM: auth_file holds an md5 secret", user);
+        }
+        // Unknown users go through the same exchange and fail at the end, so a client
+        // cannot tell them from a wrong password.
+        scram = real.orElseGet(() -> ScramServer.mock(user));
+        authStep = AuthStep.SASL_INITIAL;
+        channel.writeAndFlush(Messages.authenticationSasl(channel.alloc(), List.of(ScramServer.MECHANISM)));
+    }
+
+    private void onPasswordMessage(ByteBuf frame) {
+        if (Messages.type(frame) != Messages.PASSWORD_MESSAGE) {
+            throw new ProtocolException("expected password response, got message type '"
+                    + (char) Messages.type(frame) + "'");
+        }
+        ByteBuf body = frame.duplicate().skipBytes(5);
+        try {
+            switch (authStep) {
+                case PASSWORD -> {
+                    String password = CStrings.read(body);
+                    if (secret != null && passwordMatches(password)) {
+                        authenticated();
+                    } else {
+                        authenticationFailed("password mismatch");
+                    }
+                }
+                case MD5 -> {
+                    String response = CStrings.read(body);
+                    if (secret != null && Md5Password.verify(secret, user, md5Salt, response)) {
+                        authenticated();
+                    } else {
+                        authenticationFailed("md5 password mismatch");
+                    }
+                }
+                case SASL_INITIAL -> {
+                    String mechanism = CStrings.read(body);
+                    if (!mechanism.equals(ScramServer.MECHANISM)) {
+                        throw new ProtocolException("client selected an invalid SASL authentication mechanism");
+                    }
+                    int dataLength = body.readInt();
+                    if (dataLength < 0 || dataLength != body.readableBytes()) {
+                        throw new ProtocolException("malformed SASLInitialResponse message");
+                    }
+                    String serverFirst = scram.serverFirst(body.toString(StandardCharsets.UTF_8));
+                    authStep = AuthStep.SASL_FINAL;
+                    channel.writeAndFlush(Messages.authenticationSaslContinue(channel.alloc(),
+                            serverFirst.getBytes(StandardCharsets.UTF_8)));
+                }
+                case SASL_FINAL -> {
+                    ScramServer.Outcome outcome = scram.clientFinal(body.toString(StandardCharsets.UTF_8));
+                    if (!outcome.success()) {
+                        authenticationFailed(outcome.failureReason());
+                        return;
+                    }
+                    if (secret instanceof Secret.Scram s) {
+                        relay.credentials().rememberClientKey(user, s, outcome.clientKey());
+                    }
+                    channel.write(Messages.authenticationSaslFinal(channel.alloc(),
+                            outcome.serverFinal().getBytes(StandardCharsets.UTF_8)));
+                    authenticated();
+                }
+            }
+        } catch (ScramException e) {
+            throw new ProtocolException(e.getMessage());
+        } catch (IndexOutOfBoundsException e) {
+            throw new ProtocolException("malformed password message");
+        }
+    }
+
+    private boolean passwordMatches(String password) {
+        if (secret instanceof Secret.Plain plain) {
+            return constantTimeEquals(plain.password(), password);
+        }
+        if (secret instanceof Secret.Md5 md5) {
+            return constantTimeEquals(md5.hash(), Md5Password.encode(user, password));
+        }
+        Secret.Scram s = (Secret.Scram) secret;
+        return s.equals(Secret.Scram.fromPassword(password, s.salt(), s.iterations()));
+    }
+
+    private static boolean constantTimeEquals(String a, String b) {
+        return MessageDigest.isEqual(a.getBytes(StandardCharsets.UTF_8), b.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void authenticationFailed(String why) {
+        log.info("client {}: password authentication failed for user \"{}\": {}", channel.remoteAddress(), user, why);
+        fatal(ErrorResponse.fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + user + "\""));
+    }
+
+    private void authenticated() {
+        channel.write(Messages.authenticationOk());
+        state = State.LOGGING_IN;
+        Optional<ServerPool> pool = routeNow();
+        if (pool.isEmpty()) {
+            return;
+        }
+        Map<String, String> welcome = pool.get().welcome();
+        if (welcome != null) {
+            completeLogin(welcome);
+        } else {
+            // First client of this pool: log in to the server once to learn what to greet with.
+            channel.flush();
+            requestServer(pool.get());
+        }
+    }
+
+    private void completeLogin(Map<String, String> welcome) {
+        values = new LinkedHashMap<>(welcome);
+        values.putAll(requested);
+        for (String name : welcome.keySet()) {
+            channel.write(Messages.parameterStatus(channel.alloc(), name, values.get(name)));
+        }
+        cancelKey = relay.cancelKeys().register(this);
+        channel.write(Messages.backendKeyData(channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
+        channel.write(Messages.readyForQueryIdle());
+        channel.flush();
+        state = State.READY;
+        lastActivityNanos = System.nanoTime();
+        // Anything the client pipelined behind its startup goes through the normal path now.
+        if (!pending.isEmpty()) {
+            List<ByteBuf> early = new ArrayList<>(pending);
+            pending.clear();
+            early.forEach(this::onClientFrame);
+            channelReadComplete(null);
+        }
+    }
+
+    // ---------------------------------------------------------------- relay: client → server
+
+    private void onClientFrame(ByteBuf frame) {
+        byte type = Messages.type(frame);
+        if (type == Messages.TERMINATE) {
+            frame.release();
+            state = State.CLOSED;
+            channel.close();
+            return;
+        }
+        if (server != null && skipUntilSync == null) {
+            forward(frame);
+            return;
+        }
+        if (skipUntilSync != null || failNext != null) {
+            absorbFailed(frame);
+            return;
+        }
+        if (type == Messages.COPY_DATA || type == Messages.COPY_DONE || type == Messages.COPY_FAIL) {
+            // COPY data whose server is gone (its error has been reported): nowhere to go.
+            frame.release();
+            return;
+        }
+        pending.add(frame);
+        if (lease == null) {
+            if (relay.isShuttingDown()) {
+                fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+                return;
+            }
+            routeNow().ifPresent(this::requestServer);
+        }
+    }
+
+    private void forward(ByteBuf frame) {
+        switch (Messages.type(frame)) {
+            case Messages.QUERY, Messages.FUNCTION_CALL -> pendingSyncs++;
+            case Messages.SYNC -> {
+                if (!copyIn) {
+                    pendingSyncs++;
+                }
+                extendedOpen = false;
+            }
+            case Messages.PARSE, Messages.BIND, Messages.DESCRIBE, Messages.EXECUTE, Messages.CLOSE, Messages.FLUSH ->
+                    extendedOpen = true;
+            case Messages.COPY_DONE, Messages.COPY_FAIL -> copyIn = false;
+            default -> {
+                // CopyData and anything else: relayed, no bookkeeping.
+            }
+        }
+        server.write(frame);
+        wroteToServer = true;
+    }
+
+    /** Requests that fail without reaching a server: answer each one as PostgreSQL would. */
+    private void absorbFailed(ByteBuf frame) {
+        byte type = Messages.type(frame);
+        frame.release();
+        if (skipUntilSync == null) {
+            if (type == Messages.QUERY || type == Messages.SYNC || type == Messages.FUNCTION_CALL) {
+                replyError(failNext);
+                failNext = null;
+                return;
+            }
+            if (type == Messages.COPY_DATA || type == Messages.COPY_DONE || type == Messages.COPY_FAIL) {
+                return;
+            }
+            skipUntilSync = failNext;
+            failNext = null;
+        }
+        if (type == Messages.SYNC) {
+            replyError(skipUntilSync);
+            skipUntilSync = null;
+        }
+    }
+
+    private void replyError(ErrorResponse error) {
+        channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
+        channel.write(Messages.readyForQueryIdle());
+        channel.flush();
+    }
+
+    // ---------------------------------------------------------------- leasing
+
+    private Optional<ServerPool> routeNow() {
+        Optional<Backend> backend = relay.router().route(role);
+        if (backend.isEmpty()) {
+            failRequests(ErrorResponse.error(SqlState.CONNECTION_FAILURE,
+                    "no " + role.label() + " server available"));
+            return Optional.empty();
+        }
+        return Optional.of(relay.pools().pool(database, user, backend.get(), role));
+    }
+
+    private void requestServer(ServerPool pool) {
+        lease = new Lease(pool);
+        block(BLOCKED_WAITING);
+        pool.pool().acquire(lease);
+    }
+
+    /** A request for a server connection; answered on any thread, acted on in this session's loop. */
+    private final class Lease implements Waiter<ServerConnection> {
+        final ServerPool pool;
+
+        Lease(ServerPool pool) {
+            this.pool = pool;
+        }
+
+        @Override
+        public Object affinity() {
+            return loop;
+        }
+
+        @Override
+        public boolean granted(ServerConnection connection) {
+            loop.execute(() -> onGranted(this, connection));
+            return true;
+        }
+
+        @Override
+        public void failed(PoolException e) {
+            loop.execute(() -> onLeaseFailed(this, e));
+        }
+    }
+
+    private void onGranted(Lease granted, ServerConnection conn) {
+        if (granted != lease || state == State.CLOSED) {
+            granted.pool.pool().release(conn);
+            return;
+        }
+        lease = null;
+        unblock(BLOCKED_WAITING);
+        granted.pool.learnWelcome(conn);
+        if (state == State.LOGGING_IN) {
+            granted.pool.pool().release(conn);
+            completeLogin(granted.pool.welcome());
+            return;
+        }
+        server = conn;
+        conn.link(this);
+        if (!channel.isWritable()) {
+            conn.setAutoRead(false);
+        }
+        String sync = SessionParameters.synchronize(values, conn.parameters);
+        if (sync != null) {
+            conn.write(Messages.query(channel.alloc(), sync));
+            injectedReplies++;
+            wroteToServer = true;
+        }
+        while (!pending.isEmpty() && server != null) {
+            onClientFrame(pending.poll());
+        }
+        if (wroteToServer && server != null) {
+            server.flush();
+        }
+        wroteToServer = false;
+    }
+
+    private void onLeaseFailed(Lease failed, PoolException e) {
+        if (failed != lease || state == State.CLOSED) {
+            return;
+        }
+        lease = null;
+        unblock(BLOCKED_WAITING);
+        ErrorResponse error = switch (e.reason()) {
+            case WAIT_TIMEOUT -> ErrorResponse.error(SqlState.QUERY_CANCELED,
+                    "query_wait_timeout: no server connection to " + failed.pool.key().backend() + " became free within "
+                            + config.poolSettings().queryWaitTimeout().toSeconds() + " s");
+            case CONNECT_FAILED -> e.getCause() instanceof ServerLoginException sle ? sle.error()
+                    : ErrorResponse.error(SqlState.CONNECTION_FAILURE, "could not connect to server "
+                            + failed.pool.key().backend() + ": " + e.getMessage());
+            case CLOSED -> ErrorResponse.error(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down");
+        };
+        if (state == State.LOGGING_IN) {
+            fatal(error.withSeverity("FATAL"));
+            return;
+        }
+        failRequests(error);
+    }
+
+    /** Fails every queued request in order; an extended batch without its Sync yet fails at that Sync. */
+    private void failRequests(ErrorResponse error) {
+        if (state == State.LOGGING_IN) {
+            fatal(error.withSeverity("FATAL"));
+            return;
+        }
+        failNext = null;
+        while (!pending.isEmpty()) {
+            ByteBuf frame = pending.poll();
+            if (skipUntilSync == null && failNext == null) {
+                failNext = error;
+            }
+            absorbFailed(frame);
+        }
+        failNext = null;
+    }
+
+    // ---------------------------------------------------------------- relay: server → client
+
+    void onServerFrame(ServerConnection conn, ByteBuf frame) {
+        if (conn != server || state == State.CLOSED) {
+            frame.release();
+            return;
+        }
+        byte type = Messages.type(frame);
+        if (injectedReplies > 0) {
+            onInjectedReply(type, frame);
+            return;
+        }
+        switch (type) {
+            case Messages.READY_FOR_QUERY -> {
+                onReadyForQuery(frame);
+                return;
+            }
+            case Messages.PARAMETER_STATUS -> {
+                ByteBuf body = frame.duplicate().skipBytes(5);
+                String name = CStrings.read(body);
+                String value = CStrings.read(body);
+                conn.parameters.put(name, value);
+                values.put(name, value);
+            }
+            case Messages.ERROR_RESPONSE -> {
+                ErrorResponse error = ErrorResponse.decode(frame);
+                if (error.isFatal()) {
+                    // The server closes next; the error is reported then, as a plain ERROR, so the
+                    // client connection survives its server.
+                    serverFatal = error;
+                    frame.release();
+                    return;
+                }
+            }
+            case Messages.COPY_IN_RESPONSE -> copyIn = true;
+            default -> {
+            }
+        }
+        channel.write(frame, channel.voidPromise());
+        wroteToClient = true;
+    }
+
+    private void onReadyForQuery(ByteBuf frame) {
+        txStatus = Messages.transactionStatus(frame);
+        if (pendingSyncs > 0) {
+            pendingSyncs--;
+        }
+        lastActivityNanos = System.nanoTime();
+        channel.write(frame, channel.voidPromise());
+        wroteToClient = true;
+        if (txStatus == Messages.IDLE && pendingSyncs == 0 && !extendedOpen && !copyIn
+                && (config.poolMode() == PoolMode.TRANSACTION || closeWhenIdle)) {
+            channel.flush();
+            wroteToClient = false;
+            releaseServer();
+            if (closeWhenIdle) {
+                fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+            }
+        }
+    }
+
+    private void onInjectedReply(byte type, ByteBuf frame) {
+        if (type == Messages.ERROR_RESPONSE) {
+            injectedError = ErrorResponse.decode(frame);
+        } else if (type == Messages.READY_FOR_QUERY) {
+            injectedReplies--;
+            if (injectedError != null) {
+                // PostgreSQL would have refused these startup parameters at login.
+                ErrorResponse error = injectedError;
+                injectedError = null;
+                server.markBroken();
+                frame.release();
+                fatal(error.withSeverity("FATAL"));
+                return;
+            }
+        }
+        frame.release();
+    }
+
+    void onServerReadComplete(ServerConnection conn) {
+        if (wroteToClient) {
+            wroteToClient = false;
+            channel.flush();
+        }
+    }
+
+    void onServerWritabilityChanged(ServerConnection conn, boolean writable) {
+        if (conn != server) {
+            return;
+        }
+        if (writable) {
+            unblock(BLOCKED_BACKPRESSURE);
+        } else {
+            block(BLOCKED_BACKPRESSURE);
+        }
+    }
+
+    void onServerClosed(ServerConnection conn) {
+        if (conn != server) {
+            return;
+        }
+        ErrorResponse error = serverFatal != null ? serverFatal
+                : ErrorResponse.error(SqlState.CONNECTION_FAILURE, "server connection to " + conn.backend()
+                        + " was lost");
+        serverFatal = null;
+        server = null;
+        conn.pool().pool().discard(conn, "server closed the connection");
+        unblock(BLOCKED_BACKPRESSURE);
+        if (state == State.CLOSED) {
+            return;
+        }
+        log.info("client {}: server connection {} pid {} lost: {}", channel.remoteAddress(), conn.backend(),
+                conn.processId(), error);
+        if (config.poolMode() == PoolMode.SESSION) {
+            fatal(error.withSeverity("FATAL"));
+            return;
+        }
+        boolean answered = pendingSyncs > 0;
+        for (int i = 0; i < pendingSyncs; i++) {
+            channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
+            channel.write(Messages.readyForQueryIdle());
+        }
+        pendingSyncs = 0;
+        injectedReplies = 0;
+        injectedError = null;
+        if (extendedOpen) {
+            skipUntilSync = error;
+        } else if (!answered && txStatus != Messages.IDLE) {
+            failNext = error;
+        }
+        extendedOpen = false;
+        copyIn = false;
+        txStatus = Messages.IDLE;
+        channel.flush();
+        // Frames queued meanwhile now need a new server.
+        if (!pending.isEmpty() && lease == null) {
+            List<ByteBuf> queued = new ArrayList<>(pending);
+            pending.clear();
+            queued.forEach(this::onClientFrame);
+        }
+    }
+
+    private void releaseServer() {
+        ServerConnection conn = server;
+        server = null;
+        unblock(BLOCKED_BACKPRESSURE);
+        conn.unlink();
+        conn.pool().pool().release(conn);
+    }
+
+    // ---------------------------------------------------------------- timeouts, shutdown, close
+
+    /** Runs on this session's loop, about once a second. */
+    void checkTimeouts(long now) {
+        if (state == State.CLOSED) {
+            return;
+        }
+        long idle = now - lastActivityNanos;
+        if (state != State.READY) {
+            long login = config.clientLoginTimeout().toNanos();
+            if (login > 0 && now - connectedAtNanos > login) {
+                fatal(ErrorResponse.fatal(SqlState.CONNECTION_FAILURE, "client_login_timeout: login took too long"));
+            }
+            return;
+        }
+        long clientIdle = config.clientIdleTimeout().toNanos();
+        if (clientIdle > 0 && server == null && lease == null && idle > clientIdle) {
+            fatal(ErrorResponse.fatal("57P05", "client_idle_timeout: closing idle connection"));
+            return;
+        }
+        long idleTx = config.idleTransactionTimeout().toNanos();
+        if (idleTx > 0 && server != null && txStatus != Messages.IDLE && pendingSyncs == 0 && !extendedOpen
+                && idle > idleTx) {
+            fatal(ErrorResponse.fatal(SqlState.IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                    "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)"));
+        }
+    }
+
+    /** Graceful shutdown: idle clients go now, clients inside a transaction when it ends. */
+    void shutdown() {
+        if (state == State.CLOSED) {
+            return;
+        }
+        if (state != State.READY || (server == null && lease == null)) {
+            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+        } else {
+            closeWhenIdle = true;
+        }
+    }
+
+    /** Forwards a cancel request to the server this client holds right now, if any. */
+    void cancelCurrentQuery() {
+        ServerConnection conn = server;
+        if (conn != null) {
+            relay.sendCancel(conn.backend(), conn.processId(), conn.secretKey());
+        }
+    }
+
+    private void fatal(ErrorResponse error) {
+        if (channel.isActive() && state != State.CLOSED) {
+            channel.writeAndFlush(error.encode(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+        } else {
+            channel.close();
+        }
+        state = State.CLOSED;
+        cleanup();
+    }
+
+    private void block(int reason) {
+        if (readBlocks == 0) {
+            channel.config().setAutoRead(false);
+        }
+        readBlocks |= reason;
+    }
+
+    private void unblock(int reason) {
+        if (readBlocks == 0) {
+            return;
+        }
+        readBlocks &= ~reason;
+        if (readBlocks == 0) {
+            channel.config().setAutoRead(true);
+        }
+    }
+
+    private boolean cleanedUp;
+
+    private void cleanup() {
+        state = State.CLOSED;
+        if (cleanedUp) {
+            return;
+        }
+        cleanedUp = true;
+        if (lease != null) {
+            lease.pool.pool().cancel(lease);
+            lease = null;
+        }
+        while (!pending.isEmpty()) {
+            pending.poll().release();
+        }
+        if (server != null) {
+            ServerConnection conn = server;
+            server = null;
+            conn.unlink();
+            boolean clean = pendingSyncs == 0 && !extendedOpen && !copyIn && txStatus == Messages.IDLE
+                    && injectedReplies == 0 && conn.isUsable();
+            if (!clean) {
+                // Mid-transaction or mid-request: its state is unknown, never hand it to someone else.
+                conn.pool().pool().discard(conn, "client disconnected with a transaction or request in progress");
+            } else if (config.poolMode() == PoolMode.SESSION) {
+                conn.resetAndRelease(config.serverResetQuery());
+            } else {
+                conn.pool().pool().release(conn);
+            }
+        }
+        if (cancelKey != null) {
+            relay.cancelKeys().unregister(cancelKey);
+        }
+        if (counted) {
+            counted = false;
+            relay.clientDisconnected(this);
+        }
+    }
+}

@@ -1,0 +1,462 @@
+package io.pgrelay.proxy;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.pgrelay.auth.Md5Password;
+import io.pgrelay.auth.ScramClient;
+import io.pgrelay.auth.Secret;
+import io.pgrelay.pool.Poolable;
+import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.ErrorResponse;
+import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.Messages;
+import io.pgrelay.protocol.StartupMessage;
+import io.pgrelay.routing.Backend;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One connection from pgrelay to a PostgreSQL server: connect, log in, then relay frames to
+ * whichever {@link ClientSession} holds it.
+ *
+ * <p>Threads: the channel lives on one event loop; the client holding it may live on another.
+ * Frames for a client on another loop are collected during one read and handed over in one
+ * task at read-complete, so a busy cross-loop relay costs one task per read, not per message.
+ * Everything the client decides (release, parameter sync) runs on the client's loop; this class
+ * only forwards. The pool's lock gives the happens-before edge when a connection changes hands.
+ *
+ * <p>While idle in the pool the connection may still hear from the server (a ParameterStatus
+ * such as in_hot_standby on promotion, a FATAL before an administrator's shutdown); those are
+ * handled here and a closed connection removes itself from the pool.
+ */
+final class ServerConnection extends ChannelInboundHandlerAdapter implements Poolable {
+
+    private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
+
+    private final PgRelay relay;
+    private final ServerPool pool;
+    private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
+    /** Server-side values of session parameters; read by the linked client's loop. */
+    final Map<String, String> parameters = new ConcurrentHashMap<>();
+    /** ParameterStatus values reported at login, in order, for the pool's welcome. */
+    final Map<String, String> loginParameters = new LinkedHashMap<>();
+
+    private Channel channel;
+    private volatile ClientSession client;
+    private volatile boolean broken;
+    private volatile boolean resetting;
+    private int processId;
+    private int secretKey;
+    private ScramClient scram;
+
+    // Cross-loop batch, touched only on this connection's loop.
+    private List<ByteBuf> batch;
+    private ClientSession batchFor;
+
+    private ServerConnection(PgRelay relay, ServerPool pool) {
+        this.relay = relay;
+        this.pool = pool;
+    }
+
+    /** Opens and logs in a server connection for {@code pool}, on {@code loop} when given. */
+    static CompletableFuture<ServerConnection> open(PgRelay relay, ServerPool pool, Object affinity) {
+        ServerConnection conn = new ServerConnection(relay, pool);
+        EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
+        Backend backend = pool.key().backend();
+        long timeoutMillis = relay.config().serverConnectTimeout().toMillis();
+        Bootstrap bootstrap = new Bootstrap()
+                .group(loop)
+                .channel(relay.transport().channelClass())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeoutMillis))
+                .handler(new io.netty.channel.ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("frames", FrameDecoder.backend(Integer.MAX_VALUE));
+                        ch.pipeline().addLast("server", conn);
+                    }
+                });
+        bootstrap.connect(backend.host(), backend.port()).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                conn.loggedIn.completeExceptionally(new ServerLoginException(
+                        "could not connect to server " + backend + ": " + describe(f.cause())));
+                return;
+            }
+            conn.channel = f.channel();
+            // server_connect_timeout covers the login too: a server that accepts and then stalls
+            // must not hold a pool slot forever.
+            conn.channel.eventLoop().schedule(() -> {
+                if (!conn.loggedIn.isDone()) {
+                    conn.failLogin(new ServerLoginException("login to server " + backend
+                            + " timed out after " + timeoutMillis + " ms (server_connect_timeout)"));
+                }
+            }, timeoutMillis, TimeUnit.MILLISECONDS);
+            Map<String, String> startup = new LinkedHashMap<>();
+            startup.put("user", pool.key().user());
+            startup.put("database", pool.key().database());
+            conn.channel.writeAndFlush(StartupMessage.encode(conn.channel.alloc(), startup));
+        });
+        return conn.loggedIn;
+    }
+
+    private static String describe(Throwable t) {
+        String m = t.getMessage();
+        return m == null ? t.getClass().getSimpleName() : m;
+    }
+
+    Backend backend() {
+        return pool.key().backend();
+    }
+
+    ServerPool pool() {
+        return pool;
+    }
+
+    int processId() {
+        return processId;
+    }
+
+    int secretKey() {
+        return secretKey;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    @Override
+    public Object affinity() {
+        return channel.eventLoop();
+    }
+
+    @Override
+    public boolean isUsable() {
+        return !broken && channel.isActive();
+    }
+
+    @Override
+    public void close(String reason) {
+        broken = true;
+        if (channel != null && channel.isOpen()) {
+            log.debug("closing server connection {} pid {}: {}", backend(), processId, reason);
+            channel.writeAndFlush(Messages.terminate(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    /** Marks the connection unusable so the pool will not reuse it; the client decides when to hand it back. */
+    void markBroken() {
+        broken = true;
+    }
+
+    void link(ClientSession session) {
+        client = session;
+    }
+
+    void unlink() {
+        client = null;
+        channel.config().setAutoRead(true);
+    }
+
+    /** Session mode: runs server_reset_query, then returns to the pool once the server is idle. */
+    void resetAndRelease(String resetQuery) {
+        client = null;
+        channel.config().setAutoRead(true);
+        if (resetQuery == null || resetQuery.isBlank()) {
+            pool.pool().release(this);
+            return;
+        }
+        // DISCARD ALL puts every parameter back to its default; the server re-reports the ones it
+        // reports, the others we simply forget.
+        parameters.keySet().retainAll(loginParameters.keySet());
+        resetting = true;
+        channel.writeAndFlush(Messages.query(channel.alloc(), resetQuery));
+    }
+
+    /** Writes without flushing; callable from any thread (Netty queues writes from other threads in order). */
+    void write(ByteBuf frame) {
+        channel.write(frame, channel.voidPromise());
+    }
+
+    void flush() {
+        channel.flush();
+    }
+
+    void setAutoRead(boolean on) {
+        channel.config().setAutoRead(on);
+    }
+
+    boolean isWritable() {
+        return channel.isWritable();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf frame = (ByteBuf) msg;
+        if (!loggedIn.isDone()) {
+            try {
+                onLoginMessage(frame);
+            } catch (ServerLoginException e) {
+                failLogin(e);
+            } catch (RuntimeException e) {
+                failLogin(new ServerLoginException("login to server " + backend() + " failed: " + describe(e)));
+            } finally {
+                frame.release();
+            }
+            return;
+        }
+        ClientSession c = client;
+        if (c == null) {
+            onUnlinkedMessage(frame);
+        } else if (c.loop().inEventLoop()) {
+            c.onServerFrame(this, frame);
+        } else {
+            if (batch == null) {
+                batch = new ArrayList<>();
+            }
+            batch.add(frame);
+            batchFor = c;
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        if (batch != null) {
+            handOverBatch();
+            return;
+        }
+        ClientSession c = client;
+        if (c != null && c.loop().inEventLoop()) {
+            c.onServerReadComplete(this);
+        }
+    }
+
+    private void handOverBatch() {
+        List<ByteBuf> frames = batch;
+        ClientSession c = batchFor;
+        batch = null;
+        batchFor = null;
+        c.loop().execute(() -> {
+            for (ByteBuf f : frames) {
+                c.onServerFrame(this, f);
+            }
+            c.onServerReadComplete(this);
+        });
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        ClientSession c = client;
+        if (c != null) {
+            boolean writable = ctx.channel().isWritable();
+            c.loop().execute(() -> c.onServerWritabilityChanged(this, writable));
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        broken = true;
+        if (!loggedIn.isDone()) {
+            failLogin(new ServerLoginException("server " + backend() + " closed the connection during login"));
+            return;
+        }
+        if (loggedIn.isCompletedExceptionally()) {
+            return; // never made it into the pool
+        }
+        if (batch != null) {
+            handOverBatch();
+        }
+        ClientSession c = client;
+        if (c != null) {
+            c.loop().execute(() -> c.onServerClosed(this));
+        } else {
+            pool.pool().discard(this, "server closed the connection");
+        }
+        log.debug("server connection {} pid {} closed", backend(), processId);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("server connection {} pid {}: {}", backend(), processId, cause.toString());
+        broken = true;
+        ctx.close();
+    }
+
+    private void failLogin(ServerLoginException e) {
+        broken = true;
+        if (loggedIn.completeExceptionally(e) && channel != null) {
+            channel.close();
+        }
+    }
+
+    private void onUnlinkedMessage(ByteBuf frame) {
+        try {
+            switch (Messages.type(frame)) {
+                case Messages.READY_FOR_QUERY -> {
+                    if (resetting) {
+                        resetting = false;
+                        pool.pool().release(this);
+                    }
+                }
+                case Messages.PARAMETER_STATUS -> {
+                    ByteBuf body = frame.duplicate().skipBytes(5);
+                    String name = CStrings.read(body);
+                    parameters.put(name, CStrings.read(body));
+                }
+                case Messages.ERROR_RESPONSE -> {
+                    ErrorResponse error = ErrorResponse.decode(frame);
+                    log.debug("server {} pid {} while idle: {}", backend(), processId, error);
+                    if (error.isFatal() || resetting) {
+                        // A failed reset leaves unknown session state behind: never reuse it.
+                        broken = true;
+                        if (resetting) {
+                            resetting = false;
+                            pool.pool().discard(this, "server_reset_query failed: " + error.message());
+                        }
+                    }
+                }
+                default -> {
+                    // Replies to the reset query and stray notices are not anybody's business.
+                }
+            }
+        } finally {
+            frame.release();
+        }
+    }
+
+    private void onLoginMessage(ByteBuf frame) throws ServerLoginException {
+        switch (Messages.type(frame)) {
+            case Messages.AUTHENTICATION -> onAuthenticationRequest(frame);
+            case Messages.PARAMETER_STATUS -> {
+                ByteBuf body = frame.duplicate().skipBytes(5);
+                String name = CStrings.read(body);
+                String value = CStrings.read(body);
+                parameters.put(name, value);
+                loginParameters.put(name, value);
+            }
+            case Messages.BACKEND_KEY_DATA -> {
+                processId = frame.getInt(frame.readerIndex() + 5);
+                secretKey = frame.getInt(frame.readerIndex() + 9);
+            }
+            case Messages.ERROR_RESPONSE -> throw new ServerLoginException(ErrorResponse.decode(frame));
+            case Messages.READY_FOR_QUERY -> {
+                log.debug("logged in to {} as {} (pid {})", backend(), pool.key().user(), processId);
+                loggedIn.complete(this);
+            }
+            default -> {
+                // NoticeResponse, NegotiateProtocolVersion: nothing to do.
+            }
+        }
+    }
+
+    private void onAuthenticationRequest(ByteBuf frame) throws ServerLoginException {
+        int start = frame.readerIndex();
+        int code = frame.getInt(start + 5);
+        String user = pool.key().user();
+        switch (code) {
+            case Messages.AUTH_OK -> scram = null;
+            case Messages.AUTH_CLEARTEXT_PASSWORD -> {
+                if (!(secret() instanceof Secret.Plain plain)) {
+                    throw cannotAuthenticate("a cleartext password", "only a hashed secret");
+                }
+                send(Messages.passwordMessage(channel.alloc(), plain.password()));
+            }
+            case Messages.AUTH_MD5_PASSWORD -> {
+                byte[] salt = new byte[4];
+                frame.getBytes(start + 9, salt);
+                Secret secret = secret();
+                String hash;
+                if (secret instanceof Secret.Plain plain) {
+                    hash = Md5Password.encode(user, plain.password());
+                } else if (secret instanceof Secret.Md5 md5) {
+                    hash = md5.hash();
+                } else {
+                    throw cannotAuthenticate("md5", "a SCRAM secret");
+                }
+                send(Messages.passwordMessage(channel.alloc(), Md5Password.response(hash, salt)));
+            }
+            case Messages.AUTH_SASL -> {
+                ByteBuf body = frame.duplicate().skipBytes(9);
+                boolean offered = false;
+                while (body.isReadable()) {
+                    String mechanism = CStrings.read(body);
+                    if (mechanism.isEmpty()) {
+                        break;
+                    }
+                    offered |= mechanism.equals("SCRAM-SHA-256");
+                }
+                if (!offered) {
+                    throw new ServerLoginException("server " + backend() + " offers no SASL mechanism pgrelay supports");
+                }
+                scram = scramClient(user);
+                byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
+                send(Messages.saslInitialResponse(channel.alloc(), "SCRAM-SHA-256", first));
+            }
+            case Messages.AUTH_SASL_CONTINUE -> {
+                requireScram();
+                String serverFirst = frame.toString(start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
+                byte[] clientFinal = scram.clientFinal(serverFirst).getBytes(StandardCharsets.UTF_8);
+                send(Messages.saslResponse(channel.alloc(), clientFinal));
+            }
+            case Messages.AUTH_SASL_FINAL -> {
+                requireScram();
+                scram.verifyServerFinal(frame.toString(start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
+            }
+            default -> throw new ServerLoginException("server " + backend()
+                    + " requested an authentication method pgrelay does not support (code " + code + ")");
+        }
+    }
+
+    private void requireScram() throws ServerLoginException {
+        if (scram == null) {
+            throw new ServerLoginException("server " + backend() + " sent a SASL message out of order");
+        }
+    }
+
+    private ScramClient scramClient(String user) throws ServerLoginException {
+        Secret secret = secret();
+        if (secret instanceof Secret.Plain plain) {
+            return ScramClient.withPassword(plain.password());
+        }
+        if (secret instanceof Secret.Scram s) {
+            byte[] clientKey = relay.credentials().clientKey(user, s);
+            if (clientKey == null) {
+                throw new ServerLoginException("cannot log in to server " + backend() + " as \"" + user
+                        + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
+                        + " to pgrelay with SCRAM");
+            }
+            return ScramClient.withClientKey(clientKey, s.serverKey());
+        }
+        throw cannotAuthenticate("SCRAM-SHA-256", "an md5 secret");
+    }
+
+    private Secret secret() throws ServerLoginException {
+        String user = pool.key().user();
+        return relay.credentials().secret(user).orElseThrow(() -> new ServerLoginException(
+                "cannot log in to server " + backend() + ": no secret for user \"" + user + "\" in auth_file"));
+    }
+
+    private ServerLoginException cannotAuthenticate(String requested, String have) {
+        return new ServerLoginException("server " + backend() + " requested " + requested
+                + " authentication for user \"" + pool.key().user() + "\" but auth_file holds " + have);
+    }
+
+    private void send(ByteBuf message) {
+        channel.writeAndFlush(message, channel.voidPromise());
+    }
+}

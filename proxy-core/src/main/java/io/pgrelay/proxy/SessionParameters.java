@@ -1,0 +1,141 @@
+package io.pgrelay.proxy;
+
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Keeps server connections' session parameters in line with what each client asked for.
+ *
+ * <p>pgrelay logs in to PostgreSQL with only user and database. A client's startup parameters
+ * (client_encoding, DateStyle, TimeZone, application_name, extra_float_digits, search_path...)
+ * are applied with SET when the client is given a server connection whose values differ, as
+ * PgBouncer does. Both sides are tracked as name → value maps with canonical names: server
+ * values come from its ParameterStatus reports and from the SETs pgrelay sent; client values
+ * start as the pool's welcome values overlaid with the startup packet, and follow
+ * ParameterStatus reports caused by the client's own SET commands.
+ *
+ * <p>Hazard: a parameter the server does not report (search_path, extra_float_digits, ...)
+ * changed with SQL inside a transaction-mode transaction cannot be seen and stays on that
+ * server connection, exactly as with PgBouncer.
+ */
+final class SessionParameters {
+
+    /** Reported by the server but not settable, or not a client's business: never synced. */
+    static final Set<String> NOT_SYNCED = Set.of("server_version", "server_encoding", "integer_datetimes",
+            "is_superuser", "session_authorization", "in_hot_standby", "default_transaction_read_only",
+            "scram_iterations", "server_version_num");
+
+    /** Startup packet keys that are not session parameters at all. */
+    static final Set<String> STARTUP_ONLY = Set.of("user", "database", "replication", "options");
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_.]*");
+
+    private static final Map<String, String> CANONICAL = Map.of(
+            "datestyle", "DateStyle",
+            "timezone", "TimeZone",
+            "intervalstyle", "IntervalStyle");
+
+    private SessionParameters() {
+    }
+
+    /** GUC names are case-insensitive; the server reports these in mixed case. */
+    static String canonicalName(String name) {
+        String lower = name.toLowerCase(Locale.ROOT);
+        return CANONICAL.getOrDefault(lower, lower);
+    }
+
+    static boolean isValidName(String name) {
+        return NAME.matcher(name).matches();
+    }
+
+    /**
+     * The SQL that makes a server connection's parameters equal the client's, or null when they
+     * already are. Updates {@code server} to the values it will have afterwards.
+     */
+    static String synchronize(Map<String, String> client, Map<String, String> server) {
+        StringBuilder sql = null;
+        for (Map.Entry<String, String> e : client.entrySet()) {
+            String name = e.getKey();
+            if (NOT_SYNCED.contains(name) || e.getValue().equals(server.get(name))) {
+                continue;
+            }
+            sql = append(sql, "SET " + name + " TO " + literal(e.getValue()));
+            server.put(name, e.getValue());
+        }
+        // Parameters an earlier client had set that this client did not ask for go back to default.
+        var it = server.entrySet().iterator();
+        while (it.hasNext()) {
+            String name = it.next().getKey();
+            if (!client.containsKey(name) && !NOT_SYNCED.contains(name)) {
+                sql = append(sql, "RESET " + name);
+                it.remove();
+            }
+        }
+        return sql == null ? null : sql.toString();
+    }
+
+    private static StringBuilder append(StringBuilder sql, String statement) {
+        if (sql == null) {
+            return new StringBuilder(statement);
+        }
+        return sql.append(';').append(statement);
+    }
+
+    /** A string literal safe whatever standard_conforming_strings says. */
+    static String literal(String value) {
+        String quoted = value.replace("'", "''");
+        if (quoted.indexOf('\\') >= 0) {
+            return "E'" + quoted.replace("\\", "\\\\") + "'";
+        }
+        return "'" + quoted + "'";
+    }
+
+    /**
+     * Splits a libpq {@code options} value ({@code -c name=value --name=value}) into parameters.
+     * Backslash escapes a space, as in PostgreSQL's pg_split_opts.
+     */
+    static void parseOptions(String options, Map<String, String> into) {
+        java.util.List<String> words = new java.util.ArrayList<>();
+        StringBuilder word = new StringBuilder();
+        boolean escaped = false;
+        for (int i = 0; i < options.length(); i++) {
+            char ch = options.charAt(i);
+            if (escaped) {
+                word.append(ch);
+                escaped = false;
+            } else if (ch == '\\') {
+                escaped = true;
+            } else if (Character.isWhitespace(ch)) {
+                if (word.length() > 0) {
+                    words.add(word.toString());
+                    word.setLength(0);
+                }
+            } else {
+                word.append(ch);
+            }
+        }
+        if (word.length() > 0) {
+            words.add(word.toString());
+        }
+        for (int i = 0; i < words.size(); i++) {
+            String w = words.get(i);
+            String setting;
+            if (w.equals("-c") && i + 1 < words.size()) {
+                setting = words.get(++i);
+            } else if (w.startsWith("-c")) {
+                setting = w.substring(2);
+            } else if (w.startsWith("--")) {
+                setting = w.substring(2);
+            } else {
+                throw new IllegalArgumentException("unsupported option in startup parameter \"options\": " + w);
+            }
+            int eq = setting.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("invalid option in startup parameter \"options\": " + setting);
+            }
+            into.put(canonicalName(setting.substring(0, eq).replace('-', '_')), setting.substring(eq + 1));
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package io.pgrelay.proxy;
+
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.util.concurrent.DefaultThreadFactory;
+
+/**
+ * The event loops and channel types: Linux epoll when its native library loads, Java NIO
+ * otherwise. Client and server channels share one group so a server connection can live on
+ * its client's loop.
+ */
+record Transport(String name, int threads, EventLoopGroup group, Class<? extends ServerChannel> serverChannelClass,
+                 Class<? extends Channel> channelClass) {
+
+    static Transport create(boolean preferEpoll, int threads) {
+        int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        DefaultThreadFactory factory = new DefaultThreadFactory("pgrelay-io", true);
+        if (preferEpoll && Epoll.isAvailable()) {
+            IoHandlerFactory io = EpollIoHandler.newFactory();
+            return new Transport("epoll", n, new MultiThreadIoEventLoopGroup(n, factory, io),
+                    EpollServerSocketChannel.class, EpollSocketChannel.class);
+        }
+        return new Transport("nio", n, new MultiThreadIoEventLoopGroup(n, factory, NioIoHandler.newFactory()),
+                NioServerSocketChannel.class, NioSocketChannel.class);
+    }
+}
