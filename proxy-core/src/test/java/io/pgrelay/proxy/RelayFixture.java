@@ -1,0 +1,148 @@
+package io.pgrelay.proxy;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.pgrelay.config.ProxyConfig;
+import io.pgrelay.testkit.PgServer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+/** Starts a real pgrelay on free loopback ports in front of real PostgreSQL servers. */
+final class RelayFixture implements AutoCloseable {
+
+    private final PgRelay relay;
+    private final Path dir;
+
+    private RelayFixture(PgRelay relay, Path dir) {
+        this.relay = relay;
+        this.dir = dir;
+    }
+
+    static Builder builder(PgServer primary) {
+        return new Builder(primary);
+    }
+
+    static final class Builder {
+        private final Map<String, Object> settings = new HashMap<>();
+        private String userlist = "\"app\" \"app-secret\"\n\"postgres\" \"postgres\"\n\"md5user\" \"md5-secret\"\n";
+
+        Builder(PgServer primary) {
+            settings.put("listen.host", "127.0.0.1");
+            settings.put("listen.write_port", 0);
+            settings.put("listen.read_port", 0);
+            settings.put("backends.primary", primary.hostPort());
+            settings.put("pool.max_client_conn", 2000);
+            settings.put("runtime.worker_threads", 2);
+        }
+
+        Builder replicas(PgServer... replicas) {
+            settings.put("backends.replicas", java.util.Arrays.stream(replicas).map(PgServer::hostPort).toList());
+            return this;
+        }
+
+        Builder set(String path, Object value) {
+            settings.put(path, value);
+            return this;
+        }
+
+        Builder userlist(String text) {
+            userlist = text;
+            return this;
+        }
+
+        RelayFixture start() {
+            try {
+                Path dir = Files.createTempDirectory("pgrelay-test-");
+                Path users = dir.resolve("userlist.txt");
+                Files.writeString(users, userlist);
+                settings.put("auth.auth_file", users.toString());
+                Map<String, Object> prefixed = new HashMap<>();
+                settings.forEach((k, v) -> prefixed.put("pgrelay." + k, v));
+                Config config = ConfigFactory.parseMap(prefixed)
+                        .withFallback(ConfigFactory.parseResources("pgrelay.conf")).resolve();
+                PgRelay relay = new PgRelay(ProxyConfig.from(config.getConfig("pgrelay"))).start();
+                return new RelayFixture(relay, dir);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    PgRelay relay() {
+        return relay;
+    }
+
+    int writePort() {
+        return relay.writePort();
+    }
+
+    int readPort() {
+        return relay.readPort();
+    }
+
+    String url(int port, String db, String extra) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + db + (extra.isEmpty() ? "" : "?" + extra);
+    }
+
+    /** pgjdbc through the write port; prepareThreshold=0 unless told otherwise. */
+    Connection connect(String user, String password) throws SQLException {
+        return connect(writePort(), PgServer.APP_DB, user, password, Map.of("prepareThreshold", "0"));
+    }
+
+    Connection app() throws SQLException {
+        return connect(PgServer.APP_USER, PgServer.APP_PASSWORD);
+    }
+
+    Connection appRead() throws SQLException {
+        return connect(readPort(), PgServer.APP_DB, PgServer.APP_USER, PgServer.APP_PASSWORD, Map.of("prepareThreshold", "0"));
+    }
+
+    Connection connect(int port, String db, String user, String password, Map<String, String> props) throws SQLException {
+        Properties p = new Properties();
+        p.setProperty("user", user);
+        p.setProperty("password", password);
+        p.setProperty("connectTimeout", "10");
+        p.setProperty("socketTimeout", "60");
+        p.putAll(props);
+        return DriverManager.getConnection(url(port, db, ""), p);
+    }
+
+    @Override
+    public void close() {
+        relay.close();
+        try (var files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.deleteIfExists(f);
+            }
+            Files.deleteIfExists(dir);
+        } catch (IOException ignored) {
+            // temp files only
+        }
+    }
+
+    static List<String> column(Connection c, String sql) throws SQLException {
+        try (var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+            List<String> out = new java.util.ArrayList<>();
+            while (rs.next()) {
+                out.add(rs.getString(1));
+            }
+            return out;
+        }
+    }
+
+    static String one(Connection c, String sql) throws SQLException {
+        return column(c, sql).get(0);
+    }
+}
