@@ -1,0 +1,205 @@
+package io.pgrelay.proxy;
+
+import static io.pgrelay.proxy.RelayFixture.one;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.pgrelay.testkit.PgServer;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.postgresql.util.PSQLException;
+
+/**
+ * Malformed and hostile input from raw sockets: each gets a PostgreSQL ErrorResponse with the
+ * right SQLSTATE, and a client already connected keeps working throughout.
+ */
+class BadInputTest {
+
+    static PgServer primary;
+    static RelayFixture relay;
+    static Connection bystander;
+
+    @BeforeAll
+    static void start() throws Exception {
+        primary = PgServer.startPrimary();
+        relay = RelayFixture.builder(primary).set("pool.max_client_conn", 5)
+                .set("protocol.max_message_size", "1MiB").start();
+        bystander = relay.app();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (bystander != null) {
+            bystander.close();
+        }
+        if (relay != null) {
+            relay.close();
+        }
+        if (primary != null) {
+            primary.close();
+        }
+    }
+
+    /** Reads backend messages until the server closes; returns the ErrorResponse fields of the first error. */
+    static Map<Character, String> readError(Socket s) throws IOException {
+        s.setSoTimeout(5000);
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        while (true) {
+            int type;
+            try {
+                type = in.readUnsignedByte();
+            } catch (EOFException e) {
+                throw new AssertionError("connection closed without an ErrorResponse");
+            }
+            int len = in.readInt();
+            byte[] body = new byte[len - 4];
+            in.readFully(body);
+            if (type == 'E') {
+                Map<Character, String> fields = new HashMap<>();
+                int i = 0;
+                while (body[i] != 0) {
+                    char code = (char) body[i++];
+                    int start = i;
+                    while (body[i] != 0) {
+                        i++;
+                    }
+                    fields.put(code, new String(body, start, i - start, StandardCharsets.UTF_8));
+                    i++;
+                }
+                assertEquals(-1, in.read(), "connection should be closed after a FATAL error");
+                return fields;
+            }
+        }
+    }
+
+    static byte[] startupPacket(int version, String... kv) throws IOException {
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        for (String s : kv) {
+            body.write(s.getBytes(StandardCharsets.UTF_8));
+            body.write(0);
+        }
+        body.write(0);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        DataOutputStream d = new DataOutputStream(out);
+        d.writeInt(8 + body.size());
+        d.writeInt(version);
+        d.write(body.toByteArray());
+        return out.toByteArray();
+    }
+
+    private void assertBystanderWorks() throws Exception {
+        assertEquals("1", one(bystander, "select 1"));
+    }
+
+    @Test
+    void garbageInsteadOfAStartupPacket() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+            s.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            Map<Character, String> e = readError(s);
+            assertEquals("08P01", e.get('C'));
+            assertTrue(e.get('M').contains("invalid length of startup packet"), e.get('M'));
+        }
+        assertBystanderWorks();
+    }
+
+    @Test
+    void twoGigabyteLengthAfterLogin() throws Exception {
+        try (Socket s = loggedInTrustlessSocket()) {
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeByte('Q');
+            out.writeInt(Integer.MAX_VALUE);
+            out.write("select 1".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Map<Character, String> e = readError(s);
+            assertEquals("08P01", e.get('C'));
+            assertTrue(e.get('M').contains("too long"), e.get('M'));
+        }
+        assertBystanderWorks();
+    }
+
+    @Test
+    void negativeMessageLength() throws Exception {
+        try (Socket s = loggedInTrustlessSocket()) {
+            DataOutputStream out = new DataOutputStream(s.getOutputStream());
+            out.writeByte('P');
+            out.writeInt(2);
+            out.flush();
+            assertEquals("08P01", readError(s).get('C'));
+        }
+        assertBystanderWorks();
+    }
+
+    @Test
+    void unsupportedProtocolVersion() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+            s.getOutputStream().write(startupPacket(4 << 16, "user", "app"));
+            Map<Character, String> e = readError(s);
+            assertEquals("0A000", e.get('C'));
+            assertTrue(e.get('M').contains("unsupported frontend protocol 4.0"), e.get('M'));
+        }
+        assertBystanderWorks();
+    }
+
+    @Test
+    void sslRequestIsRefusedAndTheClientGoesOnInTheClear() throws Exception {
+        try (Connection c = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret",
+                Map.of("sslmode", "prefer", "prepareThreshold", "0"))) {
+            assertEquals("1", one(c, "select 1"));
+        }
+    }
+
+    @Test
+    void tooManyClients() throws Exception {
+        List<Connection> held = new ArrayList<>();
+        try {
+            PSQLException refused = null;
+            for (int i = 0; i < 10 && refused == null; i++) {
+                try {
+                    held.add(relay.app());
+                } catch (PSQLException e) {
+                    refused = e;
+                }
+            }
+            assertTrue(refused != null, "max_client_conn 5 never refused a client");
+            assertEquals("53300", refused.getSQLState());
+            assertTrue(refused.getMessage().contains("max_client_conn"), refused.getMessage());
+            assertBystanderWorks();
+        } finally {
+            for (Connection c : held) {
+                c.close();
+            }
+        }
+        // Slots come back once clients leave.
+        try (Connection c = relay.app()) {
+            assertEquals("1", one(c, "select 1"));
+        }
+    }
+
+    @Test
+    void wrongPasswordOverRawProtocolIsFatal28P01() throws Exception {
+        assertThrows(PSQLException.class, () -> relay.connect("app", "wrong"));
+        assertBystanderWorks();
+    }
+
+    /** A raw socket past startup: with SCRAM the client has to answer; garbage right after the startup is enough. */
+    private Socket loggedInTrustlessSocket() throws IOException {
+        Socket s = new Socket("127.0.0.1", relay.writePort());
+        s.getOutputStream().write(startupPacket(3 << 16, "user", "app", "database", "appdb"));
+        s.getOutputStream().flush();
+        return s;
+    }
+}
