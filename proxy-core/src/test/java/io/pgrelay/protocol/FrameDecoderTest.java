@@ -1,0 +1,116 @@
+package io.pgrelay.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.DecoderException;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class FrameDecoderTest {
+
+    private static ByteBuf bytes(int... b) {
+        ByteBuf buf = Unpooled.buffer(b.length);
+        for (int x : b) {
+            buf.writeByte(x);
+        }
+        return buf;
+    }
+
+    @Test
+    void framesTypedMessagesFedOneByteAtATime() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backend(1024));
+        ByteBuf wire = Unpooled.buffer();
+        wire.writeByte('Z').writeInt(5).writeByte('I');
+        wire.writeByte('C').writeInt(11).writeBytes("SELECT 1\0".getBytes());
+        while (wire.isReadable()) {
+            ch.writeInbound(wire.readRetainedSlice(1));
+        }
+        wire.release();
+        ByteBuf z = ch.readInbound();
+        assertEquals(6, z.readableBytes());
+        assertEquals('I', Messages.transactionStatus(z));
+        ByteBuf c = ch.readInbound();
+        assertEquals('C', Messages.type(c));
+        assertEquals(12, c.readableBytes());
+        assertNull(ch.readInbound());
+        z.release();
+        c.release();
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void startupPhaseThenTypedPhase() {
+        FrameDecoder decoder = FrameDecoder.frontend(1024);
+        EmbeddedChannel ch = new EmbeddedChannel(decoder);
+        ByteBuf startup = StartupMessage.encode(ch.alloc(), Map.of("user", "app"));
+        ch.writeInbound(startup);
+        ByteBuf packet = ch.readInbound();
+        assertEquals(StartupMessage.PROTOCOL_3_0, StartupMessage.code(packet));
+        assertEquals(Map.of("user", "app"), StartupMessage.parameters(packet));
+        packet.release();
+        decoder.typedPhase();
+        ch.writeInbound(bytes('X', 0, 0, 0, 4));
+        ByteBuf x = ch.readInbound();
+        assertEquals(Messages.TERMINATE, Messages.type(x));
+        x.release();
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void oversizedLengthFailsBeforeBufferingTheBody() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backend(1024));
+        DecoderException e = assertThrows(DecoderException.class,
+                () -> ch.writeInbound(bytes('Q', 0x7f, 0xff, 0xff, 0xff, 's')));
+        ProtocolException pe = (ProtocolException) e.getCause();
+        assertEquals(SqlState.PROTOCOL_VIOLATION, pe.sqlState());
+        assertTrue(pe.getMessage().contains("length 2147483647 (expected: <= 1024"), pe.getMessage());
+        // After a failure everything else is discarded, and nothing leaks.
+        ch.writeInbound(bytes('Z', 0, 0, 0, 5, 'I'));
+        assertNull(ch.readInbound());
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void lengthBelowFourIsRejected() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backend(1024));
+        assertThrows(DecoderException.class, () -> ch.writeInbound(bytes('P', 0, 0, 0, 3)));
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void startupPacketLimits() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.frontend(1024));
+        assertThrows(DecoderException.class, () -> ch.writeInbound(bytes(0, 0, 0x27, 0x11, 0, 3, 0, 0)));
+        assertFalse(ch.finish());
+        EmbeddedChannel tiny = new EmbeddedChannel(FrameDecoder.frontend(1024));
+        assertThrows(DecoderException.class, () -> tiny.writeInbound(bytes(0, 0, 0, 4)));
+        assertFalse(tiny.finish());
+    }
+
+    @Test
+    void errorResponseRoundTrip() {
+        ErrorResponse e = ErrorResponse.fatal("57P01", "terminating connection due to administrator command");
+        ByteBuf wire = e.encode(Unpooled.buffer().alloc());
+        ErrorResponse back = ErrorResponse.decode(wire);
+        wire.release();
+        assertEquals("57P01", back.sqlState());
+        assertTrue(back.isFatal());
+        ErrorResponse downgraded = back.withSeverity("ERROR");
+        assertFalse(downgraded.isFatal());
+        assertEquals(back.message(), downgraded.message());
+    }
+
+    @Test
+    void readyForQueryWireBytes() {
+        ByteBuf z = Messages.readyForQueryIdle();
+        assertEquals(Unpooled.wrappedBuffer(new byte[] {'Z', 0, 0, 0, 5, 'I'}), z);
+        z.release();
+    }
+}

@@ -1,0 +1,114 @@
+package io.pgrelay.proxy;
+
+import static io.pgrelay.proxy.RelayFixture.one;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.pgrelay.testkit.PgServer;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** query_wait_timeout, idle timeouts, a dead backend, and the graceful shutdown. */
+class TimeoutsAndShutdownTest {
+
+    static PgServer primary;
+
+    @BeforeAll
+    static void start() {
+        primary = PgServer.startPrimary();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (primary != null) {
+            primary.close();
+        }
+    }
+
+    @Test
+    void queryWaitTimeoutFailsTheRequestAndTheClientMayRetry() throws Exception {
+        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1)
+                .set("pool.query_wait_timeout", "1s").start();
+             Connection holder = relay.app(); Connection waiter = relay.app()) {
+            holder.setAutoCommit(false);
+            one(holder, "select 1"); // holds the only server connection inside a transaction
+            long start = System.nanoTime();
+            SQLException e = assertThrows(SQLException.class, () -> one(waiter, "select 2"));
+            assertEquals("57014", e.getSQLState(), e.getMessage());
+            assertTrue(e.getMessage().contains("query_wait_timeout"), e.getMessage());
+            assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(900));
+            holder.commit();
+            assertEquals("2", one(waiter, "select 2"));
+        }
+    }
+
+    @Test
+    void idleTransactionTimeoutDisconnectsTheClient() throws Exception {
+        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.idle_transaction_timeout", "1s").start();
+             Connection c = relay.app(); Connection other = relay.app()) {
+            c.setAutoCommit(false);
+            one(c, "select 1");
+            Thread.sleep(2500);
+            SQLException e = assertThrows(SQLException.class, () -> one(c, "select 1"));
+            assertTrue(e.getSQLState().startsWith("08") || e.getSQLState().equals("25P03"), e.getSQLState());
+            assertEquals("1", one(other, "select 1"));
+        }
+    }
+
+    @Test
+    void clientIdleTimeoutDisconnectsIdleClients() throws Exception {
+        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.client_idle_timeout", "1s").start();
+             Connection c = relay.app()) {
+            one(c, "select 1");
+            Thread.sleep(2500);
+            assertThrows(SQLException.class, () -> one(c, "select 1"));
+            assertEquals(0, relay.relay().clientCount());
+        }
+    }
+
+    @Test
+    void deadBackendGivesAClearError() throws Exception {
+        try (RelayFixture relay = RelayFixture.builder(primary).set("backends.primary", "127.0.0.1:1").start()) {
+            SQLException e = assertThrows(SQLException.class, relay::app);
+            assertEquals("08006", e.getSQLState(), e.getMessage());
+            assertTrue(e.getMessage().contains("127.0.0.1:1"), e.getMessage());
+        }
+    }
+
+    @Test
+    void gracefulShutdownLetsTheTransactionFinish() throws Exception {
+        RelayFixture relay = RelayFixture.builder(primary).start();
+        try (Connection inTx = relay.app(); Connection idle = relay.app()) {
+            inTx.setAutoCommit(false);
+            try (Statement st = inTx.createStatement()) {
+                st.execute("create temp table t(i int)");
+            }
+            CompletableFuture<Void> stopping = CompletableFuture.runAsync(() -> {
+                try {
+                    relay.relay().shutdown(Duration.ofSeconds(10));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            Thread.sleep(500);
+            // New clients are refused, the idle one is gone, the transaction still runs and commits.
+            assertThrows(SQLException.class, relay::app);
+            assertThrows(SQLException.class, () -> one(idle, "select 1"));
+            try (Statement st = inTx.createStatement()) {
+                st.execute("insert into t values (1)");
+            }
+            inTx.commit();
+            stopping.get(10, TimeUnit.SECONDS);
+        } finally {
+            relay.close();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package io.pgrelay.testkit;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * Hands out free TCP ports on the loopback interface (127.0.0.1).
+ *
+ * <p>A port is found by binding a {@link ServerSocket} to {@code 127.0.0.1:0} and closing it again.
+ * Every port handed out is remembered, so one JVM never gets the same port twice (even if the first
+ * user has not bound it yet). Ports 5432/5433 (Debian's clusters) are never returned.
+ *
+ * <p>There is an unavoidable race between closing the probe socket and the real server binding the
+ * port; callers should bind soon after asking.
+ */
+public final class FreePorts {
+
+    private static final Set<Integer> HANDED_OUT = new HashSet<>();
+    private static final Set<Integer> RESERVED = Set.of(5432, 5433);
+    private static final int MAX_ATTEMPTS = 200;
+
+    private FreePorts() {
+    }
+
+    /** Returns a free loopback TCP port never handed out before in this JVM. */
+    public static synchronized int next() {
+        for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+            int port;
+            try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+                port = socket.getLocalPort();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot bind a probe socket on 127.0.0.1", e);
+            }
+            if (RESERVED.contains(port) || !HANDED_OUT.add(port)) {
+                continue;
+            }
+            return port;
+        }
+        throw new IllegalStateException("no free loopback port found after " + MAX_ATTEMPTS + " attempts");
+    }
+
+    /** Returns {@code count} distinct free loopback TCP ports. */
+    public static synchronized int[] next(int count) {
+        if (count < 0) {
+            throw new IllegalArgumentException("count must be >= 0: " + count);
+        }
+        int[] ports = new int[count];
+        for (int i = 0; i < count; i++) {
+            ports[i] = next();
+        }
+        return ports;
+    }
+
+    /** True if nothing accepts a bind on {@code 127.0.0.1:port} right now. */
+    public static boolean isFree(int port) {
+        try (ServerSocket socket = new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"))) {
+            return socket.isBound();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
