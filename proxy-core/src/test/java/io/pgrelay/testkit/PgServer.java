@@ -97,7 +97,7 @@ public final class PgServer implements AutoCloseable {
     private final Path baseDir;
     private final Path dataDir;
     private final Path socketDir;
-    private final int port;
+    private volatile int port;
     private volatile boolean closed;
 
     private PgServer(Options options, PgServer primary, Path baseDir, int port) {
@@ -140,9 +140,9 @@ public final class PgServer implements AutoCloseable {
         }
 
         /**
-         * An extra postgresql.conf line {@code name = value}; {@code value} is written verbatim,
-         * so quote strings yourself ({@code "'on'"} is not needed for booleans/numbers). Later calls
-         * override earlier ones and the built-in settings.
+         * An extra postgresql.conf line {@code name = value}. {@code value} is written verbatim:
+         * quote string values yourself, e.g. {@code setting("application_name", "'x'")}; numbers
+         * and booleans need no quotes. Overrides the built-in settings of the same name.
          */
         public Options setting(String name, String value) {
             settings.put(name, value);
@@ -188,7 +188,7 @@ public final class PgServer implements AutoCloseable {
             server.initdb();
             server.writeConfig();
             server.writeHba();
-            server.start();
+            server.firstStart();
             server.createRoles();
             return server;
         } catch (RuntimeException | Error e) {
@@ -214,7 +214,7 @@ public final class PgServer implements AutoCloseable {
         try {
             replica.basebackupFrom(this);
             replica.writeConfig();
-            replica.start();
+            replica.firstStart();
             Await.until("replica on port " + replica.port + " to be in recovery", options.readyTimeout(),
                     () -> "t".equals(replica.psql(POSTGRES_DB, "select pg_is_in_recovery()")));
             return replica;
@@ -381,6 +381,26 @@ public final class PgServer implements AutoCloseable {
                         + timeout.toSeconds() + " s (pg_isready: " + ready.stdoutTrimmed() + ")\n" + tail);
             }
             sleep(100);
+        }
+    }
+
+    /**
+     * First start from a factory: if another process grabbed the port in the meantime (e.g. a
+     * parallel test JVM), retry on a fresh port. Later {@link #start()} calls keep the port.
+     */
+    private void firstStart() {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                start();
+                return;
+            } catch (IllegalStateException e) {
+                String msg = String.valueOf(e.getMessage());
+                if (attempt >= 3 || !(msg.contains("Address already in use") || msg.contains("could not bind"))) {
+                    throw e;
+                }
+                port = FreePorts.next();
+                writeConfig();
+            }
         }
     }
 
