@@ -57,12 +57,25 @@ public final class Messages {
     private static final ByteBuf AUTH_OK_MESSAGE =
             Unpooled.unreleasableBuffer(Unpooled.directBuffer(9).writeByte('R').writeInt(8).writeInt(0)).asReadOnly();
 
+    private static final ByteBuf PARSE_COMPLETE =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('1').writeInt(4)).asReadOnly();
+    private static final ByteBuf CLOSE_COMPLETE =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('3').writeInt(4)).asReadOnly();
+
     private Messages() {
     }
 
     /** ReadyForQuery with status idle, as a shared read-only buffer (release is a no-op). */
     public static ByteBuf readyForQueryIdle() {
         return READY_IDLE.duplicate();
+    }
+
+    public static ByteBuf parseComplete() {
+        return PARSE_COMPLETE.duplicate();
+    }
+
+    public static ByteBuf closeComplete() {
+        return CLOSE_COMPLETE.duplicate();
     }
 
     public static ByteBuf authenticationOk() {

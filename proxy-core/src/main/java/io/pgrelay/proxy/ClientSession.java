@@ -1,6 +1,7 @@
 package io.pgrelay.proxy;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -16,6 +17,7 @@ import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.pool.PoolException;
 import io.pgrelay.pool.Waiter;
+import io.pgrelay.proxy.PreparedStatements.Statement;
 import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
@@ -30,6 +32,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -98,8 +101,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ServerConnection server;
     private Lease lease;
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
-    private int pendingSyncs;
-    private boolean extendedOpen;
+    /** Replies owed by the linked server, in order (see ExpectedReply). */
+    private final ArrayDeque<ExpectedReply> expected = new ArrayDeque<>();
+    /** The server reported an error mid-batch and skips everything up to the next Sync. */
+    private boolean serverSkipping;
+    /** pgrelay answered an error itself mid-batch; the rest of the batch is dropped up to Sync. */
+    private boolean clientSkipping;
+    /** Transaction mode: the client's statement names map to shared, renamed statements. */
+    private final boolean mapStatements;
+    private final Map<String, Statement> statements = new HashMap<>();
     private boolean copyIn;
     private byte txStatus = Messages.IDLE;
     private int injectedReplies;
@@ -119,6 +129,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         this.relay = relay;
         this.role = role;
         this.config = relay.config();
+        this.mapStatements = config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
     }
 
     EventLoop loop() {
@@ -174,6 +185,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             server.flush();
         }
         wroteToServer = false;
+        if (wroteToClient) {
+            // Replies pgrelay answered itself (ParseComplete, CloseComplete, errors).
+            wroteToClient = false;
+            channel.flush();
+        }
     }
 
     @Override
@@ -474,24 +490,271 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Writes one client frame to the linked server, noting what it will be answered with. */
     private void forward(ByteBuf frame) {
-        switch (Messages.type(frame)) {
-            case Messages.QUERY, Messages.FUNCTION_CALL -> pendingSyncs++;
+        byte type = Messages.type(frame);
+        if ((clientSkipping || serverSkipping) && type != Messages.SYNC) {
+            // After an error the server would ignore everything up to Sync; so do we.
+            frame.release();
+            return;
+        }
+        switch (type) {
+            case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
             case Messages.SYNC -> {
-                if (!copyIn) {
-                    pendingSyncs++;
+                if (copyIn) {
+                    // The server ignores Sync during COPY IN: no ReadyForQuery will answer it.
+                    break;
                 }
-                extendedOpen = false;
+                clientSkipping = false;
+                serverSkipping = false;
+                expect(ExpectedReply.SYNC);
             }
-            case Messages.PARSE, Messages.BIND, Messages.DESCRIBE, Messages.EXECUTE, Messages.CLOSE, Messages.FLUSH ->
-                    extendedOpen = true;
+            case Messages.PARSE -> {
+                if (mapStatements && onParse(frame)) {
+                    return;
+                }
+                expect(ExpectedReply.PARSE);
+            }
+            case Messages.BIND -> {
+                if (mapStatements && onBind(frame)) {
+                    return;
+                }
+                expect(ExpectedReply.BIND);
+            }
+            case Messages.DESCRIBE -> {
+                if (mapStatements && onDescribeOrClose(frame, true)) {
+                    return;
+                }
+                expect(ExpectedReply.DESCRIBE);
+            }
+            case Messages.CLOSE -> {
+                if (mapStatements && onDescribeOrClose(frame, false)) {
+                    return;
+                }
+                expect(ExpectedReply.CLOSE);
+            }
+            case Messages.EXECUTE -> expect(ExpectedReply.EXECUTE);
             case Messages.COPY_DONE, Messages.COPY_FAIL -> copyIn = false;
             default -> {
-                // CopyData and anything else: relayed, no bookkeeping.
+                // CopyData, Flush: relayed, nothing to expect.
             }
         }
         server.write(frame);
         wroteToServer = true;
+    }
+
+    private void expect(ExpectedReply reply) {
+        expected.add(reply);
+    }
+
+    /** Queues a reply pgrelay gives itself; written at once when nothing is outstanding before it. */
+    private void answer(ExpectedReply reply) {
+        if (expected.isEmpty()) {
+            emit(reply);
+        } else {
+            expected.add(reply);
+        }
+    }
+
+    private void emit(ExpectedReply reply) {
+        switch (reply.kind) {
+            case SYNTHESIZED_PARSE_COMPLETE -> channel.write(Messages.parseComplete());
+            case SYNTHESIZED_CLOSE_COMPLETE -> {
+                if (reply.statement != null) {
+                    relay.preparedStatements().release(reply.statement);
+                }
+                channel.write(Messages.closeComplete());
+            }
+            case SYNTHESIZED_ERROR -> channel.write(reply.error);
+            default -> throw new IllegalStateException("not synthesized: " + reply);
+        }
+        wroteToClient = true;
+    }
+
+    private void answerError(String sqlState, String message) {
+        answer(ExpectedReply.error(ErrorResponse.error(sqlState, message).encode(channel.alloc())));
+        clientSkipping = true;
+    }
+
+    /**
+     * Parse of a named statement (transaction mode): map the client's name to the shared entry;
+     * answer ParseComplete ourselves when this server already has it, else send it renamed.
+     * Returns true when the frame was consumed.
+     */
+    private boolean onParse(ByteBuf frame) {
+        ByteBuf body = frame.duplicate().skipBytes(5);
+        String name = CStrings.read(body);
+        if (name.isEmpty()) {
+            return false;
+        }
+        byte[] statementBody = ByteBufUtil.getBytes(body);
+        frame.release();
+        pool().clientParses.increment();
+        if (statements.containsKey(name)) {
+            answerError("42P05", "prepared statement \"" + name + "\" already exists");
+            return true;
+        }
+        Statement statement = relay.preparedStatements().intern(statementBody);
+        statements.put(name, statement);
+        if (server.prepared.get(statement) != null) {
+            answer(ExpectedReply.parseComplete(statement, name));
+        } else {
+            makeRoomOnServer();
+            server.prepared.put(statement, Boolean.TRUE);
+            server.write(statement.parseMessage(channel.alloc()));
+            pool().serverParses.increment();
+            expect(ExpectedReply.parse(statement, name));
+            wroteToServer = true;
+        }
+        return true;
+    }
+
+    /** Bind to a named statement: prepare it on this server first if needed, and rename it. */
+    private boolean onBind(ByteBuf frame) {
+        int start = frame.readerIndex();
+        ByteBuf body = frame.duplicate().skipBytes(5);
+        String portal = CStrings.read(body);
+        int nameStart = body.readerIndex();
+        String name = CStrings.read(body);
+        if (name.isEmpty()) {
+            pool().binds.increment();
+            return false;
+        }
+        Statement statement = statements.get(name);
+        if (statement == null) {
+            frame.release();
+            answerError("26000", "prepared statement \"" + name + "\" does not exist");
+            return true;
+        }
+        pool().binds.increment();
+        prepareOnServer(statement);
+        // New header with the server-side name; the parameters travel as a slice, not a copy.
+        byte[] serverName = statement.serverName.getBytes(StandardCharsets.US_ASCII);
+        int restStart = body.readerIndex();
+        int restLength = frame.writerIndex() - restStart;
+        int length = 4 + (nameStart - start - 5) + serverName.length + 1 + restLength;
+        ByteBuf header = channel.alloc().buffer(5 + nameStart - start - 5 + serverName.length + 1);
+        header.writeByte(Messages.BIND).writeInt(length);
+        header.writeBytes(frame, start + 5, nameStart - start - 5);
+        header.writeBytes(serverName).writeByte(0);
+        ByteBuf renamed = channel.alloc().compositeBuffer(2)
+                .addComponents(true, header, frame.retainedSlice(restStart, restLength));
+        frame.release();
+        expect(ExpectedReply.BIND);
+        server.write(renamed);
+        wroteToServer = true;
+        return true;
+        // portal name is kept as is: portals live only inside one transaction on one server.
+    }
+
+    /** Describe or Close of a named statement ('S'); portals pass through. */
+    private boolean onDescribeOrClose(ByteBuf frame, boolean describe) {
+        ByteBuf body = frame.duplicate().skipBytes(5);
+        byte what = body.readByte();
+        String name = CStrings.read(body);
+        if (what != 'S' || name.isEmpty()) {
+            return false;
+        }
+        frame.release();
+        if (!describe) {
+            // Close: the client's name goes; the shared statement stays prepared on servers.
+            Statement statement = statements.remove(name);
+            answer(ExpectedReply.closeComplete(statement, name));
+            return true;
+        }
+        Statement statement = statements.get(name);
+        if (statement == null) {
+            answerError("26000", "prepared statement \"" + name + "\" does not exist");
+            return true;
+        }
+        prepareOnServer(statement);
+        byte[] serverName = statement.serverName.getBytes(StandardCharsets.US_ASCII);
+        ByteBuf renamed = channel.alloc().buffer(7 + serverName.length)
+                .writeByte(Messages.DESCRIBE).writeInt(6 + serverName.length).writeByte('S')
+                .writeBytes(serverName).writeByte(0);
+        expect(ExpectedReply.DESCRIBE);
+        server.write(renamed);
+        wroteToServer = true;
+        return true;
+    }
+
+    private void prepareOnServer(Statement statement) {
+        if (server.prepared.get(statement) != null) {
+            return;
+        }
+        makeRoomOnServer();
+        server.prepared.put(statement, Boolean.TRUE);
+        server.write(statement.parseMessage(channel.alloc()));
+        pool().serverParses.increment();
+        expect(ExpectedReply.injectedParse(statement));
+        wroteToServer = true;
+    }
+
+    /**
+     * Keeps the server's statements within max_prepared_statements, least recently used out
+     * first. Evicting one that an earlier request in this pipeline uses is safe: the server
+     * handles requests in order, and a later Bind finds it missing here and prepares it again.
+     */
+    private void makeRoomOnServer() {
+        int max = config.maxPreparedStatements();
+        var it = server.prepared.keySet().iterator();
+        while (server.prepared.size() >= max && it.hasNext()) {
+            Statement evicted = it.next();
+            it.remove();
+            byte[] serverName = evicted.serverName.getBytes(StandardCharsets.US_ASCII);
+            server.write(channel.alloc().buffer(7 + serverName.length)
+                    .writeByte(Messages.CLOSE).writeInt(6 + serverName.length).writeByte('S')
+                    .writeBytes(serverName).writeByte(0));
+            expect(ExpectedReply.EVICTION_CLOSE);
+        }
+    }
+
+    /** A request that will get no reply (failed or skipped): undo what it did to the statement maps. */
+    private void undo(ExpectedReply reply, boolean serverStillHasIt) {
+        switch (reply.kind) {
+            case PARSE -> {
+                if (reply.statement != null) {
+                    if (server != null) {
+                        server.prepared.remove(reply.statement);
+                    }
+                    dropClientName(reply.clientName, reply.statement);
+                }
+            }
+            case INJECTED_PARSE -> {
+                if (server != null && !serverStillHasIt) {
+                    server.prepared.remove(reply.statement);
+                }
+            }
+            case SYNTHESIZED_PARSE_COMPLETE -> dropClientName(reply.clientName, reply.statement);
+            case SYNTHESIZED_CLOSE_COMPLETE -> {
+                if (reply.statement != null && !statements.containsKey(reply.clientName)) {
+                    statements.put(reply.clientName, reply.statement);
+                } else if (reply.statement != null) {
+                    relay.preparedStatements().release(reply.statement);
+                }
+            }
+            case SYNTHESIZED_ERROR -> reply.error.release();
+            default -> {
+            }
+        }
+    }
+
+    private void dropClientName(String name, Statement statement) {
+        if (statements.get(name) == statement) {
+            statements.remove(name);
+            relay.preparedStatements().release(statement);
+        }
+    }
+
+    /** DEALLOCATE ALL / DISCARD ALL ran: the client's names are gone, and so is everything on that server. */
+    private void forgetAllStatements() {
+        for (Statement s : statements.values()) {
+            relay.preparedStatements().release(s);
+        }
+        statements.clear();
+        if (server != null) {
+            server.prepared.clear();
+        }
     }
 
     /** Requests that fail without reaching a server: answer each one as PostgreSQL would. */
@@ -580,6 +843,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         server = conn;
         conn.link(this);
+        if (!conn.isUsable()) {
+            // It died between the pool handing it out and now. Linking first and checking second
+            // (both volatile) means either we see it dead here or its close reaches us: never neither.
+            server = null;
+            conn.unlink();
+            granted.pool.pool().discard(conn, "closed before use");
+            if (!pending.isEmpty()) {
+                routeNow().ifPresent(this::requestServer);
+            }
+            return;
+        }
         if (!channel.isWritable()) {
             conn.setAutoRead(false);
         }
@@ -660,34 +934,99 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 String value = CStrings.read(body);
                 conn.parameters.put(name, value);
                 values.put(name, value);
+                toClient(frame);
+                return;
+            }
+            case Messages.NOTICE_RESPONSE, NOTIFICATION_RESPONSE -> {
+                toClient(frame);
+                return;
             }
             case Messages.ERROR_RESPONSE -> {
-                ErrorResponse error = ErrorResponse.decode(frame);
-                if (error.isFatal()) {
-                    // The server closes next; the error is reported then, as a plain ERROR, so the
-                    // client connection survives its server.
-                    serverFatal = error;
-                    frame.release();
-                    return;
-                }
+                onServerError(frame);
+                return;
             }
             case Messages.COPY_IN_RESPONSE -> copyIn = true;
+            case COMMAND_COMPLETE -> {
+                if (mapStatements && isDeallocateAll(frame)) {
+                    forgetAllStatements();
+                }
+            }
             default -> {
             }
         }
+        ExpectedReply head = expected.peek();
+        if (head != null && head.isTerminal(type)) {
+            expected.poll();
+            if (head.isSwallowed()) {
+                frame.release();
+            } else {
+                toClient(frame);
+            }
+            emitSynthesizedHead();
+        } else {
+            toClient(frame);
+        }
+    }
+
+    private static final byte NOTIFICATION_RESPONSE = 'A';
+    private static final byte COMMAND_COMPLETE = 'C';
+
+    private void toClient(ByteBuf frame) {
         channel.write(frame, channel.voidPromise());
         wroteToClient = true;
     }
 
+    private void emitSynthesizedHead() {
+        while (!expected.isEmpty() && expected.peek().isSynthesized()) {
+            emit(expected.poll());
+        }
+    }
+
+    private static boolean isDeallocateAll(ByteBuf frame) {
+        int length = frame.readableBytes() - 6;
+        if (length != 11 && length != 14) {
+            return false;
+        }
+        String tag = frame.toString(frame.readerIndex() + 5, length, StandardCharsets.US_ASCII);
+        return tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL");
+    }
+
+    private void onServerError(ByteBuf frame) {
+        ErrorResponse error = ErrorResponse.decode(frame);
+        if (error.isFatal()) {
+            // The server closes next; the error is reported then, as a plain ERROR, so the
+            // client connection survives its server.
+            serverFatal = error;
+            frame.release();
+            return;
+        }
+        ExpectedReply head = expected.peek();
+        if (head != null && !head.endsWithReadyForQuery()) {
+            // An extended-protocol request failed: the server now skips to the next Sync.
+            expected.poll();
+            undo(head, false);
+            while (!expected.isEmpty() && expected.peek().kind != ExpectedReply.Kind.SYNC) {
+                undo(expected.poll(), false);
+            }
+            serverSkipping = expected.isEmpty();
+        }
+        toClient(frame);
+    }
+
     private void onReadyForQuery(ByteBuf frame) {
         txStatus = Messages.transactionStatus(frame);
-        if (pendingSyncs > 0) {
-            pendingSyncs--;
+        while (!expected.isEmpty()) {
+            ExpectedReply done = expected.poll();
+            if (done.endsWithReadyForQuery()) {
+                break;
+            }
+            log.warn("client {}: ReadyForQuery while still expecting a reply to {}", channel.remoteAddress(), done);
+            undo(done, true);
         }
         lastActivityNanos = System.nanoTime();
-        channel.write(frame, channel.voidPromise());
-        wroteToClient = true;
-        if (txStatus == Messages.IDLE && pendingSyncs == 0 && !extendedOpen && !copyIn
+        toClient(frame);
+        emitSynthesizedHead();
+        if (txStatus == Messages.IDLE && expected.isEmpty() && !clientSkipping && !copyIn
                 && (config.poolMode() == PoolMode.TRANSACTION || closeWhenIdle)) {
             channel.flush();
             wroteToClient = false;
@@ -742,6 +1081,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 : ErrorResponse.error(SqlState.CONNECTION_FAILURE, "server connection to " + conn.backend()
                         + " was lost");
         serverFatal = null;
+        int unanswered = 0;
+        boolean unsynced = serverSkipping || clientSkipping;
+        while (!expected.isEmpty()) {
+            ExpectedReply r = expected.poll();
+            if (r.endsWithReadyForQuery()) {
+                unanswered++;
+                unsynced = false;
+            } else {
+                unsynced = true;
+            }
+            undo(r, false);
+        }
         server = null;
         conn.pool().pool().discard(conn, "server closed the connection");
         unblock(BLOCKED_BACKPRESSURE);
@@ -754,20 +1105,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fatal(error.withSeverity("FATAL"));
             return;
         }
-        boolean answered = pendingSyncs > 0;
-        for (int i = 0; i < pendingSyncs; i++) {
+        for (int i = 0; i < unanswered; i++) {
             channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
             channel.write(Messages.readyForQueryIdle());
         }
-        pendingSyncs = 0;
         injectedReplies = 0;
         injectedError = null;
-        if (extendedOpen) {
+        serverSkipping = false;
+        clientSkipping = false;
+        if (unsynced) {
             skipUntilSync = error;
-        } else if (!answered && txStatus != Messages.IDLE) {
+        } else if (unanswered == 0 && txStatus != Messages.IDLE) {
             failNext = error;
         }
-        extendedOpen = false;
         copyIn = false;
         txStatus = Messages.IDLE;
         channel.flush();
@@ -785,6 +1135,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         unblock(BLOCKED_BACKPRESSURE);
         conn.unlink();
         conn.pool().pool().release(conn);
+    }
+
+    private ServerPool pool() {
+        return server.pool();
     }
 
     // ---------------------------------------------------------------- timeouts, shutdown, close
@@ -808,7 +1162,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         long idleTx = config.idleTransactionTimeout().toNanos();
-        if (idleTx > 0 && server != null && txStatus != Messages.IDLE && pendingSyncs == 0 && !extendedOpen
+        if (idleTx > 0 && server != null && txStatus != Messages.IDLE && expected.isEmpty()
                 && idle > idleTx) {
             fatal(ErrorResponse.fatal(SqlState.IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
                     "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)"));
@@ -881,8 +1235,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             ServerConnection conn = server;
             server = null;
             conn.unlink();
-            boolean clean = pendingSyncs == 0 && !extendedOpen && !copyIn && txStatus == Messages.IDLE
-                    && injectedReplies == 0 && conn.isUsable();
+            boolean clean = expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
+                    && txStatus == Messages.IDLE && injectedReplies == 0 && conn.isUsable();
             if (!clean) {
                 // Mid-transaction or mid-request: its state is unknown, never hand it to someone else.
                 conn.pool().pool().discard(conn, "client disconnected with a transaction or request in progress");
@@ -892,6 +1246,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 conn.pool().pool().release(conn);
             }
         }
+        while (!expected.isEmpty()) {
+            undo(expected.poll(), true);
+        }
+        for (Statement st : statements.values()) {
+            relay.preparedStatements().release(st);
+        }
+        statements.clear();
         if (cancelKey != null) {
             relay.cancelKeys().unregister(cancelKey);
         }

@@ -41,6 +41,7 @@ public final class PgRelay implements AutoCloseable {
     private final Router router;
     private final ServerPools pools = new ServerPools(this);
     private final CancelKeys cancelKeys = new CancelKeys();
+    private final PreparedStatements preparedStatements = new PreparedStatements();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final AtomicInteger clientCount = new AtomicInteger();
     private Transport transport;
@@ -145,6 +146,10 @@ public final class PgRelay implements AutoCloseable {
 
     ServerPools pools() {
         return pools;
+    }
+
+    PreparedStatements preparedStatements() {
+        return preparedStatements;
     }
 
     CancelKeys cancelKeys() {

@@ -54,6 +54,12 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     final Map<String, String> parameters = new ConcurrentHashMap<>();
     /** ParameterStatus values reported at login, in order, for the pool's welcome. */
     final Map<String, String> loginParameters = new LinkedHashMap<>();
+    /**
+     * Shared statements prepared on this connection, least recently used first (access order).
+     * Touched only by the linked client's loop. A LinkedHashMap rather than Caffeine: eviction
+     * must happen synchronously, in the middle of a pipeline, so the Close goes out in order.
+     */
+    final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared = new LinkedHashMap<>(16, 0.75f, true);
 
     private Channel channel;
     private volatile ClientSession client;

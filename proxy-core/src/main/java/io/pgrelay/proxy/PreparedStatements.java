@@ -1,0 +1,113 @@
+package io.pgrelay.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The global cache of named prepared statements for transaction pooling, shared by every
+ * client and server connection (PgBouncer 1.21+ does the same).
+ *
+ * <p>A client's named statement ("S_1") cannot simply be sent on: in transaction mode its next
+ * Bind may run on another server connection, and another client may use "S_1" for another
+ * query. So each distinct statement (query text and parameter type OIDs, byte for byte) gets
+ * one pgrelay-wide server-side name, {@code PGRELAY_<id>}. Clients map their own names to
+ * entries; server connections remember which entries they have prepared.
+ *
+ * <p>An entry lives while some client maps a name to it (reference counted, updated inside
+ * the map's compute so intern and release cannot race). Server connections may still hold a
+ * statement whose entry is gone; their LRU evicts it eventually.
+ */
+final class PreparedStatements {
+
+    /** One distinct statement. Identity equality: the per-server sets hold entries. */
+    static final class Statement {
+        final String serverName;
+        /** Query string, its terminator and the parameter-type section, as in the Parse body. */
+        final byte[] body;
+        final Key key;
+        int references;
+
+        Statement(long id, Key key) {
+            this.serverName = "PGRELAY_" + id;
+            this.body = key.bytes;
+            this.key = key;
+        }
+
+        /** A Parse message that prepares this statement under its server-side name. */
+        ByteBuf parseMessage(ByteBufAllocator alloc) {
+            byte[] name = serverName.getBytes(StandardCharsets.US_ASCII);
+            int length = 4 + name.length + 1 + body.length;
+            return alloc.buffer(1 + length).writeByte('P').writeInt(length).writeBytes(name).writeByte(0).writeBytes(body);
+        }
+
+        @Override
+        public String toString() {
+            return serverName;
+        }
+    }
+
+    /** Query bytes + parameter types: equal only if byte for byte identical. */
+    static final class Key {
+        final byte[] bytes;
+        private final int hash;
+
+        Key(byte[] bytes) {
+            this.bytes = bytes;
+            this.hash = Arrays.hashCode(bytes);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && k.hash == hash && Arrays.equals(k.bytes, bytes);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
+    }
+
+    private final Map<Key, Statement> statements = new ConcurrentHashMap<>();
+    private final AtomicLong ids = new AtomicLong();
+
+    /** The entry for this Parse body, with one more reference. */
+    Statement intern(byte[] parseBody) {
+        Key key = new Key(parseBody);
+        Statement[] out = new Statement[1];
+        statements.compute(key, (k, existing) -> {
+            Statement s = existing != null ? existing : new Statement(ids.incrementAndGet(), k);
+            s.references++;
+            out[0] = s;
+            return s;
+        });
+        return out[0];
+    }
+
+    /** Drops one reference; the entry leaves the cache with its last one. */
+    void release(Statement statement) {
+        statements.computeIfPresent(statement.key, (k, s) -> {
+            if (s != statement) {
+                return s;
+            }
+            return --s.references <= 0 ? null : s;
+        });
+    }
+
+    int size() {
+        return statements.size();
+    }
+
+    /** Bytes held by statement texts and parameter types (the bulk of the cache). */
+    long bytes() {
+        long total = 0;
+        for (Statement s : statements.values()) {
+            total += s.body.length;
+        }
+        return total;
+    }
+}
