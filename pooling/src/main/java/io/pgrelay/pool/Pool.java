@@ -126,6 +126,7 @@ public final class Pool<C extends Poolable> {
         Entry entry = takeIdle(affinity, after);
         if (entry != null) {
           lease(entry, waiter, 0, after);
+          warmUpFor(affinity, entry, after);
         } else {
           enqueue(waiter, affinity, now, after);
         }
@@ -359,6 +360,23 @@ public final class Pool<C extends Poolable> {
       idle.remove(fallback);   // Entry has identity equals
     }
     return fallback;
+  }
+
+  /**
+   * The waiter got a connection living on another thread (event loop): serve it now, but while the pool is
+   * under its limit open one with the waiter's affinity, so later leases find a local one. Without this a pool
+   * filled from one loop would make every client on another loop hop threads twice per round trip, forever.
+   * One connect at a time keeps a burst from opening the whole pool.
+   */
+  private void warmUpFor(Object affinity, Entry given, List<Runnable> after) {
+    if (affinity == null || affinity.equals(given.affinity) || connecting > 0
+        || entries.size() >= settings.poolSize()) {
+      return;
+    }
+    connecting++;
+    connectsStarted++;
+    int gen = generation;
+    after.add(() -> connect(affinity, gen));
   }
 
   private void lease(Entry entry, Waiter<C> waiter, long waitedNanos, List<Runnable> after) {

@@ -260,7 +260,32 @@ class PoolTest {
     pool.release(ca2);
     assertSame(ca2, acquire("loop-C").connection(), "no match: most recently used");
     assertSame(ca1, acquire(null).connection());
-    assertEquals(3, pool.stats().connectsStarted());
+    // loop-C was served from another loop; under the limit the pool opens one on loop-C for next time.
+    assertEquals(4, pool.stats().connectsStarted());
+    assertEquals("loop-C", connector.pending.peekLast().affinity());
+  }
+
+  @Test
+  void servingFromAnotherLoopWarmsUpALocalConnection() {
+    newPool(size(4));
+    FakeWaiter a = acquire(LOOP_A);
+    connector.completeNext();
+    pool.release(a.connection());
+    FakeWaiter b = acquire(LOOP_B);
+    assertSame(a.connection(), b.connection(), "served at once from the other loop");
+    assertEquals(LOOP_B, connector.pending.peekLast().affinity());
+    connector.completeNext();
+    assertEquals(1, pool.stats().idle(), "the warmed-up connection waits idle");
+    pool.release(b.connection());
+    FakeWaiter again = acquire(LOOP_B);
+    assertEquals(LOOP_B, again.connection().affinity(), "now served locally");
+    // At the limit nothing more is opened.
+    newPool(size(1));
+    FakeWaiter only = acquire(LOOP_A);
+    connector.completeNext();
+    pool.release(only.connection());
+    acquire(LOOP_B);
+    assertEquals(1, pool.stats().connectsStarted());
   }
 
   @Test
