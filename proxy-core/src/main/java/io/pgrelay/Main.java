@@ -13,7 +13,8 @@ import sun.misc.Signal;
 
 /**
  * {@code java -jar pgrelay.jar [conf/pgrelay.conf]}. SIGTERM: graceful stop bounded by
- * runtime.shutdown_timeout; SIGINT or a second SIGTERM: stop at once.
+ * runtime.shutdown_timeout; SIGINT or a second SIGTERM: stop at once; SIGHUP: reload the
+ * configuration and the auth file.
  */
 public final class Main {
 
@@ -27,8 +28,9 @@ public final class Main {
         ProxyConfig config;
         PgRelay relay;
         try {
-            config = ProxyConfig.load(file.exists() || args.length > 0 ? file : null);
-            relay = new PgRelay(config);
+            File source = file.exists() || args.length > 0 ? file : null;
+            config = ProxyConfig.load(source);
+            relay = new PgRelay(config, source);
             relay.start();
         } catch (ConfigException | UncheckedIOException | IllegalStateException | IllegalArgumentException e) {
             log.error("cannot start: {}", e.getMessage());
@@ -53,6 +55,12 @@ public final class Main {
                 log.info("second SIGTERM: stopping now");
                 relay.close();
                 stopped.countDown();
+            }
+        });
+        Signal.handle(new Signal("HUP"), s -> {
+            String error = relay.reload();
+            if (error != null) {
+                log.error("SIGHUP: {}", error);
             }
         });
         Signal.handle(new Signal("INT"), s -> {

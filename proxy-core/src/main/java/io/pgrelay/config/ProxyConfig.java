@@ -43,7 +43,13 @@ public record ProxyConfig(
         int maxMessageSize,
         int workerThreads,
         Duration shutdownTimeout,
-        boolean useEpoll) {
+        boolean useEpoll,
+        Set<String> adminUsers,
+        Set<String> statsUsers,
+        String httpHost,
+        int httpPort,
+        /** The effective settings, for SHOW CONFIG: "pool.default_pool_size" → "20". */
+        java.util.SortedMap<String, String> settings) {
 
     public enum PoolMode { SESSION, TRANSACTION }
 
@@ -51,8 +57,7 @@ public record ProxyConfig(
 
     /** Loads {@code file} (may be null: defaults only) with system property and env overrides. */
     public static ProxyConfig load(File file) {
-        Config defaults = ConfigFactory.parseResources(ProxyConfig.class.getClassLoader(), "pgrelay.conf",
-                ConfigParseOptions.defaults().setAllowMissing(false));
+        Config defaults = defaults();
         Config fromFile = file == null ? ConfigFactory.empty()
                 : ConfigFactory.parseFile(file, ConfigParseOptions.defaults().setAllowMissing(false));
         Config config = ConfigFactory.systemProperties()
@@ -62,6 +67,12 @@ public record ProxyConfig(
                 .resolve();
         config.checkValid(defaults, "pgrelay");
         return from(config.getConfig("pgrelay"));
+    }
+
+    /** The bundled copy of conf/pgrelay.conf: every setting with its default. */
+    public static Config defaults() {
+        return ConfigFactory.parseResources(ProxyConfig.class.getClassLoader(), "pgrelay.conf",
+                ConfigParseOptions.defaults().setAllowMissing(false));
     }
 
     public static ProxyConfig from(Config c) {
@@ -113,7 +124,22 @@ public record ProxyConfig(
                 (int) maxMessage,
                 nonNegative(c, "runtime.worker_threads"),
                 duration(c, "runtime.shutdown_timeout"),
-                c.getBoolean("runtime.use_epoll"));
+                c.getBoolean("runtime.use_epoll"),
+                Set.copyOf(c.getStringList("admin.admin_users")),
+                Set.copyOf(c.getStringList("admin.stats_users")),
+                c.getString("admin.http_host"),
+                port(c, "admin.http_port"),
+                flatten(c));
+    }
+
+    private static java.util.SortedMap<String, String> flatten(Config c) {
+        java.util.SortedMap<String, String> out = new java.util.TreeMap<>();
+        for (var e : c.entrySet()) {
+            Object v = e.getValue().unwrapped();
+            out.put(e.getKey(), v instanceof List<?> l ? String.join(",", l.stream().map(String::valueOf).toList())
+                    : String.valueOf(v));
+        }
+        return java.util.Collections.unmodifiableSortedMap(out);
     }
 
     private static Backend backend(Config c, String path) {

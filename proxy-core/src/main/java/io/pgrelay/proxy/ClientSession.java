@@ -9,6 +9,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.DecoderException;
+import io.pgrelay.admin.AdminSession;
 import io.pgrelay.auth.Md5Password;
 import io.pgrelay.auth.ScramException;
 import io.pgrelay.auth.ScramServer;
@@ -30,6 +31,7 @@ import io.pgrelay.routing.Role;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -77,11 +79,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private final Role role;
     private final ProxyConfig config;
     private final long connectedAtNanos = System.nanoTime();
+    final long id;
+    final Instant connectedAt = Instant.now();
 
     private Channel channel;
     private EventLoop loop;
     private FrameDecoder decoder;
-    private State state = State.STARTUP;
+    private volatile State state = State.STARTUP;
     private boolean overLimit;
     private boolean counted;
 
@@ -98,7 +102,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ScramServer scram;
     private byte[] md5Salt;
 
-    private ServerConnection server;
+    private volatile ServerConnection server;
     private Lease lease;
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
     /** Replies owed by the linked server, in order (see ExpectedReply). */
@@ -125,11 +129,90 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean closeWhenIdle;
     private volatile long lastActivityNanos = connectedAtNanos;
 
+    // Read by SHOW CLIENTS / metrics from other threads.
+    private volatile ServerPool homePool;
+    private volatile long waitingSinceNanos;
+    private volatile String applicationName = "";
+    // Held: no server may be asked for now (PAUSE, or no writable primary); reads are paused.
+    private volatile boolean held;
+    private long heldSinceNanos;
+
+    // Statistics while a server connection is held, added to its pool at the end of each
+    // transaction so the relay path never touches a shared counter per message.
+    private long bytesIn;
+    private long bytesOut;
+    private long queryCount;
+    private long queryNanos;
+    private long transactionCount;
+    private long transactionNanos;
+    private long queryStartNanos;
+    private long transactionStartNanos;
+
+    /** Set for clients of the admin console database. */
+    private AdminSession admin;
+    private boolean consoleDatabase;
+
     ClientSession(PgRelay relay, Role role) {
         this.relay = relay;
         this.role = role;
         this.config = relay.config();
         this.mapStatements = config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
+        this.id = relay.nextClientId();
+    }
+
+    String user() {
+        return user;
+    }
+
+    String database() {
+        return database;
+    }
+
+    String applicationName() {
+        return applicationName;
+    }
+
+    long lastActivityNanos() {
+        return lastActivityNanos;
+    }
+
+    /** PgBouncer's client states: login (not logged in yet), waiting (queued for a server), active. */
+    String stateLabel() {
+        State s = state;
+        if (s != State.READY) {
+            return s == State.CLOSED ? "closed" : "login";
+        }
+        return waitingSinceNanos != 0 || held ? "waiting" : "active";
+    }
+
+    long waitingNanos(long now) {
+        long since = waitingSinceNanos;
+        return since == 0 ? (held ? now - heldSinceNanos : 0) : now - since;
+    }
+
+    ServerPool homePool() {
+        return homePool;
+    }
+
+    boolean isConsole() {
+        return consoleDatabase;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    ServerConnection linkedServer() {
+        return server;
+    }
+
+    /** Disconnects this client (KILL, KILL_CLIENT); runs on its loop. */
+    void disconnect(String sqlState, String message) {
+        loop.execute(() -> fatal(ErrorResponse.fatal(sqlState, message)));
+    }
+
+    int preparedStatementCount() {
+        return statements.size();
     }
 
     EventLoop loop() {
@@ -159,6 +242,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         ByteBuf frame = (ByteBuf) msg;
         lastActivityNanos = System.nanoTime();
         if (state == State.READY) {
+            if (admin != null) {
+                admin.onFrame(frame);
+                if (admin.wantsClose()) {
+                    state = State.CLOSED;
+                    channel.close();
+                }
+                return;
+            }
             onClientFrame(frame);
             return;
         }
@@ -267,6 +358,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         database = params.getOrDefault("database", "");
         if (database.isEmpty()) {
             database = user;
+        }
+        consoleDatabase = database.equals("pgbouncer") || database.equals("pgrelay");
+        applicationName = params.getOrDefault("application_name", "");
+        if (!consoleDatabase && relay.isDisabled(database)) {
+            fatal(ErrorResponse.fatal("55000", "database \"" + database + "\" does not allow connections (DISABLE)"));
+            return;
         }
         String replication = params.get("replication");
         if (replication != null && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
@@ -421,14 +518,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void authenticated() {
         channel.write(Messages.authenticationOk());
+        if (consoleDatabase) {
+            startConsole();
+            return;
+        }
         state = State.LOGGING_IN;
         Optional<ServerPool> pool = routeNow();
         if (pool.isEmpty()) {
             return;
         }
-        Map<String, String> welcome = pool.get().welcome();
-        if (welcome != null) {
-            completeLogin(welcome);
+        if (pool.get().welcome() != null) {
+            completeLogin(pool.get());
         } else {
             // First client of this pool: log in to the server once to learn what to greet with.
             channel.flush();
@@ -436,7 +536,46 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void completeLogin(Map<String, String> welcome) {
+    private void startConsole() {
+        boolean mayControl = config.adminUsers().contains(user);
+        if (!mayControl && !config.statsUsers().contains(user)) {
+            fatal(ErrorResponse.fatal("42501", "user \"" + user + "\" is not allowed to use the admin console"
+                    + " (admin_users, stats_users)"));
+            return;
+        }
+        Map<String, String> greeting = new LinkedHashMap<>();
+        greeting.put("server_version", "15.0");
+        greeting.put("server_encoding", "UTF8");
+        greeting.put("client_encoding", requested.getOrDefault("client_encoding", "UTF8"));
+        greeting.put("DateStyle", "ISO, MDY");
+        greeting.put("TimeZone", "UTC");
+        greeting.put("integer_datetimes", "on");
+        greeting.put("standard_conforming_strings", "on");
+        greeting.put("application_name", applicationName);
+        greeting.forEach((k, v) -> channel.write(Messages.parameterStatus(channel.alloc(), k, v)));
+        cancelKey = relay.cancelKeys().register(this);
+        channel.write(Messages.backendKeyData(channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
+        channel.write(Messages.readyForQueryIdle());
+        channel.flush();
+        state = State.READY;
+        AdminConsole console = relay.console();
+        admin = new AdminSession(console, console, mayControl, channel.alloc(), loop, new AdminSession.Output() {
+            @Override
+            public void write(ByteBuf messages) {
+                channel.writeAndFlush(messages, channel.voidPromise());
+            }
+
+            @Override
+            public void close() {
+                channel.close();
+            }
+        });
+    }
+
+    private void completeLogin(ServerPool pool) {
+        Map<String, String> welcome = pool.welcome();
+        homePool = pool;
+        pool.clientLogins.increment();
         values = new LinkedHashMap<>(welcome);
         values.putAll(requested);
         for (String name : welcome.keySet()) {
@@ -481,12 +620,41 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         pending.add(frame);
-        if (lease == null) {
-            if (relay.isShuttingDown()) {
-                fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
-                return;
-            }
-            routeNow().ifPresent(this::requestServer);
+        if (lease == null && !held) {
+            startLease();
+        }
+    }
+
+    /** Asks for a server connection for the queued requests, or holds them while none may be given. */
+    private void startLease() {
+        if (relay.isShuttingDown()) {
+            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+            return;
+        }
+        if (relay.isPaused(database)) {
+            hold();
+            return;
+        }
+        routeNow().ifPresent(this::requestServer);
+    }
+
+    private void hold() {
+        held = true;
+        heldSinceNanos = System.nanoTime();
+        block(BLOCKED_WAITING);
+        relay.hold(this);
+    }
+
+    /** Called on this loop when whatever held the client may have changed (RESUME, new primary). */
+    void retryHeld() {
+        if (!held || state == State.CLOSED) {
+            return;
+        }
+        held = false;
+        relay.unhold(this);
+        unblock(BLOCKED_WAITING);
+        if (!pending.isEmpty() && lease == null && server == null) {
+            startLease();
         }
     }
 
@@ -497,6 +665,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // After an error the server would ignore everything up to Sync; so do we.
             frame.release();
             return;
+        }
+        bytesIn += frame.readableBytes();
+        if (queryStartNanos == 0) {
+            queryStartNanos = System.nanoTime();
+            if (transactionStartNanos == 0) {
+                transactionStartNanos = queryStartNanos;
+            }
         }
         switch (type) {
             case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
@@ -572,6 +747,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void answerError(String sqlState, String message) {
+        relay.metrics().error(sqlState);
         answer(ExpectedReply.error(ErrorResponse.error(sqlState, message).encode(channel.alloc())));
         clientSkipping = true;
     }
@@ -780,6 +956,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void replyError(ErrorResponse error) {
+        relay.metrics().error(error.sqlState());
         channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
         channel.write(Messages.readyForQueryIdle());
         channel.flush();
@@ -799,6 +976,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void requestServer(ServerPool pool) {
         lease = new Lease(pool);
+        homePool = pool;
+        waitingSinceNanos = System.nanoTime();
         block(BLOCKED_WAITING);
         pool.pool().acquire(lease);
     }
@@ -835,10 +1014,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         lease = null;
         unblock(BLOCKED_WAITING);
+        long waited = System.nanoTime() - waitingSinceNanos;
+        waitingSinceNanos = 0;
+        granted.pool.waitMicros.add(waited / 1000);
+        relay.metrics().clientWait(role, waited);
         granted.pool.learnWelcome(conn);
         if (state == State.LOGGING_IN) {
             granted.pool.pool().release(conn);
-            completeLogin(granted.pool.welcome());
+            completeLogin(granted.pool);
             return;
         }
         server = conn;
@@ -877,6 +1060,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         lease = null;
+        waitingSinceNanos = 0;
         unblock(BLOCKED_WAITING);
         ErrorResponse error = switch (e.reason()) {
             case WAIT_TIMEOUT -> ErrorResponse.error(SqlState.QUERY_CANCELED,
@@ -934,6 +1118,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 String value = CStrings.read(body);
                 conn.parameters.put(name, value);
                 values.put(name, value);
+                if (name.equals("application_name")) {
+                    applicationName = value;
+                }
                 toClient(frame);
                 return;
             }
@@ -972,6 +1159,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private static final byte COMMAND_COMPLETE = 'C';
 
     private void toClient(ByteBuf frame) {
+        bytesOut += frame.readableBytes();
         channel.write(frame, channel.voidPromise());
         wroteToClient = true;
     }
@@ -993,6 +1181,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void onServerError(ByteBuf frame) {
         ErrorResponse error = ErrorResponse.decode(frame);
+        relay.metrics().error(error.sqlState());
         if (error.isFatal()) {
             // The server closes next; the error is reported then, as a plain ERROR, so the
             // client connection survives its server.
@@ -1023,7 +1212,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             log.warn("client {}: ReadyForQuery while still expecting a reply to {}", channel.remoteAddress(), done);
             undo(done, true);
         }
-        lastActivityNanos = System.nanoTime();
+        long now = System.nanoTime();
+        lastActivityNanos = now;
+        countCompleted(now);
         toClient(frame);
         emitSynthesizedHead();
         if (txStatus == Messages.IDLE && expected.isEmpty() && !clientSkipping && !copyIn
@@ -1094,8 +1285,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             undo(r, false);
         }
         server = null;
+        addStatistics(conn.pool());
+        queryStartNanos = transactionStartNanos = 0;
         conn.pool().pool().discard(conn, "server closed the connection");
         unblock(BLOCKED_BACKPRESSURE);
+        relay.metrics().error(error.sqlState());
         if (state == State.CLOSED) {
             return;
         }
@@ -1129,6 +1323,35 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
+    private void countCompleted(long now) {
+        if (queryStartNanos != 0) {
+            long q = now - queryStartNanos;
+            queryCount++;
+            queryNanos += q;
+            relay.metrics().query(role, q);
+            queryStartNanos = expected.isEmpty() ? 0 : now;
+        }
+        if (txStatus == Messages.IDLE && transactionStartNanos != 0) {
+            long x = now - transactionStartNanos;
+            transactionCount++;
+            transactionNanos += x;
+            relay.metrics().transaction(role, x);
+            transactionStartNanos = queryStartNanos;
+            addStatistics(server.pool());
+        }
+    }
+
+    /** Adds what this client counted while holding a server connection to that pool's totals. */
+    private void addStatistics(ServerPool pool) {
+        pool.bytesReceived.add(bytesIn);
+        pool.bytesSent.add(bytesOut);
+        pool.queries.add(queryCount);
+        pool.queryMicros.add(queryNanos / 1000);
+        pool.transactions.add(transactionCount);
+        pool.transactionMicros.add(transactionNanos / 1000);
+        bytesIn = bytesOut = queryCount = queryNanos = transactionCount = transactionNanos = 0;
+    }
+
     private void releaseServer() {
         ServerConnection conn = server;
         server = null;
@@ -1156,8 +1379,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             return;
         }
+        long waitLimit = config.poolSettings().queryWaitTimeout().toNanos();
+        if (held && waitLimit > 0 && now - heldSinceNanos > waitLimit) {
+            held = false;
+            relay.unhold(this);
+            unblock(BLOCKED_WAITING);
+            failRequests(ErrorResponse.error(SqlState.QUERY_CANCELED, "query_wait_timeout: " + relay.holdReason(database)
+                    + " for " + config.poolSettings().queryWaitTimeout().toSeconds() + " s"));
+            return;
+        }
         long clientIdle = config.clientIdleTimeout().toNanos();
-        if (clientIdle > 0 && server == null && lease == null && idle > clientIdle) {
+        if (clientIdle > 0 && server == null && lease == null && !held && admin == null && idle > clientIdle) {
             fatal(ErrorResponse.fatal("57P05", "client_idle_timeout: closing idle connection"));
             return;
         }
@@ -1191,6 +1423,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void fatal(ErrorResponse error) {
         if (channel.isActive() && state != State.CLOSED) {
+            relay.metrics().error(error.sqlState());
             channel.writeAndFlush(error.encode(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
         } else {
             channel.close();
@@ -1224,6 +1457,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         cleanedUp = true;
+        if (admin != null) {
+            admin.close();
+        }
+        if (held) {
+            held = false;
+            relay.unhold(this);
+        }
         if (lease != null) {
             lease.pool.pool().cancel(lease);
             lease = null;
@@ -1234,6 +1474,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (server != null) {
             ServerConnection conn = server;
             server = null;
+            addStatistics(conn.pool());
             conn.unlink();
             boolean clean = expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
                     && txStatus == Messages.IDLE && injectedReplies == 0 && conn.isUsable();

@@ -31,6 +31,10 @@ final class Credentials {
         return users.secret(user);
     }
 
+    java.util.Set<String> users() {
+        return users.users();
+    }
+
     void replace(UserList newUsers) {
         users = newUsers;
     }

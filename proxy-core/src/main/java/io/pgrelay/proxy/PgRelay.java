@@ -20,6 +20,16 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Set;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.CompletableFuture;
+import java.io.File;
+import io.pgrelay.health.Health;
+import io.pgrelay.health.HealthServer;
+import io.pgrelay.health.StatusPage;
+import io.pgrelay.admin.AdminView;
+import io.pgrelay.config.ProxyConfig;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -36,8 +46,26 @@ public final class PgRelay implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(PgRelay.class);
 
-    private final ProxyConfig config;
+    /** Settings a RELOAD or SET may change on a running proxy (prefixes of setting paths). */
+    static final List<String> RELOADABLE = List.of("pool.max_client_conn", "pool.default_pool_size",
+            "pool.min_pool_size", "pool.reserve_pool", "pool.query_wait_timeout", "pool.server_idle_timeout",
+            "pool.server_lifetime", "pool.server_connect_timeout", "pool.client_idle_timeout",
+            "pool.idle_transaction_timeout", "pool.client_login_timeout", "pool.server_reset_query",
+            "pool.ignore_startup_parameters", "pool.max_prepared_statements", "pool.pool_mode", "auth.",
+            "admin.admin_users", "admin.stats_users", "protocol.", "routing.");
+
+    private volatile ProxyConfig config;
+    private final File configFile;
     private final Credentials credentials;
+    private final ProxyMetrics metrics;
+    private final AdminConsole console = new AdminConsole(this);
+    private final AtomicLong clientIds = new AtomicLong();
+    private final Set<String> pausedDatabases = ConcurrentHashMap.newKeySet();
+    private volatile boolean pausedAll;
+    private final Set<String> disabledDatabases = ConcurrentHashMap.newKeySet();
+    private final Set<ClientSession> heldSessions = ConcurrentHashMap.newKeySet();
+    private final List<Runnable> janitorChecks = new CopyOnWriteArrayList<>();
+    private HealthServer health;
     private final Router router;
     private final ServerPools pools = new ServerPools(this);
     private final CancelKeys cancelKeys = new CancelKeys();
@@ -49,12 +77,22 @@ public final class PgRelay implements AutoCloseable {
     private Channel readListener;
     private ScheduledFuture<?> poolJanitor;
     private ScheduledFuture<?> sessionJanitor;
+    private ScheduledFuture<?> statsJanitor;
+    /** PgBouncer's stats_period: averages in SHOW STATS cover the last full period. */
+    private static final int STATS_PERIOD_SECONDS = 15;
     private volatile boolean shuttingDown;
 
     public PgRelay(ProxyConfig config) {
+        this(config, null);
+    }
+
+    /** With the file the config came from, so RELOAD and SIGHUP can read it again. */
+    public PgRelay(ProxyConfig config, File configFile) {
         this.config = config;
+        this.configFile = configFile;
         this.credentials = new Credentials(loadUsers(config));
         this.router = new StaticRouter(config.primary(), config.replicas());
+        this.metrics = new ProxyMetrics(this);
     }
 
     private static UserList loadUsers(ProxyConfig config) {
@@ -85,8 +123,24 @@ public final class PgRelay implements AutoCloseable {
         if (config.replicas().isEmpty()) {
             log.info("no replicas configured: the read port uses the primary");
         }
-        poolJanitor = transport.group().scheduleAtFixedRate(pools::maintain, 100, 100, TimeUnit.MILLISECONDS);
+        poolJanitor = transport.group().scheduleAtFixedRate(() -> {
+            pools.maintain();
+            janitorChecks.forEach(Runnable::run);
+        }, 100, 100, TimeUnit.MILLISECONDS);
         sessionJanitor = transport.group().scheduleAtFixedRate(this::checkSessions, 1, 1, TimeUnit.SECONDS);
+        statsJanitor = transport.group().scheduleAtFixedRate(console::rollStatsPeriod, STATS_PERIOD_SECONDS,
+                STATS_PERIOD_SECONDS, TimeUnit.SECONDS);
+        if (config.httpPort() > 0) {
+            try {
+                health = HealthServer.start(config.httpHost(), config.httpPort(), metrics.registry(),
+                        Health::up, this::readiness, this::statusPage);
+            } catch (IOException e) {
+                close();
+                throw new IllegalStateException("pgrelay.admin.http_port: cannot listen on " + config.httpHost() + ":"
+                        + config.httpPort() + ": " + e.getMessage(), e);
+            }
+            log.info("HTTP on {}:{} (/metrics, /health, /ready, /)", config.httpHost(), health.port());
+        }
         return this;
     }
 
@@ -130,6 +184,37 @@ public final class PgRelay implements AutoCloseable {
 
     ProxyConfig config() {
         return config;
+    }
+
+    /** The HTTP port actually bound, or 0 when HTTP is off. */
+    public int httpPort() {
+        return health == null ? 0 : health.port();
+    }
+
+    ProxyMetrics metrics() {
+        return metrics;
+    }
+
+    AdminConsole console() {
+        return console;
+    }
+
+    Set<ClientSession> sessions() {
+        return sessions;
+    }
+
+    long nextClientId() {
+        return clientIds.incrementAndGet();
+    }
+
+    double countClients(String state) {
+        int n = 0;
+        for (ClientSession s : sessions) {
+            if (s.stateLabel().equals(state)) {
+                n++;
+            }
+        }
+        return n;
     }
 
     Transport transport() {
@@ -211,6 +296,9 @@ public final class PgRelay implements AutoCloseable {
      */
     public void shutdown(Duration timeout) throws InterruptedException {
         shuttingDown = true;
+        if (health != null) {
+            health.beginShutdown();
+        }
         closeListeners();
         log.info("shutting down: {} clients, waiting up to {} s for transactions in flight", clientCount.get(),
                 timeout.toSeconds());
@@ -244,11 +332,334 @@ public final class PgRelay implements AutoCloseable {
         if (poolJanitor != null) {
             poolJanitor.cancel(false);
             sessionJanitor.cancel(false);
+            statsJanitor.cancel(false);
         }
+        if (health != null) {
+            health.close();
+        }
+        metrics.close();
         closeListeners();
         pools.close("pgrelay is stopping");
         transport.group().shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         transport = null;
         log.info("pgrelay stopped");
+    }
+
+    // ------------------------------------------------------------------ holding, PAUSE, KILL...
+
+    /** Why a client of {@code database} must wait before it may get a server connection, or null. */
+    String holdReason(String database) {
+        if (pausedAll || (database != null && pausedDatabases.contains(database))) {
+            return "database \"" + database + "\" is paused (PAUSE)";
+        }
+        return null;
+    }
+
+    boolean isPaused(String database) {
+        return database == null ? pausedAll : pausedAll || pausedDatabases.contains(database);
+    }
+
+    boolean isDisabled(String database) {
+        return disabledDatabases.contains(database);
+    }
+
+    void setDisabled(String database, boolean disabled) {
+        if (disabled) {
+            disabledDatabases.add(database);
+        } else {
+            disabledDatabases.remove(database);
+        }
+    }
+
+    void hold(ClientSession session) {
+        heldSessions.add(session);
+    }
+
+    void unhold(ClientSession session) {
+        heldSessions.remove(session);
+    }
+
+    /** Lets held clients try again (each on its own loop); they hold again if still not allowed. */
+    void wakeHeld() {
+        for (ClientSession s : heldSessions) {
+            s.loop().execute(s::retryHeld);
+        }
+    }
+
+    private boolean matches(ServerPool p, String database) {
+        return database == null || p.key().database().equals(database);
+    }
+
+    /**
+     * PAUSE: new transactions wait; completes once no server connection of the database is in
+     * use. A RESUME (or another PAUSE) before that completes it too, so a PAUSE racing a RESUME
+     * never hangs (pgbouncer#715).
+     */
+    CompletableFuture<String> pause(String database) {
+        if (database == null) {
+            pausedAll = true;
+        } else {
+            pausedDatabases.add(database);
+        }
+        CompletableFuture<String> done = new CompletableFuture<>();
+        Runnable[] check = new Runnable[1];
+        check[0] = () -> {
+            boolean stillPaused = database == null ? pausedAll : pausedDatabases.contains(database) || pausedAll;
+            int active = 0;
+            for (ServerPool p : pools.all()) {
+                if (matches(p, database)) {
+                    active += p.pool().stats().active();
+                }
+            }
+            if (!stillPaused) {
+                done.complete("resumed before all server connections were released");
+            } else if (active == 0) {
+                done.complete(null);
+            }
+            if (done.isDone()) {
+                janitorChecks.remove(check[0]);
+            }
+        };
+        janitorChecks.add(check[0]);
+        check[0].run();
+        return done;
+    }
+
+    CompletableFuture<String> resume(String database) {
+        if (database == null) {
+            pausedAll = false;
+            pausedDatabases.clear();
+        } else if (!pausedDatabases.remove(database) && !pausedAll) {
+            return CompletableFuture.completedFuture("database \"" + database + "\" is not paused");
+        }
+        wakeHeld();
+        return CompletableFuture.completedFuture(null);
+    }
+
+    /** RECONNECT: every server connection of the database is closed, idle ones now, the others when released. */
+    void reconnect(String database) {
+        for (ServerPool p : pools.all()) {
+            if (matches(p, database)) {
+                p.pool().retire("RECONNECT");
+            }
+        }
+    }
+
+    /** KILL: drop the database's clients and server connections; new clients wait until RESUME. */
+    void kill(String database) {
+        if (database == null) {
+            pausedAll = true;
+        } else {
+            pausedDatabases.add(database);
+        }
+        for (ClientSession s : sessions) {
+            if (!s.isConsole() && (database == null || database.equals(s.database()))) {
+                s.disconnect(io.pgrelay.protocol.SqlState.ADMIN_SHUTDOWN, "database \"" + s.database() + "\" was killed (KILL)");
+            }
+        }
+        for (ServerPool p : pools.all()) {
+            if (matches(p, database)) {
+                p.pool().retire("KILL");
+                for (ServerConnection c : p.connections) {
+                    c.close("KILL");
+                }
+            }
+        }
+    }
+
+    boolean killClient(long id) {
+        for (ClientSession s : sessions) {
+            if (s.id == id) {
+                s.disconnect(io.pgrelay.protocol.SqlState.ADMIN_SHUTDOWN, "client killed (KILL_CLIENT)");
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** WAIT_CLOSE: completes when every server connection of the database open now has closed. */
+    CompletableFuture<String> waitClose(String database) {
+        Set<ServerConnection> open = ConcurrentHashMap.newKeySet();
+        for (ServerPool p : pools.all()) {
+            if (matches(p, database)) {
+                open.addAll(p.connections);
+            }
+        }
+        CompletableFuture<String> done = new CompletableFuture<>();
+        Runnable[] check = new Runnable[1];
+        check[0] = () -> {
+            open.removeIf(c -> !c.channel().isOpen());
+            if (open.isEmpty()) {
+                done.complete(null);
+                janitorChecks.remove(check[0]);
+            }
+        };
+        janitorChecks.add(check[0]);
+        check[0].run();
+        return done;
+    }
+
+    void shutdownInBackground(boolean immediate) {
+        Thread t = new Thread(() -> {
+            try {
+                if (immediate) {
+                    close();
+                } else {
+                    shutdown(config.shutdownTimeout());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "pgrelay-shutdown");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    // ------------------------------------------------------------------ reload
+
+    /** RELOAD / SIGHUP: re-reads the config file and the auth file. Returns an error message or null. */
+    public String reload() {
+        ProxyConfig next;
+        try {
+            next = ProxyConfig.load(configFile);
+        } catch (RuntimeException e) {
+            log.warn("reload rejected, keeping the running configuration: {}", e.getMessage());
+            return "reload rejected: " + e.getMessage();
+        }
+        return apply(next, "reload");
+    }
+
+    /** SET key = value from the console: as if the file said so. */
+    String set(String key, String value) {
+        String path = key.startsWith("pgrelay.") ? key.substring(8) : key;
+        if (!config.settings().containsKey(path)) {
+            // PgBouncer names without the section: find the one setting that ends with it.
+            List<String> candidates = config.settings().keySet().stream().filter(k -> k.endsWith("." + key)).toList();
+            if (candidates.size() != 1) {
+                return "unknown setting: " + key;
+            }
+            path = candidates.get(0);
+        }
+        final String settingPath = path;
+        if (RELOADABLE.stream().noneMatch(settingPath::startsWith)) {
+            return "setting " + settingPath + " cannot be changed while running (restart pgrelay)";
+        }
+        ProxyConfig next;
+        try {
+            com.typesafe.config.Config override = com.typesafe.config.ConfigFactory.parseString(
+                    "pgrelay." + settingPath + " = " + com.typesafe.config.ConfigUtil.quoteString(value));
+            com.typesafe.config.Config merged = override.withFallback(currentAsConfig()).resolve();
+            next = ProxyConfig.from(merged.getConfig("pgrelay"));
+        } catch (RuntimeException e) {
+            return "invalid value for " + settingPath + ": " + e.getMessage();
+        }
+        return apply(next, "SET " + settingPath);
+    }
+
+    private com.typesafe.config.Config currentAsConfig() {
+        java.util.Map<String, Object> m = new java.util.HashMap<>();
+        com.typesafe.config.Config defaults = ProxyConfig.defaults().resolve();
+        config.settings().forEach((k, v) -> {
+            com.typesafe.config.ConfigValue d = defaults.hasPath("pgrelay." + k) ? defaults.getValue("pgrelay." + k) : null;
+            if (d != null && d.valueType() == com.typesafe.config.ConfigValueType.LIST) {
+                m.put("pgrelay." + k, v.isEmpty() ? List.of() : List.of(v.split(",")));
+            } else {
+                m.put("pgrelay." + k, v);
+            }
+        });
+        return com.typesafe.config.ConfigFactory.parseMap(m).withFallback(defaults);
+    }
+
+    private synchronized String apply(ProxyConfig next, String why) {
+        ProxyConfig old = config;
+        io.pgrelay.auth.UserList users;
+        try {
+            users = io.pgrelay.auth.UserList.load(next.authFile());
+        } catch (IOException | RuntimeException e) {
+            log.warn("{} rejected: auth_file {}: {}", why, next.authFile(), e.getMessage());
+            return why + " rejected: auth_file " + next.authFile() + ": " + e.getMessage();
+        }
+        List<String> needRestart = new java.util.ArrayList<>();
+        old.settings().forEach((k, v) -> {
+            if (!v.equals(next.settings().get(k)) && RELOADABLE.stream().noneMatch(k::startsWith)) {
+                needRestart.add(k);
+            }
+        });
+        credentials.replace(users);
+        config = next;
+        if (!next.poolSettings().equals(old.poolSettings())) {
+            for (ServerPool p : pools.all()) {
+                p.pool().updateSettings(next.poolSettings());
+            }
+        }
+        List<String> changed = new java.util.ArrayList<>();
+        next.settings().forEach((k, v) -> {
+            if (!v.equals(old.settings().get(k)) && !needRestart.contains(k)) {
+                changed.add(k + "=" + v);
+            }
+        });
+        log.info("{}: applied {}{}", why, changed.isEmpty() ? "no changes" : changed,
+                needRestart.isEmpty() ? "" : "; need a restart to take effect: " + needRestart);
+        return null;
+    }
+
+    // ------------------------------------------------------------------ health, status page, topology
+
+    private Health readiness() {
+        if (shuttingDown) {
+            return Health.shuttingDown();
+        }
+        List<String> unmet = new java.util.ArrayList<>();
+        if (writeListener == null || !writeListener.isActive()) {
+            unmet.add("write port not listening");
+        }
+        if (router.route(Role.PRIMARY).isEmpty()) {
+            unmet.add("no writable primary");
+        }
+        return Health.readiness(unmet);
+    }
+
+    List<AdminView.TopologyRow> topologyRows() {
+        List<AdminView.TopologyRow> rows = new java.util.ArrayList<>();
+        rows.add(new AdminView.TopologyRow("primary", config.primary().host(), config.primary().port(), "primary",
+                "configured", null, config.replicas().isEmpty(), true, "static", true, null));
+        int i = 0;
+        for (Backend r : config.replicas()) {
+            rows.add(new AdminView.TopologyRow("replica" + (++i), r.host(), r.port(), "replica", "configured", null,
+                    true, false, "static", true, null));
+        }
+        return rows;
+    }
+
+    private List<StatusPage.Section> statusPage() {
+        List<List<String>> topology = new java.util.ArrayList<>();
+        for (AdminView.TopologyRow t : topologyRows()) {
+            topology.add(List.of(t.member(), t.host() + ":" + t.port(), t.role(), t.state(),
+                    t.lagBytes() == null ? "" : String.valueOf(t.lagBytes()), t.readEligible() ? "yes" : "no",
+                    t.leader() ? "leader" : "", t.source()));
+        }
+        List<List<String>> poolRows = new java.util.ArrayList<>();
+        for (AdminView.PoolRow p : console.pools()) {
+            poolRows.add(List.of(p.database(), p.user(), p.role(), p.backend(), String.valueOf(p.clActive()),
+                    String.valueOf(p.clWaiting()), String.valueOf(p.svActive()), String.valueOf(p.svIdle()),
+                    String.valueOf(p.svLogin()), String.format("%.3f", p.maxWaitMicros() / 1e6)));
+        }
+        List<List<String>> statRows = new java.util.ArrayList<>();
+        for (AdminView.StatsRow s : console.stats()) {
+            statRows.add(List.of(s.database(), String.valueOf(s.total().xactCount()), String.valueOf(s.total().queryCount()),
+                    String.valueOf(s.average().xactCount()), String.valueOf(s.average().queryCount()),
+                    String.valueOf(s.average().xactTime()), String.valueOf(s.average().waitTime())));
+        }
+        return List.of(
+                new StatusPage.Section("Topology", List.of("member", "address", "role", "state", "lag bytes",
+                        "reads", "leader", "source"), topology),
+                new StatusPage.Section("Pools", List.of("database", "user", "role", "backend", "cl_active",
+                        "cl_waiting", "sv_active", "sv_idle", "sv_login", "maxwait s"), poolRows),
+                new StatusPage.Section("Rates (last " + STATS_PERIOD_SECONDS + " s)", List.of("database", "xacts",
+                        "queries", "xacts/s", "queries/s", "avg xact µs", "avg wait µs"), statRows),
+                new StatusPage.Section("Clients", List.of("active", "waiting", "login", "max_client_conn"),
+                        List.of(List.of(String.valueOf((int) countClients("active")),
+                                String.valueOf((int) countClients("waiting")), String.valueOf((int) countClients("login")),
+                                String.valueOf(config.maxClientConn())))));
     }
 }

@@ -98,6 +98,32 @@ final class PreparedStatements {
         });
     }
 
+    /** SHOW PREPARED_STATEMENTS: one row per shared statement. */
+    java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows() {
+        java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows = new java.util.ArrayList<>();
+        for (Statement s : statements.values()) {
+            int end = 0;
+            while (end < s.body.length && s.body[end] != 0) {
+                end++;
+            }
+            String query = new String(s.body, 0, end, StandardCharsets.UTF_8);
+            StringBuilder types = new StringBuilder();
+            if (end + 3 <= s.body.length) {
+                int n = ((s.body[end + 1] & 0xff) << 8) | (s.body[end + 2] & 0xff);
+                for (int i = 0; i < n && end + 7 + 4 * i <= s.body.length; i++) {
+                    int at = end + 3 + 4 * i;
+                    int oid = ((s.body[at] & 0xff) << 24) | ((s.body[at + 1] & 0xff) << 16) | ((s.body[at + 2] & 0xff) << 8)
+                            | (s.body[at + 3] & 0xff);
+                    types.append(i == 0 ? "" : ",").append(oid);
+                }
+            }
+            rows.add(new io.pgrelay.admin.AdminView.PreparedStatementRow(s.serverName, query, types.toString(),
+                    s.references, 0));
+        }
+        rows.sort((a, b) -> a.name().compareTo(b.name()));
+        return rows;
+    }
+
     int size() {
         return statements.size();
     }

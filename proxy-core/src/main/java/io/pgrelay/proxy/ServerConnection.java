@@ -61,6 +61,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
      */
     final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared = new LinkedHashMap<>(16, 0.75f, true);
 
+    private static final java.util.concurrent.atomic.AtomicLong IDS = new java.util.concurrent.atomic.AtomicLong();
+
+    final long id = IDS.incrementAndGet();
+    volatile java.time.Instant connectedAt;
+    volatile long lastUsedNanos = System.nanoTime();
     private Channel channel;
     private volatile ClientSession client;
     private volatile boolean broken;
@@ -171,6 +176,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     void link(ClientSession session) {
         client = session;
+        lastUsedNanos = System.nanoTime();
+    }
+
+    ClientSession client() {
+        return client;
     }
 
     void unlink() {
@@ -277,6 +287,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         broken = true;
+        pool.connections.remove(this);
         if (!loggedIn.isDone()) {
             failLogin(new ServerLoginException("server " + backend() + " closed the connection during login"));
             return;
@@ -362,6 +373,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
             case Messages.ERROR_RESPONSE -> throw new ServerLoginException(ErrorResponse.decode(frame));
             case Messages.READY_FOR_QUERY -> {
                 log.debug("logged in to {} as {} (pid {})", backend(), pool.key().user(), processId);
+                connectedAt = java.time.Instant.now();
+                pool.connections.add(this);
                 loggedIn.complete(this);
             }
             default -> {

@@ -1,33 +1,57 @@
 package io.pgrelay.proxy;
 
 import io.pgrelay.pool.Pool;
+import io.pgrelay.routing.Role;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A {@link Pool} of server connections for one {@link PoolKey}, plus what pgrelay learnt from
  * the first login to it: the ParameterStatus values new clients are greeted with (server
- * version, encoding, defaults), as PgBouncer keeps a per-pool "welcome" message.
+ * version, encoding, defaults), as PgBouncer keeps a per-pool "welcome" message. Also the
+ * pool's statistics (SHOW STATS, /metrics): sessions count locally while they hold a server
+ * connection and add their totals here when they let it go, so the relay path touches no
+ * shared counter per message.
  */
 final class ServerPool {
 
     private final PoolKey key;
+    private final Role role;
     private final Pool<ServerConnection> pool;
     private volatile Map<String, String> welcome;
+    /** Logged-in server connections of this pool, for SHOW SERVERS and WAIT_CLOSE. */
+    final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
 
-    // PgBouncer's statement counters (SHOW STATS): Parse messages from clients, Parse messages
-    // sent to servers (a mapped statement is prepared once per server connection), Binds.
+    // PgBouncer's SHOW STATS counters. Times in microseconds.
+    final LongAdder transactions = new LongAdder();
+    final LongAdder queries = new LongAdder();
+    final LongAdder bytesReceived = new LongAdder();
+    final LongAdder bytesSent = new LongAdder();
+    final LongAdder transactionMicros = new LongAdder();
+    final LongAdder queryMicros = new LongAdder();
+    final LongAdder waitMicros = new LongAdder();
+    final LongAdder clientLogins = new LongAdder();
+    // Parse messages from clients, Parse messages sent to servers (a mapped statement is
+    // prepared once per server connection), Binds.
     final LongAdder clientParses = new LongAdder();
     final LongAdder serverParses = new LongAdder();
     final LongAdder binds = new LongAdder();
 
-    ServerPool(PoolKey key, Pool<ServerConnection> pool) {
+    ServerPool(PoolKey key, Role role, Pool<ServerConnection> pool) {
         this.key = key;
+        this.role = role;
         this.pool = pool;
     }
 
     PoolKey key() {
         return key;
+    }
+
+    /** The role the pool was created for (a primary may also serve reads as a fallback). */
+    Role role() {
+        return role;
     }
 
     Pool<ServerConnection> pool() {

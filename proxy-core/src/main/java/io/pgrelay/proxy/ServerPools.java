@@ -31,7 +31,8 @@ final class ServerPools {
         ServerPool[] self = new ServerPool[1];
         Pool<ServerConnection> pool = new Pool<>(key.toString(), relay.config().poolSettings(),
                 affinity -> ServerConnection.open(relay, self[0], affinity), System::nanoTime);
-        self[0] = new ServerPool(key, pool);
+        self[0] = new ServerPool(key, role, pool);
+        relay.metrics().registerPool(self[0]);
         log.info("pool {}: database \"{}\" user \"{}\" on {} backend {} (pool_size {}, {} mode)", key,
                 key.database(), key.user(), role.label(), key.backend(), relay.config().poolSettings().poolSize(),
                 relay.config().poolMode().name().toLowerCase());

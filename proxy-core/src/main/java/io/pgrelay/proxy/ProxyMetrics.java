@@ -1,0 +1,129 @@
+package io.pgrelay.proxy;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.pgrelay.health.Metrics;
+import io.pgrelay.pool.PoolStats;
+import io.pgrelay.routing.Role;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * pgrelay's meters. Kept off the relay path: per-pool counts are the pools' own LongAdders,
+ * read by function counters at scrape time; gauges are computed at scrape time; the only
+ * per-transaction work is one histogram record per transaction, query and wait, tagged by role
+ * only (never per pool: a multi-tenant cluster has hundreds of databases, and per-pool
+ * histograms would make hundreds of thousands of series).
+ */
+final class ProxyMetrics implements AutoCloseable {
+
+    private final Metrics metrics;
+    private final PrometheusMeterRegistry registry;
+    private final Map<Role, Timer> transactionTimers = new EnumMap<>(Role.class);
+    private final Map<Role, Timer> queryTimers = new EnumMap<>(Role.class);
+    private final Map<Role, Timer> waitTimers = new EnumMap<>(Role.class);
+    private final Map<String, Counter> errorsByClass = new ConcurrentHashMap<>();
+    private final LongAdder leaderChanges = new LongAdder();
+
+    ProxyMetrics(PgRelay relay) {
+        this.metrics = Metrics.create();
+        this.registry = metrics.registry();
+        for (Role role : Role.values()) {
+            Tags tags = Tags.of("role", role.label());
+            transactionTimers.put(role, Metrics.timer(registry, "pgrelay.transactions",
+                    "Transactions relayed, from first request to the ReadyForQuery that ends them", tags));
+            queryTimers.put(role, Metrics.timer(registry, "pgrelay.queries",
+                    "Requests relayed (a simple query or an extended-protocol batch up to Sync)", tags));
+            waitTimers.put(role, Metrics.timer(registry, "pgrelay.client.wait",
+                    "Time clients waited for a server connection", tags));
+        }
+        for (String state : new String[] {"active", "waiting", "login"}) {
+            Gauge.builder("pgrelay.client.connections", relay, r -> r.countClients(state))
+                    .description("Client connections by state (active: logged in, waiting: queued for a server"
+                            + " connection, login: not logged in yet)")
+                    .tag("state", state).register(registry);
+        }
+        FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
+                .description("Changes of the primary the write port routes to").register(registry);
+    }
+
+    PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    void registerPool(ServerPool pool) {
+        Tags tags = Tags.of("database", pool.key().database(), "user", pool.key().user(),
+                "role", pool.role().label(), "backend", pool.key().backend().toString());
+        serverGauge(pool, tags, "active", s -> s.active());
+        serverGauge(pool, tags, "idle", s -> s.idle());
+        serverGauge(pool, tags, "login", s -> s.connecting());
+        Gauge.builder("pgrelay.pool.waiting.clients", pool, p -> p.pool().stats().waiting())
+                .description("Clients queued for a server connection of this pool").tags(tags).register(registry);
+        Gauge.builder("pgrelay.pool.max.wait", pool, p -> p.pool().stats().maxWaitNanos() / 1e9)
+                .description("How long the oldest queued client has waited").baseUnit("seconds").tags(tags)
+                .register(registry);
+        counter(pool, tags, "pgrelay.pool.transactions", "Transactions completed", p -> p.transactions.sum());
+        counter(pool, tags, "pgrelay.pool.queries", "Requests completed", p -> p.queries.sum());
+        counter(pool, tags, "pgrelay.pool.received.bytes", "Bytes from clients to servers", p -> p.bytesReceived.sum());
+        counter(pool, tags, "pgrelay.pool.sent.bytes", "Bytes from servers to clients", p -> p.bytesSent.sum());
+        counter(pool, tags, "pgrelay.pool.server.assignments", "Server connections given to clients",
+                p -> p.pool().stats().leases());
+        counter(pool, tags, "pgrelay.pool.server.connects", "Server connections opened",
+                p -> p.pool().stats().connectsStarted());
+        counter(pool, tags, "pgrelay.pool.server.connect.failures", "Server connections that failed to open",
+                p -> p.pool().stats().connectsFailed());
+        counter(pool, tags, "pgrelay.prepared.client.parses", "Parse messages from clients",
+                p -> p.clientParses.sum());
+        counter(pool, tags, "pgrelay.prepared.server.parses", "Parse messages sent to servers",
+                p -> p.serverParses.sum());
+        counter(pool, tags, "pgrelay.prepared.binds", "Bind messages from clients", p -> p.binds.sum());
+    }
+
+    private void serverGauge(ServerPool pool, Tags tags, String state, ToDoubleFunction<PoolStats> value) {
+        Gauge.builder("pgrelay.server.connections", pool, p -> value.applyAsDouble(p.pool().stats()))
+                .description("Server connections by state (active: held by a client, idle: in the pool,"
+                        + " login: connecting)")
+                .tags(tags).tag("state", state).register(registry);
+    }
+
+    private void counter(ServerPool pool, Tags tags, String name, String description, ToDoubleFunction<ServerPool> f) {
+        FunctionCounter.builder(name, pool, f).description(description).tags(tags).register(registry);
+    }
+
+    void transaction(Role role, long nanos) {
+        transactionTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    void query(Role role, long nanos) {
+        queryTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    void clientWait(Role role, long nanos) {
+        waitTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** Errors sent to clients, by SQLSTATE class (first two characters). */
+    void error(String sqlState) {
+        String sqlClass = sqlState != null && sqlState.length() >= 2 ? sqlState.substring(0, 2) : "XX";
+        errorsByClass.computeIfAbsent(sqlClass, c -> Counter.builder("pgrelay.errors")
+                .description("ErrorResponses sent to clients, by SQLSTATE class").tag("class", c)
+                .register(registry)).increment();
+    }
+
+    void leaderChanged() {
+        leaderChanges.increment();
+    }
+
+    @Override
+    public void close() {
+        metrics.close();
+    }
+}
