@@ -26,6 +26,13 @@ public record ProxyConfig(
         int writePort,
         int readPort,
         String routingSource,
+        List<String> etcdEndpoints,
+        String patroniNamespace,
+        String patroniScope,
+        Duration etcdRequestTimeout,
+        long maxReplicaLagBytes,
+        boolean readFallbackToPrimary,
+        Duration leaderWaitTimeout,
         Backend primary,
         List<Backend> replicas,
         AuthType authType,
@@ -77,9 +84,18 @@ public record ProxyConfig(
 
     public static ProxyConfig from(Config c) {
         String routingSource = c.getString("routing.source");
-        if (!routingSource.equals("static")) {
+        if (!routingSource.equals("static") && !routingSource.equals("patroni")) {
             throw new ConfigException.BadValue(c.origin(), "pgrelay.routing.source",
-                    "'" + routingSource + "' (expected: static)");
+                    "'" + routingSource + "' (expected: static or patroni)");
+        }
+        long maxLag = c.getLong("routing.patroni.max_replica_lag_bytes");
+        if (maxLag < -1) {
+            throw new ConfigException.BadValue("pgrelay.routing.patroni.max_replica_lag_bytes",
+                    maxLag + " (expected: -1 or >= 0)");
+        }
+        List<String> endpoints = c.getStringList("routing.patroni.etcd_endpoints");
+        if (routingSource.equals("patroni") && endpoints.isEmpty()) {
+            throw new ConfigException.BadValue("pgrelay.routing.patroni.etcd_endpoints", "empty (expected: at least one)");
         }
         PoolSettings poolSettings = new PoolSettings(
                 positive(c, "pool.default_pool_size"),
@@ -107,6 +123,13 @@ public record ProxyConfig(
                 writePort,
                 readPort,
                 routingSource,
+                List.copyOf(endpoints),
+                c.getString("routing.patroni.namespace"),
+                c.getString("routing.patroni.scope"),
+                positiveDuration(c, "routing.patroni.etcd_request_timeout"),
+                maxLag,
+                c.getBoolean("routing.patroni.read_fallback_to_primary"),
+                duration(c, "routing.patroni.leader_wait_timeout"),
                 backend(c, "backends.primary"),
                 c.getStringList("backends.replicas").stream().map(s -> parseBackend("backends.replicas", s)).toList(),
                 enumValue(c, "auth.auth_type", AuthType.class),

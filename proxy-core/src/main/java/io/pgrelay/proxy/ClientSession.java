@@ -28,6 +28,9 @@ import io.pgrelay.protocol.SqlState;
 import io.pgrelay.protocol.StartupMessage;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
+import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.routing.Topology;
+import io.pgrelay.routing.Member;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
@@ -136,6 +139,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // Held: no server may be asked for now (PAUSE, or no writable primary); reads are paused.
     private volatile boolean held;
     private long heldSinceNanos;
+    /** Why the client is held and until when; the error it gets when the wait runs out. */
+    private String holdReason;
+    private long holdDeadlineNanos;
+    private String holdSqlState;
+    private int readRetries;
 
     // Statistics while a server connection is held, added to its pool at the end of each
     // transaction so the relay path never touches a shared counter per message.
@@ -523,17 +531,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         state = State.LOGGING_IN;
-        Optional<ServerPool> pool = routeNow();
-        if (pool.isEmpty()) {
+        channel.flush();
+        continueLogin();
+    }
+
+    /** Greets the client with a pool's welcome; logs in to a server first when no pool knows one. */
+    private void continueLogin() {
+        ServerPool known = relay.pools().withWelcome(database, user, role);
+        if (known != null) {
+            completeLogin(known);
             return;
         }
-        if (pool.get().welcome() != null) {
-            completeLogin(pool.get());
-        } else {
-            // First client of this pool: log in to the server once to learn what to greet with.
-            channel.flush();
-            requestServer(pool.get());
-        }
+        // First client of this database and user: log in to a server once to learn what to greet with.
+        startLease();
     }
 
     private void startConsole() {
@@ -631,16 +641,48 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
             return;
         }
-        if (relay.isPaused(database)) {
-            hold();
+        String paused = relay.holdReason(database);
+        if (paused != null) {
+            hold(paused, config.poolSettings().queryWaitTimeout(), SqlState.QUERY_CANCELED);
+            return;
+        }
+        Optional<Backend> backend = relay.router().route(role);
+        if (backend.isEmpty() && relay.patroni() != null) {
+            Optional<Backend> candidate = probeCandidate();
+            if (candidate.isPresent()) {
+                // Not confirmed writable yet: a connection to it will tell (in_hot_standby).
+                requestServer(relay.pools().pool(database, user, candidate.get(), role));
+                return;
+            }
+            hold(role == Role.PRIMARY ? "no writable primary: " + relay.noPrimaryReason()
+                    : "no replica or primary to read from: " + relay.noPrimaryReason(),
+                    config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
             return;
         }
         routeNow().ifPresent(this::requestServer);
     }
 
-    private void hold() {
+    /** The etcd leader, when it is worth a connection to see whether it is writable yet. */
+    private Optional<Backend> probeCandidate() {
+        PatroniRouter patroni = relay.patroni();
+        if (role != Role.PRIMARY) {
+            return Optional.empty();
+        }
+        Topology t = patroni.topology();
+        if (t.switchoverPending() || !t.leaderMember().map(Member::isRunningPrimaryOrPromoting).orElse(false)) {
+            return Optional.empty();
+        }
+        return patroni.leaderCandidate();
+    }
+
+    private void hold(String reason, java.time.Duration limit, String sqlState) {
+        if (!held) {
+            heldSinceNanos = System.nanoTime();
+            holdDeadlineNanos = limit.isZero() ? Long.MAX_VALUE : heldSinceNanos + limit.toNanos();
+        }
         held = true;
-        heldSinceNanos = System.nanoTime();
+        holdReason = reason;
+        holdSqlState = sqlState;
         block(BLOCKED_WAITING);
         relay.hold(this);
     }
@@ -653,7 +695,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         held = false;
         relay.unhold(this);
         unblock(BLOCKED_WAITING);
-        if (!pending.isEmpty() && lease == null && server == null) {
+        if (state == State.LOGGING_IN && lease == null) {
+            continueLogin();
+        } else if (!pending.isEmpty() && lease == null && server == null) {
             startLease();
         }
     }
@@ -1013,12 +1057,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         lease = null;
+        readRetries = 0;
         unblock(BLOCKED_WAITING);
         long waited = System.nanoTime() - waitingSinceNanos;
         waitingSinceNanos = 0;
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited);
         granted.pool.learnWelcome(conn);
+        if (role == Role.PRIMARY && relay.patroni() != null) {
+            relay.reportHotStandby(conn.backend(), conn.parameters.get("in_hot_standby"));
+            if (!conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null))) {
+                // Still in recovery, or the leader moved (or a switchover began) while we waited:
+                // never start a write transaction on anything but the confirmed leader.
+                granted.pool.pool().release(conn);
+                hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(),
+                        SqlState.CANNOT_CONNECT_NOW);
+                return;
+            }
+        }
         if (state == State.LOGGING_IN) {
             granted.pool.pool().release(conn);
             completeLogin(granted.pool);
@@ -1071,11 +1127,34 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                             + failed.pool.key().backend() + ": " + e.getMessage());
             case CLOSED -> ErrorResponse.error(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down");
         };
+        if (e.reason() == PoolException.Reason.CONNECT_FAILED && relay.patroni() != null
+                && isUnavailable(error.sqlState())) {
+            Backend backend = failed.pool.key().backend();
+            if (role == Role.PRIMARY) {
+                // The leader went away (killed, shutting down) before etcd says so: stop routing
+                // writes to it and wait for the next leader instead of failing.
+                relay.reportUnavailable(backend);
+                hold("no writable primary: " + relay.noPrimaryReason() + "; " + backend + ": " + error.message(),
+                        config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
+                return;
+            }
+            if (++readRetries <= 3) {
+                // A replica that is stopping: the round robin moves on to the next one.
+                startLease();
+                return;
+            }
+        }
         if (state == State.LOGGING_IN) {
             fatal(error.withSeverity("FATAL"));
             return;
         }
         failRequests(error);
+    }
+
+    /** Errors that say the server is not there (now), as opposed to "you may not" or "no such database". */
+    private static boolean isUnavailable(String sqlState) {
+        return sqlState.startsWith("08") || sqlState.equals("57P01") || sqlState.equals("57P02")
+                || sqlState.equals(SqlState.CANNOT_CONNECT_NOW);
     }
 
     /** Fails every queued request in order; an extended batch without its Sync yet fails at that Sync. */
@@ -1120,6 +1199,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 values.put(name, value);
                 if (name.equals("application_name")) {
                     applicationName = value;
+                } else if (name.equals("in_hot_standby")) {
+                    relay.reportHotStandby(conn.backend(), value);
                 }
                 toClient(frame);
                 return;
@@ -1374,18 +1455,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         long idle = now - lastActivityNanos;
         if (state != State.READY) {
             long login = config.clientLoginTimeout().toNanos();
-            if (login > 0 && now - connectedAtNanos > login) {
+            if (login > 0 && now - connectedAtNanos > login && !held) {
                 fatal(ErrorResponse.fatal(SqlState.CONNECTION_FAILURE, "client_login_timeout: login took too long"));
             }
             return;
         }
-        long waitLimit = config.poolSettings().queryWaitTimeout().toNanos();
-        if (held && waitLimit > 0 && now - heldSinceNanos > waitLimit) {
+        if (held && now - holdDeadlineNanos > 0) {
             held = false;
             relay.unhold(this);
             unblock(BLOCKED_WAITING);
-            failRequests(ErrorResponse.error(SqlState.QUERY_CANCELED, "query_wait_timeout: " + relay.holdReason(database)
-                    + " for " + config.poolSettings().queryWaitTimeout().toSeconds() + " s"));
+            long waitedSeconds = (now - heldSinceNanos) / 1_000_000_000L;
+            failRequests(ErrorResponse.error(holdSqlState, holdReason + " (waited " + waitedSeconds + " s)"));
             return;
         }
         long clientIdle = config.clientIdleTimeout().toNanos();

@@ -15,6 +15,11 @@ import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
 import io.pgrelay.routing.Router;
 import io.pgrelay.routing.StaticRouter;
+import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.routing.EtcdTopologySource;
+import io.pgrelay.routing.TopologySource;
+import io.pgrelay.routing.Topology;
+import io.pgrelay.routing.Member;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -67,6 +72,10 @@ public final class PgRelay implements AutoCloseable {
     private final List<Runnable> janitorChecks = new CopyOnWriteArrayList<>();
     private HealthServer health;
     private final Router router;
+    /** The router when following Patroni, else null. */
+    private final PatroniRouter patroni;
+    private final TopologySource topologySource;
+    private volatile Backend lastPrimary;
     private final ServerPools pools = new ServerPools(this);
     private final CancelKeys cancelKeys = new CancelKeys();
     private final PreparedStatements preparedStatements = new PreparedStatements();
@@ -78,6 +87,7 @@ public final class PgRelay implements AutoCloseable {
     private ScheduledFuture<?> poolJanitor;
     private ScheduledFuture<?> sessionJanitor;
     private ScheduledFuture<?> statsJanitor;
+    private int heldTicks;
     /** PgBouncer's stats_period: averages in SHOW STATS cover the last full period. */
     private static final int STATS_PERIOD_SECONDS = 15;
     private volatile boolean shuttingDown;
@@ -91,7 +101,17 @@ public final class PgRelay implements AutoCloseable {
         this.config = config;
         this.configFile = configFile;
         this.credentials = new Credentials(loadUsers(config));
-        this.router = new StaticRouter(config.primary(), config.replicas());
+        if (config.routingSource().equals("patroni")) {
+            PatroniRouter patroni = new PatroniRouter(config.maxReplicaLagBytes(), config.readFallbackToPrimary());
+            this.router = patroni;
+            this.patroni = patroni;
+            this.topologySource = new EtcdTopologySource(EtcdTopologySource.Settings.of(config.etcdEndpoints(),
+                    config.patroniNamespace(), config.patroniScope()).withRequestTimeout(config.etcdRequestTimeout()));
+        } else {
+            this.router = new StaticRouter(config.primary(), config.replicas());
+            this.patroni = null;
+            this.topologySource = null;
+        }
         this.metrics = new ProxyMetrics(this);
     }
 
@@ -116,16 +136,28 @@ public final class PgRelay implements AutoCloseable {
             close();
             throw e;
         }
-        log.info("backend primary {}", config.primary());
-        for (Backend replica : config.replicas()) {
-            log.info("backend replica {}", replica);
-        }
-        if (config.replicas().isEmpty()) {
-            log.info("no replicas configured: the read port uses the primary");
+        if (patroni != null) {
+            log.info("routing: Patroni scope \"{}\" in etcd {} (namespace {})", config.patroniScope(),
+                    config.etcdEndpoints(), config.patroniNamespace());
+            patroni.addListener(this::onRoutingChange);
+            topologySource.start(patroni::update);
+        } else {
+            log.info("backend primary {}", config.primary());
+            for (Backend replica : config.replicas()) {
+                log.info("backend replica {}", replica);
+            }
+            if (config.replicas().isEmpty()) {
+                log.info("no replicas configured: the read port uses the primary");
+            }
         }
         poolJanitor = transport.group().scheduleAtFixedRate(() -> {
             pools.maintain();
             janitorChecks.forEach(Runnable::run);
+            // Safety net for held clients: a promotion is normally seen at once (ParameterStatus
+            // in_hot_standby on a pooled connection), but an unconfirmed leader is re-probed too.
+            if (!heldSessions.isEmpty() && ++heldTicks % 5 == 0) {
+                wakeHeld();
+            }
         }, 100, 100, TimeUnit.MILLISECONDS);
         sessionJanitor = transport.group().scheduleAtFixedRate(this::checkSessions, 1, 1, TimeUnit.SECONDS);
         statsJanitor = transport.group().scheduleAtFixedRate(console::rollStatsPeriod, STATS_PERIOD_SECONDS,
@@ -337,6 +369,9 @@ public final class PgRelay implements AutoCloseable {
         if (health != null) {
             health.close();
         }
+        if (topologySource != null) {
+            topologySource.close();
+        }
         metrics.close();
         closeListeners();
         pools.close("pgrelay is stopping");
@@ -353,6 +388,62 @@ public final class PgRelay implements AutoCloseable {
             return "database \"" + database + "\" is paused (PAUSE)";
         }
         return null;
+    }
+
+    PatroniRouter patroni() {
+        return patroni;
+    }
+
+    /** Why writes have nowhere to go right now (Patroni routing), for the error a held client finally gets. */
+    String noPrimaryReason() {
+        if (patroni == null) {
+            return "no primary";
+        }
+        Topology t = patroni.topology();
+        String etcd = t.sourceConnected() ? "" : " (etcd unreachable, using the last known topology)";
+        if (t.switchoverPending()) {
+            return "switchover in progress" + etcd;
+        }
+        if (t.leader() == null) {
+            return "the cluster has no leader" + etcd;
+        }
+        return "leader " + t.leader() + " is not confirmed writable" + etcd;
+    }
+
+    /**
+     * The router's answer changed: wake held clients, retire pools whose backend no longer
+     * serves their role (idle connections close now, busy ones when released), count leader
+     * changes.
+     */
+    private void onRoutingChange() {
+        Backend primary = router.route(Role.PRIMARY).orElse(null);
+        if (primary != null && !primary.equals(lastPrimary)) {
+            if (lastPrimary != null) {
+                metrics.leaderChanged();
+            }
+            log.info("writes now go to {}", primary);
+            lastPrimary = primary;
+        }
+        for (ServerPool p : pools.all()) {
+            if (!router.stillServes(p.key().backend(), p.role())) {
+                p.pool().retire(p.key().backend() + " no longer serves " + p.role().label());
+            }
+        }
+        wakeHeld();
+    }
+
+    /** Connecting to {@code backend} failed: if it was the confirmed leader, writes wait for a new confirmation. */
+    void reportUnavailable(Backend backend) {
+        if (patroni != null) {
+            patroni.confirmWritable(backend, false);
+        }
+    }
+
+    /** A server connection reported in_hot_standby (at login, or when it changed: promotion). */
+    void reportHotStandby(Backend backend, String value) {
+        if (patroni != null && value != null) {
+            patroni.confirmWritable(backend, value.equals("off"));
+        }
     }
 
     boolean isPaused(String database) {
@@ -614,13 +705,25 @@ public final class PgRelay implements AutoCloseable {
             unmet.add("write port not listening");
         }
         if (router.route(Role.PRIMARY).isEmpty()) {
-            unmet.add("no writable primary");
+            unmet.add("no writable primary: " + noPrimaryReason());
         }
         return Health.readiness(unmet);
     }
 
     List<AdminView.TopologyRow> topologyRows() {
         List<AdminView.TopologyRow> rows = new java.util.ArrayList<>();
+        if (patroni != null) {
+            Topology t = patroni.topology();
+            List<Backend> eligible = patroni.replicas();
+            for (Member m : t.members().values()) {
+                boolean leader = m.name().equals(t.leader());
+                rows.add(new AdminView.TopologyRow(m.name(), m.backend().host(), m.backend().port(), m.role(), m.state(),
+                        leader ? 0L : t.lagBytes(m), eligible.contains(m.backend()), leader, "etcd " + config.patroniScope()
+                        + (t.switchoverPending() ? " (switchover pending)" : ""), t.sourceConnected(), t.lastChange()));
+            }
+            rows.sort((a, b) -> a.member().compareTo(b.member()));
+            return rows;
+        }
         rows.add(new AdminView.TopologyRow("primary", config.primary().host(), config.primary().port(), "primary",
                 "configured", null, config.replicas().isEmpty(), true, "static", true, null));
         int i = 0;

@@ -333,7 +333,12 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                 case Messages.PARAMETER_STATUS -> {
                     ByteBuf body = frame.duplicate().skipBytes(5);
                     String name = CStrings.read(body);
-                    parameters.put(name, CStrings.read(body));
+                    String value = CStrings.read(body);
+                    parameters.put(name, value);
+                    if (name.equals("in_hot_standby")) {
+                        // A promotion seen on an idle pooled connection confirms the new leader at once.
+                        relay.reportHotStandby(backend(), value);
+                    }
                 }
                 case Messages.ERROR_RESPONSE -> {
                     ErrorResponse error = ErrorResponse.decode(frame);
@@ -374,6 +379,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
             case Messages.READY_FOR_QUERY -> {
                 log.debug("logged in to {} as {} (pid {})", backend(), pool.key().user(), processId);
                 connectedAt = java.time.Instant.now();
+                relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
                 pool.connections.add(this);
                 loggedIn.complete(this);
             }

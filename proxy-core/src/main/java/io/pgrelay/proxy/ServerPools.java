@@ -39,6 +39,23 @@ final class ServerPools {
         return self[0];
     }
 
+    /**
+     * A pool of this database and user that already knows what to greet clients with, one of
+     * the same role first (its in_hot_standby is the one the client should see), or null.
+     */
+    ServerPool withWelcome(String database, String user, Role role) {
+        ServerPool other = null;
+        for (ServerPool p : pools.values()) {
+            if (p.welcome() != null && p.key().database().equals(database) && p.key().user().equals(user)) {
+                if (p.role() == role) {
+                    return p;
+                }
+                other = p;
+            }
+        }
+        return other;
+    }
+
     Collection<ServerPool> all() {
         return pools.values();
     }
