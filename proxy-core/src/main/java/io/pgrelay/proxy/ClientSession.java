@@ -144,6 +144,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private long holdDeadlineNanos;
     private String holdSqlState;
     private int readRetries;
+    /** Waiting for the answer to an empty query that makes an unconfirmed leader report in_hot_standby. */
+    private boolean probing;
 
     // Statistics while a server connection is held, added to its pool at the end of each
     // transaction so the relay path never touches a shared counter per message.
@@ -616,6 +618,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             channel.close();
             return;
         }
+        if (probing) {
+            pending.add(frame);
+            return;
+        }
         if (server != null && skipUntilSync == null) {
             forward(frame);
             return;
@@ -651,15 +657,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             Optional<Backend> candidate = probeCandidate();
             if (candidate.isPresent()) {
                 // Not confirmed writable yet: a connection to it will tell (in_hot_standby).
+                log.debug("client {}: probing leader candidate {}", id, candidate.get());
                 requestServer(relay.pools().pool(database, user, candidate.get(), role));
                 return;
             }
+            log.debug("client {}: held: {}", id, relay.noPrimaryReason());
             hold(role == Role.PRIMARY ? "no writable primary: " + relay.noPrimaryReason()
                     : "no replica or primary to read from: " + relay.noPrimaryReason(),
                     config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
             return;
         }
-        routeNow().ifPresent(this::requestServer);
+        if (backend.isEmpty()) {
+            failRequests(ErrorResponse.error(SqlState.CONNECTION_FAILURE, "no " + role.label() + " server available"));
+            return;
+        }
+        requestServer(relay.pools().pool(database, user, backend.get(), role));
     }
 
     /** The etcd leader, when it is worth a connection to see whether it is writable yet. */
@@ -1008,16 +1020,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- leasing
 
-    private Optional<ServerPool> routeNow() {
-        Optional<Backend> backend = relay.router().route(role);
-        if (backend.isEmpty()) {
-            failRequests(ErrorResponse.error(SqlState.CONNECTION_FAILURE,
-                    "no " + role.label() + " server available"));
-            return Optional.empty();
-        }
-        return Optional.of(relay.pools().pool(database, user, backend.get(), role));
-    }
-
     private void requestServer(ServerPool pool) {
         lease = new Lease(pool);
         homePool = pool;
@@ -1064,22 +1066,59 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited);
         granted.pool.learnWelcome(conn);
-        if (role == Role.PRIMARY && relay.patroni() != null) {
-            relay.reportHotStandby(conn.backend(), conn.parameters.get("in_hot_standby"));
-            if (!conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null))) {
-                // Still in recovery, or the leader moved (or a switchover began) while we waited:
-                // never start a write transaction on anything but the confirmed leader.
-                granted.pool.pool().release(conn);
-                hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(),
-                        SqlState.CANNOT_CONNECT_NOW);
-                return;
-            }
-        }
         if (state == State.LOGGING_IN) {
             granted.pool.pool().release(conn);
             completeLogin(granted.pool);
             return;
         }
+        if (role == Role.PRIMARY && relay.patroni() != null) {
+            relay.reportHotStandby(conn.backend(), conn.parameters.get("in_hot_standby"));
+            if (!conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null))) {
+                if (conn.backend().equals(probeCandidate().orElse(null))) {
+                    // The etcd leader, not yet confirmed: PostgreSQL reports in_hot_standby only
+                    // at login and when it next answers, so ask it (an empty query) before deciding.
+                    server = conn;
+                    conn.link(this);
+                    probing = true;
+                    block(BLOCKED_WAITING);
+                    injectedReplies++;
+                    conn.write(Messages.query(channel.alloc(), ""));
+                    conn.flush();
+                    return;
+                }
+                notWritable(conn);
+                return;
+            }
+        }
+        attach(conn);
+    }
+
+    /**
+     * Still in recovery, or the leader moved (or a switchover began) while we waited: never
+     * start a write transaction on anything but the confirmed leader.
+     */
+    private void notWritable(ServerConnection conn) {
+        log.debug("client {}: {} is not the writable primary (in_hot_standby {})", id, conn.backend(),
+                conn.parameters.get("in_hot_standby"));
+        conn.pool().pool().release(conn);
+        hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
+    }
+
+    /** The probe's answer is in: go on with this connection, or let it go and wait. */
+    private void onProbeAnswered(ServerConnection conn) {
+        probing = false;
+        server = null;
+        conn.unlink();
+        unblock(BLOCKED_WAITING);
+        if (conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null)) && conn.isUsable()) {
+            attach(conn);
+        } else {
+            notWritable(conn);
+        }
+    }
+
+    /** Links a granted server connection: parameters synchronized, queued requests sent. */
+    private void attach(ServerConnection conn) {
         server = conn;
         conn.link(this);
         if (!conn.isUsable()) {
@@ -1087,9 +1126,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // (both volatile) means either we see it dead here or its close reaches us: never neither.
             server = null;
             conn.unlink();
-            granted.pool.pool().discard(conn, "closed before use");
+            conn.pool().pool().discard(conn, "closed before use");
             if (!pending.isEmpty()) {
-                routeNow().ifPresent(this::requestServer);
+                startLease();
             }
             return;
         }
@@ -1310,10 +1349,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void onInjectedReply(byte type, ByteBuf frame) {
-        if (type == Messages.ERROR_RESPONSE) {
+        if (type == Messages.PARAMETER_STATUS) {
+            ByteBuf body = frame.duplicate().skipBytes(5);
+            String name = CStrings.read(body);
+            if (name.equals("in_hot_standby")) {
+                String value = CStrings.read(body);
+                server.parameters.put(name, value);
+                relay.reportHotStandby(server.backend(), value);
+            }
+        } else if (type == Messages.ERROR_RESPONSE) {
             injectedError = ErrorResponse.decode(frame);
         } else if (type == Messages.READY_FOR_QUERY) {
             injectedReplies--;
+            if (probing && injectedReplies == 0) {
+                frame.release();
+                onProbeAnswered(server);
+                return;
+            }
             if (injectedError != null) {
                 // PostgreSQL would have refused these startup parameters at login.
                 ErrorResponse error = injectedError;
@@ -1347,6 +1399,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     void onServerClosed(ServerConnection conn) {
         if (conn != server) {
+            return;
+        }
+        if (probing) {
+            probing = false;
+            server = null;
+            injectedReplies = 0;
+            serverFatal = null;
+            conn.pool().pool().discard(conn, "closed while probing");
+            unblock(BLOCKED_WAITING);
+            if (state != State.CLOSED) {
+                relay.reportUnavailable(conn.backend());
+                hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(),
+                        SqlState.CANNOT_CONNECT_NOW);
+            }
             return;
         }
         ErrorResponse error = serverFatal != null ? serverFatal

@@ -1,12 +1,17 @@
 package io.pgrelay.proxy;
 
 import io.pgrelay.routing.Backend;
+import io.pgrelay.routing.Role;
 
-/** One pool per database, user and backend, as PgBouncer keys its pools (plus the backend). */
-record PoolKey(String database, String user, Backend backend) {
+/**
+ * One pool per database and user, as PgBouncer keys its pools, per backend and per role: a
+ * primary that also takes reads (fallback) keeps its write and read connections apart, so a
+ * role change retires exactly the connections that no longer fit.
+ */
+record PoolKey(String database, String user, Backend backend, Role role) {
 
     @Override
     public String toString() {
-        return database + "/" + user + "@" + backend;
+        return database + "/" + user + "@" + backend + "/" + role.label();
     }
 }

@@ -39,9 +39,9 @@ final class ServerPool {
     final LongAdder serverParses = new LongAdder();
     final LongAdder binds = new LongAdder();
 
-    ServerPool(PoolKey key, Role role, Pool<ServerConnection> pool) {
+    ServerPool(PoolKey key, Pool<ServerConnection> pool) {
         this.key = key;
-        this.role = role;
+        this.role = key.role();
         this.pool = pool;
     }
 

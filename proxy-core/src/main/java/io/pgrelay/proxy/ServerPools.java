@@ -22,7 +22,7 @@ final class ServerPools {
     }
 
     ServerPool pool(String database, String user, Backend backend, Role role) {
-        PoolKey key = new PoolKey(database, user, backend);
+        PoolKey key = new PoolKey(database, user, backend, role);
         ServerPool existing = pools.get(key);
         return existing != null ? existing : pools.computeIfAbsent(key, k -> create(k, role));
     }
@@ -31,7 +31,7 @@ final class ServerPools {
         ServerPool[] self = new ServerPool[1];
         Pool<ServerConnection> pool = new Pool<>(key.toString(), relay.config().poolSettings(),
                 affinity -> ServerConnection.open(relay, self[0], affinity), System::nanoTime);
-        self[0] = new ServerPool(key, role, pool);
+        self[0] = new ServerPool(key, pool);
         relay.metrics().registerPool(self[0]);
         log.info("pool {}: database \"{}\" user \"{}\" on {} backend {} (pool_size {}, {} mode)", key,
                 key.database(), key.user(), role.label(), key.backend(), relay.config().poolSettings().poolSize(),

@@ -31,17 +31,30 @@ final class RelayFixture implements AutoCloseable {
         return new Builder(primary);
     }
 
+    /** A relay following a Patroni cluster through its etcd. */
+    static Builder patroni(io.pgrelay.testkit.PatroniCluster cluster) {
+        return new Builder().set("routing.source", "patroni")
+                .set("routing.patroni.etcd_endpoints", List.of(cluster.etcdEndpoint()))
+                .set("routing.patroni.namespace", cluster.namespace())
+                .set("routing.patroni.scope", cluster.scope());
+    }
+
     static final class Builder {
         private final Map<String, Object> settings = new HashMap<>();
         private String userlist = "\"app\" \"app-secret\"\n\"postgres\" \"postgres\"\n\"md5user\" \"md5-secret\"\n";
 
         Builder(PgServer primary) {
+            this();
+            settings.put("backends.primary", primary.hostPort());
+        }
+
+        Builder() {
             settings.put("listen.host", "127.0.0.1");
             settings.put("listen.write_port", 0);
             settings.put("listen.read_port", 0);
-            settings.put("backends.primary", primary.hostPort());
             settings.put("pool.max_client_conn", 2000);
             settings.put("runtime.worker_threads", 2);
+            settings.put("admin.http_port", 0);
         }
 
         Builder replicas(PgServer... replicas) {
