@@ -113,6 +113,7 @@ public final class PgRelay implements AutoCloseable {
             this.topologySource = null;
         }
         this.metrics = new ProxyMetrics(this);
+        metrics.registerTopology(this);
     }
 
     private static UserList loadUsers(ProxyConfig config) {
@@ -140,7 +141,10 @@ public final class PgRelay implements AutoCloseable {
             log.info("routing: Patroni scope \"{}\" in etcd {} (namespace {})", config.patroniScope(),
                     config.etcdEndpoints(), config.patroniNamespace());
             patroni.addListener(this::onRoutingChange);
-            topologySource.start(patroni::update);
+            topologySource.start(t -> {
+                patroni.update(t);
+                metrics.watchMembers(this, t.members().keySet());
+            });
         } else {
             log.info("backend primary {}", config.primary());
             for (Backend replica : config.replicas()) {
@@ -430,6 +434,20 @@ public final class PgRelay implements AutoCloseable {
             }
         }
         wakeHeld();
+    }
+
+    double eligibleReplicaCount() {
+        return patroni != null ? patroni.replicas().size() : config.replicas().size();
+    }
+
+    double replicaLagBytes(String member) {
+        Topology t = patroni.topology();
+        Member m = t.members().get(member);
+        if (m == null) {
+            return Double.NaN;
+        }
+        long lag = member.equals(t.leader()) ? 0 : t.lagBytes(m);
+        return lag == Long.MAX_VALUE ? Double.NaN : lag;
     }
 
     /** Connecting to {@code backend} failed: if it was the confirmed leader, writes wait for a new confirmation. */

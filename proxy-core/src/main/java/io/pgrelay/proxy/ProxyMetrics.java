@@ -98,6 +98,32 @@ final class ProxyMetrics implements AutoCloseable {
         FunctionCounter.builder(name, pool, f).description(description).tags(tags).register(registry);
     }
 
+    /** Topology meters: eligible replicas, etcd connection, per-member replica lag (registered as members appear). */
+    void registerTopology(PgRelay relay) {
+        Gauge.builder("pgrelay.replicas.eligible", relay, r -> r.eligibleReplicaCount())
+                .description("Replicas the read port may use right now").register(registry);
+        if (relay.patroni() == null) {
+            return;
+        }
+        Gauge.builder("pgrelay.etcd.connected", relay, r -> r.patroni().topology().sourceConnected() ? 1 : 0)
+                .description("1 while the etcd watch is connected (routing follows the cluster), 0 while pgrelay"
+                        + " routes on the last known topology").register(registry);
+    }
+
+    private final java.util.Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
+
+    /** Called on every topology update: a lag gauge for each member not seen before. */
+    void watchMembers(PgRelay relay, Iterable<String> memberNames) {
+        for (String name : memberNames) {
+            if (laggingMembers.add(name)) {
+                Gauge.builder("pgrelay.replica.lag.bytes", relay, r -> r.replicaLagBytes(name))
+                        .description("How far a member's WAL position is behind the leader (status.optime minus"
+                                + " xlog_location, as Patroni last published them)")
+                        .baseUnit("bytes").tag("member", name).register(registry);
+            }
+        }
+    }
+
     void transaction(Role role, long nanos) {
         transactionTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
     }
