@@ -22,6 +22,7 @@
 #
 # Environment:
 #   DURATION=10       seconds measured per pgbench run
+#   WARMUP=5          seconds of unrecorded pgbench per target and protocol before the runs
 #   CONNECT_SLACK     seconds added to -T for opening the connections (default: clients/50, i.e.
 #                     20 s for 1000 clients). pgbench 15 starts the -T clock before its clients
 #                     have connected, and 1000 SCRAM logins take several seconds on 2 cores, so
@@ -483,7 +484,20 @@ done
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
-declare -A TPS=() LAT=() FAILED=() STATUS=()
+declare -A TPS=() LAT=() FAILED=() STATUS=() CPU=()
+CLK_TCK=$(getconf CLK_TCK)
+
+proxy_pid() { # the process whose CPU a target costs (empty for direct PostgreSQL)
+    case $1 in
+        pgbouncer) [[ -s $PGBOUNCER_PIDFILE ]] && cat "$PGBOUNCER_PIDFILE" ;;
+        pgrelay) printf '%s' "$PGRELAY_PID" ;;
+    esac
+}
+
+cpu_ticks() { # user+system clock ticks of a process so far (fields 14 and 15 of /proc/PID/stat)
+    [[ -n $1 && -r /proc/$1/stat ]] || { printf '0'; return; }
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
 
 run_one() { # run_one <target> <protocol> <clients>
     local target=$1 proto=$2 clients=$3 key="$1|$2|$3"
@@ -501,7 +515,11 @@ run_one() { # run_one <target> <protocol> <clients>
         printf '%q ' "${cmd[@]}"
         printf '\n'
     } >"$file"
+    local pid ticks_before
+    pid=$(proxy_pid "$target")
+    ticks_before=$(cpu_ticks "$pid")
     PGPASSWORD=$BENCH_PASSWORD timeout --kill-after=10 "$((run_secs + 180))" "${cmd[@]}" >>"$file" 2>&1 || rc=$?
+    local ticks_used=$(( $(cpu_ticks "$pid") - ticks_before ))
     printf '# exit code %s\n' "$rc" >>"$file"
 
     local tps lat failed processed window
@@ -513,6 +531,10 @@ run_one() { # run_one <target> <protocol> <clients>
     window=$(awk -v n="${processed:-0}" -v t="${tps:-0}" 'BEGIN { if (t > 0) printf "%.1f", n / t; else print 0 }')
     printf '# measured window (processed / tps, connection phase excluded): %s s\n' "$window" >>"$file"
     TPS[$key]=$tps
+    # CPU the proxy process used per 1,000 transactions (connection phase included), in ms.
+    if [[ -n $pid && ${processed:-0} -gt 0 ]]; then
+        CPU[$key]=$(awk -v t="$ticks_used" -v hz="$CLK_TCK" -v n="$processed" 'BEGIN { printf "%.1f", t / hz * 1000 / n * 1000 }')
+    fi
     LAT[$key]=$lat
     FAILED[$key]=$failed
     if ((rc != 0)) || grep -q 'Run was aborted' "$file"; then
@@ -527,6 +549,16 @@ run_one() { # run_one <target> <protocol> <clients>
         log "  -> tps=${tps} latency=${lat:-n/a} ms failed=${failed:-n/a} (measured over ${window}s)"
     fi
 }
+
+# JIT warm-up: pgrelay runs on a JVM that compiles its hot path during the first seconds; give
+# every target the same unrecorded run first so the table compares steady states.
+for target in "${ACTIVE[@]}"; do
+    log "warm-up: $target, ${WARMUP:-5}s (not recorded)"
+    for proto in "${PROTOCOLS[@]}"; do
+        PGPASSWORD=$BENCH_PASSWORD "$PG_BINDIR/pgbench" -n -S -M "$proto" -c 8 -j 1 -T "${WARMUP:-5}" \
+            -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB" >/dev/null 2>&1 || true
+    done
+done
 
 for proto in "${PROTOCOLS[@]}"; do
     for clients in "${CLIENTS[@]}"; do
@@ -573,6 +605,10 @@ cell_plain() { # cell_plain <value> <status>
     for t in "${TARGETS[@]}"; do
         header+=" $t tps | $t lat ms | $t failed |"
         sep+='---:|---:|---:|'
+        if [[ $t != direct ]]; then
+            header+=" $t cpu ms/1k tx |"
+            sep+='---:|'
+        fi
     done
     header+=' pgrelay/pgbouncer tps |'
     sep+='---:|'
@@ -583,6 +619,9 @@ cell_plain() { # cell_plain <value> <status>
             for t in "${TARGETS[@]}"; do
                 key="$t|$proto|$clients"
                 row+=" $(cell_tps "$key") | $(cell_plain "${LAT[$key]:-}" "${STATUS[$key]:-}") | $(cell_plain "${FAILED[$key]:-}" "${STATUS[$key]:-}") |"
+                if [[ $t != direct ]]; then
+                    row+=" ${CPU[$key]:--} |"
+                fi
             done
             ratio='-'
             kr="pgrelay|$proto|$clients"

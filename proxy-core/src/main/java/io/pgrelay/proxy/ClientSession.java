@@ -144,6 +144,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private long holdDeadlineNanos;
     private String holdSqlState;
     private int readRetries;
+    /** True while this session is inside Pool.acquire (its own loop), for the inline grant. */
+    private boolean acquiring;
     /** Waiting for the answer to an empty query that makes an unconfirmed leader report in_hot_standby. */
     private boolean probing;
 
@@ -1024,8 +1026,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         lease = new Lease(pool);
         homePool = pool;
         waitingSinceNanos = System.nanoTime();
-        block(BLOCKED_WAITING);
-        pool.pool().acquire(lease);
+        Lease requested = lease;
+        acquiring = true;
+        try {
+            pool.pool().acquire(requested);
+        } finally {
+            acquiring = false;
+        }
+        if (lease == requested) {
+            // Not granted at once: stop reading until it is. (Toggling autoRead costs an
+            // epoll_ctl each way, so the common immediate grant skips it.)
+            block(BLOCKED_WAITING);
+        }
     }
 
     /** A request for a server connection; answered on any thread, acted on in this session's loop. */
@@ -1043,7 +1055,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
         @Override
         public boolean granted(ServerConnection connection) {
-            loop.execute(() -> onGranted(this, connection));
+            if (acquiring && loop.inEventLoop()) {
+                // The fast path: an idle connection handed over inside our own acquire() call.
+                onGranted(this, connection);
+            } else {
+                // From another session's release or a connect completing: never run inline there
+                // (a release inside our onGranted would recurse into the next waiter).
+                loop.execute(() -> onGranted(this, connection));
+            }
             return true;
         }
 
