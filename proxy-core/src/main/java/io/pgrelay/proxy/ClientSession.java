@@ -98,6 +98,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private final Map<String, String> requested = new LinkedHashMap<>();
     /** The client's view of its session parameters, kept in line on every server it gets. */
     private Map<String, String> values;
+    /** {@link #values} interned (see SessionParameters.intern); null when values changed since. */
+    private Map<String, String> internedValues;
     private CancelKeys.Key cancelKey;
 
     private AuthStep authStep;
@@ -1154,11 +1156,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!channel.isWritable()) {
             conn.setAutoRead(false);
         }
-        String sync = SessionParameters.synchronize(values, conn.parameters);
-        if (sync != null) {
-            conn.write(Messages.query(channel.alloc(), sync));
-            injectedReplies++;
-            wroteToServer = true;
+        if (internedValues == null) {
+            internedValues = SessionParameters.intern(values);
+        }
+        if (conn.syncedTo != internedValues) {
+            String sync = SessionParameters.synchronize(values, conn.parameters);
+            if (sync != null) {
+                conn.write(Messages.query(channel.alloc(), sync));
+                injectedReplies++;
+                wroteToServer = true;
+            }
+            conn.syncedTo = internedValues;
         }
         while (!pending.isEmpty() && server != null) {
             onClientFrame(pending.poll());
@@ -1254,7 +1262,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 String name = CStrings.read(body);
                 String value = CStrings.read(body);
                 conn.parameters.put(name, value);
+                conn.syncedTo = null;
                 values.put(name, value);
+                internedValues = null;
                 if (name.equals("application_name")) {
                     applicationName = value;
                 } else if (name.equals("in_hot_standby")) {

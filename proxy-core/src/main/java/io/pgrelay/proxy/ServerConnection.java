@@ -60,6 +60,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
      * must happen synchronously, in the middle of a pipeline, so the Close goes out in order.
      */
     final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared = new LinkedHashMap<>(16, 0.75f, true);
+    /**
+     * The interned client parameter set this connection was last made to match, or null when its
+     * parameters changed some other way since. Owned by the linked client's loop.
+     */
+    Map<String, String> syncedTo;
 
     private static final java.util.concurrent.atomic.AtomicLong IDS = new java.util.concurrent.atomic.AtomicLong();
 
@@ -199,6 +204,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         // DISCARD ALL puts every parameter back to its default; the server re-reports the ones it
         // reports, the others we simply forget.
         parameters.keySet().retainAll(loginParameters.keySet());
+        syncedTo = null;
         resetting = true;
         channel.writeAndFlush(Messages.query(channel.alloc(), resetQuery));
     }
@@ -335,6 +341,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                     String name = CStrings.read(body);
                     String value = CStrings.read(body);
                     parameters.put(name, value);
+                    syncedTo = null;
                     if (name.equals("in_hot_standby")) {
                         // A promotion seen on an idle pooled connection confirms the new leader at once.
                         relay.reportHotStandby(backend(), value);

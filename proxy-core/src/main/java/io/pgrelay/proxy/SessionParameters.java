@@ -37,7 +37,22 @@ final class SessionParameters {
             "timezone", "TimeZone",
             "intervalstyle", "IntervalStyle");
 
+    /**
+     * Interned copies of clients' parameter maps: clients asking for the same settings share one
+     * instance, so "is this server connection already set up like this client?" is an identity
+     * check per lease instead of a map comparison. Bounded, because an application that gives
+     * every connection its own application_name makes every map distinct.
+     */
+    private static final com.github.benmanes.caffeine.cache.Cache<Map<String, String>, Map<String, String>> INTERNED =
+            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().maximumSize(10_000).build();
+
     private SessionParameters() {
+    }
+
+    /** The shared immutable copy of {@code values}. */
+    static Map<String, String> intern(Map<String, String> values) {
+        Map<String, String> copy = Map.copyOf(values);
+        return INTERNED.get(copy, k -> k);
     }
 
     /** GUC names are case-insensitive; the server reports these in mixed case. */
