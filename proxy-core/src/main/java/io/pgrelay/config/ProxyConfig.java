@@ -55,6 +55,7 @@ public record ProxyConfig(
         Set<String> statsUsers,
         String httpHost,
         int httpPort,
+        boolean metricsHistograms,
         /** The effective settings, for SHOW CONFIG: "pool.default_pool_size" → "20". */
         java.util.SortedMap<String, String> settings) {
 
@@ -152,6 +153,7 @@ public record ProxyConfig(
                 Set.copyOf(c.getStringList("admin.stats_users")),
                 c.getString("admin.http_host"),
                 port(c, "admin.http_port"),
+                c.getBoolean("admin.metrics_histograms"),
                 flatten(c));
     }
 

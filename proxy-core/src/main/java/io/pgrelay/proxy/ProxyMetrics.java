@@ -33,7 +33,10 @@ final class ProxyMetrics implements AutoCloseable {
     private final Map<String, Counter> errorsByClass = new ConcurrentHashMap<>();
     private final LongAdder leaderChanges = new LongAdder();
 
+    private final boolean histograms;
+
     ProxyMetrics(PgRelay relay) {
+        this.histograms = relay.config().metricsHistograms();
         this.metrics = Metrics.create();
         this.registry = metrics.registry();
         for (Role role : Role.values()) {
@@ -125,15 +128,21 @@ final class ProxyMetrics implements AutoCloseable {
     }
 
     void transaction(Role role, long nanos) {
-        transactionTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        if (histograms) {
+            transactionTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        }
     }
 
     void query(Role role, long nanos) {
-        queryTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        if (histograms) {
+            queryTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        }
     }
 
     void clientWait(Role role, long nanos) {
-        waitTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        if (histograms) {
+            waitTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+        }
     }
 
     /** Errors sent to clients, by SQLSTATE class (first two characters). */
