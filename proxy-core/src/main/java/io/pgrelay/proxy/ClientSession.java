@@ -75,6 +75,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private enum AuthStep { PASSWORD, MD5, SASL_INITIAL, SASL_FINAL }
 
+    private static final io.netty.util.concurrent.FastThreadLocal<int[]> INLINE_GRANTS =
+            new io.netty.util.concurrent.FastThreadLocal<>() {
+                @Override
+                protected int[] initialValue() {
+                    return new int[1];
+                }
+            };
+    private static final int MAX_INLINE_GRANTS = 2;
+
     private static final int BLOCKED_WAITING = 1;
     private static final int BLOCKED_BACKPRESSURE = 2;
 
@@ -1057,12 +1066,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
         @Override
         public boolean granted(ServerConnection connection) {
-            if (acquiring && loop.inEventLoop()) {
-                // The fast path: an idle connection handed over inside our own acquire() call.
-                onGranted(this, connection);
+            int[] depth = INLINE_GRANTS.get();
+            if (loop.inEventLoop() && (acquiring || depth[0] < MAX_INLINE_GRANTS)) {
+                // Same thread: take the connection now, inside our own acquire() or inside the
+                // release that handed it over, instead of one task-queue round later. A release
+                // inside onGranted (login, not yet writable) recurses into the next waiter, so
+                // the depth is bounded and deeper grants go through the task queue.
+                depth[0]++;
+                try {
+                    onGranted(this, connection);
+                } finally {
+                    depth[0]--;
+                }
             } else {
-                // From another session's release or a connect completing: never run inline there
-                // (a release inside our onGranted would recurse into the next waiter).
                 loop.execute(() -> onGranted(this, connection));
             }
             return true;
