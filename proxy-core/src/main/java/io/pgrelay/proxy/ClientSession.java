@@ -1119,7 +1119,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     probing = true;
                     block(BLOCKED_WAITING);
                     injectedReplies++;
-                    conn.write(Messages.query(channel.alloc(), ""));
+                    // PostgreSQL before 14 has no in_hot_standby: ask pg_is_in_recovery() instead.
+                    boolean reports = conn.parameters.containsKey("in_hot_standby");
+                    conn.write(Messages.query(channel.alloc(), reports ? "" : "SELECT pg_is_in_recovery()"));
                     conn.flush();
                     return;
                 }
@@ -1321,6 +1323,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private static final byte NOTIFICATION_RESPONSE = 'A';
+    private static final byte DATA_ROW = 'D';
     private static final byte COMMAND_COMPLETE = 'C';
 
     private void toClient(ByteBuf frame) {
@@ -1401,6 +1404,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 String value = CStrings.read(body);
                 server.parameters.put(name, value);
                 relay.reportHotStandby(server.backend(), value);
+            }
+        } else if (type == DATA_ROW && probing) {
+            // The answer to SELECT pg_is_in_recovery(): one column, 't' or 'f'.
+            if (frame.readableBytes() >= 12 && frame.getInt(frame.readerIndex() + 7) == 1) {
+                boolean inRecovery = frame.getByte(frame.readerIndex() + 11) == 't';
+                relay.reportHotStandby(server.backend(), inRecovery ? "on" : "off");
             }
         } else if (type == Messages.ERROR_RESPONSE) {
             injectedError = ErrorResponse.decode(frame);

@@ -56,7 +56,7 @@ public final class PatroniCluster implements AutoCloseable {
     public static final Duration BOOTSTRAP_TIMEOUT = Duration.ofSeconds(90);
 
     private static final String DIR_PREFIX = "pgrelay-patroni-";
-    private static final String OWNER_FILE = "owner.pid";
+    private static final String OWNER_FILE = PgServer.OWNER_FILE;
     private static final Set<PatroniCluster> LIVE = ConcurrentHashMap.newKeySet();
     private static final Object INIT_LOCK = new Object();
     private static boolean initialized;
@@ -631,32 +631,15 @@ public final class PatroniCluster implements AutoCloseable {
     }
 
     private static Path tempRoot() {
-        String configured = System.getProperty("pgrelay.testkit.tmpdir");
-        if (configured != null && !configured.isBlank()) {
-            return Path.of(configured);
-        }
-        return Path.of(Proc.isRoot() ? "/tmp" : System.getProperty("java.io.tmpdir"));
+        return PgServer.tempRoot();
     }
 
     private static Path newBaseDir() {
-        try {
-            Path dir = Files.createTempDirectory(tempRoot(), DIR_PREFIX);
-            Files.writeString(dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()),
-                    StandardCharsets.UTF_8);
-            PgServer.chownToPostgres(dir);
-            return dir;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temp dir for the Patroni cluster", e);
-        }
+        return PgServer.newOwnedTempDir(DIR_PREFIX);
     }
 
     private static void createDirOwned(Path dir) {
-        try {
-            Files.createDirectories(dir);
-            PgServer.chownToPostgres(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        PgServer.createDirOwned(dir);
     }
 
     private static void deleteRecursively(Path root) {

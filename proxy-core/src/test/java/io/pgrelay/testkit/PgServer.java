@@ -82,7 +82,7 @@ public final class PgServer implements AutoCloseable {
     public static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
 
     private static final String DIR_PREFIX = "pgrelay-pg-";
-    private static final String OWNER_FILE = "owner.pid";
+    static final String OWNER_FILE = "owner.pid";
     private static final String CONF_FILE = "pgrelay_testkit.conf";
     private static final String LOG_DIR = "log";
     private static final String LOG_FILE = "postgresql.log";
@@ -683,28 +683,33 @@ public final class PgServer implements AutoCloseable {
         }
     }
 
-    private static Path tempRoot() {
+    /** Where test directories go: /tmp when root (the postgres user must traverse the parents). */
+    static Path tempRoot() {
         String configured = System.getProperty("pgrelay.testkit.tmpdir");
         if (configured != null && !configured.isBlank()) {
             return Path.of(configured);
         }
-        // When root, the postgres user must be able to traverse the parents: /tmp is safe.
         return Path.of(Proc.isRoot() ? "/tmp" : System.getProperty("java.io.tmpdir"));
     }
 
-    private static Path newBaseDir() {
+    /** A new directory owned by the postgres user, marked with this JVM's pid for the orphan reaper. */
+    static Path newOwnedTempDir(String prefix) {
         try {
-            Path dir = Files.createTempDirectory(tempRoot(), DIR_PREFIX);
+            Path dir = Files.createTempDirectory(tempRoot(), prefix);
             Files.writeString(dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()),
                     StandardCharsets.UTF_8);
             chownToPostgres(dir);
             return dir;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temp dir for PostgreSQL", e);
+            throw new UncheckedIOException("cannot create a temp dir under " + tempRoot(), e);
         }
     }
 
-    private static void createDirOwned(Path dir) {
+    private static Path newBaseDir() {
+        return newOwnedTempDir(DIR_PREFIX);
+    }
+
+    static void createDirOwned(Path dir) {
         try {
             Files.createDirectories(dir);
             chownToPostgres(dir);
