@@ -144,6 +144,11 @@ public final class PgRelay implements AutoCloseable {
             topologySource.start(t -> {
                 patroni.update(t);
                 metrics.watchMembers(this, t.members().keySet());
+                // Any cluster event (a member turning master, a key moving) is a good moment for
+                // held writes to look again, even when the routing answer itself did not change.
+                if (!heldSessions.isEmpty()) {
+                    wakeHeld();
+                }
             });
         } else {
             log.info("backend primary {}", config.primary());
@@ -159,7 +164,7 @@ public final class PgRelay implements AutoCloseable {
             janitorChecks.forEach(Runnable::run);
             // Safety net for held clients: a promotion is normally seen at once (ParameterStatus
             // in_hot_standby on a pooled connection), but an unconfirmed leader is re-probed too.
-            if (!heldSessions.isEmpty() && ++heldTicks % 5 == 0) {
+            if (!heldSessions.isEmpty() && ++heldTicks % 2 == 0) {
                 wakeHeld();
             }
         }, 100, 100, TimeUnit.MILLISECONDS);
