@@ -1,6 +1,5 @@
 package io.pgrelay.proxy;
 
-import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -311,10 +310,7 @@ public final class PgRelay implements AutoCloseable {
 
     /** Sends a CancelRequest to a server on a connection of its own, as libpq does. */
     void sendCancel(Backend backend, int processId, int secretKey) {
-        new Bootstrap()
-                .group(transport.group())
-                .channel(transport.channelClass())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.serverConnectTimeout().toMillis())
+        transport.serverBootstrap(transport.group(), config.serverConnectTimeout().toMillis())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {

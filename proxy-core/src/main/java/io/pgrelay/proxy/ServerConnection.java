@@ -6,7 +6,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.pgrelay.auth.Md5Password;
 import io.pgrelay.auth.ScramClient;
@@ -94,12 +93,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
         Backend backend = pool.key().backend();
         long timeoutMillis = relay.config().serverConnectTimeout().toMillis();
-        Bootstrap bootstrap = new Bootstrap()
-                .group(loop)
-                .channel(relay.transport().channelClass())
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeoutMillis))
+        Bootstrap bootstrap = relay.transport().serverBootstrap(loop, timeoutMillis)
                 .handler(new io.netty.channel.ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {

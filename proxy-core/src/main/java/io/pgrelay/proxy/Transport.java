@@ -22,6 +22,17 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 record Transport(String name, int threads, EventLoopGroup group, Class<? extends ServerChannel> serverChannelClass,
                  Class<? extends Channel> channelClass) {
 
+    /** A Bootstrap for connections to PostgreSQL servers: no Nagle, keepalive on, bounded connect. */
+    io.netty.bootstrap.Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis) {
+        return new io.netty.bootstrap.Bootstrap()
+                .group(loop)
+                .channel(channelClass)
+                .option(io.netty.channel.ChannelOption.TCP_NODELAY, true)
+                .option(io.netty.channel.ChannelOption.SO_KEEPALIVE, true)
+                .option(io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                        (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+    }
+
     static Transport create(boolean preferEpoll, int threads) {
         // Default: half the cores. pgrelay shares its machine with PostgreSQL (and, in tests, the
         // load generator); on 2 cores one loop measured 20-30 % more throughput than two, because
