@@ -885,11 +885,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         ByteBuf renamed = channel.alloc().compositeBuffer(2)
                 .addComponents(true, header, frame.retainedSlice(restStart, restLength));
         frame.release();
+        // The portal name is kept as is: portals live only inside one transaction on one server.
         expect(ExpectedReply.BIND);
         server.write(renamed);
         wroteToServer = true;
         return true;
-        // portal name is kept as is: portals live only inside one transaction on one server.
     }
 
     /** Describe or Close of a named statement ('S'); portals pass through. */
