@@ -56,7 +56,8 @@ public final class PgRelay implements AutoCloseable {
             "pool.server_lifetime", "pool.server_connect_timeout", "pool.client_idle_timeout",
             "pool.idle_transaction_timeout", "pool.client_login_timeout", "pool.server_reset_query",
             "pool.ignore_startup_parameters", "pool.max_prepared_statements", "pool.pool_mode", "auth.",
-            "admin.admin_users", "admin.stats_users", "protocol.", "routing.");
+            "admin.admin_users", "admin.stats_users", "protocol.", "routing.patroni.max_replica_lag_bytes",
+            "routing.patroni.read_fallback_to_primary", "routing.patroni.leader_wait_timeout");
 
     private volatile ProxyConfig config;
     private final File configFile;
@@ -697,6 +698,9 @@ public final class PgRelay implements AutoCloseable {
         });
         credentials.replace(users);
         config = next;
+        if (patroni != null) {
+            patroni.reconfigure(next.maxReplicaLagBytes(), next.readFallbackToPrimary());
+        }
         if (!next.poolSettings().equals(old.poolSettings())) {
             for (ServerPool p : pools.all()) {
                 p.pool().updateSettings(next.poolSettings());

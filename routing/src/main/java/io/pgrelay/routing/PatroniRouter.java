@@ -82,8 +82,9 @@ public final class PatroniRouter implements Router {
         }
     }
 
-    private final long maxReplicaLagBytes;
-    private final boolean readFallbackToPrimary;
+    // Written under the lock (reload), read by compute() under the lock and by the getters.
+    private volatile long maxReplicaLagBytes;
+    private volatile boolean readFallbackToPrimary;
     private final AtomicInteger nextReplica = new AtomicInteger();
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
     private final Object lock = new Object();
@@ -198,6 +199,22 @@ public final class PatroniRouter implements Router {
             confirmed = writable;
             log.info("leader {} at {} {}", termLeader, backend,
                     writable ? "confirmed writable" : "reports it is read-only: writes held");
+            changed = swap();
+        }
+        if (changed) {
+            fireListeners();
+        }
+    }
+
+    /** Reload: new read-routing settings take effect at once (the replica rotation is recomputed). */
+    public void reconfigure(long newMaxReplicaLagBytes, boolean newReadFallbackToPrimary) {
+        if (newMaxReplicaLagBytes < -1) {
+            throw new IllegalArgumentException("maxReplicaLagBytes: " + newMaxReplicaLagBytes + " (expected: -1 or >= 0)");
+        }
+        boolean changed;
+        synchronized (lock) {
+            maxReplicaLagBytes = newMaxReplicaLagBytes;
+            readFallbackToPrimary = newReadFallbackToPrimary;
             changed = swap();
         }
         if (changed) {

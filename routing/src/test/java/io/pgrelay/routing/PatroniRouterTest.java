@@ -55,6 +55,21 @@ class PatroniRouterTest {
         return out;
     }
 
+    // ---- reload ----
+
+    @Test
+    void reconfigureAppliesANewLagLimitAtOnce() {
+        PatroniRouter router = new PatroniRouter(-1, true);
+        router.update(topology("node1", 10_000, false, primary("node1", N1), replica("node2", N2, 10_000),
+                replica("node3", N3, 1_000)));
+        assertEquals(List.of(N2, N3), router.replicas());
+        router.reconfigure(5_000, true);
+        assertEquals(List.of(N2), router.replicas());
+        assertEquals(5_000, router.maxReplicaLagBytes());
+        router.reconfigure(-1, false);
+        assertEquals(List.of(N2, N3), router.replicas());
+    }
+
     // ---- writes ----
 
     @Test
