@@ -119,6 +119,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private volatile ServerConnection server;
     private Lease lease;
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
+    /** Bytes queued in {@link #pending} since it was last empty (approximate: reset when drained). */
+    private long pendingBytes;
+    /** Queued bytes beyond which a waiting client's reads are paused. */
+    private static final long MAX_PENDING_BYTES = 1 << 20;
     /** Replies owed by the linked server, in order (see ExpectedReply). */
     private final ArrayDeque<ExpectedReply> expected = new ArrayDeque<>();
     /** The server reported an error mid-batch and skips everything up to the next Sync. */
@@ -616,6 +620,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!pending.isEmpty()) {
             List<ByteBuf> early = new ArrayList<>(pending);
             pending.clear();
+            pendingBytes = 0;
             early.forEach(this::onClientFrame);
             channelReadComplete(null);
         }
@@ -649,8 +654,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         pending.add(frame);
+        pendingBytes += frame.readableBytes();
         if (lease == null && !held) {
             startLease();
+        } else if (pendingBytes > MAX_PENDING_BYTES) {
+            block(BLOCKED_WAITING);
         }
     }
 
@@ -1044,11 +1052,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         } finally {
             acquiring = false;
         }
-        if (lease == requested) {
-            // Not granted at once: stop reading until it is. (Toggling autoRead costs an
-            // epoll_ctl each way, so the common immediate grant skips it.)
-            block(BLOCKED_WAITING);
-        }
+        // Not granted at once: reads go on (a client normally sends nothing more until it has
+        // its answer); only a client that keeps pipelining while it waits is paused, in
+        // onClientFrame. Toggling autoRead costs an epoll_ctl each way, per waiting transaction.
     }
 
     /** A request for a server connection; answered on any thread, acted on in this session's loop. */
@@ -1189,6 +1195,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (!pending.isEmpty() && server != null) {
             onClientFrame(pending.poll());
         }
+        if (pending.isEmpty()) {
+            pendingBytes = 0;
+        }
         if (wroteToServer && server != null) {
             server.flush();
         }
@@ -1248,6 +1257,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         failNext = null;
+        pendingBytes = 0;
         while (!pending.isEmpty()) {
             ByteBuf frame = pending.poll();
             if (skipUntilSync == null && failNext == null) {
@@ -1520,6 +1530,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!pending.isEmpty() && lease == null) {
             List<ByteBuf> queued = new ArrayList<>(pending);
             pending.clear();
+            pendingBytes = 0;
             queued.forEach(this::onClientFrame);
         }
     }
