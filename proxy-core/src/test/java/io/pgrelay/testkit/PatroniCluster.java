@@ -1,5 +1,7 @@
 package io.pgrelay.testkit;
 
+import io.pgrelay.routing.EtcdProcess;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -85,7 +87,7 @@ public final class PatroniCluster implements AutoCloseable {
     private final Path baseDir;
     private final Map<String, MemberInfo> members = new LinkedHashMap<>();
     private final Map<String, Process> patroni = new ConcurrentHashMap<>();
-    private EtcdServer etcd;
+    private EtcdProcess etcd;
     private volatile boolean closed;
 
     private PatroniCluster(String scope, Path baseDir) {
@@ -106,7 +108,7 @@ public final class PatroniCluster implements AutoCloseable {
         PatroniCluster cluster = new PatroniCluster(scope, newBaseDir());
         LIVE.add(cluster);
         try {
-            cluster.etcd = EtcdServer.start(cluster.baseDir);
+            cluster.etcd = EtcdProcess.startIn(cluster.baseDir.resolve("etcd"));
             for (int i = 1; i <= NODES; i++) {
                 String name = "node" + i;
                 Path dir = cluster.baseDir.resolve(name);
@@ -170,7 +172,7 @@ public final class PatroniCluster implements AutoCloseable {
         return etcd.endpoint();
     }
 
-    public EtcdServer etcd() {
+    public EtcdProcess etcd() {
         return etcd;
     }
 

@@ -19,13 +19,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * A single-member etcd on loopback for the routing module's tests (which cannot see
- * proxy-core's test kit). Data lives in a temp dir that survives {@link #stop()}, so
+ * A single-member etcd on loopback for tests: the routing module's own, and proxy-core's
+ * Patroni test kit through this module's test-jar. Data lives in a temp dir that survives {@link #stop()}, so
  * {@link #start()} brings the same cluster back — that is how tests simulate an outage.
  * {@link #close()} kills it and deletes the dir; a shutdown hook does the same for instances a
  * failed test left behind. Output goes to {@code etcd.log} in the dir, quoted on failure.
  */
-final class EtcdProcess implements AutoCloseable {
+public final class EtcdProcess implements AutoCloseable {
 
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(20);
     private static final Set<EtcdProcess> LIVE = ConcurrentHashMap.newKeySet();
@@ -50,10 +50,18 @@ final class EtcdProcess implements AutoCloseable {
     }
 
     /** Starts a fresh etcd on free loopback ports and waits until it reports healthy. */
-    static EtcdProcess startNew() {
-        Path dir;
+    public static EtcdProcess startNew() {
         try {
-            dir = Files.createTempDirectory("pgrelay-etcd-");
+            return startIn(Files.createTempDirectory("pgrelay-etcd-"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Starts a fresh etcd keeping its data and log in {@code dir} (created; deleted by close). */
+    public static EtcdProcess startIn(Path dir) {
+        try {
+            Files.createDirectories(dir);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -69,11 +77,16 @@ final class EtcdProcess implements AutoCloseable {
         return etcd;
     }
 
-    String endpoint() {
+    /** {@code 127.0.0.1:<port>}, the form Patroni's {@code etcd3.hosts} takes. */
+    public String hostPort() {
+        return "127.0.0.1:" + clientPort;
+    }
+
+    public String endpoint() {
         return "http://127.0.0.1:" + clientPort;
     }
 
-    synchronized void start() {
+    public synchronized void start() {
         if (process != null && process.isAlive()) {
             return;
         }
@@ -105,7 +118,7 @@ final class EtcdProcess implements AutoCloseable {
     }
 
     /** Graceful stop (SIGTERM, then SIGKILL after 10 s); the data dir stays. */
-    synchronized void stop() {
+    public synchronized void stop() {
         if (process == null) {
             return;
         }
@@ -123,7 +136,7 @@ final class EtcdProcess implements AutoCloseable {
     }
 
     /** Runs {@code etcdctl} (API v3) against this etcd; returns stdout, throws on non-zero exit. */
-    String etcdctl(String... args) {
+    public String etcdctl(String... args) {
         List<String> cmd = new java.util.ArrayList<>(List.of("etcdctl", "--endpoints=" + endpoint(),
                 "--command-timeout=5s"));
         cmd.addAll(List.of(args));
@@ -173,10 +186,20 @@ final class EtcdProcess implements AutoCloseable {
         }
     }
 
+    /** The value of {@code key}, or null when absent. */
+    public String get(String key) {
+        String out = etcdctl("get", "--print-value-only", key).strip();
+        return out.isEmpty() ? null : out;
+    }
+
     String logTail() {
+        return logTail(30);
+    }
+
+    public String logTail(int count) {
         try {
             List<String> lines = Files.readAllLines(dir.resolve("etcd.log"), StandardCharsets.UTF_8);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - count), lines.size()));
         } catch (IOException e) {
             return "(no etcd.log: " + e.getMessage() + ")";
         }
