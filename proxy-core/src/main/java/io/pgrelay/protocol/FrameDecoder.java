@@ -25,22 +25,42 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     public static final int MAX_STARTUP_PACKET_LENGTH = 10_000;
 
     private final int maxMessageLength;
+    private final boolean runs;
     private boolean startupPhase;
     private boolean failed;
 
-    private FrameDecoder(boolean startupPhase, int maxMessageLength) {
+    private FrameDecoder(boolean startupPhase, int maxMessageLength, boolean runs) {
         this.startupPhase = startupPhase;
         this.maxMessageLength = maxMessageLength;
+        this.runs = runs;
     }
 
     /** For connections from clients: untyped startup packets first. */
     public static FrameDecoder frontend(int maxMessageLength) {
-        return new FrameDecoder(true, maxMessageLength);
+        return new FrameDecoder(true, maxMessageLength, false);
+    }
+
+    /**
+     * For connections from clients, framing runs once typed (see {@link #backendRuns}); the
+     * startup packets before that still come one at a time.
+     */
+    public static FrameDecoder frontendRuns(int maxMessageLength) {
+        return new FrameDecoder(true, maxMessageLength, true);
     }
 
     /** For connections to servers: typed messages only. */
     public static FrameDecoder backend(int maxMessageLength) {
-        return new FrameDecoder(false, maxMessageLength);
+        return new FrameDecoder(false, maxMessageLength, false);
+    }
+
+    /**
+     * For connections to servers, framing runs: every message that is complete when bytes
+     * arrive goes out in one slice, the run (several whole messages back to back, never a
+     * partial one). A result set read in one go is then one object through the pipeline and one
+     * write to the client instead of one per DataRow; the handler walks the headers itself.
+     */
+    public static FrameDecoder backendRuns(int maxMessageLength) {
+        return new FrameDecoder(false, maxMessageLength, true);
     }
 
     public void typedPhase() {
@@ -93,7 +113,23 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         if (in.readableBytes() < length + 1) {
             return;
         }
-        out.add(in.readRetainedSlice(length + 1));
+        if (!runs) {
+            out.add(in.readRetainedSlice(length + 1));
+            return;
+        }
+        int end = start + length + 1;
+        int limit = in.writerIndex();
+        while (limit - end >= 5) {
+            int next = in.getInt(end + 1);
+            if (next < 4 || next > maxMessageLength) {
+                break; // emit the good ones; the next decode call reports this one
+            }
+            if (limit - end < next + 1) {
+                break;
+            }
+            end += next + 1;
+        }
+        out.add(in.readRetainedSlice(end - start));
     }
 
     private ProtocolException fail(String message) {

@@ -264,25 +264,51 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         ctx.fireChannelActive();
     }
 
+    /**
+     * One startup packet while in STARTUP; after that a run of complete typed messages (see
+     * {@link FrameDecoder#frontendRuns}), which this method owns.
+     */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf frame = (ByteBuf) msg;
+        ByteBuf in = (ByteBuf) msg;
         lastActivityNanos = System.nanoTime();
-        if (state == State.READY) {
-            if (admin != null) {
-                admin.onFrame(frame);
-                if (admin.wantsClose()) {
-                    state = State.CLOSED;
-                    channel.close();
-                }
-                return;
+        if (state == State.STARTUP) {
+            try {
+                onStartupPacket(in);
+            } finally {
+                in.release();
             }
-            onClientFrame(frame);
+            return;
+        }
+        try {
+            int i = in.readerIndex();
+            int end = in.writerIndex();
+            while (i < end) {
+                if (state == State.READY && admin == null) {
+                    onClientMessages(in, i);
+                    return;
+                }
+                int next = i + 1 + in.getInt(i + 1);
+                onTypedMessage(in.retainedSlice(i, next - i));
+                i = next;
+            }
+        } finally {
+            in.release();
+        }
+    }
+
+    /** One message outside the relay: console, password exchange, queued while logging in. */
+    private void onTypedMessage(ByteBuf frame) {
+        if (state == State.READY) {
+            admin.onFrame(frame);
+            if (admin.wantsClose()) {
+                state = State.CLOSED;
+                channel.close();
+            }
             return;
         }
         try {
             switch (state) {
-                case STARTUP -> onStartupPacket(frame);
                 case AUTHENTICATING -> onPasswordMessage(frame);
                 case LOGGING_IN -> {
                     // A client that pipelines its first query behind the startup packet.
@@ -628,6 +654,44 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- relay: client → server
 
+    /**
+     * Relays the messages of a run from {@code from} on (the caller owns the run). While a
+     * server connection is linked, messages forwarded unchanged are written as one slice per
+     * stretch of consecutive bytes (Parse/Bind/Describe/Execute/Sync: one write, not five);
+     * anything else (no server yet, statements to rename, errors being skipped, Terminate) goes
+     * through {@link #onClientFrame} one by one.
+     */
+    private void onClientMessages(ByteBuf run, int from) {
+        int end = run.writerIndex();
+        int forwardFrom = from;
+        int i = from;
+        while (i < end && state == State.READY) {
+            byte type = run.getByte(i);
+            int next = i + 1 + run.getInt(i + 1);
+            if (server != null && skipUntilSync == null && !probing && !clientSkipping && !serverSkipping
+                    && type != Messages.TERMINATE && !(mapStatements && needsMapping(type, run, i))) {
+                noteForwarded(type, next - i);
+                i = next;
+                continue;
+            }
+            forward(run, forwardFrom, i);
+            onClientFrame(run.retainedSlice(i, next - i));
+            i = next;
+            forwardFrom = next;
+        }
+        if (state == State.READY) {
+            forward(run, forwardFrom, i);
+        }
+    }
+
+    /** Writes bytes [from, to) of a run to the linked server, as one retained slice. */
+    private void forward(ByteBuf run, int from, int to) {
+        if (to > from) {
+            server.write(run.retainedSlice(from, to - from));
+            wroteToServer = true;
+        }
+    }
+
     private void onClientFrame(ByteBuf frame) {
         byte type = Messages.type(frame);
         if (type == Messages.TERMINATE) {
@@ -743,13 +807,53 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             frame.release();
             return;
         }
-        bytesIn += frame.readableBytes();
+        if (mapStatements && needsMapping(type, frame, frame.readerIndex())) {
+            countRequest(frame.readableBytes());
+            boolean handled = switch (type) {
+                case Messages.PARSE -> onParse(frame);
+                case Messages.BIND -> onBind(frame);
+                case Messages.DESCRIBE -> onDescribeOrClose(frame, true);
+                default -> onDescribeOrClose(frame, false);
+            };
+            if (handled) {
+                return;
+            }
+        }
+        noteForwarded(type, frame.readableBytes());
+        server.write(frame);
+        wroteToServer = true;
+    }
+
+    /**
+     * Whether a message names a prepared statement, which transaction pooling renames: Parse
+     * or Bind of a named statement, Describe or Close of one ('S'). Unnamed statements and
+     * portals pass unchanged. Reads the header bytes only.
+     */
+    private static boolean needsMapping(byte type, ByteBuf buf, int index) {
+        return switch (type) {
+            case Messages.PARSE -> buf.getByte(index + 5) != 0;
+            case Messages.BIND -> {
+                int portalEnd = buf.indexOf(index + 5, index + 1 + buf.getInt(index + 1), (byte) 0);
+                yield portalEnd >= 0 && buf.getByte(portalEnd + 1) != 0;
+            }
+            case Messages.DESCRIBE, Messages.CLOSE -> buf.getByte(index + 5) == 'S' && buf.getByte(index + 6) != 0;
+            default -> false;
+        };
+    }
+
+    private void countRequest(int length) {
+        bytesIn += length;
         if (queryStartNanos == 0) {
             queryStartNanos = System.nanoTime();
             if (transactionStartNanos == 0) {
                 transactionStartNanos = queryStartNanos;
             }
         }
+    }
+
+    /** Bookkeeping for a message forwarded unchanged: the reply it will be answered with. */
+    private void noteForwarded(byte type, int length) {
+        countRequest(length);
         switch (type) {
             case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
             case Messages.SYNC -> {
@@ -761,38 +865,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 serverSkipping = false;
                 expect(ExpectedReply.SYNC);
             }
-            case Messages.PARSE -> {
-                if (mapStatements && onParse(frame)) {
-                    return;
-                }
-                expect(ExpectedReply.PARSE);
-            }
+            case Messages.PARSE -> expect(ExpectedReply.PARSE);
             case Messages.BIND -> {
-                if (mapStatements && onBind(frame)) {
-                    return;
+                if (mapStatements) {
+                    pool().binds.increment();
                 }
                 expect(ExpectedReply.BIND);
             }
-            case Messages.DESCRIBE -> {
-                if (mapStatements && onDescribeOrClose(frame, true)) {
-                    return;
-                }
-                expect(ExpectedReply.DESCRIBE);
-            }
-            case Messages.CLOSE -> {
-                if (mapStatements && onDescribeOrClose(frame, false)) {
-                    return;
-                }
-                expect(ExpectedReply.CLOSE);
-            }
+            case Messages.DESCRIBE -> expect(ExpectedReply.DESCRIBE);
+            case Messages.CLOSE -> expect(ExpectedReply.CLOSE);
             case Messages.EXECUTE -> expect(ExpectedReply.EXECUTE);
             case Messages.COPY_DONE, Messages.COPY_FAIL -> copyIn = false;
             default -> {
                 // CopyData, Flush: relayed, nothing to expect.
             }
         }
-        server.write(frame);
-        wroteToServer = true;
     }
 
     private void expect(ExpectedReply reply) {
@@ -870,7 +957,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         int nameStart = body.readerIndex();
         String name = CStrings.read(body);
         if (name.isEmpty()) {
-            pool().binds.increment();
             return false;
         }
         Statement statement = statements.get(name);
@@ -1270,6 +1356,71 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- relay: server → client
 
+    /**
+     * Relays a run of complete server messages starting at {@code from} (the caller owns the
+     * run). Replies that decide nothing go to the client as slices of the run, one per stretch
+     * of consecutive bytes, so a result set costs one write however many rows it has; the
+     * messages that drive decisions (ReadyForQuery, ParameterStatus, ErrorResponse, ...) and
+     * everything while injected replies are outstanding go through {@link #onServerFrame} one by
+     * one. Returns where this client's part ends: the run's end, or just past a message that
+     * unlinked the connection (ReadyForQuery handing it back), whose rest belongs to others.
+     */
+    int onServerMessages(ServerConnection conn, ByteBuf run, int from) {
+        int end = run.writerIndex();
+        if (conn != server || state == State.CLOSED) {
+            return end;
+        }
+        int relayFrom = from;
+        int i = from;
+        while (i < end) {
+            byte type = run.getByte(i);
+            int next = i + 1 + run.getInt(i + 1);
+            if (injectedReplies == 0 && isPlainReply(type, run, i)) {
+                ExpectedReply head = expected.peek();
+                if (head != null && head.isTerminal(type)) {
+                    expected.poll();
+                    if (head.isSwallowed()) {
+                        relay(run, relayFrom, i);
+                        relayFrom = next;
+                    }
+                    if (!expected.isEmpty() && expected.peek().isSynthesized()) {
+                        relay(run, relayFrom, next);
+                        relayFrom = next;
+                        emitSynthesizedHead();
+                    }
+                }
+                i = next;
+                continue;
+            }
+            relay(run, relayFrom, i);
+            onServerFrame(conn, run.retainedSlice(i, next - i));
+            i = next;
+            relayFrom = next;
+            if (conn != server || state == State.CLOSED) {
+                return next;
+            }
+        }
+        relay(run, relayFrom, end);
+        return end;
+    }
+
+    /** True for replies that need nothing from {@link #onServerFrame} beyond the expected-reply queue. */
+    private boolean isPlainReply(byte type, ByteBuf run, int index) {
+        return switch (type) {
+            case Messages.READY_FOR_QUERY, Messages.PARAMETER_STATUS, Messages.ERROR_RESPONSE,
+                    Messages.COPY_IN_RESPONSE, Messages.NOTICE_RESPONSE, NOTIFICATION_RESPONSE -> false;
+            case COMMAND_COMPLETE -> !mapStatements || !isDeallocateAll(run, index);
+            default -> true;
+        };
+    }
+
+    /** Writes bytes [from, to) of a run to the client, as one retained slice. */
+    private void relay(ByteBuf run, int from, int to) {
+        if (to > from) {
+            toClient(run.retainedSlice(from, to - from));
+        }
+    }
+
     void onServerFrame(ServerConnection conn, ByteBuf frame) {
         if (conn != server || state == State.CLOSED) {
             frame.release();
@@ -1311,7 +1462,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             case Messages.COPY_IN_RESPONSE -> copyIn = true;
             case COMMAND_COMPLETE -> {
-                if (mapStatements && isDeallocateAll(frame)) {
+                if (mapStatements && isDeallocateAll(frame, frame.readerIndex())) {
                     forgetAllStatements();
                 }
             }
@@ -1348,12 +1499,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private static boolean isDeallocateAll(ByteBuf frame) {
-        int length = frame.readableBytes() - 6;
+    /** Whether the CommandComplete message at {@code index} reports DISCARD ALL or DEALLOCATE ALL. */
+    private static boolean isDeallocateAll(ByteBuf buf, int index) {
+        int length = buf.getInt(index + 1) - 5; // the tag, without its terminating zero
         if (length != 11 && length != 14) {
             return false;
         }
-        String tag = frame.toString(frame.readerIndex() + 5, length, StandardCharsets.US_ASCII);
+        String tag = buf.toString(index + 5, length, StandardCharsets.US_ASCII);
         return tag.equals("DISCARD ALL") || tag.equals("DEALLOCATE ALL");
     }
 

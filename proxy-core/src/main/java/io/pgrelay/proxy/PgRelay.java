@@ -196,7 +196,7 @@ public final class PgRelay implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast("frames", FrameDecoder.frontend(config.maxMessageSize()));
+                        ch.pipeline().addLast("frames", FrameDecoder.frontendRuns(config.maxMessageSize()));
                         ch.pipeline().addLast("session", new ClientSession(PgRelay.this, role));
                     }
                 });

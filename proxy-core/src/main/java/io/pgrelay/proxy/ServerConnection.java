@@ -97,7 +97,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                 .handler(new io.netty.channel.ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("frames", FrameDecoder.backend(Integer.MAX_VALUE));
+                        ch.pipeline().addLast("frames", FrameDecoder.backendRuns(Integer.MAX_VALUE));
                         ch.pipeline().addLast("server", conn);
                     }
                 });
@@ -220,32 +220,55 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         return channel.isWritable();
     }
 
+    /**
+     * A run of complete messages from the server (see {@link FrameDecoder#backendRuns}). The
+     * linked client relays it; a message that hands the connection back (ReadyForQuery in
+     * transaction mode) ends the client's part, and whatever follows is dispatched again, to
+     * the next client or to the idle handling here.
+     */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf frame = (ByteBuf) msg;
-        if (!loggedIn.isDone()) {
-            try {
-                onLoginMessage(frame);
-            } catch (ServerLoginException e) {
-                failLogin(e);
-            } catch (RuntimeException e) {
-                failLogin(new ServerLoginException("login to server " + backend() + " failed: " + describe(e)));
-            } finally {
-                frame.release();
+        ByteBuf run = (ByteBuf) msg;
+        try {
+            int i = run.readerIndex();
+            int end = run.writerIndex();
+            while (i < end) {
+                ClientSession c = client;
+                if (c != null && loggedIn.isDone()) {
+                    if (c.loop().inEventLoop()) {
+                        i = c.onServerMessages(this, run, i);
+                    } else {
+                        if (batch == null) {
+                            batch = new ArrayList<>();
+                        }
+                        batch.add(run.retainedSlice(i, end - i));
+                        batchFor = c;
+                        return;
+                    }
+                } else {
+                    int next = i + 1 + run.getInt(i + 1);
+                    onMessageWithoutClient(run.retainedSlice(i, next - i));
+                    i = next;
+                }
             }
+        } finally {
+            run.release();
+        }
+    }
+
+    private void onMessageWithoutClient(ByteBuf frame) {
+        if (loggedIn.isDone()) {
+            onUnlinkedMessage(frame);
             return;
         }
-        ClientSession c = client;
-        if (c == null) {
-            onUnlinkedMessage(frame);
-        } else if (c.loop().inEventLoop()) {
-            c.onServerFrame(this, frame);
-        } else {
-            if (batch == null) {
-                batch = new ArrayList<>();
-            }
-            batch.add(frame);
-            batchFor = c;
+        try {
+            onLoginMessage(frame);
+        } catch (ServerLoginException e) {
+            failLogin(e);
+        } catch (RuntimeException e) {
+            failLogin(new ServerLoginException("login to server " + backend() + " failed: " + describe(e)));
+        } finally {
+            frame.release();
         }
     }
 
@@ -262,13 +285,19 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     }
 
     private void handOverBatch() {
-        List<ByteBuf> frames = batch;
+        List<ByteBuf> runs = batch;
         ClientSession c = batchFor;
         batch = null;
         batchFor = null;
         c.loop().execute(() -> {
-            for (ByteBuf f : frames) {
-                c.onServerFrame(this, f);
+            // On the client's loop. Whatever follows a hand-back is dropped, as it would be
+            // had it arrived a moment later: it was meant for the client that just let go.
+            for (ByteBuf run : runs) {
+                try {
+                    c.onServerMessages(this, run, run.readerIndex());
+                } finally {
+                    run.release();
+                }
             }
             c.onServerReadComplete(this);
         });

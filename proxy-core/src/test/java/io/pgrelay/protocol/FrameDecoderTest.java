@@ -46,6 +46,42 @@ class FrameDecoderTest {
     }
 
     @Test
+    void runsHoldEveryCompleteMessageAndNoPartialOne() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backendRuns(1024));
+        ByteBuf wire = Unpooled.buffer();
+        wire.writeByte('D').writeInt(6).writeShort(0);
+        wire.writeByte('C').writeInt(13).writeBytes("SELECT 1\0".getBytes());
+        wire.writeByte('Z').writeInt(5); // status byte still missing
+        ch.writeInbound(wire);
+        ByteBuf run = ch.readInbound();
+        assertEquals(7 + 14, run.readableBytes());
+        assertEquals('D', run.getByte(run.readerIndex()));
+        assertEquals('C', run.getByte(run.readerIndex() + 7));
+        assertNull(ch.readInbound());
+        run.release();
+        ch.writeInbound(bytes('I'));
+        ByteBuf z = ch.readInbound();
+        assertEquals(6, z.readableBytes());
+        assertEquals('I', Messages.transactionStatus(z));
+        z.release();
+        assertFalse(ch.finish());
+    }
+
+    @Test
+    void runStopsBeforeABadLengthWhichThenFails() {
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backendRuns(1024));
+        ByteBuf wire = Unpooled.buffer();
+        wire.writeByte('Z').writeInt(5).writeByte('I');
+        wire.writeByte('D').writeInt(2);
+        assertThrows(DecoderException.class, () -> ch.writeInbound(wire));
+        ByteBuf z = ch.readInbound();
+        assertEquals(6, z.readableBytes());
+        z.release();
+        assertNull(ch.readInbound());
+        ch.finishAndReleaseAll();
+    }
+
+    @Test
     void startupPhaseThenTypedPhase() {
         FrameDecoder decoder = FrameDecoder.frontend(1024);
         EmbeddedChannel ch = new EmbeddedChannel(decoder);
