@@ -23,6 +23,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Map;
 import java.util.Set;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -302,11 +304,18 @@ public final class PgRelay implements AutoCloseable {
         return clientCount.get();
     }
 
+    /** One task per event loop, not per client: 10,000 idle clients cost 2 tasks a second, not 10,000. */
     private void checkSessions() {
         long now = System.nanoTime();
+        Map<io.netty.channel.EventLoop, List<ClientSession>> byLoop = new java.util.IdentityHashMap<>();
         for (ClientSession s : sessions) {
-            s.loop().execute(() -> s.checkTimeouts(now));
+            byLoop.computeIfAbsent(s.loop(), loop -> new ArrayList<>()).add(s);
         }
+        byLoop.forEach((loop, batch) -> loop.execute(() -> {
+            for (ClientSession s : batch) {
+                s.checkTimeouts(now);
+            }
+        }));
     }
 
     /** Sends a CancelRequest to a server on a connection of its own, as libpq does. */
