@@ -8,6 +8,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.pgrelay.admin.AdminSession;
 import io.pgrelay.auth.Md5Password;
@@ -41,6 +42,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -104,7 +106,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private String user;
     private String database;
     /** Parameters from the startup packet (canonical names). */
-    private final Map<String, String> requested = new LinkedHashMap<>();
+    private Map<String, String> requested = new LinkedHashMap<>();
     /** The client's view of its session parameters, kept in line on every server it gets. */
     private Map<String, String> values;
     /** {@link #values} interned (see SessionParameters.intern); null when values changed since. */
@@ -118,13 +120,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private volatile ServerConnection server;
     private Lease lease;
-    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>();
+    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
     /** Bytes queued in {@link #pending} since it was last empty (approximate: reset when drained). */
     private long pendingBytes;
     /** Queued bytes beyond which a waiting client's reads are paused. */
     private static final long MAX_PENDING_BYTES = 1 << 20;
     /** Replies owed by the linked server, in order (see ExpectedReply). */
-    private final ArrayDeque<ExpectedReply> expected = new ArrayDeque<>();
+    private final ArrayDeque<ExpectedReply> expected = new ArrayDeque<>(4);
     /** The server reported an error mid-batch and skips everything up to the next Sync. */
     private boolean serverSkipping;
     /** pgrelay answered an error itself mid-batch; the rest of the batch is dropped up to Sync. */
@@ -272,6 +274,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf in = (ByteBuf) msg;
         lastActivityNanos = System.nanoTime();
+        if (state == State.CLOSED) {
+            in.release();
+            return;
+        }
         if (state == State.STARTUP) {
             try {
                 onStartupPacket(in);
@@ -570,6 +576,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void authenticated() {
+        // The exchange is over: an idle client should not keep its SCRAM state alive.
+        scram = null;
+        secret = null;
+        md5Salt = null;
+        authStep = null;
         channel.write(Messages.authenticationOk());
         if (consoleDatabase) {
             startConsole();
@@ -627,6 +638,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         });
     }
 
+    private void shareValues(Map<String, String> interned) {
+        values = interned;
+        internedValues = interned;
+    }
+
     private void completeLogin(ServerPool pool) {
         Map<String, String> welcome = pool.welcome();
         homePool = pool;
@@ -636,6 +652,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         for (String name : welcome.keySet()) {
             channel.write(Messages.parameterStatus(channel.alloc(), name, values.get(name)));
         }
+        // Clients that asked for the same settings share one immutable map until one changes a
+        // parameter (copy on write): an idle client holds a reference, not a map of its own.
+        shareValues(SessionParameters.intern(values));
+        requested = null;
         cancelKey = relay.cancelKeys().register(this);
         channel.write(Messages.backendKeyData(channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
         channel.write(Messages.readyForQueryIdle());
@@ -1267,7 +1287,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             conn.setAutoRead(false);
         }
         if (internedValues == null) {
-            internedValues = SessionParameters.intern(values);
+            shareValues(SessionParameters.intern(values));
         }
         if (conn.syncedTo != internedValues) {
             String sync = SessionParameters.synchronize(values, conn.parameters);
@@ -1442,6 +1462,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 String value = CStrings.read(body);
                 conn.parameters.put(name, value);
                 conn.syncedTo = null;
+                if (values == internedValues) {
+                    values = new HashMap<>(values);
+                }
                 values.put(name, value);
                 internedValues = null;
                 if (name.equals("application_name")) {
@@ -1787,7 +1810,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void fatal(ErrorResponse error) {
         if (channel.isActive() && state != State.CLOSED) {
             relay.metrics().error(error.sqlState());
-            channel.writeAndFlush(error.encode(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+            // Closing while the client's bytes are still unread makes the kernel send a reset,
+            // which can overtake the error on its way to the client. So: error, then FIN, keep
+            // reading (and dropping) until the client closes, or a second has passed.
+            channel.config().setAutoRead(true);
+            channel.writeAndFlush(error.encode(channel.alloc())).addListener((ChannelFutureListener) f -> {
+                if (f.isSuccess() && f.channel() instanceof DuplexChannel duplex) {
+                    duplex.shutdownOutput();
+                    f.channel().eventLoop().schedule(() -> {
+                        f.channel().close();
+                    }, 1, TimeUnit.SECONDS);
+                } else {
+                    f.channel().close();
+                }
+            });
         } else {
             channel.close();
         }
