@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
-# pgbench-compare.sh — benchmark, on loopback, direct PostgreSQL vs PgBouncer vs pgrelay.
+# pgbench-compare.sh — benchmark, on loopback, direct PostgreSQL vs PgBouncer vs pgrelay
+# (vs HAProxy → PgBouncer), plus the memory each proxy needs per idle client connection.
 #
-# One run creates a throw-away PostgreSQL 15 instance (fast, non-durable settings, scram auth,
+# One command creates a throw-away PostgreSQL 15 instance (fast, non-durable settings, scram auth,
 # user "bench"), initialises it with `pgbench -i -s $SCALE`, starts PgBouncer and pgrelay in front of
-# it with the same pool size (transaction pooling), runs the select-only pgbench workload
-# (`pgbench -n -S`) for every (protocol, clients) combination against every target, and prints a
-# markdown table. Raw pgbench outputs, configs and logs go to benchmarks/results/<timestamp>/
-# (ignored by git). Everything else (processes, temp dirs) is cleaned up on exit.
+# it with the same pool size (transaction pooling) and, where /usr/sbin/haproxy exists, HAProxy in
+# TCP mode in front of that PgBouncer (the HAProxy → PgBouncer setup pgrelay replaces). It then runs
+# the select-only workload (`pgbench -n -S`) for every (protocol, clients) point, RUNS times per
+# point, interleaving the targets: run r of a point runs every target once, in the target order
+# rotated by r-1 (run 1: direct,pgbouncer,pgrelay,haproxy; run 2: pgbouncer,pgrelay,haproxy,direct;
+# ...), so drift (thermal, page cache, neighbours) hits all targets alike. It prints a markdown
+# summary: median tps (min–max over the runs), mean and p99 latency (from pgbench's per-transaction
+# log), failed transactions, CPU seconds each proxy process used per 1,000 transactions, and tps
+# ratios against PgBouncer and direct. With --idle-clients N it finally measures the RSS of pgrelay
+# and of PgBouncer holding N idle authenticated client connections, each proxy in turn while the
+# other one is idle. Raw per-run pgbench outputs, configs and logs go to
+# benchmarks/results/<timestamp>/ (ignored by git); processes and temp dirs are cleaned up on exit.
 #
 # Usage:
-#   benchmarks/pgbench-compare.sh [--targets direct,pgbouncer,pgrelay] [--prepared] [--build]
-#                                 [--clients 1,16,64,1000] [--protocols simple,extended]
+#   benchmarks/pgbench-compare.sh [--targets LIST] [--clients LIST] [--protocols LIST] [--prepared]
+#                                 [--runs N] [--idle-clients N] [--build]
 #
-#   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay (default: all three)
-#   --prepared        also run the `-M prepared` protocol (PgBouncer 1.18 in transaction mode
-#                     does not support protocol-level prepared statements: expect failures there)
-#   --protocols LIST  override the protocol list (simple,extended,prepared)
-#   --clients LIST    override the client counts (default 1,16,64,1000)
+#   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay,haproxy (default: all four,
+#                     haproxy only if the HAProxy binary, $HAPROXY, exists; otherwise the summary
+#                     says it was not run). haproxy forwards to the PgBouncer instance, which is
+#                     started for it even if pgbouncer itself is not a target.
+#   --clients LIST    client counts (default 1,16,64,256,1000). direct is skipped above
+#                     max_connections-10 (290).
+#   --protocols LIST  pgbench -M protocols (default simple,extended,prepared). PgBouncer 1.18 in
+#                     transaction mode does not support protocol-level prepared statements: with
+#                     more than one client its prepared runs abort, and the table says so.
+#   --prepared        add prepared to --protocols (kept for compatibility)
+#   --runs N          measured runs per (protocol, clients, target), default $RUNS or 3; the table
+#                     shows medians, and the tps range over the runs
+#   --idle-clients N  after the pgbench runs, hold N idle logged-in client connections (SCRAM,
+#                     opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java, run as a
+#                     single source file) on pgrelay, then on PgBouncer, and report the RSS growth
+#                     per connection. Default $IDLE_CLIENTS or 0 (skip). Both proxies then get
+#                     max_client_conn = N + 1000. The issue's measurement is --idle-clients 10000;
+#                     idle only, without pgbench points: --clients none.
 #   --build           build proxy-core/target/pgrelay.jar (mvn -B -q -DskipTests package) if missing
 #   -h, --help        this text
 #
 # Environment:
 #   DURATION=10       seconds measured per pgbench run
-#   WARMUP=5          seconds of unrecorded pgbench per target and protocol before the runs
+#   RUNS=3            runs per point (same as --runs)
+#   WARMUP=15         seconds of unrecorded pgbench (16 clients) per target and protocol before the
+#                     runs. pgrelay's JIT compiles for ~15-20 s: a shorter warm-up makes whichever
+#                     point runs first look 20-40 % more expensive in CPU than the steady state
 #   CONNECT_SLACK     seconds added to -T for opening the connections (default: clients/50, i.e.
 #                     20 s for 1000 clients). pgbench 15 starts the -T clock before its clients
 #                     have connected, and 1000 SCRAM logins take several seconds on 2 cores, so
@@ -30,40 +55,70 @@
 #                     either way; set CONNECT_SLACK=0 for a plain `-T $DURATION`.
 #   SCALE=10          pgbench scale factor for -i
 #   POOL_SIZE=20      server pool size of PgBouncer and pgrelay
+#   IDLE_CLIENTS=0    same as --idle-clients;  IDLE_THREADS=4  login threads of the idle client
 #   PG_BINDIR=/usr/lib/postgresql/15/bin   PostgreSQL programs (initdb, pg_ctl, psql, pgbench)
 #   PGBOUNCER=/usr/sbin/pgbouncer          PgBouncer binary
-#   JAVA=java  JAVA_OPTS=                  JVM used for pgrelay and extra JVM options
+#   HAPROXY=/usr/sbin/haproxy              HAProxy binary (Debian: apt-get install haproxy)
+#   JAVA=java  JAVA_OPTS=                  JVM used for pgrelay (and the idle client); extra JVM
+#                                          options for pgrelay, after those of
+#   PGRELAY_JVM_OPTIONS=<repo>/conf/jvm.options  (what bin/pgrelay uses; /dev/null for none)
 #   PGRELAY_JAR=<repo>/proxy-core/target/pgrelay.jar
 #   PGSSLMODE=disable  (libpq clients; same for every target)
 #
-# When run as root, PostgreSQL and PgBouncer run as the `postgres` OS user (runuser).
-# Ports are chosen by the script in 20000-31999 (below the kernel's ephemeral range, so the
-# 1000 client connections never collide with a listener).
+# Measurements:
+#   tps       pgbench's "tps ... (without initial connection time)" of each run; median over runs.
+#   latency   mean and p99 (nearest rank) over every successful transaction of the run, from
+#             `pgbench --log` (field 3 of each line, in µs; one file per pgbench thread); the
+#             median of the per-run values is shown. The logs are deleted after use; each raw
+#             output keeps a "# txlog:" summary line, and runs.csv has every run's numbers.
+#   cpu       user+system CPU of the proxy process (/proc/PID/stat) during the run, connection
+#             phase included, per 1,000 transactions, in ms; for haproxy both HAProxy alone and
+#             HAProxy + PgBouncer. pgbench and PostgreSQL share the same 2 cores.
+#   idle RSS  VmRSS of the proxy before and with N idle connections (each read once it is stable:
+#             two samples 2 s apart within 1 % / 256 kB); (after - before) / N per connection.
+#             For pgrelay also the live Java heap (jcmd GC.run; GC.heap_info) with the N
+#             connections and after they closed, taken after the RSS readings.
+#
+# Time: about points x RUNS x targets x (DURATION + clients/50 + ~1) s; the defaults (15 points,
+# 3 runs, 4 targets, 10 s) take about 45 minutes. A quick check:
+#   DURATION=2 WARMUP=1 RUNS=2 benchmarks/pgbench-compare.sh --clients 1,16 --protocols simple,prepared
+#
+# When run as root, PostgreSQL, PgBouncer and HAProxy run as the `postgres` OS user (setpriv, or
+# runuser). Ports are chosen by the script in 20000-31999 (below the kernel's ephemeral range, so
+# the client connections never collide with a listener).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-15}
 SCALE=${SCALE:-10}
 POOL_SIZE=${POOL_SIZE:-20}
+IDLE_CLIENTS=${IDLE_CLIENTS:-0}
+IDLE_THREADS=${IDLE_THREADS:-4}
 MAX_CLIENT_CONN=2000
 PG_MAX_CONNECTIONS=300
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 JAVA=${JAVA:-java}
 JAVA_OPTS=${JAVA_OPTS:-}
+JVM_OPTIONS_FILE=${PGRELAY_JVM_OPTIONS:-$REPO_ROOT/conf/jvm.options}
 PGRELAY_JAR=${PGRELAY_JAR:-$REPO_ROOT/proxy-core/target/pgrelay.jar}
 [[ $PGRELAY_JAR == /* ]] || PGRELAY_JAR=$PWD/$PGRELAY_JAR
+IDLE_CLIENT_SRC=$SCRIPT_DIR/src/main/java/io/pgrelay/bench/IdleClients.java
 BENCH_USER=bench
 BENCH_PASSWORD=benchpw
 BENCH_DB=bench
 HOST=127.0.0.1
 START_TIMEOUT=30
 
-TARGETS=(direct pgbouncer pgrelay)
-PROTOCOLS=(simple extended)
-CLIENTS=(1 16 64 1000)
+TARGETS=(direct pgbouncer pgrelay haproxy)
+TARGETS_GIVEN=0
+PROTOCOLS=(simple extended prepared)
+CLIENTS=(1 16 64 256 1000)
 WITH_PREPARED=0
 BUILD=0
 
@@ -83,12 +138,16 @@ split_list() { # split_list <out-array-name> <comma-separated list>
 
 while (($# > 0)); do
     case $1 in
-        --targets) [[ $# -ge 2 ]] || die "--targets needs a value"; split_list TARGETS "$2"; shift 2 ;;
-        --targets=*) split_list TARGETS "${1#*=}"; shift ;;
+        --targets) [[ $# -ge 2 ]] || die "--targets needs a value"; split_list TARGETS "$2"; TARGETS_GIVEN=1; shift 2 ;;
+        --targets=*) split_list TARGETS "${1#*=}"; TARGETS_GIVEN=1; shift ;;
         --protocols) [[ $# -ge 2 ]] || die "--protocols needs a value"; split_list PROTOCOLS "$2"; shift 2 ;;
         --protocols=*) split_list PROTOCOLS "${1#*=}"; shift ;;
         --clients) [[ $# -ge 2 ]] || die "--clients needs a value"; split_list CLIENTS "$2"; shift 2 ;;
         --clients=*) split_list CLIENTS "${1#*=}"; shift ;;
+        --runs) [[ $# -ge 2 ]] || die "--runs needs a value"; RUNS=$2; shift 2 ;;
+        --runs=*) RUNS=${1#*=}; shift ;;
+        --idle-clients) [[ $# -ge 2 ]] || die "--idle-clients needs a value"; IDLE_CLIENTS=$2; shift 2 ;;
+        --idle-clients=*) IDLE_CLIENTS=${1#*=}; shift ;;
         --prepared) WITH_PREPARED=1; shift ;;
         --build) BUILD=1; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -99,8 +158,14 @@ done
 if ((WITH_PREPARED)) && [[ " ${PROTOCOLS[*]} " != *" prepared "* ]]; then
     PROTOCOLS+=(prepared)
 fi
+if [[ ${CLIENTS[*]} == none ]]; then
+    CLIENTS=()
+fi
 for t in "${TARGETS[@]}"; do
-    case $t in direct | pgbouncer | pgrelay) ;; *) die "unknown target '$t' (direct, pgbouncer, pgrelay)" ;; esac
+    case $t in
+        direct | pgbouncer | pgrelay | haproxy) ;;
+        *) die "unknown target '$t' (direct, pgbouncer, pgrelay, haproxy)" ;;
+    esac
 done
 for p in "${PROTOCOLS[@]}"; do
     case $p in simple | extended | prepared) ;; *) die "unknown protocol '$p' (simple, extended, prepared)" ;; esac
@@ -109,17 +174,36 @@ for c in "${CLIENTS[@]}"; do
     [[ $c =~ ^[1-9][0-9]*$ ]] || die "bad client count '$c'"
 done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS / --runs must be a positive integer, got '$RUNS'"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be an integer (seconds), got '$WARMUP'"
 [[ $SCALE =~ ^[1-9][0-9]*$ ]] || die "SCALE must be a positive integer, got '$SCALE'"
 [[ -z ${CONNECT_SLACK:-} || $CONNECT_SLACK =~ ^[0-9]+$ ]] || die "CONNECT_SLACK must be an integer (seconds)"
 [[ $POOL_SIZE =~ ^[1-9][0-9]*$ ]] || die "POOL_SIZE must be a positive integer, got '$POOL_SIZE'"
+[[ $IDLE_CLIENTS =~ ^[0-9]+$ ]] || die "IDLE_CLIENTS / --idle-clients must be an integer, got '$IDLE_CLIENTS'"
+[[ $IDLE_THREADS =~ ^[1-9][0-9]*$ ]] || die "IDLE_THREADS must be a positive integer, got '$IDLE_THREADS'"
+((${#CLIENTS[@]} > 0 || IDLE_CLIENTS > 0)) || die "nothing to do: --clients none and no --idle-clients"
 for tool in initdb pg_ctl psql pgbench pg_isready; do
     [[ -x $PG_BINDIR/$tool ]] || die "$PG_BINDIR/$tool not found (set PG_BINDIR)"
 done
 
+declare -A SKIP_REASON=()
+NOTES=()
+# haproxy is in the default list only where it is installed; asked for explicitly, a missing
+# binary makes it an n/a column with the reason.
+if ((!TARGETS_GIVEN)) && [[ ! -x $HAPROXY ]]; then
+    TARGETS=(direct pgbouncer pgrelay)
+    NOTES+=("haproxy not run: $HAPROXY not found (apt-get install haproxy to include HAProxy → PgBouncer)")
+fi
+
 has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
+# Idle connections need max_client_conn above their count on both proxies.
+if ((IDLE_CLIENTS + 1000 > MAX_CLIENT_CONN)); then
+    MAX_CLIENT_CONN=$((IDLE_CLIENTS + 1000))
+fi
+
 # ---------------------------------------------------------------------------------------------
-# Environment: OS user for PostgreSQL/PgBouncer, fd limit, libpq variables
+# Environment: OS user for PostgreSQL/PgBouncer/HAProxy, fd limit, libpq variables
 # ---------------------------------------------------------------------------------------------
 AS_PG=()
 PG_OS_USER=$(id -un)
@@ -134,7 +218,8 @@ if [[ $(id -u) -eq 0 ]]; then
     fi
 fi
 
-# 1000 clients need >1000 fds in pgbench and ~2x that in the proxies.
+# 1000 clients need >1000 fds in pgbench and ~2x that in the proxies (and in HAProxy); N idle
+# clients need N in the idle client and N + pool in the proxy.
 WANT_FDS=65536
 HARD_FDS=$(ulimit -Hn)
 if [[ $HARD_FDS == unlimited ]] || ((HARD_FDS >= WANT_FDS)); then
@@ -142,8 +227,13 @@ if [[ $HARD_FDS == unlimited ]] || ((HARD_FDS >= WANT_FDS)); then
 else
     ulimit -n "$HARD_FDS"
 fi
-if (($(ulimit -n) < 2 * MAX_CLIENT_CONN + 100)); then
-    log "warning: open-files limit is $(ulimit -n); 1000-client runs may fail (raise the hard limit)"
+NEED_FDS=100
+for c in "${CLIENTS[@]}"; do
+    ((2 * c + 100 > NEED_FDS)) && NEED_FDS=$((2 * c + 100))
+done
+((IDLE_CLIENTS + POOL_SIZE + 100 > NEED_FDS)) && NEED_FDS=$((IDLE_CLIENTS + POOL_SIZE + 100))
+if (($(ulimit -n) < NEED_FDS)); then
+    log "warning: open-files limit is $(ulimit -n), these runs need about $NEED_FDS (raise the hard limit)"
 fi
 
 # Only what we pass explicitly reaches libpq.
@@ -176,7 +266,10 @@ cd "$WORK"
 
 PG_STARTED=0
 PGBOUNCER_PIDFILE=$WORK/pgbouncer.pid
+HAPROXY_PIDFILE=$WORK/haproxy.pid
 PGRELAY_PID=
+IDLE_PID=
+IDLE_FD=
 
 stop_pgrelay() {
     [[ -n $PGRELAY_PID ]] || return 0
@@ -193,19 +286,37 @@ stop_pgrelay() {
     PGRELAY_PID=
 }
 
-stop_pgbouncer() {
-    [[ -s $PGBOUNCER_PIDFILE ]] || return 0
+stop_pidfile() { # stop_pidfile <pidfile>: SIGTERM (then SIGKILL) the daemon it names
+    [[ -s $1 ]] || return 0
     local pid i
-    pid=$(<"$PGBOUNCER_PIDFILE")
+    pid=$(<"$1")
     if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true # SIGTERM: immediate shutdown in 1.18
+        kill -TERM "$pid" 2>/dev/null || true # PgBouncer 1.18 and HAProxy: immediate shutdown
         for ((i = 0; i < 100; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
         kill -KILL "$pid" 2>/dev/null || true
     fi
-    rm -f "$PGBOUNCER_PIDFILE"
+    rm -f "$1"
+}
+stop_pgbouncer() { stop_pidfile "$PGBOUNCER_PIDFILE"; }
+stop_haproxy() { stop_pidfile "$HAPROXY_PIDFILE"; }
+
+stop_idle_client() { # close the idle client's stdin (it then closes its connections), or kill it
+    if [[ -n $IDLE_FD ]]; then
+        exec {IDLE_FD}>&-
+        IDLE_FD=
+    fi
+    [[ -n $IDLE_PID ]] || return 0
+    local i
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$IDLE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$IDLE_PID" 2>/dev/null || true
+    wait "$IDLE_PID" 2>/dev/null || true
+    IDLE_PID=
 }
 
 stop_postgres() {
@@ -226,12 +337,15 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
+    stop_idle_client
+    stop_haproxy
     stop_pgrelay
     stop_pgbouncer
     stop_postgres
     # Keep the logs next to the raw results.
     [[ -f $WORK/pgbouncer.log ]] && cp "$WORK/pgbouncer.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/pgrelay.log ]] && cp "$WORK/pgrelay.log" "$RESULTS/" 2>/dev/null
+    [[ -f $WORK/haproxy.out ]] && cp "$WORK/haproxy.out" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/postgres.log ]] && cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null
     rm -rf "$WORK"
     exit "$rc"
@@ -341,7 +455,7 @@ if ((${#AS_PG[@]})); then
     chown "$PG_OS_USER": "$WORK/userlist.txt"
 fi
 
-declare -A PORT=() SKIP_REASON=()
+declare -A PORT=()
 PORT[direct]=$PG_PORT
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +544,15 @@ start_pgrelay() {
     free_port
     read_port=$FREE_PORT
     local -a cmd=("$JAVA")
+    # The options bin/pgrelay ships (conf/jvm.options), then JAVA_OPTS.
+    if [[ -f $JVM_OPTIONS_FILE ]]; then
+        local line
+        while IFS= read -r line || [[ -n $line ]]; do
+            line=${line%%#*}
+            line=$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' <<<"$line")
+            [[ -n $line ]] && cmd+=("$line")
+        done <"$JVM_OPTIONS_FILE"
+    fi
     if [[ -n $JAVA_OPTS ]]; then
         local -a extra
         read -r -a extra <<<"$JAVA_OPTS"
@@ -471,189 +594,650 @@ start_pgrelay() {
     PORT[pgrelay]=$write_port
 }
 
+# ---------------------------------------------------------------------------------------------
+# HAProxy (TCP mode) in front of PgBouncer
+# ---------------------------------------------------------------------------------------------
+start_haproxy() {
+    if [[ ! -x $HAPROXY ]]; then
+        SKIP_REASON[haproxy]="$HAPROXY not found (apt-get install haproxy)"
+        return 1
+    fi
+    if [[ -z ${PORT[pgbouncer]:-} ]]; then
+        SKIP_REASON[haproxy]="it forwards to PgBouncer, which is not running: ${SKIP_REASON[pgbouncer]:-?}"
+        return 1
+    fi
+    local port out hmax
+    free_port
+    port=$FREE_PORT
+    # HAProxy refuses to start when maxconn needs more fds (two per connection) than it may open;
+    # it only serves the pgbench points (at most 1000 clients), not the idle test.
+    hmax=$((MAX_CLIENT_CONN + 100))
+    if [[ $(ulimit -n) != unlimited ]] && ((hmax > ($(ulimit -n) - 200) / 2)); then
+        hmax=$((($(ulimit -n) - 200) / 2))
+    fi
+    cat >"$WORK/haproxy.cfg" <<EOF
+# HAProxy -> PgBouncer in TCP mode (the setup pgrelay replaces)
+global
+    maxconn $hmax
+
+defaults
+    mode tcp
+    timeout connect 5s
+    # generous: idle pgbench clients (e.g. while 1000 others log in) must not be cut
+    timeout client 1h
+    timeout server 1h
+    timeout check 5s
+
+frontend pgsql
+    bind $HOST:$port
+    maxconn $((hmax - 100))
+    default_backend pgbouncer
+
+backend pgbouncer
+    balance first
+    server pgbouncer $HOST:${PORT[pgbouncer]} check inter 2s
+EOF
+    if ((${#AS_PG[@]})); then
+        chown "$PG_OS_USER": "$WORK/haproxy.cfg"
+    fi
+    cp "$WORK/haproxy.cfg" "$RESULTS/haproxy.cfg"
+    if ! out=$("$HAPROXY" -c -q -f "$WORK/haproxy.cfg" 2>&1); then
+        SKIP_REASON[haproxy]="haproxy -c rejects the config: $(tr '\n' ' ' <<<"$out")"
+        return 1
+    fi
+    HAPROXY_VERSION=$("$HAPROXY" -v 2>/dev/null | awk 'NR == 1 {print $1, $3; exit}')
+    log "HAProxy: $HAPROXY_VERSION, port $port, mode tcp -> PgBouncer port ${PORT[pgbouncer]}"
+    if ! "${AS_PG[@]}" "$HAPROXY" -D -f "$WORK/haproxy.cfg" -p "$HAPROXY_PIDFILE" >"$WORK/haproxy.out" 2>&1; then
+        SKIP_REASON[haproxy]="haproxy failed to start: $(tail -n 5 "$WORK/haproxy.out" 2>/dev/null | tr '\n' ' ')"
+        stop_haproxy
+        return 1
+    fi
+    if ! wait_for_port "$port" "$START_TIMEOUT"; then
+        SKIP_REASON[haproxy]="haproxy not listening on $port after ${START_TIMEOUT}s: $(tail -n 5 "$WORK/haproxy.out" 2>/dev/null | tr '\n' ' ')"
+        stop_haproxy
+        return 1
+    fi
+    if ! out=$(check_sql "$port"); then
+        SKIP_REASON[haproxy]="login through haproxy -> pgbouncer failed: $(tr '\n' ' ' <<<"$out")"
+        stop_haproxy
+        return 1
+    fi
+    log "HAProxy pid $(pidfile_pid "$HAPROXY_PIDFILE")"
+    PORT[haproxy]=$port
+}
+
+pidfile_pid() { # the pid in a pidfile, or nothing
+    local pid=
+    [[ -s $1 ]] && pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && printf '%s' "$pid"
+    return 0
+}
+
+HAPROXY_VERSION=
+# PgBouncer also runs when only haproxy (which forwards to it) is a target.
+if has_target pgbouncer || has_target haproxy; then
+    start_pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
+fi
+if has_target pgrelay; then
+    start_pgrelay || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
+fi
+if has_target haproxy && ((${#CLIENTS[@]} > 0)); then
+    start_haproxy || log "SKIP haproxy: ${SKIP_REASON[haproxy]}"
+fi
 ACTIVE=()
 for t in "${TARGETS[@]}"; do
-    case $t in
-        direct) ACTIVE+=(direct) ;;
-        pgbouncer) if start_pgbouncer; then ACTIVE+=(pgbouncer); else log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"; fi ;;
-        pgrelay) if start_pgrelay; then ACTIVE+=(pgrelay); else log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"; fi ;;
-        *) die "unknown target $t" ;;
-    esac
+    if [[ $t == direct || -n ${PORT[$t]:-} ]]; then
+        ACTIVE+=("$t")
+    fi
 done
 
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
-declare -A TPS=() LAT=() FAILED=() STATUS=() CPU=()
+# Per run, keyed "target|protocol|clients|run".
+declare -A R_TPS=() R_LAT=() R_P99=() R_FAILED=() R_STATUS=() R_CPU=() R_CPU2=() R_ABORTED=()
+declare -A POINT_SKIPPED=() # "target|protocol|clients" -> 1 (direct above max_connections)
 CLK_TCK=$(getconf CLK_TCK)
+TXLOG_DIR=$WORK/txlog
+mkdir -p "$TXLOG_DIR"
+RUNS_CSV=$RESULTS/runs.csv
+printf '%s\n' 'protocol,clients,run,position,target,status,tps,mean_ms,p50_ms,p99_ms,max_ms,logged_tx,processed_tx,failed_tx,aborted_clients,cpu_ms_per_1k_tx,cpu_with_pgbouncer_ms_per_1k_tx' >"$RUNS_CSV"
 
 proxy_pid() { # the process whose CPU a target costs (empty for direct PostgreSQL)
     case $1 in
-        pgbouncer) [[ -s $PGBOUNCER_PIDFILE ]] && cat "$PGBOUNCER_PIDFILE" ;;
+        pgbouncer) pidfile_pid "$PGBOUNCER_PIDFILE" ;;
         pgrelay) printf '%s' "$PGRELAY_PID" ;;
+        haproxy) pidfile_pid "$HAPROXY_PIDFILE" ;;
     esac
+    return 0
 }
 
 cpu_ticks() { # user+system clock ticks of a process so far (fields 14 and 15 of /proc/PID/stat)
-    [[ -n $1 && -r /proc/$1/stat ]] || { printf '0'; return; }
+    [[ -n $1 && -r /proc/$1/stat ]] || { printf '0'; return 0; }
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-run_one() { # run_one <target> <protocol> <clients>
-    local target=$1 proto=$2 clients=$3 key="$1|$2|$3"
-    local jobs=1 file rc=0 slack run_secs
-    ((clients >= 1000)) && jobs=2
-    ((jobs > clients)) && jobs=$clients
+cpu_per_1k() { # cpu_per_1k <ticks> <transactions>: CPU ms per 1,000 transactions
+    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", t / hz * 1000 / n * 1000 }'
+}
+
+# txlog_stats <prefix>: "count mean_ms p50_ms p99_ms max_ms" over the successful transactions in
+# pgbench's per-transaction logs <prefix>.<pid>[.<thread>] (field 3: latency in µs; failed or
+# skipped transactions have a word there). p50/p99 are nearest-rank percentiles.
+txlog_stats() {
+    local -a files
+    local n sum max k50 k99
+    shopt -s nullglob
+    files=("$1".*)
+    shopt -u nullglob
+    if ((${#files[@]} == 0)); then
+        printf '0 - - - -\n'
+        return 0
+    fi
+    read -r n sum max < <(awk '$3 ~ /^[0-9]+$/ { n++; s += $3; if ($3 + 0 > m) m = $3 + 0 }
+        END { printf "%d %.0f %d\n", n, s, m }' "${files[@]}")
+    if ((n == 0)); then
+        printf '0 - - - -\n'
+        return 0
+    fi
+    k50=$(((n * 50 + 99) / 100))
+    k99=$(((n * 99 + 99) / 100))
+    awk '$3 ~ /^[0-9]+$/ { print $3 }' "${files[@]}" | sort -n -S 64M -T "$TXLOG_DIR" |
+        awk -v k50="$k50" -v k99="$k99" -v n="$n" -v s="$sum" -v m="$max" '
+            NR == k50 { p50 = $1 } NR == k99 { p99 = $1 }
+            END { printf "%d %.3f %.3f %.3f %.3f\n", n, s / n / 1000, p50 / 1000, p99 / 1000, m / 1000 }'
+}
+
+run_one() { # run_one <target> <protocol> <clients> <run> <position in this run's order>
+    local target=$1 proto=$2 clients=$3 run=$4 pos=$5 key="$1|$2|$3|$4"
+    local jobs=1 file name prefix rc=0 slack run_secs
+    if ((clients >= 1000)); then jobs=2; fi
+    if ((jobs > clients)); then jobs=$clients; fi
     slack=${CONNECT_SLACK:-$((clients / 50))}
     run_secs=$((DURATION + slack))
-    file=$RESULTS/${target}-${proto}-c${clients}.txt
+    name=${target}-${proto}-c${clients}-r${run}
+    file=$RESULTS/$name.txt
+    prefix=$TXLOG_DIR/$name
     local -a cmd=("$PG_BINDIR/pgbench" -n -S -M "$proto" -c "$clients" -j "$jobs" -T "$run_secs"
-        -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB")
-    log "run: $target protocol=$proto clients=$clients jobs=$jobs -T ${run_secs}s (${DURATION}s + ${slack}s connect allowance)"
+        --log "--log-prefix=$prefix" -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB")
+    log "run $run/$RUNS #$pos: $target protocol=$proto clients=$clients jobs=$jobs -T ${run_secs}s (${DURATION}s + ${slack}s connect allowance)"
     {
-        printf '# target=%s protocol=%s clients=%s jobs=%s\n# ' "$target" "$proto" "$clients" "$jobs"
+        printf '# target=%s protocol=%s clients=%s jobs=%s run=%s position=%s\n# ' \
+            "$target" "$proto" "$clients" "$jobs" "$run" "$pos"
         printf '%q ' "${cmd[@]}"
         printf '\n'
     } >"$file"
-    local pid ticks_before
+    local pid pid2='' ticks_before ticks2_before=0
     pid=$(proxy_pid "$target")
+    [[ $target == haproxy ]] && pid2=$(proxy_pid pgbouncer)
     ticks_before=$(cpu_ticks "$pid")
+    [[ -n $pid2 ]] && ticks2_before=$(cpu_ticks "$pid2")
     PGPASSWORD=$BENCH_PASSWORD timeout --kill-after=10 "$((run_secs + 180))" "${cmd[@]}" >>"$file" 2>&1 || rc=$?
-    local ticks_used=$(( $(cpu_ticks "$pid") - ticks_before ))
+    local ticks_used ticks2_used=0
+    ticks_used=$(($(cpu_ticks "$pid") - ticks_before))
+    [[ -n $pid2 ]] && ticks2_used=$(($(cpu_ticks "$pid2") - ticks2_before))
     printf '# exit code %s\n' "$rc" >>"$file"
 
-    local tps lat failed processed window
+    local tps failed processed window aborted
     tps=$(awk '/^tps = / && /excluding connections establishing/ {print $3; exit}' "$file")
     [[ -n $tps ]] || tps=$(awk '/^tps = / && !/including connections establishing/ {print $3; exit}' "$file")
-    lat=$(awk '/^latency average = / {print $4; exit}' "$file")
     failed=$(awk '/^number of failed transactions:/ {print $5; exit}' "$file")
     processed=$(awk '/^number of transactions actually processed:/ {split($6, a, "/"); print a[1]; exit}' "$file")
+    aborted=$(grep -c 'aborted in command' "$file" || true)
     window=$(awk -v n="${processed:-0}" -v t="${tps:-0}" 'BEGIN { if (t > 0) printf "%.1f", n / t; else print 0 }')
     printf '# measured window (processed / tps, connection phase excluded): %s s\n' "$window" >>"$file"
-    TPS[$key]=$tps
-    # CPU the proxy process used per 1,000 transactions (connection phase included), in ms.
+
+    local n mean p50 p99 max
+    read -r n mean p50 p99 max < <(txlog_stats "$prefix")
+    rm -f "$prefix".*
+    printf '# txlog: %s successful transactions logged, latency mean %s ms, p50 %s ms, p99 %s ms, max %s ms\n' \
+        "$n" "$mean" "$p50" "$p99" "$max" >>"$file"
+    if [[ $mean == - ]]; then # no per-transaction log: fall back to pgbench's average
+        mean=$(awk '/^latency average = / {print $4; exit}' "$file")
+    fi
+    R_TPS[$key]=$tps
+    R_LAT[$key]=${mean:-}
+    [[ $p99 != - ]] && R_P99[$key]=$p99
+    R_FAILED[$key]=$failed
+    R_ABORTED[$key]=$aborted
+    # CPU the proxy process(es) used per 1,000 transactions (connection phase included), in ms.
     if [[ -n $pid && ${processed:-0} -gt 0 ]]; then
-        CPU[$key]=$(awk -v t="$ticks_used" -v hz="$CLK_TCK" -v n="$processed" 'BEGIN { printf "%.1f", t / hz * 1000 / n * 1000 }')
+        R_CPU[$key]=$(cpu_per_1k "$ticks_used" "$processed")
+        if [[ -n $pid2 ]]; then
+            R_CPU2[$key]=$(cpu_per_1k "$((ticks_used + ticks2_used))" "$processed")
+        fi
     fi
-    LAT[$key]=$lat
-    FAILED[$key]=$failed
     if ((rc != 0)) || grep -q 'Run was aborted' "$file"; then
-        STATUS[$key]="aborted (exit $rc)"
-        log "  -> $target $proto c=$clients: aborted (exit $rc), tps=${tps:-n/a}; see $file"
-        grep -m 3 -iE 'error|fatal|abort' "$file" | sed 's/^/     /' >&2 || true
+        R_STATUS[$key]="aborted (exit $rc)"
+        log "  -> $target $proto c=$clients: aborted (exit $rc, $aborted clients aborted), tps=${tps:-n/a}; see $file"
+        grep -m 2 -iE 'error|fatal|abort' "$file" | sed 's/^/     /' >&2 || true
     elif [[ -z $tps || ${processed:-0} == 0 ]]; then
-        STATUS[$key]="no transactions within -T ${run_secs}s (connecting took longer; raise CONNECT_SLACK)"
-        log "  -> $target $proto c=$clients: ${STATUS[$key]}; see $file"
+        R_STATUS[$key]="no transactions within -T ${run_secs}s (connecting took longer; raise CONNECT_SLACK)"
+        log "  -> $target $proto c=$clients: ${R_STATUS[$key]}; see $file"
     else
-        STATUS[$key]=ok
-        log "  -> tps=${tps} latency=${lat:-n/a} ms failed=${failed:-n/a} (measured over ${window}s)"
+        R_STATUS[$key]=ok
+        log "  -> tps=${tps} mean=${mean:-n/a} ms p99=${p99} ms failed=${failed:-n/a} cpu=${R_CPU[$key]:--} ms/1k tx (measured over ${window}s)"
     fi
+    printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$proto" "$clients" "$run" "$pos" "$target" \
+        "${R_STATUS[$key]%% *}" "${tps:-}" "${mean:-}" "$p50" "$p99" "$max" "$n" "${processed:-}" "${failed:-}" \
+        "$aborted" "${R_CPU[$key]:-}" "${R_CPU2[$key]:-}" >>"$RUNS_CSV"
 }
 
-# JIT warm-up: pgrelay runs on a JVM that compiles its hot path during the first seconds; give
-# every target the same unrecorded run first so the table compares steady states.
-for target in "${ACTIVE[@]}"; do
-    log "warm-up: $target, ${WARMUP:-5}s (not recorded)"
-    for proto in "${PROTOCOLS[@]}"; do
-        PGPASSWORD=$BENCH_PASSWORD "$PG_BINDIR/pgbench" -n -S -M "$proto" -c 8 -j 1 -T "${WARMUP:-5}" \
-            -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB" >/dev/null 2>&1 || true
-    done
-done
-
-for proto in "${PROTOCOLS[@]}"; do
-    for clients in "${CLIENTS[@]}"; do
+if ((${#CLIENTS[@]} > 0)); then
+    # JIT warm-up: pgrelay runs on a JVM that compiles its hot path during the first seconds; give
+    # every target the same unrecorded run first so the table compares steady states.
+    if ((WARMUP > 0)); then
         for target in "${ACTIVE[@]}"; do
-            key="$target|$proto|$clients"
-            if [[ $target == direct ]] && ((clients > PG_MAX_CONNECTIONS - 10)); then
-                STATUS[$key]="skipped"
-                continue
-            fi
-            run_one "$target" "$proto" "$clients"
+            log "warm-up: $target, ${WARMUP}s per protocol (not recorded)"
+            for proto in "${PROTOCOLS[@]}"; do
+                PGPASSWORD=$BENCH_PASSWORD "$PG_BINDIR/pgbench" -n -S -M "$proto" -c 16 -j 1 -T "$WARMUP" \
+                    -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB" >/dev/null 2>&1 || true
+            done
+        done
+    fi
+
+    est=0
+    for clients in "${CLIENTS[@]}"; do
+        est=$((est + (DURATION + ${CONNECT_SLACK:-$((clients / 50))} + 1) * ${#ACTIVE[@]}))
+    done
+    log "pgbench: ${#PROTOCOLS[@]} protocols x ${#CLIENTS[@]} client counts x $RUNS runs x ${#ACTIVE[@]} targets, about $((est * RUNS * ${#PROTOCOLS[@]} / 60 + 1)) min"
+
+    for proto in "${PROTOCOLS[@]}"; do
+        for clients in "${CLIENTS[@]}"; do
+            order=()
+            for target in "${ACTIVE[@]}"; do
+                if [[ $target == direct ]] && ((clients > PG_MAX_CONNECTIONS - 10)); then
+                    POINT_SKIPPED["$target|$proto|$clients"]=1
+                    continue
+                fi
+                order+=("$target")
+            done
+            # Interleave: run r runs every target once, in the order rotated by r-1.
+            for ((run = 1; run <= RUNS; run++)); do
+                for ((i = 0; i < ${#order[@]}; i++)); do
+                    run_one "${order[(i + run - 1) % ${#order[@]}]}" "$proto" "$clients" "$run" "$((i + 1))"
+                done
+            done
         done
     done
-done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Idle connections: RSS per idle authenticated client, one proxy at a time
+# ---------------------------------------------------------------------------------------------
+declare -A IDLE_OK=() IDLE_BEFORE=() IDLE_WITH=() IDLE_CLOSED=() IDLE_HEAP_WITH=() IDLE_HEAP_CLOSED=() IDLE_NOTE=() IDLE_SECS=()
+IDLE_DONE=()
+
+rss_kb() { # VmRSS of a process in kB (0 if gone)
+    local v
+    v=$(awk '/^VmRSS:/ {print $2; exit}' "/proc/$1/status" 2>/dev/null || true)
+    printf '%s' "${v:-0}"
+}
+
+stable_rss() { # a VmRSS reading (kB) once two samples 2 s apart agree within 1 % or 256 kB (<= ~30 s)
+    local pid=$1 a b d i
+    a=$(rss_kb "$pid")
+    b=$a
+    for ((i = 0; i < 15; i++)); do
+        sleep 2
+        b=$(rss_kb "$pid")
+        d=$((b > a ? b - a : a - b))
+        if ((d <= 256 || d * 100 <= a)); then
+            break
+        fi
+        a=$b
+    done
+    printf '%s' "$b"
+}
+
+established() { # proxy-side established TCP connections on a listening port
+    ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l
+}
+
+JCMD=
+if command -v "$JAVA" >/dev/null 2>&1; then
+    JCMD=$(dirname "$(readlink -f "$(command -v "$JAVA")")")/jcmd
+    [[ -x $JCMD ]] || JCMD=
+fi
+
+heap_live_kb() { # used Java heap right after a full GC (jcmd GC.run), kB; empty without jcmd
+    [[ -n $JCMD ]] || return 0
+    "$JCMD" "$1" GC.run >/dev/null 2>&1 || return 0
+    "$JCMD" "$1" GC.heap_info 2>/dev/null | awk '/total [0-9]+K, used [0-9]+K/ {
+            for (i = 1; i < NF; i++) if ($i == "used") { v = $(i + 1); sub(/K,?$/, "", v); s += v } }
+        END { if (s) print s }' || true
+}
+
+idle_measure() { # idle_measure <target> <pid> <port>
+    local target=$1 pid=$2 port=$3 n=$IDLE_CLIENTS
+    local out=$RESULTS/idle-$target.txt fifo=$WORK/idle-$target.fifo
+    local before with closed ok est deadline t0
+    log "idle: $target (pid $pid, port $port): RSS before"
+    before=$(stable_rss "$pid")
+    log "idle: $target: opening $n connections ($IDLE_THREADS login threads, RSS before $((before / 1024)) MB)"
+    mkfifo "$fifo"
+    t0=$SECONDS
+    "$JAVA" "$IDLE_CLIENT_SRC" "$HOST" "$port" "$BENCH_USER" "$BENCH_PASSWORD" "$BENCH_DB" "$n" "$IDLE_THREADS" \
+        <"$fifo" >"$out" 2>&1 &
+    IDLE_PID=$!
+    exec {IDLE_FD}>"$fifo" # holds the client's stdin open; closing it makes the client disconnect
+    deadline=$((SECONDS + 120 + n / 20)) # PgBouncer 1.18 logs in ~50 SCRAM clients/s here
+    while ! grep -q '^ready ' "$out"; do
+        if ! kill -0 "$IDLE_PID" 2>/dev/null || ((SECONDS > deadline)); then
+            IDLE_NOTE[$target]="idle client did not finish logging in: $(tail -n 3 "$out" | tr '\n' ' ')"
+            log "idle: $target: ${IDLE_NOTE[$target]}"
+            stop_idle_client
+            return 1
+        fi
+        sleep 1
+    done
+    IDLE_SECS[$target]=$((SECONDS - t0))
+    ok=$(awk '/^ready / {print $2; exit}' "$out")
+    if grep -q '^failed ' "$out"; then
+        IDLE_NOTE[$target]=$(grep -m1 '^failed ' "$out")
+        log "idle: $target: ${IDLE_NOTE[$target]}"
+    fi
+    deadline=$((SECONDS + 30))
+    while (($(established "$port") < ok && SECONDS < deadline)); do
+        sleep 1
+    done
+    est=$(established "$port")
+    log "idle: $target: $ok logged in ($est established on the proxy's port) in ${IDLE_SECS[$target]}s; waiting for a stable RSS"
+    with=$(stable_rss "$pid")
+    if [[ $target == pgrelay ]]; then
+        IDLE_HEAP_WITH[$target]=$(heap_live_kb "$pid")
+    fi
+    stop_idle_client
+    deadline=$((SECONDS + 60))
+    while (($(established "$port") > 5 && SECONDS < deadline)); do
+        sleep 1
+    done
+    closed=$(stable_rss "$pid")
+    if [[ $target == pgrelay ]]; then
+        IDLE_HEAP_CLOSED[$target]=$(heap_live_kb "$pid")
+    fi
+    rm -f "$fifo"
+    IDLE_OK[$target]=$ok
+    IDLE_BEFORE[$target]=$before
+    IDLE_WITH[$target]=$with
+    IDLE_CLOSED[$target]=$closed
+    IDLE_DONE+=("$target")
+    log "idle: $target: RSS $((before / 1024)) MB -> $((with / 1024)) MB with $ok idle -> $((closed / 1024)) MB after closing;" \
+        "$(awk -v a="$before" -v b="$with" -v n="$ok" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "-" }') kB per connection"
+}
+
+if ((IDLE_CLIENTS > 0)); then
+    if [[ ! -f $IDLE_CLIENT_SRC ]]; then
+        NOTES+=("idle test not run: $IDLE_CLIENT_SRC missing")
+    elif ! command -v "$JAVA" >/dev/null 2>&1; then
+        NOTES+=("idle test not run: java ('$JAVA') not found")
+    else
+        for t in pgrelay pgbouncer; do
+            if [[ -z ${PORT[$t]:-} ]]; then
+                IDLE_NOTE[$t]="not running${SKIP_REASON[$t]:+: ${SKIP_REASON[$t]}}"
+                continue
+            fi
+            idle_measure "$t" "$(proxy_pid "$t")" "${PORT[$t]}" || true
+        done
+    fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-cell_tps() { # tps cell: value, or why there is none
-    local key=$1 target=${1%%|*}
+med3() { # med3 <numbers...>: "median min max" (median of an even count: mean of the middle two)
+    (($# > 0)) || return 0
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR] }'
+}
+
+# agg <target|protocol|clients>: aggregates its runs into A_* (medians over the ok runs; over the
+# aborted runs that reported a tps when none was ok).
+agg() {
+    local key=$1 r k st use
+    local -a tps=() lat=() p99=() cpu=() cpu2=()
+    A_OK=0 A_AB=0 A_NOTX=0 A_FAILED=0 A_ABCLIENTS=0 A_N=0
+    A_TPS='' A_TPS_MIN='' A_TPS_MAX='' A_LAT='' A_P99='' A_CPU='' A_CPU2=''
+    for ((r = 1; r <= RUNS; r++)); do
+        st=${R_STATUS[$key|$r]:-}
+        case $st in
+            ok) A_OK=$((A_OK + 1)) ;;
+            aborted*) A_AB=$((A_AB + 1)) ;;
+            no*) A_NOTX=$((A_NOTX + 1)) ;;
+        esac
+        [[ ${R_FAILED[$key|$r]:-} =~ ^[0-9]+$ ]] && A_FAILED=$((A_FAILED + R_FAILED[$key|$r]))
+        [[ ${R_ABORTED[$key|$r]:-} =~ ^[0-9]+$ ]] && A_ABCLIENTS=$((A_ABCLIENTS + R_ABORTED[$key|$r]))
+    done
+    for ((r = 1; r <= RUNS; r++)); do
+        k="$key|$r"
+        st=${R_STATUS[$k]:-}
+        use=0
+        if ((A_OK > 0)); then
+            [[ $st == ok ]] && use=1
+        elif [[ $st == aborted* && -n ${R_TPS[$k]:-} ]]; then
+            use=1
+        fi
+        ((use)) || continue
+        A_N=$((A_N + 1))
+        [[ -n ${R_TPS[$k]:-} ]] && tps+=("${R_TPS[$k]}")
+        [[ -n ${R_LAT[$k]:-} ]] && lat+=("${R_LAT[$k]}")
+        [[ -n ${R_P99[$k]:-} ]] && p99+=("${R_P99[$k]}")
+        [[ -n ${R_CPU[$k]:-} ]] && cpu+=("${R_CPU[$k]}")
+        [[ -n ${R_CPU2[$k]:-} ]] && cpu2+=("${R_CPU2[$k]}")
+    done
+    local _
+    if ((${#tps[@]})); then read -r A_TPS A_TPS_MIN A_TPS_MAX < <(med3 "${tps[@]}"); fi
+    if ((${#lat[@]})); then read -r A_LAT _ < <(med3 "${lat[@]}"); fi
+    if ((${#p99[@]})); then read -r A_P99 _ < <(med3 "${p99[@]}"); fi
+    if ((${#cpu[@]})); then read -r A_CPU _ < <(med3 "${cpu[@]}"); fi
+    if ((${#cpu2[@]})); then read -r A_CPU2 _ < <(med3 "${cpu2[@]}"); fi
+}
+
+fmt() { # fmt <decimals> <value>: the number rounded, or "-" when empty
+    if [[ -n $2 ]]; then printf '%.*f' "$1" "$2"; else printf -- '-'; fi
+}
+
+cell_tps() { # tps cell of the current A_* aggregate
+    local target=${1%%|*}
     if [[ -n ${SKIP_REASON[$target]:-} ]]; then
         printf 'n/a'
-    elif [[ ${STATUS[$key]:-} == skipped ]]; then
+    elif [[ -n ${POINT_SKIPPED[$1]:-} ]]; then
         printf 'skip'
-    elif [[ ${STATUS[$key]:-} == ok ]]; then
-        printf '%.0f' "${TPS[$key]:-0}"
-    elif [[ ${STATUS[$key]:-} == "no transactions"* ]]; then
+    elif ((A_OK > 0)); then
+        printf '%.0f' "$A_TPS"
+        ((A_AB > 0)) && printf ' (%s/%s runs aborted)' "$A_AB" "$RUNS"
+        return 0
+    elif [[ -n $A_TPS ]]; then
+        printf '%.0f (aborted)' "$A_TPS"
+    elif ((A_NOTX > 0)); then
         printf '0 (no tx)'
-    elif [[ -n ${TPS[$key]:-} ]]; then
-        printf '%.0f (aborted)' "${TPS[$key]}"
     else
         printf 'ERR'
     fi
 }
 
-cell_plain() { # cell_plain <value> <status>
-    if [[ $2 == ok || -n $1 ]]; then printf '%s' "${1:--}"; else printf -- '-'; fi
+ratio() { # ratio <a> <b>: a/b to 2 decimals, "-" unless both are there
+    awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
+}
+
+# Median tps of every point with at least one ok run, for the ratios.
+declare -A MED=()
+for proto in "${PROTOCOLS[@]}"; do
+    for clients in "${CLIENTS[@]}"; do
+        for t in "${ACTIVE[@]}"; do
+            agg "$t|$proto|$clients"
+            ((A_OK > 0)) && MED[$t|$proto|$clients]=$A_TPS
+        done
+    done
+done
+
+RATIOS=()
+for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
+    if has_target "${pair%/*}" && has_target "${pair#*/}"; then
+        RATIOS+=("$pair")
+    fi
+done
+
+first_error() { # first error line of a point's runs, for the footnotes
+    local f
+    for f in "$RESULTS/$1"-r*.txt; do
+        [[ -f $f ]] || continue
+        grep -m1 -E 'ERROR|FATAL|error:' "$f" | sed -e 's/^pgbench: error: //' -e 's/[|`]/ /g' | cut -c1-160 && return 0
+    done
+    return 0
 }
 
 {
-    printf '## pgbench -n -S, %ss per run, scale %s, pool size %s, %s (%s cores)\n\n' \
-        "$DURATION" "$SCALE" "$POOL_SIZE" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
-    header='| protocol | clients |'
-    sep='|---|---:|'
-    for t in "${TARGETS[@]}"; do
-        header+=" $t tps | $t lat ms | $t failed |"
-        sep+='---:|---:|---:|'
-        if [[ $t != direct ]]; then
-            header+=" $t cpu ms/1k tx |"
+    if ((${#CLIENTS[@]} == 0)); then
+        printf '## pgrelay vs PgBouncer: idle client connections, %s (%s cores)\n' \
+            "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
+    fi
+    if ((${#CLIENTS[@]} > 0)); then
+        printf '## pgbench -n -S, %s s x %s run(s) per point, scale %s, pool size %s, %s (%s cores)\n\n' \
+            "$DURATION" "$RUNS" "$SCALE" "$POOL_SIZE" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
+        rot=()
+        ((${#ACTIVE[@]} > 0)) && rot=("${ACTIVE[@]:1}" "${ACTIVE[0]}")
+        printf 'Each point: %s run(s) of %s s per target, interleaved: run r runs every target once, in the order rotated by r-1 (run 1: %s; run 2: %s; ...). Medians over the runs.\n\n' \
+            "$RUNS" "$DURATION" "$(IFS=,; printf '%s' "${ACTIVE[*]}")" "$(IFS=,; printf '%s' "${rot[*]}")"
+
+        printf '### Throughput (median tps) and ratios\n\n'
+        header='| protocol | clients |'
+        sep='|---|---:|'
+        for t in "${TARGETS[@]}"; do
+            header+=" $t |"
+            sep+='---:|'
+        done
+        for pair in "${RATIOS[@]}"; do
+            header+=" $pair |"
+            sep+='---:|'
+        done
+        printf '%s\n%s\n' "$header" "$sep"
+        for proto in "${PROTOCOLS[@]}"; do
+            for clients in "${CLIENTS[@]}"; do
+                row="| $proto | $clients |"
+                for t in "${TARGETS[@]}"; do
+                    agg "$t|$proto|$clients"
+                    row+=" $(cell_tps "$t|$proto|$clients") |"
+                done
+                for pair in "${RATIOS[@]}"; do
+                    row+=" $(ratio "${MED[${pair%/*}|$proto|$clients]:-}" "${MED[${pair#*/}|$proto|$clients]:-}") |"
+                done
+                printf '%s\n' "$row"
+            done
+        done
+
+        printf '\n### Per target\n\n'
+        with_cpu2=0
+        [[ " ${ACTIVE[*]} " == *" haproxy "* ]] && with_cpu2=1
+        header='| protocol | clients | target | tps (median) | tps min–max | mean ms | p99 ms | failed | cpu ms/1k tx |'
+        sep='|---|---:|---|---:|---:|---:|---:|---:|---:|'
+        if ((with_cpu2)); then
+            header+=' haproxy+pgbouncer cpu ms/1k tx |'
             sep+='---:|'
         fi
-    done
-    header+=' pgrelay/pgbouncer tps |'
-    sep+='---:|'
-    printf '%s\n%s\n' "$header" "$sep"
-    for proto in "${PROTOCOLS[@]}"; do
-        for clients in "${CLIENTS[@]}"; do
-            row="| $proto | $clients |"
-            for t in "${TARGETS[@]}"; do
-                key="$t|$proto|$clients"
-                row+=" $(cell_tps "$key") | $(cell_plain "${LAT[$key]:-}" "${STATUS[$key]:-}") | $(cell_plain "${FAILED[$key]:-}" "${STATUS[$key]:-}") |"
-                if [[ $t != direct ]]; then
-                    row+=" ${CPU[$key]:--} |"
-                fi
+        header+=' runs ok | / pgbouncer | / direct |'
+        sep+='---:|---:|---:|'
+        printf '%s\n%s\n' "$header" "$sep"
+        for proto in "${PROTOCOLS[@]}"; do
+            for clients in "${CLIENTS[@]}"; do
+                for t in "${ACTIVE[@]}"; do
+                    key="$t|$proto|$clients"
+                    if [[ -n ${POINT_SKIPPED[$key]:-} ]]; then
+                        row="| $proto | $clients | $t | skip | - | - | - | - | - |"
+                        ((with_cpu2)) && row+=' - |'
+                        printf '%s - | - | - |\n' "$row"
+                        continue
+                    fi
+                    agg "$key"
+                    range=-
+                    [[ -n $A_TPS_MIN ]] && range=$(printf '%.0f–%.0f' "$A_TPS_MIN" "$A_TPS_MAX")
+                    failed=$A_FAILED
+                    ((A_ABCLIENTS > 0)) && failed+=" (+$A_ABCLIENTS clients aborted)"
+                    row="| $proto | $clients | $t | $(cell_tps "$key") | $range | $(fmt 3 "$A_LAT") | $(fmt 3 "$A_P99") | $failed |"
+                    if [[ $t == direct ]]; then row+=' - |'; else row+=" $(fmt 1 "$A_CPU") |"; fi
+                    if ((with_cpu2)); then
+                        if [[ $t == haproxy ]]; then row+=" $(fmt 1 "$A_CPU2") |"; else row+=' - |'; fi
+                    fi
+                    runs_cell="$A_OK/$RUNS"
+                    ((A_AB > 0)) && runs_cell+=" ($A_AB aborted)"
+                    ((A_NOTX > 0)) && runs_cell+=" ($A_NOTX no tx)"
+                    rb=-
+                    rd=-
+                    if [[ $t != pgbouncer ]]; then rb=$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}"); fi
+                    if [[ $t != direct ]]; then rd=$(ratio "${MED[$key]:-}" "${MED[direct|$proto|$clients]:-}"); fi
+                    printf '%s %s | %s | %s |\n' "$row" "$runs_cell" "$rb" "$rd"
+                done
             done
-            ratio='-'
-            kr="pgrelay|$proto|$clients"
-            kb="pgbouncer|$proto|$clients"
-            if [[ ${STATUS[$kr]:-} == ok && ${STATUS[$kb]:-} == ok && -n ${TPS[$kr]:-} && -n ${TPS[$kb]:-} ]]; then
-                ratio=$(awk -v a="${TPS[$kr]}" -v b="${TPS[$kb]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-            fi
-            row+=" $ratio |"
-            printf '%s\n' "$row"
         done
-    done
-    printf '\n'
-    printf -- '- tps excludes initial connection time; latency is pgbench'"'"'s average; "failed" is pgbench'"'"'s failed-transaction count.\n'
-    if [[ -n ${CONNECT_SLACK:-} ]]; then
-        printf -- '- each run: pgbench -T %s (DURATION %s + CONNECT_SLACK %s).\n' \
-            "$((DURATION + CONNECT_SLACK))" "$DURATION" "$CONNECT_SLACK"
-    else
-        printf -- '- each run: pgbench -T DURATION + clients/50 s (connect allowance; 1000 clients: -T %s).\n' \
-            "$((DURATION + 20))"
+        printf '\n'
+        printf -- '- %s run(s) per point and target, %s s measured each, targets interleaved (order rotated every run); tps = median of the runs'"'"' pgbench tps (without initial connection time), min–max over the same runs.\n' "$RUNS" "$DURATION"
+        printf -- '- mean / p99 ms: per run, the mean and the nearest-rank 99th percentile of every successful transaction'"'"'s latency in pgbench --log (µs, all threads'"'"' files); the table shows the median of the per-run values. Each raw output ends with a "# txlog:" line; runs.csv has every run.\n'
+        printf -- '- failed: pgbench'"'"'s failed transactions, summed over the runs; clients that pgbench aborted on an error are counted separately. A point whose runs all aborted shows the aborted runs'"'"' median tps marked "(aborted)"; otherwise medians use the ok runs only.\n'
+        printf -- '- cpu ms/1k tx: user+system CPU of the proxy process during the run (connection phase included) per 1,000 transactions, median over runs; pgbench and PostgreSQL run on the same %s cores.\n' "$(nproc)"
+        if ((with_cpu2)); then
+            printf -- '- haproxy: %s, mode tcp, balance first, one server (PgBouncer above, same instance), default threads; its cpu column is HAProxy alone, the next one HAProxy + PgBouncer.\n' "${HAPROXY_VERSION:-HAProxy}"
+        fi
+        printf -- '- ratios: median tps of the row'"'"'s target (or the left one) over the other'"'"'s, where both have ok runs.\n'
+        if [[ -n ${CONNECT_SLACK:-} ]]; then
+            printf -- '- each run: pgbench -T %s (DURATION %s + CONNECT_SLACK %s).\n' \
+                "$((DURATION + CONNECT_SLACK))" "$DURATION" "$CONNECT_SLACK"
+        else
+            printf -- '- each run: pgbench -T DURATION + clients/50 s (connect allowance; 1000 clients: -T %s); -j 2 from 1000 clients, else -j 1.\n' \
+                "$((DURATION + 20))"
+        fi
+        if has_target direct; then
+            printf -- '- direct PostgreSQL has max_connections=%s and is skipped ("skip") above %s clients.\n' \
+                "$PG_MAX_CONNECTIONS" "$((PG_MAX_CONNECTIONS - 10))"
+        fi
+        for proto in "${PROTOCOLS[@]}"; do
+            for clients in "${CLIENTS[@]}"; do
+                for t in "${ACTIVE[@]}"; do
+                    agg "$t|$proto|$clients"
+                    if ((A_AB + A_NOTX > 0)); then
+                        printf -- '- %s %s %s clients: %s of %s runs aborted, %s without transactions' \
+                            "$t" "$proto" "$clients" "$A_AB" "$RUNS" "$A_NOTX"
+                        err=$(first_error "$t-$proto-c$clients")
+                        [[ -n $err ]] && printf ' (%s)' "$err"
+                        printf ', see %s-%s-c%s-r*.txt\n' "$t" "$proto" "$clients"
+                    fi
+                done
+            done
+        done
     fi
-    printf -- '- direct PostgreSQL has max_connections=%s and is skipped ("skip") above %s clients.\n' \
-        "$PG_MAX_CONNECTIONS" "$((PG_MAX_CONNECTIONS - 10))"
     for t in "${TARGETS[@]}"; do
         if [[ -n ${SKIP_REASON[$t]:-} ]]; then
             printf -- '- %s not run (n/a): %s\n' "$t" "${SKIP_REASON[$t]}"
         fi
     done
-    for key in "${!STATUS[@]}"; do
-        if [[ ${STATUS[$key]} != ok && ${STATUS[$key]} != skipped ]]; then
-            IFS='|' read -r t p c <<<"$key"
-            printf -- '- %s %s %s clients: %s, see %s-%s-c%s.txt\n' "$t" "$p" "$c" "${STATUS[$key]}" "$t" "$p" "$c"
-        fi
+    for note in "${NOTES[@]}"; do
+        printf -- '- %s\n' "$note"
     done
+
+    if ((IDLE_CLIENTS > 0)); then
+        printf '\n### %s idle client connections per proxy (SCRAM login, then idle), one proxy at a time\n\n' "$IDLE_CLIENTS"
+        printf '| proxy | logged in | login time s | RSS before MB | RSS with idle MB | RSS growth MB | kB per connection | RSS after closing MB | live heap kB per connection |\n'
+        printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+        for t in "${IDLE_DONE[@]}"; do
+            b=${IDLE_BEFORE[$t]} w=${IDLE_WITH[$t]} c=${IDLE_CLOSED[$t]} n=${IDLE_OK[$t]}
+            heap=-
+            if [[ -n ${IDLE_HEAP_WITH[$t]:-} && -n ${IDLE_HEAP_CLOSED[$t]:-} ]] && ((n > 0)); then
+                heap=$(awk -v a="${IDLE_HEAP_CLOSED[$t]}" -v b="${IDLE_HEAP_WITH[$t]}" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n }')
+            fi
+            awk -v t="$t" -v n="$n" -v N="$IDLE_CLIENTS" -v s="${IDLE_SECS[$t]}" -v b="$b" -v w="$w" -v c="$c" -v h="$heap" 'BEGIN {
+                printf "| %s | %d/%d | %d | %.1f | %.1f | %.1f | %s | %.1f | %s |\n", t, n, N, s, b / 1024, w / 1024,
+                    (w - b) / 1024, (n > 0 ? sprintf("%.2f", (w - b) / n) : "-"), c / 1024, h }'
+        done
+        printf '\n'
+        printf -- '- connections opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java (%s threads; startup + SCRAM-SHA-256 as user %s, then no traffic); max_client_conn %s on both proxies; while one proxy is measured the other is idle.\n' \
+            "$IDLE_THREADS" "$BENCH_USER" "$MAX_CLIENT_CONN"
+        printf -- '- RSS: VmRSS of the proxy process, each reading taken once two samples 2 s apart agree within 1 %% or 256 kB; kB per connection = (with idle - before) / logged in.%s\n' \
+            "$( ((${#CLIENTS[@]} > 0)) && printf ' Measured after the pgbench runs, so pgrelay'"'"'s JVM heap had already grown to its working size.')"
+        printf -- '- live heap (pgrelay): Java heap used right after a full GC (jcmd GC.run, then GC.heap_info) with the connections open minus after they closed, per connection; taken after the RSS readings.\n'
+        for t in pgrelay pgbouncer; do
+            if [[ -n ${IDLE_NOTE[$t]:-} ]]; then
+                printf -- '- %s: %s\n' "$t" "${IDLE_NOTE[$t]}"
+            fi
+        done
+    fi
     printf -- '- raw outputs: %s\n' "${RESULTS#"$REPO_ROOT"/}"
 } | tee "$RESULTS/summary.md"
