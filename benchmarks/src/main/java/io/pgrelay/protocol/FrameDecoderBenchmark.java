@@ -41,9 +41,11 @@ import org.openjdk.jmh.infra.Blackhole;
  * <p>Each invocation is one socket read as the event loop performs it: a direct buffer from the
  * channel's allocator filled with one complete reply, then {@code fireChannelRead} +
  * {@code fireChannelReadComplete} on the pipeline of an {@link EmbeddedChannel} holding
- * {@code FrameDecoder.backend(Integer.MAX_VALUE)} (as {@code ServerConnection} installs it) and a
- * sink standing in for the relay handler: it reads each frame's type byte and length into the
- * {@link Blackhole} and releases the frame, so the read buffer goes back to the allocator.
+ * the decoder and a sink standing in for the relay handler: it walks the message headers of what
+ * it gets (one message, or a run of them) into the {@link Blackhole} and releases it, so the read
+ * buffer goes back to the allocator. {@code framing=frames} is one slice per message
+ * ({@code FrameDecoder.backend}); {@code framing=runs} one slice per read with every complete
+ * message ({@code FrameDecoder.backendRuns}, what {@code ServerConnection} installs).
  *
  * <ul>
  * <li>{@link #simpleQueryReply}: the reply to {@code SELECT 1} (RowDescription, one DataRow,
@@ -56,7 +58,7 @@ import org.openjdk.jmh.infra.Blackhole;
  *
  * <p>{@code allocator}: {@code pooled} = {@link PooledByteBufAllocator#DEFAULT} (Netty 4.1's
  * default), {@code adaptive} = a new {@link AdaptiveByteBufAllocator} (Netty 4.2's default).
- * Netty's leak detector stays at its default (SIMPLE, sampled) level, as in production. The
+ * Netty's leak detector stays at its default (SIMPLE, sampled) level. The
  * benchmark runs on a {@link FastThreadLocalThread} (see
  * {@link EventLoopThreadExecutor}): on a plain thread Netty 4.2 gives neither allocator a thread
  * cache, which would measure a path pgrelay's event loops never take.
@@ -80,6 +82,14 @@ public class FrameDecoderBenchmark {
     @Param({"pooled", "adaptive"})
     public String allocator;
 
+    /**
+     * {@code frames}: one slice per message ({@code FrameDecoder.backend}); {@code runs}: one
+     * slice per read holding every complete message, walked by the handler
+     * ({@code FrameDecoder.backendRuns}, what ServerConnection installs).
+     */
+    @Param({"frames", "runs"})
+    public String framing;
+
     private EmbeddedChannel channel;
     private ChannelPipeline pipeline;
     private ByteBufAllocator alloc;
@@ -87,20 +97,22 @@ public class FrameDecoderBenchmark {
     private byte[] simpleReply;
     private byte[] extendedReply;
 
-    /** The relay handler's stand-in: looks at each frame and releases it. */
+    /** The relay handler's stand-in: walks the message headers in what it gets, releases it. */
     static final class Sink extends ChannelInboundHandlerAdapter {
         Blackhole bh;
         long frames;
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ByteBuf frame = (ByteBuf) msg;
-            if (bh != null) {   // null only during the set-up sanity check
-                bh.consume(frame.getByte(frame.readerIndex()));
-                bh.consume(frame.readableBytes());
+            ByteBuf buf = (ByteBuf) msg;
+            int end = buf.writerIndex();
+            for (int i = buf.readerIndex(); i < end; i += 1 + buf.getInt(i + 1)) {
+                if (bh != null) {   // null only during the set-up sanity check
+                    bh.consume(buf.getByte(i));
+                }
+                frames++;
             }
-            frames++;
-            frame.release();
+            buf.release();
         }
 
         @Override
@@ -121,7 +133,12 @@ public class FrameDecoderBenchmark {
             default -> throw new IllegalArgumentException("allocator: " + allocator);
         };
         sink = new Sink();
-        channel = new EmbeddedChannel(FrameDecoder.backend(Integer.MAX_VALUE), sink);
+        FrameDecoder decoder = switch (framing) {
+            case "frames" -> FrameDecoder.backend(Integer.MAX_VALUE);
+            case "runs" -> FrameDecoder.backendRuns(Integer.MAX_VALUE);
+            default -> throw new IllegalArgumentException("framing: " + framing);
+        };
+        channel = new EmbeddedChannel(decoder, sink);
         channel.config().setAllocator(alloc);
         pipeline = channel.pipeline();
         simpleReply = simpleQueryReplyBytes();
