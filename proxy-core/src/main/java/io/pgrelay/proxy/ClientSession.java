@@ -11,10 +11,6 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.pgrelay.admin.AdminSession;
-import io.pgrelay.auth.Md5Password;
-import io.pgrelay.auth.ScramException;
-import io.pgrelay.auth.ScramServer;
-import io.pgrelay.auth.Secret;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.pool.PoolException;
@@ -33,8 +29,6 @@ import io.pgrelay.routing.PatroniRouter;
 import io.pgrelay.routing.Topology;
 import io.pgrelay.routing.Member;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -69,13 +63,10 @@ import org.slf4j.LoggerFactory;
 final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
-    private static final SecureRandom RANDOM = new SecureRandom();
     private static final ByteBuf SSL_REFUSED =
             Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
 
     private enum State { STARTUP, AUTHENTICATING, LOGGING_IN, READY, CLOSED }
-
-    private enum AuthStep { PASSWORD, MD5, SASL_INITIAL, SASL_FINAL }
 
     private static final io.netty.util.concurrent.FastThreadLocal<int[]> INLINE_GRANTS =
             new io.netty.util.concurrent.FastThreadLocal<>() {
@@ -113,10 +104,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private Map<String, String> internedValues;
     private CancelKeys.Key cancelKey;
 
-    private AuthStep authStep;
-    private Secret secret;
-    private ScramServer scram;
-    private byte[] md5Salt;
+    /** The password exchange while AUTHENTICATING. */
+    private PasswordExchange login;
 
     private volatile ServerConnection server;
     private Lease lease;
@@ -457,117 +446,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // ---------------------------------------------------------------- authentication
 
     private void startAuthentication() {
-        secret = relay.credentials().secret(user).orElse(null);
-        switch (config.authType()) {
-            case TRUST -> {
-                if (secret == null) {
-                    authenticationFailed("no such user in auth_file");
-                } else {
-                    authenticated();
-                }
-            }
-            case PLAIN -> {
-                authStep = AuthStep.PASSWORD;
-                channel.writeAndFlush(Messages.authenticationCleartextPassword(channel.alloc()));
-            }
-            case MD5 -> {
-                if (secret instanceof Secret.Scram) {
-                    startScram();
-                } else {
-                    authStep = AuthStep.MD5;
-                    md5Salt = new byte[4];
-                    RANDOM.nextBytes(md5Salt);
-                    channel.writeAndFlush(Messages.authenticationMd5Password(channel.alloc(), md5Salt));
-                }
-            }
-            case SCRAM_SHA_256 -> startScram();
-        }
-    }
-
-    private void startScram() {
-        Optional<ScramServer> real = secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
-        if (secret != null && real.isEmpty()) {
-            log.warn("user \"{}\" cannot log in with SCRAM: auth_file holds an md5 secret", user);
-        }
-        // Unknown users go through the same exchange and fail at the end, so a client
-        // cannot tell them from a wrong password.
-        scram = real.orElseGet(() -> ScramServer.mock(user));
-        authStep = AuthStep.SASL_INITIAL;
-        channel.writeAndFlush(Messages.authenticationSasl(channel.alloc(), List.of(ScramServer.MECHANISM)));
+        login = new PasswordExchange(user, relay.credentials().secret(user).orElse(null), relay.credentials());
+        onLoginStep(login.start(config.authType(), channel.alloc()));
     }
 
     private void onPasswordMessage(ByteBuf frame) {
-        if (Messages.type(frame) != Messages.PASSWORD_MESSAGE) {
-            throw new ProtocolException("expected password response, got message type '"
-                    + (char) Messages.type(frame) + "'");
-        }
-        ByteBuf body = frame.duplicate().skipBytes(5);
-        try {
-            switch (authStep) {
-                case PASSWORD -> {
-                    String password = CStrings.read(body);
-                    if (secret != null && passwordMatches(password)) {
-                        authenticated();
-                    } else {
-                        authenticationFailed("password mismatch");
-                    }
-                }
-                case MD5 -> {
-                    String response = CStrings.read(body);
-                    if (secret != null && Md5Password.verify(secret, user, md5Salt, response)) {
-                        authenticated();
-                    } else {
-                        authenticationFailed("md5 password mismatch");
-                    }
-                }
-                case SASL_INITIAL -> {
-                    String mechanism = CStrings.read(body);
-                    if (!mechanism.equals(ScramServer.MECHANISM)) {
-                        throw new ProtocolException("client selected an invalid SASL authentication mechanism");
-                    }
-                    int dataLength = body.readInt();
-                    if (dataLength < 0 || dataLength != body.readableBytes()) {
-                        throw new ProtocolException("malformed SASLInitialResponse message");
-                    }
-                    String serverFirst = scram.serverFirst(body.toString(StandardCharsets.UTF_8));
-                    authStep = AuthStep.SASL_FINAL;
-                    channel.writeAndFlush(Messages.authenticationSaslContinue(channel.alloc(),
-                            serverFirst.getBytes(StandardCharsets.UTF_8)));
-                }
-                case SASL_FINAL -> {
-                    ScramServer.Outcome outcome = scram.clientFinal(body.toString(StandardCharsets.UTF_8));
-                    if (!outcome.success()) {
-                        authenticationFailed(outcome.failureReason());
-                        return;
-                    }
-                    if (secret instanceof Secret.Scram s) {
-                        relay.credentials().rememberClientKey(user, s, outcome.clientKey());
-                    }
-                    channel.write(Messages.authenticationSaslFinal(channel.alloc(),
-                            outcome.serverFinal().getBytes(StandardCharsets.UTF_8)));
-                    authenticated();
-                }
-            }
-        } catch (ScramException e) {
-            throw new ProtocolException(e.getMessage());
-        } catch (IndexOutOfBoundsException e) {
-            throw new ProtocolException("malformed password message");
-        }
+        onLoginStep(login.onPasswordMessage(frame, channel.alloc()));
     }
 
-    private boolean passwordMatches(String password) {
-        if (secret instanceof Secret.Plain plain) {
-            return constantTimeEquals(plain.password(), password);
+    private void onLoginStep(PasswordExchange.Step step) {
+        if (step.reply() != null) {
+            channel.write(step.reply());
         }
-        if (secret instanceof Secret.Md5 md5) {
-            return constantTimeEquals(md5.hash(), Md5Password.encode(user, password));
+        switch (step.outcome()) {
+            case CONTINUE -> channel.flush();
+            case SUCCEEDED -> authenticated();
+            case FAILED -> authenticationFailed(step.failure());
         }
-        Secret.Scram s = (Secret.Scram) secret;
-        return s.equals(Secret.Scram.fromPassword(password, s.salt(), s.iterations()));
-    }
-
-    private static boolean constantTimeEquals(String a, String b) {
-        return MessageDigest.isEqual(a.getBytes(StandardCharsets.UTF_8), b.getBytes(StandardCharsets.UTF_8));
     }
 
     private void authenticationFailed(String why) {
@@ -577,10 +472,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void authenticated() {
         // The exchange is over: an idle client should not keep its SCRAM state alive.
-        scram = null;
-        secret = null;
-        md5Salt = null;
-        authStep = null;
+        login = null;
         channel.write(Messages.authenticationOk());
         if (consoleDatabase) {
             startConsole();
