@@ -6,9 +6,11 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
- * Frames the byte stream into whole protocol messages without parsing them. Each message is
- * emitted as a retained slice of the cumulation buffer (type byte, length and body, exactly as
- * received) so it can be relayed as is; the handler that receives a frame owns it.
+ * Frames the byte stream into whole protocol messages without parsing them. Messages are
+ * emitted as retained slices of the cumulation buffer (type byte, length and body, exactly as
+ * received) so they can be relayed as is: one slice per message, or in the {@code ...Runs}
+ * variants one slice per read holding every message complete at that moment. The handler that
+ * receives a slice owns it.
  *
  * <p>Two phases: the first messages of a frontend connection have no type byte (StartupMessage,
  * SSLRequest, GSSENCRequest, CancelRequest); the handler calls {@link #typedPhase()} once the
