@@ -128,7 +128,7 @@ public final class PgRelay implements AutoCloseable {
     }
 
     public synchronized PgRelay start() throws InterruptedException {
-        transport = Transport.create(config.useEpoll(), config.workerThreads());
+        transport = Transport.create(config.useEpoll(), config.useIoUring(), config.workerThreads());
         log.info("pgrelay starting: {} transport, {} event loops, pool_mode {}, auth_type {}", transport.name(),
                 transport.threads(), config.poolMode().name().toLowerCase(),
                 config.authType().name().toLowerCase().replace('_', '-'));

@@ -12,11 +12,16 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import org.slf4j.LoggerFactory;
 
 /**
- * The event loops and channel types: Linux epoll when its native library loads, Java NIO
- * otherwise. Client and server channels share one group so a server connection can live on
+ * The event loops and channel types: Linux io_uring when asked for and the kernel allows it,
+ * else epoll when its native library loads, Java NIO otherwise. Client and server channels share one group so a server connection can live on
  * its client's loop.
  */
 record Transport(String name, int threads, EventLoopGroup group, Class<? extends ServerChannel> serverChannelClass,
@@ -33,12 +38,20 @@ record Transport(String name, int threads, EventLoopGroup group, Class<? extends
                         (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
     }
 
-    static Transport create(boolean preferEpoll, int threads) {
+    static Transport create(boolean preferEpoll, boolean preferIoUring, int threads) {
         // Default: half the cores. pgrelay shares its machine with PostgreSQL (and, in tests, the
         // load generator); on 2 cores one loop measured 20-30 % more throughput than two, because
         // a client and its server connection on different loops hop threads on every message.
         int n = threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
         DefaultThreadFactory factory = new DefaultThreadFactory("pgrelay-io", true);
+        if (preferIoUring && IoUring.isAvailable()) {
+            return new Transport("io_uring", n, new MultiThreadIoEventLoopGroup(n, factory, IoUringIoHandler.newFactory()),
+                    IoUringServerSocketChannel.class, IoUringSocketChannel.class);
+        }
+        if (preferIoUring) {
+            LoggerFactory.getLogger(Transport.class).warn("io_uring not available ({}); using {}",
+                    IoUring.unavailabilityCause(), preferEpoll && Epoll.isAvailable() ? "epoll" : "nio");
+        }
         if (preferEpoll && Epoll.isAvailable()) {
             IoHandlerFactory io = EpollIoHandler.newFactory();
             return new Transport("epoll", n, new MultiThreadIoEventLoopGroup(n, factory, io),

@@ -80,7 +80,9 @@ final class RelayFixture implements AutoCloseable {
                 settings.put("auth.auth_file", users.toString());
                 Map<String, Object> prefixed = new HashMap<>();
                 settings.forEach((k, v) -> prefixed.put("pgrelay." + k, v));
+                // -Dpgrelay.runtime.* (e.g. use_io_uring=true) runs the whole suite on another transport.
                 Config config = ConfigFactory.parseMap(prefixed)
+                        .withFallback(ConfigFactory.systemProperties().withOnlyPath("pgrelay.runtime"))
                         .withFallback(ConfigFactory.parseResources("pgrelay.conf")).resolve();
                 PgRelay relay = new PgRelay(ProxyConfig.from(config.getConfig("pgrelay"))).start();
                 return new RelayFixture(relay, dir);
