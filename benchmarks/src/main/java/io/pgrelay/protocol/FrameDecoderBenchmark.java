@@ -106,7 +106,7 @@ public class FrameDecoderBenchmark {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             ByteBuf buf = (ByteBuf) msg;
             int end = buf.writerIndex();
-            for (int i = buf.readerIndex(); i < end; i += 1 + buf.getInt(i + 1)) {
+            for (int i = buf.readerIndex(); i < end; i = Messages.end(buf, i)) {
                 if (bh != null) {   // null only during the set-up sanity check
                     bh.consume(buf.getByte(i));
                 }

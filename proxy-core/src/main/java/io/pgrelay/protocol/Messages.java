@@ -171,6 +171,14 @@ public final class Messages {
         return readyForQuery.getByte(readyForQuery.readerIndex() + 5);
     }
 
+    /**
+     * Where the typed message starting at {@code index} of {@code buf} ends (exclusive): the
+     * type byte, then a length that counts itself and the body. For walking a run of messages.
+     */
+    public static int end(ByteBuf buf, int index) {
+        return index + 1 + buf.getInt(index + 1);
+    }
+
     /** The type byte of a typed frame. */
     public static byte type(ByteBuf frame) {
         return frame.getByte(frame.readerIndex());

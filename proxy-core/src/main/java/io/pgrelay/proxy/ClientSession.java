@@ -283,7 +283,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     onClientMessages(in, i);
                     return;
                 }
-                int next = i + 1 + in.getInt(i + 1);
+                int next = Messages.end(in, i);
                 onTypedMessage(in.retainedSlice(i, next - i));
                 i = next;
             }
@@ -579,7 +579,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         int i = from;
         while (i < end && state == State.READY) {
             byte type = run.getByte(i);
-            int next = i + 1 + run.getInt(i + 1);
+            int next = Messages.end(run, i);
             if (server != null && skipUntilSync == null && !probing && !clientSkipping && !serverSkipping
                     && type != Messages.TERMINATE && !(mapStatements && needsMapping(type, run, i))) {
                 noteForwarded(type, next - i);
@@ -721,15 +721,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (mapStatements && needsMapping(type, frame, frame.readerIndex())) {
             countRequest(frame.readableBytes());
-            boolean handled = switch (type) {
+            switch (type) {
                 case Messages.PARSE -> onParse(frame);
                 case Messages.BIND -> onBind(frame);
                 case Messages.DESCRIBE -> onDescribeOrClose(frame, true);
                 default -> onDescribeOrClose(frame, false);
-            };
-            if (handled) {
-                return;
             }
+            return;
         }
         noteForwarded(type, frame.readableBytes());
         server.write(frame);
@@ -745,7 +743,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return switch (type) {
             case Messages.PARSE -> buf.getByte(index + 5) != 0;
             case Messages.BIND -> {
-                int portalEnd = buf.indexOf(index + 5, index + 1 + buf.getInt(index + 1), (byte) 0);
+                int portalEnd = buf.indexOf(index + 5, Messages.end(buf, index), (byte) 0);
                 yield portalEnd >= 0 && buf.getByte(portalEnd + 1) != 0;
             }
             case Messages.DESCRIBE, Messages.CLOSE -> buf.getByte(index + 5) == 'S' && buf.getByte(index + 6) != 0;
@@ -833,18 +831,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * answer ParseComplete ourselves when this server already has it, else send it renamed.
      * Returns true when the frame was consumed.
      */
-    private boolean onParse(ByteBuf frame) {
+    private void onParse(ByteBuf frame) {
         ByteBuf body = frame.duplicate().skipBytes(5);
         String name = CStrings.read(body);
-        if (name.isEmpty()) {
-            return false;
-        }
         byte[] statementBody = ByteBufUtil.getBytes(body);
         frame.release();
         pool().clientParses.increment();
         if (statements.containsKey(name)) {
             answerError("42P05", "prepared statement \"" + name + "\" already exists");
-            return true;
+            return;
         }
         Statement statement = relay.preparedStatements().intern(statementBody);
         statements.put(name, statement);
@@ -858,24 +853,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             expect(ExpectedReply.parse(statement, name));
             wroteToServer = true;
         }
-        return true;
     }
 
     /** Bind to a named statement: prepare it on this server first if needed, and rename it. */
-    private boolean onBind(ByteBuf frame) {
+    private void onBind(ByteBuf frame) {
         int start = frame.readerIndex();
         ByteBuf body = frame.duplicate().skipBytes(5);
         String portal = CStrings.read(body);
         int nameStart = body.readerIndex();
         String name = CStrings.read(body);
-        if (name.isEmpty()) {
-            return false;
-        }
         Statement statement = statements.get(name);
         if (statement == null) {
             frame.release();
             answerError("26000", "prepared statement \"" + name + "\" does not exist");
-            return true;
+            return;
         }
         pool().binds.increment();
         prepareOnServer(statement);
@@ -895,28 +886,23 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         expect(ExpectedReply.BIND);
         server.write(renamed);
         wroteToServer = true;
-        return true;
     }
 
     /** Describe or Close of a named statement ('S'); portals pass through. */
-    private boolean onDescribeOrClose(ByteBuf frame, boolean describe) {
-        ByteBuf body = frame.duplicate().skipBytes(5);
-        byte what = body.readByte();
+    private void onDescribeOrClose(ByteBuf frame, boolean describe) {
+        ByteBuf body = frame.duplicate().skipBytes(6); // header and 'S' (needsMapping checked it)
         String name = CStrings.read(body);
-        if (what != 'S' || name.isEmpty()) {
-            return false;
-        }
         frame.release();
         if (!describe) {
             // Close: the client's name goes; the shared statement stays prepared on servers.
             Statement statement = statements.remove(name);
             answer(ExpectedReply.closeComplete(statement, name));
-            return true;
+            return;
         }
         Statement statement = statements.get(name);
         if (statement == null) {
             answerError("26000", "prepared statement \"" + name + "\" does not exist");
-            return true;
+            return;
         }
         prepareOnServer(statement);
         byte[] serverName = statement.serverName.getBytes(StandardCharsets.US_ASCII);
@@ -926,7 +912,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         expect(ExpectedReply.DESCRIBE);
         server.write(renamed);
         wroteToServer = true;
-        return true;
     }
 
     private void prepareOnServer(Statement statement) {
@@ -1286,7 +1271,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         int i = from;
         while (i < end) {
             byte type = run.getByte(i);
-            int next = i + 1 + run.getInt(i + 1);
+            int next = Messages.end(run, i);
             if (injectedReplies == 0 && isPlainReply(type, run, i)) {
                 ExpectedReply head = expected.peek();
                 if (head != null && head.isTerminal(type)) {

@@ -246,7 +246,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                         return;
                     }
                 } else {
-                    int next = i + 1 + run.getInt(i + 1);
+                    int next = Messages.end(run, i);
                     onMessageWithoutClient(run.retainedSlice(i, next - i));
                     i = next;
                 }
