@@ -271,33 +271,30 @@ PGRELAY_PID=
 IDLE_PID=
 IDLE_FD=
 
+terminate() { # terminate <pid>: SIGTERM, up to 10 s to exit, then SIGKILL
+    kill -0 "$1" 2>/dev/null || return 0
+    kill -TERM "$1" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+}
+
 stop_pgrelay() {
     [[ -n $PGRELAY_PID ]] || return 0
-    if kill -0 "$PGRELAY_PID" 2>/dev/null; then
-        kill -TERM "$PGRELAY_PID" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$PGRELAY_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$PGRELAY_PID" 2>/dev/null || true
-    fi
+    terminate "$PGRELAY_PID"
     wait "$PGRELAY_PID" 2>/dev/null || true
     PGRELAY_PID=
 }
 
-stop_pidfile() { # stop_pidfile <pidfile>: SIGTERM (then SIGKILL) the daemon it names
+# stop_pidfile <pidfile>: stop the daemon it names (PgBouncer 1.18 and HAProxy exit at once on SIGTERM)
+stop_pidfile() {
     [[ -s $1 ]] || return 0
-    local pid i
+    local pid
     pid=$(<"$1")
-    if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true # PgBouncer 1.18 and HAProxy: immediate shutdown
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
+    [[ $pid =~ ^[0-9]+$ ]] && terminate "$pid"
     rm -f "$1"
 }
 stop_pgbouncer() { stop_pidfile "$PGBOUNCER_PIDFILE"; }
@@ -543,32 +540,14 @@ start_pgrelay() {
     write_port=$FREE_PORT
     free_port
     read_port=$FREE_PORT
-    local -a cmd=("$JAVA")
-    # The options bin/pgrelay ships (conf/jvm.options), then JAVA_OPTS.
-    if [[ -f $JVM_OPTIONS_FILE ]]; then
-        local line
-        while IFS= read -r line || [[ -n $line ]]; do
-            line=${line%%#*}
-            line=$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' <<<"$line")
-            [[ -n $line ]] && cmd+=("$line")
-        done <"$JVM_OPTIONS_FILE"
-    fi
-    if [[ -n $JAVA_OPTS ]]; then
-        local -a extra
-        read -r -a extra <<<"$JAVA_OPTS"
-        cmd+=("${extra[@]}")
-    fi
-    cmd+=(
-        "-Dpgrelay.listen.write_port=$write_port"
-        "-Dpgrelay.listen.read_port=$read_port"
-        "-Dpgrelay.listen.host=$HOST"
-        "-Dpgrelay.backends.primary=$HOST:$PG_PORT"
-        "-Dpgrelay.auth.auth_file=$WORK/userlist.txt"
-        "-Dpgrelay.pool.default_pool_size=$POOL_SIZE"
-        "-Dpgrelay.pool.max_client_conn=$MAX_CLIENT_CONN"
-        "-Dpgrelay.admin.http_port=0"
-        -jar "$PGRELAY_JAR"
-    )
+    # Started the way users start it: bin/pgrelay (conf/jvm.options, then JAVA_OPTS; the JVM
+    # replaces the script, so $! is the JVM's pid), with the benchmark's settings as -D overrides.
+    local opts="$JAVA_OPTS -Dpgrelay.listen.write_port=$write_port -Dpgrelay.listen.read_port=$read_port"
+    opts+=" -Dpgrelay.listen.host=$HOST -Dpgrelay.backends.primary=$HOST:$PG_PORT"
+    opts+=" -Dpgrelay.auth.auth_file=$WORK/userlist.txt -Dpgrelay.pool.default_pool_size=$POOL_SIZE"
+    opts+=" -Dpgrelay.pool.max_client_conn=$MAX_CLIENT_CONN -Dpgrelay.admin.http_port=0"
+    local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$PGRELAY_JAR" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
+        "JAVA_OPTS=$opts" "$REPO_ROOT/bin/pgrelay")
     printf '%q ' "${cmd[@]}" >"$RESULTS/pgrelay-command.txt"
     echo >>"$RESULTS/pgrelay-command.txt"
     log "pgrelay: write port $write_port, read port $read_port, pool_size $POOL_SIZE"
