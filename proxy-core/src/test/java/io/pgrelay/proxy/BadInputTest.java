@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.PgServer;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -14,6 +15,7 @@ import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -29,6 +31,8 @@ import org.postgresql.util.PSQLException;
  */
 class BadInputTest {
 
+    private static final int MAX_CLIENT_CONN = 5;
+
     static PgServer primary;
     static RelayFixture relay;
     static Connection bystander;
@@ -36,7 +40,7 @@ class BadInputTest {
     @BeforeAll
     static void start() throws Exception {
         primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.max_client_conn", 5)
+        relay = RelayFixture.builder(primary).set("pool.max_client_conn", MAX_CLIENT_CONN)
                 .set("protocol.max_message_size", "1MiB").start();
         bystander = relay.app();
     }
@@ -174,7 +178,7 @@ class BadInputTest {
                     refused = e;
                 }
             }
-            assertTrue(refused != null, "max_client_conn 5 never refused a client");
+            assertTrue(refused != null, "max_client_conn " + MAX_CLIENT_CONN + " never refused a client");
             assertEquals("53300", refused.getSQLState());
             assertTrue(refused.getMessage().contains("max_client_conn"), refused.getMessage());
             assertBystanderWorks();
@@ -183,7 +187,10 @@ class BadInputTest {
                 c.close();
             }
         }
-        // Slots come back once clients leave.
+        // Slots come back once clients leave. Their Terminates are handled asynchronously (on
+        // either event loop), so a new connection may otherwise race them.
+        Await.until("the closed clients to leave", Duration.ofSeconds(10),
+                () -> relay.relay().clientCount() < MAX_CLIENT_CONN);
         try (Connection c = relay.app()) {
             assertEquals("1", one(c, "select 1"));
         }
