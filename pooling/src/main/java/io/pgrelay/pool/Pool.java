@@ -528,8 +528,11 @@ public final class Pool<C extends Poolable> {
     try {
       taken = waiter.granted(connection);
     } catch (RuntimeException e) {
-      log.error("pool {}: waiter threw from granted(); taking the connection back", name, e);
-      taken = false;
+      // The waiter may have linked or written to the connection before it threw: its state is
+      // unknown, so it must never be handed to another waiter. Close it instead.
+      log.error("pool {}: waiter threw from granted(); closing the connection", name, e);
+      discard(connection, "its waiter failed while taking it");
+      return;
     }
     if (!taken) {
       release(connection);

@@ -107,7 +107,7 @@ class PoolTest {
     }
   }
 
-  final class FakeWaiter implements Waiter<FakeConnection> {
+  class FakeWaiter implements Waiter<FakeConnection> {
     final Object affinity;
     volatile boolean gone;
     final List<FakeConnection> grants = new ArrayList<>();
@@ -530,6 +530,26 @@ class PoolTest {
     PoolStats s = pool.stats();
     assertEquals(1, s.idle());
     assertEquals(0, s.active());
+  }
+
+  @Test
+  void grantedThrowingClosesTheConnectionInsteadOfSharingIt() {
+    newPool(size(1));
+    FakeWaiter thrower = new FakeWaiter(null) {
+      @Override public boolean granted(FakeConnection connection) {
+        super.granted(connection);   // it took the connection, then failed
+        throw new IndexOutOfBoundsException("index: 5, length: 1");
+      }
+    };
+    pool.acquire(thrower);
+    FakeWaiter next = acquire(null);
+    FakeConnection c = connector.completeNext();
+    assertSame(c, thrower.grants.get(0));
+    assertTrue(c.isClosed(), "a connection its waiter may still hold is closed");
+    assertTrue(next.grants.stream().noneMatch(g -> g == c), "never handed to another waiter");
+    FakeConnection fresh = connector.completeNext();
+    assertSame(fresh, next.connection(), "the freed slot is refilled for the next waiter");
+    assertEquals(1, pool.stats().active());
   }
 
   @Test

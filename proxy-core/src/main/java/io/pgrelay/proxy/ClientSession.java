@@ -19,6 +19,7 @@ import io.pgrelay.proxy.PreparedStatements.Statement;
 import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.MessageChecks;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
@@ -108,7 +109,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private PasswordExchange login;
 
     private volatile ServerConnection server;
+    /** A granted connection not yet linked as {@link #server} nor handed back (see takeGranted). */
+    private ServerConnection inHand;
     private Lease lease;
+    /** Tests only: runs right after a granted connection is linked, to make that path throw. */
+    static volatile java.util.function.Consumer<ServerConnection> attachFaultForTests;
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
     /** Bytes queued in {@link #pending} since it was last empty (approximate: reset when drained). */
     private long pendingBytes;
@@ -130,6 +135,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ErrorResponse serverFatal;
     /** Set: skip frames up to the next Sync, then answer it with this error. */
     private ErrorResponse skipUntilSync;
+    /** {@link #skipUntilSync} when the error went out already: the Sync gets ReadyForQuery only. */
+    private static final ErrorResponse ALREADY_REPORTED = ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, "reported");
     /** Set: the next request fails with this error (its transaction was lost with its server). */
     private ErrorResponse failNext;
     private boolean wroteToServer;
@@ -351,9 +358,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (root instanceof ProtocolException pe) {
             log.info("client {}: protocol violation: {}", channel.remoteAddress(), pe.getMessage());
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
-        } else {
+        } else if (root instanceof java.io.IOException) {
             log.debug("client {}: {}", channel.remoteAddress(), root.toString());
             ctx.close();
+        } else {
+            // A defect of pgrelay's: whatever server connection this client holds is in an
+            // unknown state and must not serve anyone else (see cleanup).
+            log.error("client {}: internal error; closing the connection", channel.remoteAddress(), root);
+            internalError = true;
+            fatal(ErrorResponse.fatal(SqlState.INTERNAL_ERROR, "internal error in pgrelay; the connection is closed"));
         }
     }
 
@@ -629,6 +642,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             frame.release();
             return;
         }
+        if (pending.isEmpty() && lease == null && !held && rejectedBeforeLease(type, frame)) {
+            return;
+        }
         pending.add(frame);
         pendingBytes += frame.readableBytes();
         if (lease == null && !held) {
@@ -636,6 +652,29 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         } else if (pendingBytes > MAX_PENDING_BYTES) {
             block(BLOCKED_WAITING);
         }
+    }
+
+    /**
+     * A malformed first message of a request is answered before any server is asked for (as
+     * PostgreSQL does: an error, then everything up to Sync ignored). Behind queued requests it
+     * waits its turn and is rejected in {@link #forward(ByteBuf)}, so replies keep their order.
+     */
+    private boolean rejectedBeforeLease(byte type, ByteBuf frame) {
+        if (!mapStatements || !needsMapping(type, frame, frame.readerIndex())) {
+            return false;
+        }
+        String malformed = MessageChecks.malformation(frame, frame.readerIndex());
+        if (malformed == null) {
+            return false;
+        }
+        frame.release();
+        // Parse, Bind, Describe, Close: the error now, then the rest up to Sync is ignored.
+        ErrorResponse error = ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, malformed);
+        relay.metrics().error(error.sqlState());
+        channel.write(error.encode(channel.alloc()));
+        wroteToClient = true;
+        skipUntilSync = ALREADY_REPORTED;
+        return true;
     }
 
     /** Asks for a server connection for the queued requests, or holds them while none may be given. */
@@ -719,7 +758,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             frame.release();
             return;
         }
-        if (mapStatements && needsMapping(type, frame, frame.readerIndex())) {
+        if (mapStatements && needsMapping(type, frame, frame.readerIndex())
+                // A malformed one goes to the server unchanged: it answers, and fails the
+                // transaction, exactly as it would without pgrelay (nothing here reads it).
+                && MessageChecks.malformation(frame, frame.readerIndex()) == null) {
             countRequest(frame.readableBytes());
             switch (type) {
                 case Messages.PARSE -> onParse(frame);
@@ -740,13 +782,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * portals pass unchanged. Reads the header bytes only.
      */
     private static boolean needsMapping(byte type, ByteBuf buf, int index) {
+        int end = Messages.end(buf, index);
+        int body = index + 5;
+        // A message too short to say is taken out of the fast path too, to be rejected there.
         return switch (type) {
-            case Messages.PARSE -> buf.getByte(index + 5) != 0;
+            case Messages.PARSE -> body >= end || buf.getByte(body) != 0;
             case Messages.BIND -> {
-                int portalEnd = buf.indexOf(index + 5, Messages.end(buf, index), (byte) 0);
-                yield portalEnd >= 0 && buf.getByte(portalEnd + 1) != 0;
+                int portalEnd = buf.indexOf(body, end, (byte) 0);
+                yield portalEnd < 0 || portalEnd + 1 >= end || buf.getByte(portalEnd + 1) != 0;
             }
-            case Messages.DESCRIBE, Messages.CLOSE -> buf.getByte(index + 5) == 'S' && buf.getByte(index + 6) != 0;
+            case Messages.DESCRIBE, Messages.CLOSE -> body + 1 >= end
+                    || (buf.getByte(body) == 'S' && buf.getByte(body + 1) != 0);
             default -> false;
         };
     }
@@ -1010,7 +1056,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             failNext = null;
         }
         if (type == Messages.SYNC) {
-            replyError(skipUntilSync);
+            if (skipUntilSync == ALREADY_REPORTED) {
+                channel.write(Messages.readyForQueryIdle());
+                channel.flush();
+            } else {
+                replyError(skipUntilSync);
+            }
             skipUntilSync = null;
         }
     }
@@ -1063,12 +1114,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 // the depth is bounded and deeper grants go through the task queue.
                 depth[0]++;
                 try {
-                    onGranted(this, connection);
+                    takeGranted(this, connection);
                 } finally {
                     depth[0]--;
                 }
             } else {
-                loop.execute(() -> onGranted(this, connection));
+                loop.execute(() -> takeGranted(this, connection));
             }
             return true;
         }
@@ -1079,9 +1130,48 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * Takes a granted connection over, and makes sure a failure while doing so cannot leave it
+     * in two hands: whatever is thrown, a connection this session still holds (linked, or
+     * granted and not yet handed back) is closed, not returned to the pool, and the client is
+     * disconnected. The pool never sees the exception, so it cannot take back a connection the
+     * session still points at.
+     */
+    private void takeGranted(Lease granted, ServerConnection conn) {
+        inHand = conn;
+        try {
+            onGranted(granted, conn);
+        } catch (RuntimeException | AssertionError | LinkageError e) {
+            log.error("client {}: failed while taking over server connection {}; closing both", id, conn, e);
+            boolean ours = inHand == conn || server == conn;
+            if (server == conn) {
+                server = null;
+                probing = false;
+                injectedReplies = 0;
+                conn.unlink();
+            }
+            if (ours) {
+                conn.pool().pool().discard(conn, "its client failed while taking it over");
+            }
+            if (lease == granted) {
+                lease = null;
+            }
+            fatal(ErrorResponse.fatal(SqlState.INTERNAL_ERROR, "internal error in pgrelay while assigning a server"
+                    + " connection; the connection is closed"));
+        } finally {
+            inHand = null;
+        }
+    }
+
+    /** Returns a granted connection to the pool unused; from then on it is the pool's alone. */
+    private void handBack(ServerConnection conn) {
+        inHand = null;
+        conn.pool().pool().release(conn);
+    }
+
     private void onGranted(Lease granted, ServerConnection conn) {
         if (granted != lease || state == State.CLOSED) {
-            granted.pool.pool().release(conn);
+            handBack(conn);
             return;
         }
         lease = null;
@@ -1093,7 +1183,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         relay.metrics().clientWait(role, waited);
         granted.pool.learnWelcome(conn);
         if (state == State.LOGGING_IN) {
-            granted.pool.pool().release(conn);
+            handBack(conn);
             completeLogin(granted.pool);
             return;
         }
@@ -1104,6 +1194,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     // The etcd leader, not yet confirmed: PostgreSQL reports in_hot_standby only
                     // at login and when it next answers, so ask it (an empty query) before deciding.
                     server = conn;
+                    inHand = null;
                     conn.link(this);
                     probing = true;
                     block(BLOCKED_WAITING);
@@ -1128,7 +1219,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void notWritable(ServerConnection conn) {
         log.debug("client {}: {} is not the writable primary (in_hot_standby {})", id, conn.backend(),
                 conn.parameters.get("in_hot_standby"));
-        conn.pool().pool().release(conn);
+        handBack(conn);
         hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
     }
 
@@ -1148,7 +1239,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Links a granted server connection: parameters synchronized, queued requests sent. */
     private void attach(ServerConnection conn) {
         server = conn;
+        inHand = null;
         conn.link(this);
+        java.util.function.Consumer<ServerConnection> fault = attachFaultForTests;
+        if (fault != null) {
+            fault.accept(conn);
+        }
         if (!conn.isUsable()) {
             // It died between the pool handing it out and now. Linking first and checking second
             // (both volatile) means either we see it dead here or its close reaches us: never neither.
@@ -1726,6 +1822,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private boolean cleanedUp;
+    /** An unexpected exception was thrown while serving this client. */
+    private boolean internalError;
 
     private void cleanup() {
         state = State.CLOSED;
@@ -1752,7 +1850,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             server = null;
             addStatistics(conn.pool());
             conn.unlink();
-            boolean clean = expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
+            boolean clean = !internalError && expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
                     && txStatus == Messages.IDLE && injectedReplies == 0 && conn.isUsable();
             if (!clean) {
                 // Mid-transaction or mid-request: its state is unknown, never hand it to someone else.

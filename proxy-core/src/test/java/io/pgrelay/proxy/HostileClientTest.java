@@ -1,0 +1,167 @@
+package io.pgrelay.proxy;
+
+import static io.pgrelay.proxy.RawClient.bytes;
+import static io.pgrelay.proxy.RawClient.query;
+import static io.pgrelay.proxy.RawClient.sync;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.pgrelay.proxy.RawClient.Message;
+import io.pgrelay.testkit.Await;
+import io.pgrelay.testkit.PgServer;
+import java.sql.Connection;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What a hostile or broken client sent to pgrelay, byte for byte, and what must happen instead
+ * of what did: a clear error for that client, nothing seen by any other client.
+ */
+class HostileClientTest {
+
+    static PgServer primary;
+    static RelayFixture relay;
+
+    @BeforeAll
+    static void start() throws Exception {
+        primary = PgServer.startPrimary();
+        relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1).start();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        ClientSession.attachFaultForTests = null;
+        if (relay != null) {
+            relay.close();
+        }
+        if (primary != null) {
+            primary.close();
+        }
+    }
+
+    /** An empty Parse, as the probe sent it: no statement name, not even its terminator. */
+    private static final byte[] EMPTY_PARSE = bytes('P', 0, 0, 0, 4);
+    /** A Bind whose statement name "S_1" has no terminator. */
+    private static final byte[] UNTERMINATED_BIND = bytes('B', 0, 0, 0, 8, 0, 'S', '_', '1');
+
+    @Test
+    void emptyParseIsRejectedBeforeAServerIsLeased() throws Exception {
+        firstMessageIsRejectedAndSharesNothing(EMPTY_PARSE, "invalid string in message");
+    }
+
+    @Test
+    void unterminatedBindNameIsRejectedBeforeAServerIsLeased() throws Exception {
+        firstMessageIsRejectedAndSharesNothing(UNTERMINATED_BIND, "invalid string in message");
+    }
+
+    @Test
+    void describeAndCloseWithoutANameAreRejected() throws Exception {
+        firstMessageIsRejectedAndSharesNothing(bytes('D', 0, 0, 0, 4), "no data left in message");
+        firstMessageIsRejectedAndSharesNothing(bytes('C', 0, 0, 0, 6, 'S', 'x'), "invalid string in message");
+    }
+
+    /**
+     * The probe's sequence: A sends the malformed message; B opens a transaction; A queries. A
+     * must get its error at once and its own answer later; B must never see A's row.
+     */
+    private void firstMessageIsRejectedAndSharesNothing(byte[] malformed, String expectedMessage) throws Exception {
+        try (RawClient a = RawClient.app(relay); RawClient b = RawClient.app(relay)) {
+            a.send(malformed);
+            Message error = a.read();
+            assertEquals('E', error.type(), "an ErrorResponse at once, not silence");
+            assertEquals("08P01", error.fields().get('C'));
+            assertEquals(expectedMessage, error.fields().get('M'));
+
+            b.send(query("begin; select pg_backend_pid(), txid_current()"));
+            List<Message> bTx = b.untilReady();
+            String bTxid = dataRows(bTx).get(0).columns().get(1);
+            assertEquals('T', (char) bTx.get(bTx.size() - 1).body()[0]);
+
+            // Everything up to Sync is ignored after the error, as PostgreSQL does; then A is idle.
+            a.send(query("select 'ignored until Sync'"));
+            a.send(sync());
+            List<Message> synced = a.untilReady();
+            assertEquals(1, synced.size(), "only ReadyForQuery answers the Sync: " + synced);
+            assertEquals('I', (char) synced.get(0).body()[0]);
+
+            // The pool has one connection and B holds it: A waits, and B sees nothing of A.
+            a.send(query("select 'row from A', pg_backend_pid(), txid_current()"));
+            assertTrue(b.silentFor(300), "B's socket must not receive A's reply");
+            b.send(query("select 'still B', txid_current()"));
+            List<Message> bAgain = b.untilReady();
+            assertEquals(List.of("still B", bTxid), dataRows(bAgain).get(0).columns());
+            b.send(query("commit"));
+            b.untilReady();
+
+            List<Message> aReply = a.untilReady();
+            List<String> row = dataRows(aReply).get(0).columns();
+            assertEquals("row from A", row.get(0));
+            assertNotEquals(bTxid, row.get(2), "A's query ran in a transaction of its own");
+        }
+    }
+
+    @Test
+    void malformedMessageInsideATransactionGoesToTheServerWhichFailsTheTransaction() throws Exception {
+        try (RawClient a = RawClient.app(relay)) {
+            a.send(query("begin"));
+            a.untilReady();
+            a.send(EMPTY_PARSE);
+            a.send(sync());
+            List<Message> got = a.untilReady();
+            assertEquals('E', got.get(0).type());
+            assertEquals("08P01", got.get(0).fields().get('C'));
+            assertEquals('E', (char) got.get(got.size() - 1).body()[0], "failed transaction, as without pgrelay");
+            a.send(query("rollback"));
+            a.untilReady();
+            a.send(query("select 1"));
+            assertEquals(List.of("1"), dataRows(a.untilReady()).get(0).columns());
+        }
+    }
+
+    @Test
+    void aFailureWhileTakingOverAServerClosesThatServerInsteadOfSharingIt() throws Exception {
+        AtomicInteger victimPid = new AtomicInteger();
+        ClientSession.attachFaultForTests = conn -> {
+            ClientSession.attachFaultForTests = null;
+            victimPid.set(conn.processId());
+            throw new IllegalStateException("injected failure after link");
+        };
+        try (RawClient a = RawClient.app(relay)) {
+            a.send(query("select 'A'"));
+            Message fatal = a.read();
+            assertEquals('E', fatal.type());
+            assertEquals("XX000", fatal.fields().get('C'));
+            assertEquals("FATAL", fatal.fields().get('S'));
+            assertTrue(a.closedByServer());
+        } finally {
+            ClientSession.attachFaultForTests = null;
+        }
+        assertNotEquals(0, victimPid.get());
+        try (Connection direct = primary.connect(PgServer.APP_DB, "postgres", "postgres")) {
+            Await.until("the server connection the failed client held to be closed", Duration.ofSeconds(10),
+                    () -> RelayFixture.one(direct, "select count(*) from pg_stat_activity where pid = "
+                            + victimPid.get()).equals("0"));
+        }
+        // The pool refills its slot and everyone else is served by connections of their own.
+        try (RawClient b = RawClient.app(relay); RawClient c = RawClient.app(relay)) {
+            b.send(query("begin; select txid_current()"));
+            String bTxid = dataRows(b.untilReady()).get(0).columns().get(0);
+            c.send(query("select 'C'"));
+            assertTrue(b.silentFor(300));
+            b.send(query("commit"));
+            b.untilReady();
+            assertEquals(List.of("C"), dataRows(c.untilReady()).get(0).columns());
+            assertFalse(bTxid.isEmpty());
+        }
+    }
+
+    static List<Message> dataRows(List<Message> messages) {
+        return messages.stream().filter(m -> m.type() == 'D').toList();
+    }
+}

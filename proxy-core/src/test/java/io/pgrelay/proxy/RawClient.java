@@ -1,0 +1,157 @@
+package io.pgrelay.proxy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** A logged-in client speaking the protocol byte by byte, for tests that send what no driver would. */
+final class RawClient implements AutoCloseable {
+
+    /** One backend message: its type and body. */
+    record Message(char type, byte[] body) {
+
+        /** The fields of an ErrorResponse or NoticeResponse. */
+        Map<Character, String> fields() {
+            Map<Character, String> fields = new HashMap<>();
+            int i = 0;
+            while (i < body.length && body[i] != 0) {
+                char code = (char) body[i++];
+                int start = i;
+                while (body[i] != 0) {
+                    i++;
+                }
+                fields.put(code, new String(body, start, i - start, StandardCharsets.UTF_8));
+                i++;
+            }
+            return fields;
+        }
+
+        /** The columns of a DataRow as text (null for SQL NULL). */
+        List<String> columns() {
+            List<String> out = new ArrayList<>();
+            int n = ((body[0] & 0xff) << 8) | (body[1] & 0xff);
+            int at = 2;
+            for (int c = 0; c < n; c++) {
+                int len = ((body[at] & 0xff) << 24) | ((body[at + 1] & 0xff) << 16) | ((body[at + 2] & 0xff) << 8)
+                        | (body[at + 3] & 0xff);
+                at += 4;
+                out.add(len < 0 ? null : new String(body, at, len, StandardCharsets.UTF_8));
+                at += Math.max(len, 0);
+            }
+            return out;
+        }
+    }
+
+    private final Socket socket;
+    private final DataInputStream in;
+    private final DataOutputStream out;
+
+    RawClient(int port, String user, String password, String database) throws IOException {
+        socket = new Socket("127.0.0.1", port);
+        socket.setSoTimeout(10_000);
+        ScramLogin.login(socket, user, password, database);
+        in = new DataInputStream(socket.getInputStream());
+        out = new DataOutputStream(socket.getOutputStream());
+    }
+
+    static RawClient app(RelayFixture relay) throws IOException {
+        return new RawClient(relay.writePort(), "app", "app-secret", "appdb");
+    }
+
+    void send(byte[] bytes) throws IOException {
+        out.write(bytes);
+        out.flush();
+    }
+
+    /** A whole message of this type with this body (length computed). */
+    static byte[] message(char type, byte[] body) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        b.write(type);
+        int len = body.length + 4;
+        b.write(len >>> 24);
+        b.write(len >>> 16);
+        b.write(len >>> 8);
+        b.write(len);
+        b.writeBytes(body);
+        return b.toByteArray();
+    }
+
+    static byte[] query(String sql) {
+        return message('Q', (sql + "\0").getBytes(StandardCharsets.UTF_8));
+    }
+
+    static byte[] sync() {
+        return message('S', new byte[0]);
+    }
+
+    static byte[] bytes(int... values) {
+        byte[] b = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            b[i] = (byte) values[i];
+        }
+        return b;
+    }
+
+    Message read() throws IOException {
+        char type = (char) in.readUnsignedByte();
+        byte[] body = new byte[in.readInt() - 4];
+        in.readFully(body);
+        return new Message(type, body);
+    }
+
+    /** Messages up to and including the next ReadyForQuery. */
+    List<Message> untilReady() throws IOException {
+        List<Message> got = new ArrayList<>();
+        while (true) {
+            Message m = read();
+            got.add(m);
+            if (m.type() == 'Z') {
+                return got;
+            }
+        }
+    }
+
+    /** True if nothing arrives within the time given (the connection stays open). */
+    boolean silentFor(int millis) throws IOException {
+        int old = socket.getSoTimeout();
+        socket.setSoTimeout(millis);
+        try {
+            int b = in.read();
+            if (b < 0) {
+                throw new EOFException("closed");
+            }
+            return false;
+        } catch (SocketTimeoutException e) {
+            return true;
+        } finally {
+            socket.setSoTimeout(old);
+        }
+    }
+
+    /** True once the server has closed the connection (reads to the end). */
+    boolean closedByServer() throws IOException {
+        try {
+            while (true) {
+                read();
+            }
+        } catch (EOFException e) {
+            return true;
+        } catch (java.net.SocketException e) {
+            return true;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        socket.close();
+    }
+}
