@@ -81,7 +81,7 @@ public class PreparedStatementsBenchmark {
         if (registeredBody.length != BODY_LENGTH) {
             throw new IllegalStateException("Parse body is " + registeredBody.length + " bytes, expected " + BODY_LENGTH);
         }
-        statements = new PreparedStatements();
+        statements = new PreparedStatements(Long.MAX_VALUE);
         registered = statements.intern(registeredBody);
         Statement hit = statements.intern(incomingBody);
         if (hit != registered || statements.size() != 1) {

@@ -48,6 +48,7 @@ public record ProxyConfig(
         Set<String> ignoreStartupParameters,
         int maxPreparedStatements,
         int maxMessageSize,
+        Limits limits,
         int workerThreads,
         Duration shutdownTimeout,
         boolean useEpoll,
@@ -118,6 +119,16 @@ public record ProxyConfig(
             throw new ConfigException.BadValue("pgrelay.protocol.max_message_size",
                     maxMessage + " (expected: 1024.." + Integer.MAX_VALUE + ")");
         }
+        Limits limits = new Limits(
+                positive(c, "limits.max_client_prepared_statements"),
+                positiveBytes(c, "limits.max_client_prepared_statement_bytes"),
+                positiveBytes(c, "limits.prepared_statement_cache_size"),
+                positiveBytes(c, "limits.max_buffered_message_bytes"),
+                positive(c, "limits.max_login_clients"));
+        if (limits.maxBufferedMessageBytes() < maxMessage) {
+            throw new ConfigException.BadValue("pgrelay.limits.max_buffered_message_bytes",
+                    limits.maxBufferedMessageBytes() + " (expected: >= protocol.max_message_size, " + maxMessage + ")");
+        }
         Set<String> ignored = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
         ignored.addAll(c.getStringList("pool.ignore_startup_parameters"));
         return new ProxyConfig(
@@ -147,6 +158,7 @@ public record ProxyConfig(
                 ignored,
                 nonNegative(c, "pool.max_prepared_statements"),
                 (int) maxMessage,
+                limits,
                 nonNegative(c, "runtime.worker_threads"),
                 duration(c, "runtime.shutdown_timeout"),
                 c.getBoolean("runtime.use_epoll"),
@@ -214,6 +226,14 @@ public record ProxyConfig(
         int v = c.getInt(path);
         if (v < 0) {
             throw new ConfigException.BadValue("pgrelay." + path, v + " (expected: >= 0)");
+        }
+        return v;
+    }
+
+    private static long positiveBytes(Config c, String path) {
+        long v = c.getBytes(path);
+        if (v < 1) {
+            throw new ConfigException.BadValue("pgrelay." + path, v + " (expected: >= 1)");
         }
         return v;
     }

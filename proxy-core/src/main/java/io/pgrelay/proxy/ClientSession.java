@@ -11,6 +11,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.pgrelay.admin.AdminSession;
+import io.pgrelay.config.Limits;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.pool.PoolException;
@@ -84,6 +85,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private final PgRelay relay;
     private final Role role;
     private final ProxyConfig config;
+    private final Limits limits;
     private final long connectedAtNanos = System.nanoTime();
     final long id;
     final Instant connectedAt = Instant.now();
@@ -127,7 +129,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean clientSkipping;
     /** Transaction mode: the client's statement names map to shared, renamed statements. */
     private final boolean mapStatements;
-    private final Map<String, Statement> statements = new HashMap<>();
+    private final ClientStatements statements = new ClientStatements();
     private boolean copyIn;
     private byte txStatus = Messages.IDLE;
     private int injectedReplies;
@@ -181,6 +183,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         this.relay = relay;
         this.role = role;
         this.config = relay.config();
+        this.limits = config.limits();
         this.mapStatements = config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
         this.id = relay.nextClientId();
     }
@@ -887,7 +890,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             answerError("42P05", "prepared statement \"" + name + "\" already exists");
             return;
         }
+        String overLimit = limits.checkClientStatements(statements.size() + 1,
+                statements.bytes() + 2L * name.length() + statementBody.length);
+        if (overLimit != null) {
+            answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, overLimit);
+            return;
+        }
         Statement statement = relay.preparedStatements().intern(statementBody);
+        if (statement == null) {
+            answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, "the shared prepared statement cache is full ("
+                    + limits.preparedStatementCacheBytes() + " bytes of statement text,"
+                    + " limits.prepared_statement_cache_size)");
+            return;
+        }
         statements.put(name, statement);
         if (server.prepared.get(statement) != null) {
             answer(ExpectedReply.parseComplete(statement, name));

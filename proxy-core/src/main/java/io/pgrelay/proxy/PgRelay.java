@@ -80,7 +80,7 @@ public final class PgRelay implements AutoCloseable {
     private volatile Backend lastPrimary;
     private final ServerPools pools = new ServerPools(this);
     private final CancelKeys cancelKeys = new CancelKeys();
-    private final PreparedStatements preparedStatements = new PreparedStatements();
+    private final PreparedStatements preparedStatements;
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final AtomicInteger clientCount = new AtomicInteger();
     private Transport transport;
@@ -102,6 +102,7 @@ public final class PgRelay implements AutoCloseable {
     public PgRelay(ProxyConfig config, File configFile) {
         this.config = config;
         this.configFile = configFile;
+        this.preparedStatements = new PreparedStatements(config.limits().preparedStatementCacheBytes());
         this.credentials = new Credentials(loadUsers(config));
         if (config.routingSource().equals("patroni")) {
             PatroniRouter patroni = new PatroniRouter(config.maxReplicaLagBytes(), config.readFallbackToPrimary());

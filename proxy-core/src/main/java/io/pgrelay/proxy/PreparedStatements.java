@@ -74,13 +74,31 @@ final class PreparedStatements {
 
     private final Map<Key, Statement> statements = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    /** Sum of the bodies of the entries in {@link #statements}; changed only inside its compute. */
+    private final AtomicLong bytes = new AtomicLong();
+    private final long maxBytes;
 
-    /** The entry for this Parse body, with one more reference. */
+    /** A cache that holds at most {@code maxBytes} of statement text (limits.prepared_statement_cache_size). */
+    PreparedStatements(long maxBytes) {
+        this.maxBytes = maxBytes;
+    }
+
+    /**
+     * The entry for this Parse body, with one more reference; null when it is new and the cache
+     * has no room for it (existing entries are always shared).
+     */
     Statement intern(byte[] parseBody) {
         Key key = new Key(parseBody);
         Statement[] out = new Statement[1];
         statements.compute(key, (k, existing) -> {
-            Statement s = existing != null ? existing : new Statement(ids.incrementAndGet(), k);
+            Statement s = existing;
+            if (s == null) {
+                if (bytes.get() + k.bytes.length > maxBytes) {
+                    return null;
+                }
+                s = new Statement(ids.incrementAndGet(), k);
+                bytes.addAndGet(k.bytes.length);
+            }
             s.references++;
             out[0] = s;
             return s;
@@ -94,7 +112,11 @@ final class PreparedStatements {
             if (s != statement) {
                 return s;
             }
-            return --s.references <= 0 ? null : s;
+            if (--s.references > 0) {
+                return s;
+            }
+            bytes.addAndGet(-s.body.length);
+            return null;
         });
     }
 
@@ -130,10 +152,6 @@ final class PreparedStatements {
 
     /** Bytes held by statement texts and parameter types (the bulk of the cache). */
     long bytes() {
-        long total = 0;
-        for (Statement s : statements.values()) {
-            total += s.body.length;
-        }
-        return total;
+        return bytes.get();
     }
 }

@@ -161,6 +161,73 @@ class HostileClientTest {
         }
     }
 
+    /** Parse of a named statement whose text is about {@code size} bytes, distinct per {@code n}. */
+    static byte[] parse(String name, int n, int size) {
+        String sql = "select " + n + ", '" + "x".repeat(size) + "'";
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.writeBytes((name + "\0" + sql + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        body.write(0);
+        body.write(0);
+        return RawClient.message('P', body.toByteArray());
+    }
+
+    /**
+     * The probe prepared 1,000 statements of 50 kB per Sync until the heap was gone. Now the
+     * client gets 53400 naming the limit, keeps its connection, and everyone else goes on.
+     */
+    @Test
+    void preparedStatementsAreBoundedPerClientAndInTotal() throws Exception {
+        try (RelayFixture limited = RelayFixture.builder(primary)
+                .set("limits.max_client_prepared_statements", 30)
+                .set("limits.max_client_prepared_statement_bytes", "1MiB")
+                .set("limits.prepared_statement_cache_size", "1500KiB").start();
+                RawClient a = RawClient.app(limited); RawClient b = RawClient.app(limited)) {
+            java.io.ByteArrayOutputStream batch = new java.io.ByteArrayOutputStream();
+            for (int i = 0; i < 1000; i++) {
+                batch.writeBytes(parse("a" + i, i, 50_000));
+            }
+            batch.writeBytes(sync());
+            a.send(batch.toByteArray());
+            List<Message> replies = a.untilReady();
+            long parsed = replies.stream().filter(m -> m.type() == '1').count();
+            Message error = replies.stream().filter(m -> m.type() == 'E').findFirst().orElseThrow();
+            assertEquals(20, parsed, "1 MiB holds 20 statements of 50 kB: " + replies.size() + " replies");
+            assertEquals("53400", error.fields().get('C'));
+            assertTrue(error.fields().get('M').contains("limits.max_client_prepared_statement_bytes"),
+                    error.fields().get('M'));
+
+            // Names count too.
+            java.io.ByteArrayOutputStream small = new java.io.ByteArrayOutputStream();
+            for (int i = 0; i < 20; i++) {
+                small.writeBytes(parse("s" + i, i, 1));
+            }
+            small.writeBytes(sync());
+            a.send(small.toByteArray());
+            replies = a.untilReady();
+            assertEquals(10, replies.stream().filter(m -> m.type() == '1').count());
+            assertTrue(replies.stream().filter(m -> m.type() == 'E').findFirst().orElseThrow().fields().get('M')
+                    .contains("limits.max_client_prepared_statements"));
+
+            // The shared cache: B is within its own limits, but 1,500 KiB hold only 30 such texts.
+            java.io.ByteArrayOutputStream other = new java.io.ByteArrayOutputStream();
+            for (int i = 0; i < 20; i++) {
+                other.writeBytes(parse("b" + i, 1000 + i, 50_000));
+            }
+            other.writeBytes(sync());
+            b.send(other.toByteArray());
+            replies = b.untilReady();
+            assertTrue(replies.stream().filter(m -> m.type() == '1').count() < 20);
+            assertTrue(replies.stream().filter(m -> m.type() == 'E').findFirst().orElseThrow().fields().get('M')
+                    .contains("limits.prepared_statement_cache_size"));
+
+            // Both connections still work.
+            a.send(query("select 'a works'"));
+            assertEquals(List.of("a works"), dataRows(a.untilReady()).get(0).columns());
+            b.send(query("select 'b works'"));
+            assertEquals(List.of("b works"), dataRows(b.untilReady()).get(0).columns());
+        }
+    }
+
     static List<Message> dataRows(List<Message> messages) {
         return messages.stream().filter(m -> m.type() == 'D').toList();
     }

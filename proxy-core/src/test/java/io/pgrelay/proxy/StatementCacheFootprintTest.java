@@ -37,7 +37,7 @@ class StatementCacheFootprintTest {
 
     @Test
     void thousandClientsTimesTwentyStatements() {
-        PreparedStatements cache = new PreparedStatements();
+        PreparedStatements cache = new PreparedStatements(Long.MAX_VALUE);
         long before = usedHeap();
         List<Map<String, Statement>> clients = new ArrayList<>();
         for (int c = 0; c < 1000; c++) {
