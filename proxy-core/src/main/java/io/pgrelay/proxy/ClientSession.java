@@ -95,6 +95,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private FrameDecoder decoder;
     private volatile State state = State.STARTUP;
     private boolean overLimit;
+    private boolean sslRequested;
+    private boolean gssRequested;
     private boolean counted;
 
     private String user;
@@ -378,7 +380,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void onStartupPacket(ByteBuf packet) {
         int length = packet.readableBytes();
         int code = StartupMessage.code(packet);
-        if (code == StartupMessage.SSL_REQUEST_CODE || code == StartupMessage.GSSENC_REQUEST_CODE) {
+        // Each may be asked once; a second one falls through to the version check and is
+        // refused as an unsupported protocol, as PostgreSQL does.
+        if ((code == StartupMessage.SSL_REQUEST_CODE && !sslRequested)
+                || (code == StartupMessage.GSSENC_REQUEST_CODE && !gssRequested)) {
+            sslRequested |= code == StartupMessage.SSL_REQUEST_CODE;
+            gssRequested |= code == StartupMessage.GSSENC_REQUEST_CODE;
             if (length != 8) {
                 throw new ProtocolException("invalid length of " + (code == StartupMessage.SSL_REQUEST_CODE
                         ? "SSLRequest" : "GSSENCRequest") + ": " + length);

@@ -167,6 +167,21 @@ class BadInputTest {
     }
 
     @Test
+    void secondSslRequestIsRefusedAsPostgreSqlDoes() throws Exception {
+        byte[] sslRequest = {0, 0, 0, 8, 0x04, (byte) 0xd2, 0x16, 0x2f};
+        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write(sslRequest);
+            assertEquals('N', s.getInputStream().read());
+            s.getOutputStream().write(sslRequest);
+            Map<Character, String> e = readError(s);
+            assertEquals("0A000", e.get('C'));
+            assertTrue(e.get('M').contains("unsupported frontend protocol 1234.5679"), e.get('M'));
+        }
+        assertBystanderWorks();
+    }
+
+    @Test
     void tooManyClients() throws Exception {
         List<Connection> held = new ArrayList<>();
         try {
