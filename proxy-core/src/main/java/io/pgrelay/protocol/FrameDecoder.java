@@ -1,6 +1,7 @@
 package io.pgrelay.protocol;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
@@ -20,6 +21,12 @@ import java.util.List;
  * <p>Lengths are checked before any body byte is buffered, so a bogus 2 GB length fails at
  * once instead of making the proxy wait for (or allocate) 2 GB. After a failure the decoder
  * discards everything else the peer sends: the handler reports the error and closes.
+ *
+ * <p>A large message (over {@link MessageMemory#LARGE_MESSAGE}) reserves its size in the shared
+ * {@link MessageMemory}, if one is given, when its header arrives, and gives it back when it is
+ * handed on; one that does not fit fails with SQLSTATE 53200. Its buffer is then grown once to
+ * the announced size: the default cumulator grows in 4 MiB steps past 4 MiB, copying the
+ * message each time and holding it twice during each copy.
  */
 public final class FrameDecoder extends ByteToMessageDecoder {
 
@@ -28,18 +35,25 @@ public final class FrameDecoder extends ByteToMessageDecoder {
 
     private final int maxMessageLength;
     private final boolean runs;
+    private final MessageMemory memory;
     private boolean startupPhase;
     private boolean failed;
+    /** Whole size (type byte included) of the large message being received, 0 when none. */
+    private int receiving;
+    /** Bytes this decoder holds reserved in {@link #memory} for that message. */
+    private long reserved;
 
-    private FrameDecoder(boolean startupPhase, int maxMessageLength, boolean runs) {
+    private FrameDecoder(boolean startupPhase, int maxMessageLength, boolean runs, MessageMemory memory) {
         this.startupPhase = startupPhase;
         this.maxMessageLength = maxMessageLength;
         this.runs = runs;
+        this.memory = memory;
+        setCumulator(this::cumulate);
     }
 
     /** For connections from clients: untyped startup packets first. */
     public static FrameDecoder frontend(int maxMessageLength) {
-        return new FrameDecoder(true, maxMessageLength, false);
+        return new FrameDecoder(true, maxMessageLength, false, null);
     }
 
     /**
@@ -47,12 +61,17 @@ public final class FrameDecoder extends ByteToMessageDecoder {
      * startup packets before that still come one at a time.
      */
     public static FrameDecoder frontendRuns(int maxMessageLength) {
-        return new FrameDecoder(true, maxMessageLength, true);
+        return new FrameDecoder(true, maxMessageLength, true, null);
+    }
+
+    /** {@link #frontendRuns(int)}, with large messages accounted in {@code memory}. */
+    public static FrameDecoder frontendRuns(int maxMessageLength, MessageMemory memory) {
+        return new FrameDecoder(true, maxMessageLength, true, memory);
     }
 
     /** For connections to servers: typed messages only. */
     public static FrameDecoder backend(int maxMessageLength) {
-        return new FrameDecoder(false, maxMessageLength, false);
+        return new FrameDecoder(false, maxMessageLength, false, null);
     }
 
     /**
@@ -62,7 +81,7 @@ public final class FrameDecoder extends ByteToMessageDecoder {
      * write to the client instead of one per DataRow; the handler walks the headers itself.
      */
     public static FrameDecoder backendRuns(int maxMessageLength) {
-        return new FrameDecoder(false, maxMessageLength, true);
+        return new FrameDecoder(false, maxMessageLength, true, null);
     }
 
     public void typedPhase() {
@@ -113,8 +132,12 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                     + ", max_message_size)");
         }
         if (in.readableBytes() < length + 1) {
+            if (length >= MessageMemory.LARGE_MESSAGE && receiving == 0) {
+                startLargeMessage(in.getByte(start), length + 1);
+            }
             return;
         }
+        endLargeMessage();
         if (!runs) {
             out.add(in.readRetainedSlice(length + 1));
             return;
@@ -132,6 +155,53 @@ public final class FrameDecoder extends ByteToMessageDecoder {
             end += next + 1;
         }
         out.add(in.readRetainedSlice(end - start));
+    }
+
+    private void startLargeMessage(byte type, int size) {
+        if (memory != null && !memory.tryReserve(size)) {
+            failed = true;
+            throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: a message of type '"
+                    + printable(type) + "' and " + size + " bytes cannot be received now: large messages in"
+                    + " flight already take " + memory.used() + " of " + memory.max()
+                    + " bytes (limits.max_buffered_message_bytes)");
+        }
+        reserved = memory == null ? 0 : size;
+        receiving = size;
+    }
+
+    private void endLargeMessage() {
+        receiving = 0;
+        if (reserved > 0) {
+            memory.release(reserved);
+            reserved = 0;
+        }
+    }
+
+    /**
+     * Netty's merge, except that a large message's buffer is grown once to the announced size
+     * (the message starts at the cumulation's reader index: an incomplete one is never consumed).
+     */
+    private ByteBuf cumulate(ByteBufAllocator alloc, ByteBuf cumulation, ByteBuf in) {
+        int whole = receiving;
+        if (whole == 0 || in.readableBytes() <= cumulation.writableBytes()) {
+            return MERGE_CUMULATOR.cumulate(alloc, cumulation, in);
+        }
+        ByteBuf grown;
+        try {
+            grown = alloc.buffer(Math.max(whole, cumulation.readableBytes() + in.readableBytes()));
+        } catch (RuntimeException | OutOfMemoryError e) {
+            in.release(); // ours to release; the cumulation stays the decoder's
+            throw e;
+        }
+        grown.writeBytes(cumulation).writeBytes(in);
+        cumulation.release();
+        in.release();
+        return grown;
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+        endLargeMessage();
     }
 
     private ProtocolException fail(String message) {

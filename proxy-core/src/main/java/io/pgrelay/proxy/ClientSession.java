@@ -360,7 +360,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         Throwable root = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
-        if (root instanceof ProtocolException pe) {
+        if (root instanceof ProtocolException pe && pe.sqlState().equals(SqlState.OUT_OF_MEMORY)) {
+            log.warn("client {} (user {}): {}", channel.remoteAddress(), user, pe.getMessage());
+            fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
+        } else if (root instanceof ProtocolException pe) {
             log.info("client {}: protocol violation: {}", channel.remoteAddress(), pe.getMessage());
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
         } else if (root instanceof java.io.IOException) {

@@ -9,6 +9,7 @@ import io.netty.channel.socket.SocketChannel;
 import io.pgrelay.auth.UserList;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.MessageMemory;
 import io.pgrelay.protocol.StartupMessage;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
@@ -81,6 +82,7 @@ public final class PgRelay implements AutoCloseable {
     private final ServerPools pools = new ServerPools(this);
     private final CancelKeys cancelKeys = new CancelKeys();
     private final PreparedStatements preparedStatements;
+    private final MessageMemory messageMemory;
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final AtomicInteger clientCount = new AtomicInteger();
     private Transport transport;
@@ -103,6 +105,7 @@ public final class PgRelay implements AutoCloseable {
         this.config = config;
         this.configFile = configFile;
         this.preparedStatements = new PreparedStatements(config.limits().preparedStatementCacheBytes());
+        this.messageMemory = new MessageMemory(config.limits().maxBufferedMessageBytes());
         this.credentials = new Credentials(loadUsers(config));
         if (config.routingSource().equals("patroni")) {
             PatroniRouter patroni = new PatroniRouter(config.maxReplicaLagBytes(), config.readFallbackToPrimary());
@@ -199,7 +202,7 @@ public final class PgRelay implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast("frames", FrameDecoder.frontendRuns(config.maxMessageSize()));
+                        ch.pipeline().addLast("frames", FrameDecoder.frontendRuns(config.maxMessageSize(), messageMemory));
                         ch.pipeline().addLast("session", new ClientSession(PgRelay.this, role));
                     }
                 });
@@ -299,6 +302,11 @@ public final class PgRelay implements AutoCloseable {
         if (sessions.remove(session)) {
             clientCount.decrementAndGet();
         }
+    }
+
+    /** Bytes reserved by large messages being received (limits.max_buffered_message_bytes). */
+    public long bufferedMessageBytes() {
+        return messageMemory.used();
     }
 
     public int clientCount() {

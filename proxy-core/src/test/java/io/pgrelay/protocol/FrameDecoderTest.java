@@ -149,4 +149,56 @@ class FrameDecoderTest {
         assertEquals(Unpooled.wrappedBuffer(new byte[] {'Z', 0, 0, 0, 5, 'I'}), z);
         z.release();
     }
+    private static ByteBuf queryHeader(int length, int bodyBytes) {
+        ByteBuf b = Unpooled.buffer(5 + bodyBytes).writeByte('Q').writeInt(length);
+        return b.writeZero(bodyBytes);
+    }
+
+    @Test
+    void largeMessagesReserveSharedMemoryAndOneThatDoesNotFitFailsWith53200() {
+        MessageMemory memory = new MessageMemory(300 * 1024);
+        EmbeddedChannel a = new EmbeddedChannel(FrameDecoder.frontendRuns(1 << 20, memory));
+        EmbeddedChannel b = new EmbeddedChannel(FrameDecoder.frontendRuns(1 << 20, memory));
+        a.pipeline().get(FrameDecoder.class).typedPhase();
+        b.pipeline().get(FrameDecoder.class).typedPhase();
+
+        int size = 200 * 1024;
+        a.writeInbound(queryHeader(size - 1, 1000));
+        assertEquals(size, memory.used(), "reserved when the header arrives");
+        DecoderException e = assertThrows(DecoderException.class, () -> b.writeInbound(queryHeader(size - 1, 10)));
+        ProtocolException cause = (ProtocolException) e.getCause();
+        assertEquals(SqlState.OUT_OF_MEMORY, cause.sqlState());
+        assertTrue(cause.getMessage().contains("limits.max_buffered_message_bytes"), cause.getMessage());
+        assertEquals(size, memory.used(), "the refused message reserved nothing");
+
+        // The rest arrives in pieces; the message comes out whole and its reservation is returned.
+        int missing = size - 5 - 1000;
+        while (missing > 0) {
+            int piece = Math.min(missing, 7000);
+            a.writeInbound(Unpooled.buffer(piece).writeZero(piece));
+            missing -= piece;
+        }
+        ByteBuf message = a.readInbound();
+        assertEquals(size, message.readableBytes());
+        message.release();
+        assertEquals(0, memory.used());
+
+        // A connection closed half way through a large message gives its reservation back too.
+        a.writeInbound(queryHeader(size - 1, 10));
+        assertEquals(size, memory.used());
+        a.finishAndReleaseAll();
+        b.finishAndReleaseAll();
+        assertEquals(0, memory.used());
+    }
+
+    @Test
+    void smallMessagesAreNotAccounted() {
+        MessageMemory memory = new MessageMemory(1);
+        EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.frontendRuns(1 << 20, memory));
+        ch.pipeline().get(FrameDecoder.class).typedPhase();
+        ch.writeInbound(queryHeader(MessageMemory.LARGE_MESSAGE - 2, 100));
+        assertNull(ch.readInbound());
+        assertEquals(0, memory.used());
+        assertFalse(ch.finishAndReleaseAll());
+    }
 }

@@ -228,6 +228,47 @@ class HostileClientTest {
         }
     }
 
+    /** A Query of exactly {@code size} bytes on the wire: a select padded with a comment. */
+    static byte[] bigQuery(String label, int size) {
+        String head = "select '" + label + "' /*";
+        String tail = "*/\0";
+        int padding = size - 5 - head.length() - tail.length();
+        return RawClient.message('Q', (head + "x".repeat(padding) + tail)
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    }
+
+    /**
+     * Concurrent messages near max_message_size used to exhaust direct memory and lose a client
+     * to a reset. Now a message that does not fit gets FATAL 53200 and the others go through.
+     */
+    @Test
+    void largeMessagesThatDoNotFitInMemoryGetOutOfMemoryNotAReset() throws Exception {
+        int size = 3 << 20;
+        try (RelayFixture limited = RelayFixture.builder(primary).set("protocol.max_message_size", "4MiB")
+                .set("limits.max_buffered_message_bytes", "5MiB").start();
+                RawClient a = RawClient.app(limited); RawClient b = RawClient.app(limited)) {
+            byte[] first = bigQuery("first", size);
+            a.send(java.util.Arrays.copyOf(first, 1 << 20));
+            Await.until("the first message to be received in part", Duration.ofSeconds(10),
+                    () -> limited.relay().bufferedMessageBytes() == size);
+            b.send(java.util.Arrays.copyOf(bigQuery("second", size), 1 << 16));
+            Message refused = b.read();
+            assertEquals('E', refused.type());
+            assertEquals("53200", refused.fields().get('C'));
+            assertEquals("FATAL", refused.fields().get('S'));
+            assertTrue(refused.fields().get('M').contains("limits.max_buffered_message_bytes"),
+                    refused.fields().get('M'));
+
+            a.send(java.util.Arrays.copyOfRange(first, 1 << 20, first.length));
+            assertEquals(List.of("first"), dataRows(a.untilReady()).get(0).columns());
+            assertEquals(0, limited.relay().bufferedMessageBytes());
+            try (RawClient c = RawClient.app(limited)) {
+                c.send(bigQuery("third", size));
+                assertEquals(List.of("third"), dataRows(c.untilReady()).get(0).columns());
+            }
+        }
+    }
+
     static List<Message> dataRows(List<Message> messages) {
         return messages.stream().filter(m -> m.type() == 'D').toList();
     }
