@@ -94,10 +94,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private EventLoop loop;
     private FrameDecoder decoder;
     private volatile State state = State.STARTUP;
-    private boolean overLimit;
     private boolean sslRequested;
     private boolean gssRequested;
+    /** Holds a slot in the relay's ClientSlots: a login slot until {@link #loggedIn}, then a client slot. */
     private boolean counted;
+    private boolean loggedIn;
 
     private String user;
     private String database;
@@ -236,6 +237,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return server;
     }
 
+    long connectedAtNanos() {
+        return connectedAtNanos;
+    }
+
+    /** Closes this connection if it has still not logged in (ClientSlots making room); on its loop. */
+    void disconnectIfLoggingIn(String sqlState, String message) {
+        loop.execute(() -> {
+            if (!loggedIn && state != State.CLOSED) {
+                fatal(ErrorResponse.fatal(sqlState, message));
+            }
+        });
+    }
+
     /** Disconnects this client (KILL, KILL_CLIENT); runs on its loop. */
     void disconnect(String sqlState, String message) {
         loop.execute(() -> fatal(ErrorResponse.fatal(sqlState, message)));
@@ -261,10 +275,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         loop = channel.eventLoop();
         decoder = channel.pipeline().get(FrameDecoder.class);
         counted = true;
-        // Over the limit we still read the startup packet, so the client gets a proper
-        // ErrorResponse (and cancel requests, which hold no session, still work).
-        overLimit = !relay.clientConnected(this);
         ctx.fireChannelActive();
+        if (!relay.clientConnected(this)) {
+            // Refused at once, not after a startup packet that an idle connection never sends:
+            // a flood of them must not pile up here.
+            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, relay.isShuttingDown() ? "pgrelay is shutting down"
+                    : "too many connections are logging in (limits.max_login_clients)"));
+        }
     }
 
     /**
@@ -405,10 +422,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             channel.close();
             return;
         }
-        if (overLimit) {
-            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)"));
-            return;
-        }
         int major = code >>> 16;
         int minor = code & 0xffff;
         if (major != 3) {
@@ -499,6 +512,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void authenticated() {
         // The exchange is over: an idle client should not keep its SCRAM state alive.
         login = null;
+        if (!relay.clientLoggedIn(this)) {
+            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)"));
+            return;
+        }
+        loggedIn = true;
         channel.write(Messages.authenticationOk());
         if (consoleDatabase) {
             startConsole();
@@ -1898,7 +1916,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (counted) {
             counted = false;
-            relay.clientDisconnected(this);
+            relay.clientDisconnected(this, loggedIn);
         }
     }
 }

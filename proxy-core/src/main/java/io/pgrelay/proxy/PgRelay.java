@@ -84,7 +84,7 @@ public final class PgRelay implements AutoCloseable {
     private final PreparedStatements preparedStatements;
     private final MessageMemory messageMemory;
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
-    private final AtomicInteger clientCount = new AtomicInteger();
+    private final ClientSlots slots = new ClientSlots();
     private Transport transport;
     private Channel writeListener;
     private Channel readListener;
@@ -292,15 +292,32 @@ public final class PgRelay implements AutoCloseable {
         return shuttingDown;
     }
 
-    /** Counts a new client; false when that puts it over max_client_conn (it is still counted until it goes). */
+    /**
+     * A new connection, counted as logging in; false when the login slots are full
+     * (limits.max_login_clients) or pgrelay is shutting down. It is counted until it goes.
+     */
     boolean clientConnected(ClientSession session) {
         sessions.add(session);
-        return clientCount.incrementAndGet() <= config.maxClientConn() && !shuttingDown;
+        return slots.startLogin(session, config().limits().maxLoginClients()) && !shuttingDown;
     }
 
-    void clientDisconnected(ClientSession session) {
+    /** The client has logged in: it moves to a client slot; false when max_client_conn are taken. */
+    boolean clientLoggedIn(ClientSession session) {
+        if (!slots.addClient(config().maxClientConn())) {
+            return false; // keeps its login slot until it goes
+        }
+        slots.endLogin(session);
+        return true;
+    }
+
+    /** The connection went away; {@code loggedIn} says which slot it held. */
+    void clientDisconnected(ClientSession session, boolean loggedIn) {
         if (sessions.remove(session)) {
-            clientCount.decrementAndGet();
+            if (loggedIn) {
+                slots.removeClient();
+            } else {
+                slots.endLogin(session);
+            }
         }
     }
 
@@ -309,8 +326,9 @@ public final class PgRelay implements AutoCloseable {
         return messageMemory.used();
     }
 
+    /** Logged-in clients (those still logging in are not counted: see ClientSlots). */
     public int clientCount() {
-        return clientCount.get();
+        return slots.clients();
     }
 
     /** One task per event loop, not per client: 10,000 idle clients cost 2 tasks a second, not 10,000. */
@@ -356,7 +374,7 @@ public final class PgRelay implements AutoCloseable {
             health.beginShutdown();
         }
         closeListeners();
-        log.info("shutting down: {} clients, waiting up to {} s for transactions in flight", clientCount.get(),
+        log.info("shutting down: {} clients, waiting up to {} s for transactions in flight", clientCount(),
                 timeout.toSeconds());
         for (ClientSession s : sessions) {
             s.loop().execute(s::shutdown);

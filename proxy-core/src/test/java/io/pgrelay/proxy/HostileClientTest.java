@@ -269,6 +269,56 @@ class HostileClientTest {
         }
     }
 
+    /**
+     * 5,000 idle TCP connections used to take every max_client_conn slot for the 60 s login
+     * timeout. Now they fill only the login slots, and a real client takes the slot of the
+     * oldest one that has been logging in for over a second.
+     */
+    @Test
+    void idleConnectionsCannotLockLoginsOut() throws Exception {
+        List<java.net.Socket> idle = new java.util.ArrayList<>();
+        try (RelayFixture limited = RelayFixture.builder(primary).set("pool.max_client_conn", 3)
+                .set("limits.max_login_clients", 10).start()) {
+            for (int i = 0; i < 40; i++) {
+                idle.add(new java.net.Socket("127.0.0.1", limited.writePort()));
+            }
+            Thread.sleep(1200); // older than the second after which a login may be displaced
+            List<Connection> clients = new java.util.ArrayList<>();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    clients.add(limited.app());
+                    assertEquals("1", RelayFixture.one(clients.get(i), "select 1"));
+                }
+                assertEquals(3, limited.relay().clientCount(), "idle connections are not clients");
+                org.postgresql.util.PSQLException full = org.junit.jupiter.api.Assertions.assertThrows(
+                        org.postgresql.util.PSQLException.class, limited::app);
+                assertEquals("53300", full.getSQLState());
+                assertTrue(full.getMessage().contains("max_client_conn"), full.getMessage());
+            } finally {
+                for (Connection c : clients) {
+                    c.close();
+                }
+            }
+            // The idle connections that lost their slot were told why before being closed.
+            int closedWithError = 0;
+            for (java.net.Socket s : idle) {
+                s.setSoTimeout(200);
+                try {
+                    if (s.getInputStream().read() == 'E') {
+                        closedWithError++;
+                    }
+                } catch (java.net.SocketTimeoutException stillWaiting) {
+                    // kept its login slot
+                }
+            }
+            assertTrue(closedWithError >= 30, closedWithError + " of 40 idle connections were closed");
+        } finally {
+            for (java.net.Socket s : idle) {
+                s.close();
+            }
+        }
+    }
+
     static List<Message> dataRows(List<Message> messages) {
         return messages.stream().filter(m -> m.type() == 'D').toList();
     }
