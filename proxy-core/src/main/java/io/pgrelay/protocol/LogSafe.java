@@ -6,8 +6,8 @@ package io.pgrelay.protocol;
  * terminal (ESC sequences), hide text (bidi overrides) or make every line that names it 9 kB
  * long; PostgreSQL itself cuts names at 63 bytes, a startup packet does not.
  *
- * <p>Escaped: backslash and double quote ({@code \\}, {@code \"}, so the quotes of
- * {@link #quote} cannot be faked), {@code \n \r \t}, every other C0 control, DEL and C1
+ * <p>Escaped: backslash ({@code \\}), the double quote inside {@link #quote} ({@code \"}, so
+ * its quotes cannot be faked), {@code \n \r \t}, every other C0 control, DEL and C1
  * control as {@code \xNN}, and Unicode format characters and line/paragraph separators
  * (U+200E, U+2028, U+202E, U+FEFF...) as {@code \}{@code uNNNN}. The length cap counts
  * characters of the input, before escaping, and never splits a surrogate pair.
@@ -33,22 +33,22 @@ public final class LogSafe {
             return "null";
         }
         StringBuilder out = new StringBuilder(Math.min(s.length(), limit) + 8).append('"');
-        boolean cut = append(out, s, limit);
+        boolean cut = append(out, s, limit, true);
         out.append('"');
         return cut ? out.append("...").toString() : out.toString();
     }
 
-    /** {@code s} escaped as {@link #quote} does but without quotes, cut at {@code limit} characters. */
+    /** {@code s} escaped as {@link #quote} does, without quotes (so {@code "} stays), cut at {@code limit} characters. */
     public static String escape(String s, int limit) {
         if (s == null) {
             return "null";
         }
         StringBuilder out = new StringBuilder(Math.min(s.length(), limit) + 4);
-        return append(out, s, limit) ? out.append("...").toString() : out.toString();
+        return append(out, s, limit, false) ? out.append("...").toString() : out.toString();
     }
 
     /** Appends the escaped first {@code limit} characters; true if {@code s} was longer. */
-    private static boolean append(StringBuilder out, String s, int limit) {
+    private static boolean append(StringBuilder out, String s, int limit, boolean quoted) {
         int end = Math.min(s.length(), Math.max(0, limit));
         if (end < s.length() && end > 0 && Character.isHighSurrogate(s.charAt(end - 1))) {
             end--;
@@ -57,7 +57,7 @@ public final class LogSafe {
             char c = s.charAt(i);
             switch (c) {
                 case '\\' -> out.append("\\\\");
-                case '"' -> out.append("\\\"");
+                case '"' -> out.append(quoted ? "\\\"" : "\"");
                 case '\n' -> out.append("\\n");
                 case '\r' -> out.append("\\r");
                 case '\t' -> out.append("\\t");

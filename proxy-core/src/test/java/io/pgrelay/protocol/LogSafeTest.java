@@ -57,7 +57,7 @@ class LogSafeTest {
 
     @Test
     void escapeHasNoQuotes() {
-        assertEquals("FATAL 3D000 database \\\"x\\ny\\\" does not exist",
+        assertEquals("FATAL 3D000 database \"x\\ny\" does not exist",
                 LogSafe.escape("FATAL 3D000 database \"x\ny\" does not exist", 200));
         assertEquals("abc...", LogSafe.escape("abcdef", 3));
         assertEquals("null", LogSafe.escape(null, 3));
