@@ -66,7 +66,8 @@ public final class Pool<C extends Poolable> {
   private final ArrayDeque<Queued<C>> waiters = new ArrayDeque<>();  // oldest first
   private int connecting;
   private int generation;
-  private boolean closed;
+  // Written under the lock; volatile so isClosed() can be read without it.
+  private volatile boolean closed;
   private long connectsStarted;
   private long connectsFailed;
   private long waitTimeouts;
@@ -290,6 +291,31 @@ public final class Pool<C extends Poolable> {
       lock.unlock();
     }
     run(after);
+  }
+
+  /**
+   * Closes the pool only if nothing uses it: no open connection, no connect in flight, no waiter. Check and close
+   * are one step under the lock, so an acquire cannot slip in between; one that comes later fails with CLOSED.
+   * For removing pools nobody needs (a database the server refused, a pool idle for long). Logs nothing.
+   *
+   * @return true if the pool is now closed by this call
+   */
+  public boolean closeIfUnused() {
+    lock.lock();
+    try {
+      if (closed || !entries.isEmpty() || connecting > 0 || !waiters.isEmpty()) {
+        return false;
+      }
+      closed = true;
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Whether {@link #close} or {@link #closeIfUnused} has closed the pool. */
+  public boolean isClosed() {
+    return closed;
   }
 
   /**

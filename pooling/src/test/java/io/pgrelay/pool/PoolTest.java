@@ -464,6 +464,35 @@ class PoolTest {
   }
 
   @Test
+  void closeIfUnusedRefusesWhileAnythingUsesThePool() {
+    newPool(size(2));
+    FakeWaiter w = acquire(null);
+    assertFalse(pool.closeIfUnused(), "a waiter and a connect in flight");
+    connector.completeNext();
+    assertFalse(pool.closeIfUnused(), "a leased connection");
+    pool.release(w.connection());
+    assertFalse(pool.closeIfUnused(), "an idle connection");
+    assertFalse(pool.isClosed());
+    pool.discard(w.connection(), "test");
+
+    assertTrue(pool.closeIfUnused());
+    assertTrue(pool.isClosed());
+    assertFalse(pool.closeIfUnused(), "only the first call closes it");
+    FakeWaiter late = acquire(null);
+    assertEquals(PoolException.Reason.CLOSED, late.failure.reason(), "an acquire after the close fails at once");
+    assertEquals(0, connector.pendingCount(), "and opens nothing");
+  }
+
+  @Test
+  void closeIfUnusedAfterARefusedConnectClosesThePool() {
+    newPool(size(2));
+    FakeWaiter w = acquire(null);
+    connector.failNext(new RuntimeException("FATAL 3D000 database does not exist"));
+    assertNotNull(w.failure);
+    assertTrue(pool.closeIfUnused(), "the failed connect left nothing behind");
+  }
+
+  @Test
   void connectFailureFailsOldestWaiterAndRetriesForTheOthers() {
     newPool(size(1));
     FakeWaiter w1 = acquire(null);

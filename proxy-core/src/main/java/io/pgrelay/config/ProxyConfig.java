@@ -40,6 +40,8 @@ public record ProxyConfig(
         PoolMode poolMode,
         int maxClientConn,
         PoolSettings poolSettings,
+        /** PgBouncer's autodb_idle_timeout: pools unused this long are removed; ZERO = never. */
+        Duration autodbIdleTimeout,
         Duration serverConnectTimeout,
         Duration clientIdleTimeout,
         Duration idleTransactionTimeout,
@@ -58,6 +60,8 @@ public record ProxyConfig(
         String httpHost,
         int httpPort,
         boolean metricsHistograms,
+        /** Pools that get per-pool meters (/metrics series labelled by database and user); later pools get none. */
+        int maxPoolMetrics,
         /** The effective settings, for SHOW CONFIG: "pool.default_pool_size" → "20". */
         java.util.SortedMap<String, String> settings) {
 
@@ -150,6 +154,7 @@ public record ProxyConfig(
                 enumValue(c, "pool.pool_mode", PoolMode.class),
                 positive(c, "pool.max_client_conn"),
                 poolSettings,
+                duration(c, "pool.autodb_idle_timeout"),
                 positiveDuration(c, "pool.server_connect_timeout"),
                 duration(c, "pool.client_idle_timeout"),
                 duration(c, "pool.idle_transaction_timeout"),
@@ -168,6 +173,7 @@ public record ProxyConfig(
                 c.getString("admin.http_host"),
                 port(c, "admin.http_port"),
                 c.getBoolean("admin.metrics_histograms"),
+                nonNegative(c, "admin.max_pool_metrics"),
                 flatten(c));
     }
 

@@ -62,7 +62,10 @@ final class AdminConsole implements AdminView, AdminControl {
 
     private List<ServerPool> sortedPools() {
         List<ServerPool> pools = new ArrayList<>(relay.pools().all());
-        pools.sort((a, b) -> a.key().toString().compareTo(b.key().toString()));
+        // By the raw names: PoolKey.toString() is cut for logs, and it would allocate per comparison.
+        pools.sort(java.util.Comparator.comparing((ServerPool p) -> p.key().database())
+                .thenComparing(p -> p.key().user()).thenComparing(p -> p.key().backend().toString())
+                .thenComparing(p -> p.role()));
         return pools;
     }
 
@@ -96,7 +99,8 @@ final class AdminConsole implements AdminView, AdminControl {
             long[] before = periodStart.getOrDefault(db, new long[12]);
             long[] d = new long[12];
             for (int i = 0; i < 12; i++) {
-                d[i] = v[i] - before[i];
+                // A pool removed (autodb_idle_timeout) takes its totals with it: no negative rates.
+                d[i] = Math.max(0, v[i] - before[i]);
             }
             delta.put(db, d);
         });

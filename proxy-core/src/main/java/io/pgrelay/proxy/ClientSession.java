@@ -1333,6 +1333,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         lease = null;
         waitingSinceNanos = 0;
         unblock(BLOCKED_WAITING);
+        if (relay.pools().wasRemoved(failed.pool, e)) {
+            startLease();   // removed as unused just as we asked: its successor will serve us
+            return;
+        }
         ErrorResponse error = switch (e.reason()) {
             case WAIT_TIMEOUT -> ErrorResponse.error(SqlState.QUERY_CANCELED,
                     "query_wait_timeout: no server connection to " + failed.pool.key().backend() + " became free within "

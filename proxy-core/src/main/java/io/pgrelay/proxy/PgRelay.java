@@ -56,11 +56,12 @@ public final class PgRelay implements AutoCloseable {
     /** Settings a RELOAD or SET may change on a running proxy (prefixes of setting paths). */
     static final List<String> RELOADABLE = List.of("pool.max_client_conn", "pool.default_pool_size",
             "pool.min_pool_size", "pool.reserve_pool", "pool.query_wait_timeout", "pool.server_idle_timeout",
-            "pool.server_lifetime", "pool.server_connect_timeout", "pool.client_idle_timeout",
-            "pool.idle_transaction_timeout", "pool.client_login_timeout", "pool.server_reset_query",
-            "pool.ignore_startup_parameters", "pool.max_prepared_statements", "pool.pool_mode", "auth.",
-            "admin.admin_users", "admin.stats_users", "protocol.", "routing.patroni.max_replica_lag_bytes",
-            "routing.patroni.read_fallback_to_primary", "routing.patroni.leader_wait_timeout");
+            "pool.server_lifetime", "pool.autodb_idle_timeout", "pool.server_connect_timeout",
+            "pool.client_idle_timeout", "pool.idle_transaction_timeout", "pool.client_login_timeout",
+            "pool.server_reset_query", "pool.ignore_startup_parameters", "pool.max_prepared_statements",
+            "pool.pool_mode", "auth.", "admin.admin_users", "admin.stats_users", "admin.max_pool_metrics",
+            "protocol.", "routing.patroni.max_replica_lag_bytes", "routing.patroni.read_fallback_to_primary",
+            "routing.patroni.leader_wait_timeout");
 
     private volatile ProxyConfig config;
     private final File configFile;

@@ -1,5 +1,6 @@
 package io.pgrelay.proxy;
 
+import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
 
@@ -10,8 +11,9 @@ import io.pgrelay.routing.Role;
  */
 record PoolKey(String database, String user, Backend backend, Role role) {
 
+    /** For logs (it names the pool in every Pool log line): the client-chosen names quoted by {@link LogSafe}. */
     @Override
     public String toString() {
-        return database + "/" + user + "@" + backend + "/" + role.label();
+        return LogSafe.quote(database) + "/" + LogSafe.quote(user) + "@" + backend + "/" + role.label();
     }
 }

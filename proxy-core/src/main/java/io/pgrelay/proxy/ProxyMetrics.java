@@ -3,18 +3,24 @@ package io.pgrelay.proxy;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.pgrelay.health.Metrics;
 import io.pgrelay.pool.PoolStats;
 import io.pgrelay.routing.Role;
+import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.ToDoubleFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * pgrelay's meters. Kept off the relay path: per-pool counts are the pools' own LongAdders,
@@ -25,6 +31,8 @@ import java.util.function.ToDoubleFunction;
  */
 final class ProxyMetrics implements AutoCloseable {
 
+    private static final Logger log = LoggerFactory.getLogger(ProxyMetrics.class);
+
     private final Metrics metrics;
     private final PrometheusMeterRegistry registry;
     private final Map<Role, Timer> transactionTimers = new EnumMap<>(Role.class);
@@ -34,8 +42,14 @@ final class ProxyMetrics implements AutoCloseable {
     private final LongAdder leaderChanges = new LongAdder();
 
     private final boolean histograms;
+    private final PgRelay relay;
+    /** Pools that have meters, at most admin.max_pool_metrics. */
+    private final AtomicInteger meteredPools = new AtomicInteger();
+    /** The limit last warned about: warn once, and again only after a reload changed it. */
+    private final AtomicInteger warnedAtLimit = new AtomicInteger(-1);
 
     ProxyMetrics(PgRelay relay) {
+        this.relay = relay;
         this.histograms = relay.config().metricsHistograms();
         this.metrics = Metrics.create();
         this.registry = metrics.registry();
@@ -54,6 +68,11 @@ final class ProxyMetrics implements AutoCloseable {
                             + " connection, login: not logged in yet)")
                     .tag("state", state).register(registry);
         }
+        Gauge.builder("pgrelay.pools", relay, r -> r.pools().all().size())
+                .description("Pools open (one per database, user, backend and role)").register(registry);
+        Gauge.builder("pgrelay.pools.unmetered", relay, r -> Math.max(0, r.pools().all().size() - meteredPools.get()))
+                .description("Pools without per-pool series because admin.max_pool_metrics was reached")
+                .register(registry);
         FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
                 .description("Changes of the primary the write port routes to").register(registry);
     }
@@ -62,43 +81,79 @@ final class ProxyMetrics implements AutoCloseable {
         return registry;
     }
 
+    /**
+     * Gives a new pool its meters, unless admin.max_pool_metrics pools already have theirs: every
+     * pool's series carry its database and user, names any client can choose, so without a cap a
+     * client logging in to made-up databases grows the scrape without bound (164 MB at 1,200 pools
+     * whose 9 kB database names were each repeated in 15 series).
+     */
     void registerPool(ServerPool pool) {
+        int limit = relay.config().maxPoolMetrics();
+        if (meteredPools.incrementAndGet() > limit) {
+            meteredPools.decrementAndGet();
+            if (warnedAtLimit.getAndSet(limit) != limit) {
+                log.warn("admin.max_pool_metrics ({}) reached: pool {} and further pools get no per-pool metrics"
+                        + " until pools are removed (pgrelay_pools_unmetered counts them; SHOW POOLS lists all)",
+                        limit, pool.key());
+            }
+            return;
+        }
         Tags tags = Tags.of("database", pool.key().database(), "user", pool.key().user(),
                 "role", pool.role().label(), "backend", pool.key().backend().toString());
-        serverGauge(pool, tags, "active", s -> s.active());
-        serverGauge(pool, tags, "idle", s -> s.idle());
-        serverGauge(pool, tags, "login", s -> s.connecting());
-        Gauge.builder("pgrelay.pool.waiting.clients", pool, p -> p.pool().stats().waiting())
-                .description("Clients queued for a server connection of this pool").tags(tags).register(registry);
-        Gauge.builder("pgrelay.pool.max.wait", pool, p -> p.pool().stats().maxWaitNanos() / 1e9)
+        List<Meter> meters = new ArrayList<>(15);
+        meters.add(serverGauge(pool, tags, "active", s -> s.active()));
+        meters.add(serverGauge(pool, tags, "idle", s -> s.idle()));
+        meters.add(serverGauge(pool, tags, "login", s -> s.connecting()));
+        meters.add(Gauge.builder("pgrelay.pool.waiting.clients", pool, p -> p.pool().stats().waiting())
+                .description("Clients queued for a server connection of this pool").tags(tags).register(registry));
+        meters.add(Gauge.builder("pgrelay.pool.max.wait", pool, p -> p.pool().stats().maxWaitNanos() / 1e9)
                 .description("How long the oldest queued client has waited").baseUnit("seconds").tags(tags)
-                .register(registry);
-        counter(pool, tags, "pgrelay.pool.transactions", "Transactions completed", p -> p.transactions.sum());
-        counter(pool, tags, "pgrelay.pool.queries", "Requests completed", p -> p.queries.sum());
-        counter(pool, tags, "pgrelay.pool.received.bytes", "Bytes from clients to servers", p -> p.bytesReceived.sum());
-        counter(pool, tags, "pgrelay.pool.sent.bytes", "Bytes from servers to clients", p -> p.bytesSent.sum());
-        counter(pool, tags, "pgrelay.pool.server.assignments", "Server connections given to clients",
-                p -> p.pool().stats().leases());
-        counter(pool, tags, "pgrelay.pool.server.connects", "Server connections opened",
-                p -> p.pool().stats().connectsStarted());
-        counter(pool, tags, "pgrelay.pool.server.connect.failures", "Server connections that failed to open",
-                p -> p.pool().stats().connectsFailed());
-        counter(pool, tags, "pgrelay.prepared.client.parses", "Parse messages from clients",
-                p -> p.clientParses.sum());
-        counter(pool, tags, "pgrelay.prepared.server.parses", "Parse messages sent to servers",
-                p -> p.serverParses.sum());
-        counter(pool, tags, "pgrelay.prepared.binds", "Bind messages from clients", p -> p.binds.sum());
+                .register(registry));
+        meters.add(counter(pool, tags, "pgrelay.pool.transactions", "Transactions completed",
+                p -> p.transactions.sum()));
+        meters.add(counter(pool, tags, "pgrelay.pool.queries", "Requests completed", p -> p.queries.sum()));
+        meters.add(counter(pool, tags, "pgrelay.pool.received.bytes", "Bytes from clients to servers",
+                p -> p.bytesReceived.sum()));
+        meters.add(counter(pool, tags, "pgrelay.pool.sent.bytes", "Bytes from servers to clients",
+                p -> p.bytesSent.sum()));
+        meters.add(counter(pool, tags, "pgrelay.pool.server.assignments", "Server connections given to clients",
+                p -> p.pool().stats().leases()));
+        meters.add(counter(pool, tags, "pgrelay.pool.server.connects", "Server connections opened",
+                p -> p.pool().stats().connectsStarted()));
+        meters.add(counter(pool, tags, "pgrelay.pool.server.connect.failures", "Server connections that failed to open",
+                p -> p.pool().stats().connectsFailed()));
+        meters.add(counter(pool, tags, "pgrelay.prepared.client.parses", "Parse messages from clients",
+                p -> p.clientParses.sum()));
+        meters.add(counter(pool, tags, "pgrelay.prepared.server.parses", "Parse messages sent to servers",
+                p -> p.serverParses.sum()));
+        meters.add(counter(pool, tags, "pgrelay.prepared.binds", "Bind messages from clients", p -> p.binds.sum()));
+        pool.meters.set(List.copyOf(meters));
     }
 
-    private void serverGauge(ServerPool pool, Tags tags, String state, ToDoubleFunction<PoolStats> value) {
-        Gauge.builder("pgrelay.server.connections", pool, p -> value.applyAsDouble(p.pool().stats()))
+    /**
+     * Removes a pool's meters and frees its slot. Idempotent: a removed pool may be unregistered
+     * both by the janitor and by the client that replaces it, whichever comes first.
+     */
+    void unregisterPool(ServerPool pool) {
+        List<Meter> meters = pool.meters.getAndSet(null);
+        if (meters == null) {
+            return;
+        }
+        for (Meter m : meters) {
+            registry.remove(m);
+        }
+        meteredPools.decrementAndGet();
+    }
+
+    private Meter serverGauge(ServerPool pool, Tags tags, String state, ToDoubleFunction<PoolStats> value) {
+        return Gauge.builder("pgrelay.server.connections", pool, p -> value.applyAsDouble(p.pool().stats()))
                 .description("Server connections by state (active: held by a client, idle: in the pool,"
                         + " login: connecting)")
                 .tags(tags).tag("state", state).register(registry);
     }
 
-    private void counter(ServerPool pool, Tags tags, String name, String description, ToDoubleFunction<ServerPool> f) {
-        FunctionCounter.builder(name, pool, f).description(description).tags(tags).register(registry);
+    private Meter counter(ServerPool pool, Tags tags, String name, String description, ToDoubleFunction<ServerPool> f) {
+        return FunctionCounter.builder(name, pool, f).description(description).tags(tags).register(registry);
     }
 
     /** Topology meters: eligible replicas, etcd connection, per-member replica lag (registered as members appear). */

@@ -491,7 +491,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         if (secret instanceof Secret.Scram s) {
             byte[] clientKey = relay.credentials().clientKey(user, s);
             if (clientKey == null) {
-                throw new ServerLoginException("cannot log in to server " + backend() + " as \"" + user
+                throw ServerLoginException.credentials("cannot log in to server " + backend() + " as \"" + user
                         + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
                         + " to pgrelay with SCRAM");
             }
@@ -502,12 +502,12 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     private Secret secret() throws ServerLoginException {
         String user = pool.key().user();
-        return relay.credentials().secret(user).orElseThrow(() -> new ServerLoginException(
+        return relay.credentials().secret(user).orElseThrow(() -> ServerLoginException.credentials(
                 "cannot log in to server " + backend() + ": no secret for user \"" + user + "\" in auth_file"));
     }
 
     private ServerLoginException cannotAuthenticate(String requested, String have) {
-        return new ServerLoginException("server " + backend() + " requested " + requested
+        return ServerLoginException.credentials("server " + backend() + " requested " + requested
                 + " authentication for user \"" + pool.key().user() + "\" but auth_file holds " + have);
     }
 

@@ -1,10 +1,13 @@
 package io.pgrelay.proxy;
 
+import io.micrometer.core.instrument.Meter;
 import io.pgrelay.pool.Pool;
 import io.pgrelay.routing.Role;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -38,6 +41,14 @@ final class ServerPool {
     final LongAdder clientParses = new LongAdder();
     final LongAdder serverParses = new LongAdder();
     final LongAdder binds = new LongAdder();
+
+    /** The pool's meters while it has them (null: over admin.max_pool_metrics, or removed). */
+    final AtomicReference<List<Meter>> meters = new AtomicReference<>();
+
+    // The janitor's idle bookkeeping (ServerPools.maintain, one thread): the activity count seen
+    // at the last check, and when the pool was last seen in use.
+    long lastActivity;
+    long lastUsedNanos = System.nanoTime();
 
     ServerPool(PoolKey key, Pool<ServerConnection> pool) {
         this.key = key;

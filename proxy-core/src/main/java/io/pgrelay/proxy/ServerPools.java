@@ -1,21 +1,48 @@
 package io.pgrelay.proxy;
 
 import io.pgrelay.pool.Pool;
+import io.pgrelay.pool.PoolException;
+import io.pgrelay.pool.PoolStats;
+import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
 import java.util.Collection;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Every pool pgrelay has opened, created on first use of a (database, user, backend). */
+/**
+ * Every pool pgrelay has opened, created on first use of a (database, user, backend, role) and
+ * removed again when nobody needs it: at once when the server refused its login (a client can
+ * name any database; the pool, its log lines and its /metrics series must not outlive the
+ * refusal), or after autodb_idle_timeout without use, as PgBouncer frees its auto-databases.
+ *
+ * <p>A pool is removed only while it has no server connection, no connect in flight, no waiter
+ * ({@link Pool#closeIfUnused}, atomic) and no logged-in client homed on it (SHOW POOLS counts
+ * those). A client that looked the pool up just before it closed gets CLOSED from its acquire
+ * and asks again ({@link #wasRemoved}); {@link #pool} never hands out a closed pool.
+ */
 final class ServerPools {
 
     private static final Logger log = LoggerFactory.getLogger(ServerPools.class);
 
+    /** How often the janitor looks for idle pools: autodb_idle_timeout has second resolution. */
+    private static final long IDLE_CHECK_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private final PgRelay relay;
     private final Map<PoolKey, ServerPool> pools = new ConcurrentHashMap<>();
+    /** Pools whose last login the server refused; the janitor removes them once unused. */
+    private final Set<ServerPool> refused = ConcurrentHashMap.newKeySet();
+    /** Janitor thread only. */
+    private long lastIdleCheckNanos = System.nanoTime();
 
     ServerPools(PgRelay relay) {
         this.relay = relay;
@@ -24,19 +51,53 @@ final class ServerPools {
     ServerPool pool(String database, String user, Backend backend, Role role) {
         PoolKey key = new PoolKey(database, user, backend, role);
         ServerPool existing = pools.get(key);
-        return existing != null ? existing : pools.computeIfAbsent(key, k -> create(k, role));
+        if (existing != null && !existing.pool().isClosed()) {
+            return existing;
+        }
+        return pools.compute(key, (k, current) -> {
+            if (current != null && (!current.pool().isClosed() || relay.isShuttingDown())) {
+                return current;
+            }
+            if (current != null) {
+                // Closed by the janitor, which has not taken it out yet: free its meters before the
+                // successor registers the same ones (Micrometer would hand back the old meters).
+                relay.metrics().unregisterPool(current);
+            }
+            return create(k);
+        });
     }
 
-    private ServerPool create(PoolKey key, Role role) {
+    private ServerPool create(PoolKey key) {
         ServerPool[] self = new ServerPool[1];
         Pool<ServerConnection> pool = new Pool<>(key.toString(), relay.config().poolSettings(),
-                affinity -> ServerConnection.open(relay, self[0], affinity), System::nanoTime);
+                affinity -> watchLogin(self[0], ServerConnection.open(relay, self[0], affinity)), System::nanoTime);
         self[0] = new ServerPool(key, pool);
         relay.metrics().registerPool(self[0]);
-        log.info("pool {}: database \"{}\" user \"{}\" on {} backend {} (pool_size {}, {} mode)", key,
-                key.database(), key.user(), role.label(), key.backend(), relay.config().poolSettings().poolSize(),
-                relay.config().poolMode().name().toLowerCase());
+        // Each name once, quoted and cut: a client may pick a 9 kB database name with newlines in it.
+        log.info("new pool: database {} user {} on {} backend {} (pool_size {}, {} mode)",
+                LogSafe.quote(key.database()), LogSafe.quote(key.user()), key.role().label(), key.backend(),
+                relay.config().poolSettings().poolSize(), relay.config().poolMode().name().toLowerCase());
         return self[0];
+    }
+
+    /** Notes a login the server refused, for {@link #maintain} to remove the pool. */
+    private CompletableFuture<ServerConnection> watchLogin(ServerPool pool, CompletableFuture<ServerConnection> login) {
+        login.whenComplete((conn, error) -> {
+            Throwable cause = error instanceof CompletionException ? error.getCause() : error;
+            if (cause instanceof ServerLoginException e && e.isRefusal()) {
+                refused.add(pool);
+            }
+        });
+        return login;
+    }
+
+    /**
+     * True when {@code failure} came from a pool removed as unused just as the client asked it
+     * for a connection: the client should simply ask again (and get a fresh pool). While
+     * pgrelay stops, a closed pool means what it says.
+     */
+    boolean wasRemoved(ServerPool pool, PoolException failure) {
+        return failure.reason() == PoolException.Reason.CLOSED && pool.pool().isClosed() && !relay.isShuttingDown();
     }
 
     /**
@@ -60,10 +121,94 @@ final class ServerPools {
         return pools.values();
     }
 
+    /** The pool janitor, every 100 ms: pool timeouts; refused pools at once; idle pools once a second. */
     void maintain() {
         for (ServerPool p : pools.values()) {
             p.pool().maintain();
         }
+        long now = System.nanoTime();
+        boolean idleCheck = now - lastIdleCheckNanos >= IDLE_CHECK_NANOS;
+        if (refused.isEmpty() && !idleCheck) {
+            return;
+        }
+        Set<ServerPool> homed = homedPools();
+        if (!refused.isEmpty()) {
+            removeRefused(homed);
+        }
+        if (idleCheck) {
+            lastIdleCheckNanos = now;
+            removeIdle(homed, now);
+        }
+    }
+
+    /** Pools that logged-in clients call home (one pass over the sessions, not one per pool). */
+    private Set<ServerPool> homedPools() {
+        Set<ServerPool> homed = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (ClientSession s : relay.sessions()) {
+            ServerPool home = s.homePool();
+            // A client still logging in is a waiter of its pool, or one whose login just failed.
+            String state = s.stateLabel();
+            if (home != null && (state.equals("active") || state.equals("waiting"))) {
+                homed.add(home);
+            }
+        }
+        return homed;
+    }
+
+    private void removeRefused(Set<ServerPool> homed) {
+        for (Iterator<ServerPool> it = refused.iterator(); it.hasNext(); ) {
+            ServerPool p = it.next();
+            PoolStats st = p.pool().stats();
+            if (st.connecting() > 0 || st.waiting() > 0) {
+                continue;   // a login still under way: look again next time
+            }
+            it.remove();
+            // Open connections or logged-in clients: the refusal hit one user of a pool in use
+            // (a password changed under it, a database dropped); the idle timeout decides later.
+            if (st.total() == 0 && !homed.contains(p) && remove(p)) {
+                // DEBUG: the refusal itself was logged (connect failed), and any client can cause one.
+                log.debug("pool {}: removed: the server refused its login", p.key());
+            }
+        }
+    }
+
+    private void removeIdle(Set<ServerPool> homed, long now) {
+        long timeout = relay.config().autodbIdleTimeout().toNanos();
+        for (ServerPool p : pools.values()) {
+            PoolStats st = p.pool().stats();
+            // Any lease, connect or login since the last check counts as use, however short.
+            long activity = st.leases() + st.connectsStarted() + p.clientLogins.sum();
+            boolean inUse = st.total() > 0 || st.waiting() > 0 || homed.contains(p) || activity != p.lastActivity;
+            p.lastActivity = activity;
+            if (inUse) {
+                p.lastUsedNanos = now;
+            } else if (timeout > 0 && now - p.lastUsedNanos >= timeout && remove(p)) {
+                log.info("pool {}: removed: unused for autodb_idle_timeout ({} s)", p.key(),
+                        relay.config().autodbIdleTimeout().toSeconds());
+            }
+        }
+    }
+
+    /**
+     * Closes, unregisters and forgets {@code p} if it is still unused; the next client gets a new
+     * pool. False if a client came in since the check.
+     */
+    private boolean remove(ServerPool p) {
+        if (!p.pool().closeIfUnused()) {
+            return false;
+        }
+        // Meters go before the mapping: a successor registering while the old meters are still
+        // there would be handed them back by Micrometer, and lose them with the old pool.
+        pools.computeIfPresent(p.key(), (k, current) -> {
+            if (current == p) {
+                relay.metrics().unregisterPool(p);
+                return null;
+            }
+            return current;
+        });
+        relay.metrics().unregisterPool(p);   // no-op unless a successor already replaced p
+        refused.remove(p);
+        return true;
     }
 
     void close(String reason) {
