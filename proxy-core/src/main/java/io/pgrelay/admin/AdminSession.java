@@ -545,7 +545,7 @@ public final class AdminSession {
     }
 
     private static AdminException internalError(Object command, Throwable e) {
-        log.warn("admin console command failed: {}", command, e);
+        log.warn("admin console command failed: {}", io.pgrelay.protocol.LogSafe.escape(String.valueOf(command), 300), e);
         return new AdminException(SqlState.INTERNAL_ERROR, "internal error: " + e);
     }
 }

@@ -20,6 +20,7 @@ import io.pgrelay.proxy.PreparedStatements.Statement;
 import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.MessageChecks;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
@@ -378,10 +379,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         Throwable root = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
         if (root instanceof ProtocolException pe && pe.sqlState().equals(SqlState.OUT_OF_MEMORY)) {
-            log.warn("client {} (user {}): {}", channel.remoteAddress(), user, pe.getMessage());
+            log.warn("client {} (user {}): {}", channel.remoteAddress(), LogSafe.quote(user), pe.getMessage());
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
         } else if (root instanceof ProtocolException pe) {
-            log.info("client {}: protocol violation: {}", channel.remoteAddress(), pe.getMessage());
+            log.info("client {}: protocol violation: {}", channel.remoteAddress(), LogSafe.escape(pe.getMessage(), 300));
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
         } else if (root instanceof java.io.IOException) {
             log.debug("client {}: {}", channel.remoteAddress(), root.toString());
@@ -505,7 +506,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void authenticationFailed(String why) {
-        log.info("client {}: password authentication failed for user \"{}\": {}", channel.remoteAddress(), user, why);
+        log.info("client {}: password authentication failed for user {}: {}", channel.remoteAddress(), LogSafe.quote(user),
+                LogSafe.escape(why, 300));
         fatal(ErrorResponse.fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + user + "\""));
     }
 
@@ -1582,7 +1584,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (done.endsWithReadyForQuery()) {
                 break;
             }
-            log.warn("client {}: ReadyForQuery while still expecting a reply to {}", channel.remoteAddress(), done);
+            log.warn("client {}: ReadyForQuery while still expecting a reply to {}", channel.remoteAddress(),
+                    LogSafe.escape(done.toString(), 300));
             undo(done, true);
         }
         long now = System.nanoTime();
@@ -1700,7 +1703,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         log.info("client {}: server connection {} pid {} lost: {}", channel.remoteAddress(), conn.backend(),
-                conn.processId(), error);
+                conn.processId(), LogSafe.escape(error.toString(), 300));
         if (config.poolMode() == PoolMode.SESSION) {
             fatal(error.withSeverity("FATAL"));
             return;

@@ -92,7 +92,7 @@ final class PasswordExchange {
     private Step startScram(ByteBufAllocator alloc) {
         Optional<ScramServer> real = secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
         if (secret != null && real.isEmpty()) {
-            log.warn("user \"{}\" cannot log in with SCRAM: auth_file holds an md5 secret", user);
+            log.warn("user {} cannot log in with SCRAM: auth_file holds an md5 secret", io.pgrelay.protocol.LogSafe.quote(user));
         }
         scram = real.orElseGet(() -> ScramServer.mock(user));
         expecting = Expecting.SASL_INITIAL;

@@ -407,7 +407,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
             }
             case Messages.ERROR_RESPONSE -> throw new ServerLoginException(ErrorResponse.decode(frame));
             case Messages.READY_FOR_QUERY -> {
-                log.debug("logged in to {} as {} (pid {})", backend(), pool.key().user(), processId);
+                log.debug("logged in to {} as {} (pid {})", backend(), io.pgrelay.protocol.LogSafe.quote(pool.key().user()), processId);
                 connectedAt = java.time.Instant.now();
                 relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
                 pool.connections.add(this);

@@ -319,6 +319,39 @@ class HostileClientTest {
         }
     }
 
+    /** A user name that forges a log line, with terminal escapes, and a 9 kB one: escaped and cut. */
+    @Test
+    void clientChosenNamesCannotForgeOrFloodLogLines() throws Exception {
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logs =
+                new ch.qos.logback.core.read.ListAppender<>();
+        ch.qos.logback.classic.Logger pgrelayLogger =
+                (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.pgrelay");
+        logs.start();
+        pgrelayLogger.addAppender(logs);
+        try {
+            String forged = "evil\n03:31:00.000 ERROR [main] i.pgrelay.proxy.PgRelay - FORGED \u001b[31mred\u001b[0m";
+            for (String user : List.of(forged, "u".repeat(9000), "app")) {
+                try (java.net.Socket s = new java.net.Socket("127.0.0.1", relay.writePort())) {
+                    ScramLogin.login(s, user, "wrong password", "appdb\r\nFORGED");
+                    org.junit.jupiter.api.Assertions.fail("logged in as " + user);
+                } catch (java.io.IOException expected) {
+                    // login refused
+                }
+            }
+            Await.until("the failed logins to be logged", Duration.ofSeconds(5), () -> logs.list.stream()
+                    .filter(e -> e.getFormattedMessage().contains("password authentication failed")).count() >= 3);
+            for (ch.qos.logback.classic.spi.ILoggingEvent e : logs.list) {
+                String line = e.getFormattedMessage();
+                assertFalse(line.chars().anyMatch(c -> c < 0x20 || c == 0x7f), "control character in: " + line);
+                assertTrue(line.length() < 1000, "a client-chosen string was not cut: " + line.length() + " chars");
+            }
+            assertTrue(logs.list.stream().anyMatch(e -> e.getFormattedMessage().contains("\"evil\\n03:31:00.000")));
+        } finally {
+            pgrelayLogger.detachAppender(logs);
+            logs.stop();
+        }
+    }
+
     static List<Message> dataRows(List<Message> messages) {
         return messages.stream().filter(m -> m.type() == 'D').toList();
     }
