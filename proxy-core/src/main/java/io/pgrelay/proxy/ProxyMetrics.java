@@ -68,6 +68,9 @@ final class ProxyMetrics implements AutoCloseable {
                             + " connection, login: not logged in yet)")
                     .tag("state", state).register(registry);
         }
+        Gauge.builder("pgrelay.buffered.messages", relay, PgRelay::bufferedMessageBytes)
+                .description("Memory reserved by large client messages being received"
+                        + " (limits.max_buffered_message_bytes)").baseUnit("bytes").register(registry);
         Gauge.builder("pgrelay.pools", relay, r -> r.pools().all().size())
                 .description("Pools open (one per database, user, backend and role)").register(registry);
         Gauge.builder("pgrelay.pools.unmetered", relay, r -> Math.max(0, r.pools().all().size() - meteredPools.get()))
