@@ -1,28 +1,35 @@
 package io.pgrelay.health;
 
-import com.sun.net.httpserver.Headers;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The proxy's HTTP face for operators and orchestrators, on the JDK's built-in server so the
- * module needs nothing beyond Micrometer:
+ * The proxy's HTTP face for operators and orchestrators, on Netty:
  * <ul>
  *   <li>{@code GET /metrics}: Prometheus text (or OpenMetrics when the scraper asks for it);</li>
  *   <li>{@code GET /health}: liveness, 200 or 503 from the liveness check;</li>
@@ -32,207 +39,179 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * {@code HEAD} works on every path, other methods get 405, unknown paths 404.
  *
- * <p>Every request is answered: a check or scrape that throws becomes a 503 carrying the
- * exception message, because a health endpoint that hangs or resets the connection reads to a
- * prober as "dead" for the wrong reason. Checks run on the two request threads, so a check that
- * blocks would stall the endpoint; they should read state the proxy already keeps.
+ * <p>No client can hold the endpoint up for the others, since an orchestrator restarts pgrelay
+ * when its liveness probe times out: connections are served on event loops rather than a few
+ * blocking threads, each must send its request in time ({@link HttpLimits}), requests are small,
+ * connections are capped, and the slow answers (scrape, status page) run on one render thread
+ * with a bounded queue. /health and /ready are answered on the event loop, so their checks must
+ * only read state the proxy already keeps.
  */
 public final class HealthServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(HealthServer.class);
 
-    static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
-    static final String OPENMETRICS_TEXT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    private static final String JSON = "application/json";
-    private static final String HTML = "text/html; charset=utf-8";
-    private static final String TEXT = "text/plain; charset=utf-8";
-    private static final Set<String> PATHS = Set.of("/", "/status", "/metrics", "/health", "/ready");
-    private static final int REQUEST_THREADS = 2;
+    static final String PROMETHEUS_TEXT = Endpoints.PROMETHEUS_TEXT;
+    static final String OPENMETRICS_TEXT = Endpoints.OPENMETRICS_TEXT;
 
-    private final HttpServer server;
-    private final ExecutorService requestThreads;
-    private final PrometheusMeterRegistry registry;
-    private final Supplier<Health> liveness;
-    private final Supplier<Health> readiness;
-    private final Supplier<List<StatusPage.Section>> status;
+    private final Endpoints endpoints;
+    private final HttpLimits limits;
+    private final ConnectionCap cap;
+    private final ThreadPoolExecutor renderThread;
+    /** The loops this server made for itself, or null when it runs on the caller's. */
+    private final EventLoopGroup ownLoops;
+    private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
-    // Warn once, not on every probe: orchestrators poll every few seconds.
-    private final AtomicBoolean checkFailureLogged = new AtomicBoolean();
-    private volatile boolean shuttingDown;
+    private volatile Channel listener;
 
-    private HealthServer(HttpServer server, ExecutorService requestThreads, PrometheusMeterRegistry registry,
-            Supplier<Health> liveness, Supplier<Health> readiness, Supplier<List<StatusPage.Section>> status) {
-        this.server = server;
-        this.requestThreads = requestThreads;
-        this.registry = registry;
-        this.liveness = liveness;
-        this.readiness = readiness;
-        this.status = status;
+    private HealthServer(Endpoints endpoints, HttpLimits limits, EventLoopGroup ownLoops) {
+        this.endpoints = endpoints;
+        this.limits = limits;
+        this.cap = new ConnectionCap(limits.maxConnections());
+        this.ownLoops = ownLoops;
+        // One thread: scrapes are rare (every few seconds per scraper) and need no parallelism;
+        // the bounded queue turns a flood of them into quick 503s instead of memory.
+        this.renderThread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+                new ArrayBlockingQueue<>(limits.maxPendingRenders()), new DefaultThreadFactory("pgrelay-http-render", true));
     }
 
     /**
-     * Binds {@code host:port} (port 0 picks a free one, see {@link #port()}) and starts serving.
+     * Binds {@code host:port} (port 0 picks a free one, see {@link #port()}) and starts serving on
+     * an event loop of its own, with {@link HttpLimits#DEFAULTS}.
      *
      * @throws IOException when the address cannot be bound
      */
     public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
             Supplier<Health> liveness, Supplier<Health> readiness,
             Supplier<List<StatusPage.Section>> status) throws IOException {
-        Objects.requireNonNull(registry, "registry");
-        Objects.requireNonNull(liveness, "liveness");
-        Objects.requireNonNull(readiness, "readiness");
-        Objects.requireNonNull(status, "status");
-        if (port < 0 || port > 65535) {
-            throw new IllegalArgumentException("health port: " + port + " (expected: 0..65535)");
+        return start(host, port, registry, liveness, readiness, status, HttpLimits.DEFAULTS);
+    }
+
+    /** As {@link #start(String, int, PrometheusMeterRegistry, Supplier, Supplier, Supplier)}, with other limits. */
+    public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
+            Supplier<Health> liveness, Supplier<Health> readiness, Supplier<List<StatusPage.Section>> status,
+            HttpLimits limits) throws IOException {
+        Endpoints endpoints = new Endpoints(registry, liveness, readiness, status);
+        EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("pgrelay-http", true),
+                NioIoHandler.newFactory());
+        return bind(new HealthServer(endpoints, limits, loop), loop, NioServerSocketChannel.class, host, port);
+    }
+
+    /**
+     * Serves on the caller's event loops (pgrelay's own, so the HTTP face costs no threads but the
+     * render thread). {@link #close()} closes this server's channels and leaves {@code group} running.
+     *
+     * @param channelClass the server channel type that fits {@code group} (NIO, epoll, io_uring)
+     * @throws IOException when the address cannot be bound
+     */
+    public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
+            Supplier<Health> liveness, Supplier<Health> readiness, Supplier<List<StatusPage.Section>> status,
+            HttpLimits limits, EventLoopGroup group, Class<? extends ServerChannel> channelClass) throws IOException {
+        Objects.requireNonNull(group, "group");
+        Objects.requireNonNull(channelClass, "channelClass");
+        Endpoints endpoints = new Endpoints(registry, liveness, readiness, status);
+        return bind(new HealthServer(endpoints, limits, null), group, channelClass, host, port);
+    }
+
+    private static HealthServer bind(HealthServer server, EventLoopGroup group,
+            Class<? extends ServerChannel> channelClass, String host, int port) throws IOException {
+        try {
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("health port: " + port + " (expected: 0..65535)");
+            }
+            ServerBootstrap bootstrap = new ServerBootstrap()
+                    .group(group)
+                    .channel(channelClass)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(server.new Initializer());
+            server.listener = bootstrap.bind(host, port).syncUninterruptibly().channel();
+        } catch (Exception e) {
+            server.close();
+            // Netty rethrows the bind's IOException (BindException) undeclared; callers expect it declared.
+            if (e instanceof IOException io) {
+                throw io;
+            }
+            if (e instanceof RuntimeException re) {
+                throw re;
+            }
+            throw new IOException(e);
         }
-        HttpServer server = HttpServer.create(new InetSocketAddress(host, port), 0);
-        ExecutorService requestThreads = Executors.newFixedThreadPool(REQUEST_THREADS, daemonThreads());
-        HealthServer health = new HealthServer(server, requestThreads, registry, liveness, readiness, status);
-        server.createContext("/", health::handle);
-        server.setExecutor(requestThreads);
-        server.start();
-        log.info("health endpoint listening on http://{}:{}", host, health.port());
-        return health;
+        log.info("health endpoint listening on http://{}:{}", host, server.port());
+        return server;
+    }
+
+    /** Sets up each accepted connection, or closes it at once when the cap is reached. */
+    private final class Initializer extends ChannelInitializer<Channel> {
+
+        @Override
+        protected void initChannel(Channel ch) {
+            if (closed.get() || !cap.tryOpen()) {
+                ch.close();
+                return;
+            }
+            connections.add(ch);
+            ch.closeFuture().addListener(f -> {
+                connections.remove(ch);
+                cap.closed();
+            });
+            ConnectionDeadlines deadlines = new ConnectionDeadlines(limits);
+            HttpDecoderConfig decoding = new HttpDecoderConfig()
+                    .setMaxInitialLineLength(HttpLimits.MAX_INITIAL_LINE)
+                    .setMaxHeaderSize(HttpLimits.MAX_HEADERS);
+            ch.pipeline().addLast("deadlines", deadlines)
+                    .addLast("http", new HttpServerCodec(decoding))
+                    .addLast("aggregate", new RequestAggregator())
+                    .addLast("endpoints", new HttpConnection(endpoints, renderThread, limits.maxPendingRenders(),
+                            deadlines));
+        }
     }
 
     public int port() {
-        return server.getAddress().getPort();
+        return address().getPort();
     }
 
     public InetSocketAddress address() {
-        return server.getAddress();
+        return (InetSocketAddress) listener.localAddress();
+    }
+
+    /** Connections open now (for tests). */
+    int openConnections() {
+        return cap.open();
+    }
+
+    /** Scrapes and status pages waiting for the render thread, not counting the one it is on (for tests). */
+    int pendingRenders() {
+        return renderThread.getQueue().size();
     }
 
     /** From now on /ready answers 503 SHUTTING_DOWN, whatever the readiness check says. */
     public void beginShutdown() {
-        shuttingDown = true;
+        endpoints.beginShutdown();
     }
 
+    /** Stops listening and closes every connection; the port is free when this returns. */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        // stop(0): on JDK 17 any positive delay is waited out in full even when no request is open.
-        server.stop(0);
-        requestThreads.shutdownNow();
-    }
-
-    private void handle(HttpExchange exchange) {
-        try {
-            String path = exchange.getRequestURI().getPath();
-            String method = exchange.getRequestMethod();
-            if (!PATHS.contains(path)) {
-                respond(exchange, 404, TEXT, "not found: " + path + "\n");
-            } else if (!method.equals("GET") && !method.equals("HEAD")) {
-                exchange.getResponseHeaders().set("Allow", "GET, HEAD");
-                respond(exchange, 405, TEXT, "method not allowed: " + method + "\n");
-            } else {
-                switch (path) {
-                    case "/metrics" -> serveMetrics(exchange);
-                    case "/health" -> serveHealth(exchange, check(liveness));
-                    case "/ready" -> serveHealth(exchange, shuttingDown ? Health.shuttingDown() : check(readiness));
-                    default -> serveStatusPage(exchange);
-                }
-            }
-        } catch (IOException e) {
-            log.debug("health request aborted: {}", e.toString());
-        } catch (RuntimeException | Error e) {
-            log.warn("health request failed", e);
-            if (exchange.getResponseCode() == -1) {
-                try {
-                    respond(exchange, 500, TEXT, describe(e) + "\n");
-                } catch (IOException | RuntimeException ignored) {
-                    // The client is gone or the response is broken; close() below is all we can do.
-                }
-            }
-        } finally {
-            exchange.close();
+        Channel l = listener;
+        if (l != null) {
+            await(l.close());
+        }
+        for (Channel c : connections) {
+            await(c.close());
+        }
+        renderThread.shutdownNow();
+        if (ownLoops != null) {
+            ownLoops.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
         }
     }
 
-    private void serveMetrics(HttpExchange exchange) throws IOException {
-        String accept = exchange.getRequestHeaders().getFirst("Accept");
-        String contentType = accept != null && accept.contains("application/openmetrics-text")
-                ? OPENMETRICS_TEXT : PROMETHEUS_TEXT;
-        String body;
-        try {
-            body = registry.scrape(contentType);
-        } catch (RuntimeException e) {
-            logCheckFailure("metrics scrape", e);
-            respond(exchange, 503, TEXT, "scrape failed: " + describe(e) + "\n");
-            return;
+    /** Waits unless called on the channel's own loop, where waiting would deadlock. */
+    private static void await(ChannelFuture future) {
+        if (!future.channel().eventLoop().inEventLoop()) {
+            future.awaitUninterruptibly(2, TimeUnit.SECONDS);
         }
-        respond(exchange, 200, contentType, body);
-    }
-
-    private static void serveHealth(HttpExchange exchange, Health health) throws IOException {
-        respond(exchange, health.isUp() ? 200 : 503, JSON, health.toJson());
-    }
-
-    private void serveStatusPage(HttpExchange exchange) throws IOException {
-        Health ready = shuttingDown ? Health.shuttingDown() : check(readiness);
-        List<StatusPage.Section> sections;
-        try {
-            sections = Objects.requireNonNull(status.get(), "status supplier returned null");
-        } catch (RuntimeException e) {
-            logCheckFailure("status page", e);
-            String message = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgrelay status</title>"
-                    + "</head><body><h1>status unavailable</h1><p>" + StatusPage.escape(describe(e))
-                    + "</p></body></html>\n";
-            respond(exchange, 503, HTML, message);
-            return;
-        }
-        respond(exchange, 200, HTML, StatusPage.render("pgrelay status", ready, sections));
-    }
-
-    private Health check(Supplier<Health> supplier) {
-        try {
-            Health health = supplier.get();
-            return health != null ? health : Health.down("health check returned null");
-        } catch (RuntimeException e) {
-            logCheckFailure("health check", e);
-            return Health.down(describe(e));
-        }
-    }
-
-    private void logCheckFailure(String what, RuntimeException e) {
-        if (checkFailureLogged.compareAndSet(false, true)) {
-            log.warn("{} threw; answering 503 (further failures are logged at debug)", what, e);
-        } else {
-            log.debug("{} threw", what, e);
-        }
-    }
-
-    private static String describe(Throwable e) {
-        String message = e.getMessage();
-        return message == null ? e.getClass().getName() : e.getClass().getSimpleName() + ": " + message;
-    }
-
-    private static void respond(HttpExchange exchange, int code, String contentType, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        Headers headers = exchange.getResponseHeaders();
-        headers.set("Content-Type", contentType);
-        headers.set("Cache-Control", "no-store");
-        if (exchange.getRequestMethod().equals("HEAD")) {
-            // The JDK server sends no body for HEAD; a length passed to sendResponseHeaders only
-            // earns a warning, so the header is set by hand to say what GET would return.
-            headers.set("Content-Length", Integer.toString(bytes.length));
-            exchange.sendResponseHeaders(code, -1);
-            return;
-        }
-        exchange.sendResponseHeaders(code, bytes.length == 0 ? -1 : bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
-    }
-
-    private static ThreadFactory daemonThreads() {
-        AtomicInteger count = new AtomicInteger();
-        return task -> {
-            Thread thread = new Thread(task, "pgrelay-health-" + count.incrementAndGet());
-            thread.setDaemon(true);
-            return thread;
-        };
     }
 }

@@ -34,6 +34,7 @@ import java.util.concurrent.CompletableFuture;
 import java.io.File;
 import io.pgrelay.health.Health;
 import io.pgrelay.health.HealthServer;
+import io.pgrelay.health.HttpLimits;
 import io.pgrelay.health.StatusPage;
 import io.pgrelay.admin.AdminView;
 import io.pgrelay.config.ProxyConfig;
@@ -180,8 +181,11 @@ public final class PgRelay implements AutoCloseable {
                 STATS_PERIOD_SECONDS, TimeUnit.SECONDS);
         if (config.httpPort() > 0) {
             try {
+                // On pgrelay's own loops: no extra threads but the render thread, and /health then
+                // also says the loops are turning.
                 health = HealthServer.start(config.httpHost(), config.httpPort(), metrics.registry(),
-                        Health::up, this::readiness, this::statusPage);
+                        Health::up, this::readiness, this::statusPage, HttpLimits.DEFAULTS, transport.group(),
+                        transport.serverChannelClass());
             } catch (IOException e) {
                 close();
                 throw new IllegalStateException("pgrelay.admin.http_port: cannot listen on " + config.httpHost() + ":"
