@@ -112,7 +112,9 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                     + Integer.toUnsignedString(length) + " (expected: <= " + maxMessageLength
                     + ", max_message_size)");
         }
-        if (in.readableBytes() < length + 1) {
+        // Not "readable < length + 1": with no limit (Integer.MAX_VALUE, as for server
+        // connections) a length of Integer.MAX_VALUE would overflow that sum.
+        if (in.readableBytes() - 1 < length) {
             return;
         }
         if (!runs) {
@@ -126,7 +128,7 @@ public final class FrameDecoder extends ByteToMessageDecoder {
             if (next < 4 || next > maxMessageLength) {
                 break; // emit the good ones; the next decode call reports this one
             }
-            if (limit - end < next + 1) {
+            if (limit - end - 1 < next) { // next + 1 could overflow, as above
                 break;
             }
             end += next + 1;
