@@ -131,9 +131,11 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                     + Integer.toUnsignedString(length) + " (expected: <= " + maxMessageLength
                     + ", max_message_size)");
         }
-        if (in.readableBytes() < length + 1) {
+        // Not "readable < length + 1": with no limit (Integer.MAX_VALUE, as for server
+        // connections) a length of Integer.MAX_VALUE would overflow that sum.
+        if (in.readableBytes() - 1 < length) {
             if (length >= MessageMemory.LARGE_MESSAGE && receiving == 0) {
-                startLargeMessage(in.getByte(start), length + 1);
+                startLargeMessage(in.getByte(start), length + 1L);
             }
             return;
         }
@@ -149,7 +151,7 @@ public final class FrameDecoder extends ByteToMessageDecoder {
             if (next < 4 || next > maxMessageLength) {
                 break; // emit the good ones; the next decode call reports this one
             }
-            if (limit - end < next + 1) {
+            if (limit - end - 1 < next) { // next + 1 could overflow, as above
                 break;
             }
             end += next + 1;
@@ -157,7 +159,7 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         out.add(in.readRetainedSlice(end - start));
     }
 
-    private void startLargeMessage(byte type, int size) {
+    private void startLargeMessage(byte type, long size) {
         if (memory != null && !memory.tryReserve(size)) {
             failed = true;
             throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: a message of type '"
@@ -166,7 +168,7 @@ public final class FrameDecoder extends ByteToMessageDecoder {
                     + " bytes (limits.max_buffered_message_bytes)");
         }
         reserved = memory == null ? 0 : size;
-        receiving = size;
+        receiving = (int) Math.min(size, Integer.MAX_VALUE); // no buffer holds more anyway
     }
 
     private void endLargeMessage() {

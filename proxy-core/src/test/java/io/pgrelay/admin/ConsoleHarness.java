@@ -3,6 +3,7 @@ package io.pgrelay.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.buffer.UnpooledByteBufAllocator;
@@ -41,7 +42,11 @@ final class ConsoleHarness {
     final AdminSession session;
 
     ConsoleHarness(boolean mayControl) {
-        session = new AdminSession(view, control, mayControl, UnpooledByteBufAllocator.DEFAULT,
+        this(mayControl, UnpooledByteBufAllocator.DEFAULT);
+    }
+
+    ConsoleHarness(boolean mayControl, ByteBufAllocator alloc) {
+        session = new AdminSession(view, control, mayControl, alloc,
                 scheduled::add, new AdminSession.Output() {
                     @Override
                     public void write(ByteBuf messages) {

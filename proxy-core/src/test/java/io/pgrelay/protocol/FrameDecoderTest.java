@@ -114,6 +114,21 @@ class FrameDecoderTest {
     }
 
     @Test
+    void lengthOfIntegerMaxValueWithoutLimitWaitsForTheBody() {
+        // Server connections frame with no limit; length + 1 used to overflow (found by FrameDecoderFuzzTest).
+        for (FrameDecoder decoder : new FrameDecoder[] {FrameDecoder.backend(Integer.MAX_VALUE),
+                FrameDecoder.backendRuns(Integer.MAX_VALUE)}) {
+            EmbeddedChannel ch = new EmbeddedChannel(decoder);
+            ch.writeInbound(bytes('Z', 0, 0, 0, 5, 'I', 'D', 0x7f, 0xff, 0xff, 0xff, 0, 1));
+            ByteBuf z = ch.readInbound();
+            assertEquals(6, z.readableBytes());
+            z.release();
+            assertNull(ch.readInbound());
+            assertFalse(ch.finishAndReleaseAll());
+        }
+    }
+
+    @Test
     void lengthBelowFourIsRejected() {
         EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backend(1024));
         assertThrows(DecoderException.class, () -> ch.writeInbound(bytes('P', 0, 0, 0, 3)));
