@@ -53,4 +53,28 @@ public final class MessageChecks {
     private static int stringEnd(ByteBuf buf, int from, int end) {
         return from >= end ? -1 : buf.indexOf(from, end, (byte) 0);
     }
+
+    /**
+     * Whether the server may answer the extended-protocol message at {@code index} with an error,
+     * after which it skips every message up to the next Sync. Parse, Bind, Describe and Execute
+     * may always fail; a Flush or Close only when malformed (a Close of a name that does not
+     * exist is no error). Sync, Query and the rest are not batch messages: false.
+     */
+    public static boolean mayFailInBatch(ByteBuf buf, int index) {
+        int end = Messages.end(buf, index);
+        return switch (buf.getByte(index)) {
+            case Messages.PARSE, Messages.BIND, Messages.DESCRIBE, Messages.EXECUTE -> true;
+            case Messages.FLUSH -> end != index + 5;
+            case Messages.CLOSE -> {
+                int body = index + 5;
+                if (body >= end) {
+                    yield true;
+                }
+                byte kind = buf.getByte(body);
+                // Well-formed: 'S' or 'P', then one string ending exactly at the message's end.
+                yield (kind != 'S' && kind != 'P') || stringEnd(buf, body + 1, end) != end - 1;
+            }
+            default -> false;
+        };
+    }
 }

@@ -131,6 +131,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean serverSkipping;
     /** pgrelay answered an error itself mid-batch; the rest of the batch is dropped up to Sync. */
     private boolean clientSkipping;
+    /**
+     * An extended-protocol message that the server may fail went to it since the last Sync: a
+     * failure would make it skip everything up to that Sync, simple Queries included.
+     */
+    private boolean batchOpen;
     /** Transaction mode: the client's statement names map to shared, renamed statements. */
     private final boolean mapStatements;
     private final ClientStatements statements = new ClientStatements();
@@ -163,6 +168,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private long holdDeadlineNanos;
     private String holdSqlState;
     private int readRetries;
+    /** The replica whose refusal (shutting down, unreachable) a read is being retried after. */
+    private Backend readRetryAvoids;
     /** True while this session is inside Pool.acquire (its own loop), for the inline grant. */
     private boolean acquiring;
     /** Waiting for the answer to an empty query that makes an unconfirmed leader report in_hot_standby. */
@@ -627,8 +634,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             byte type = run.getByte(i);
             int next = Messages.end(run, i);
             if (server != null && skipUntilSync == null && !probing && !clientSkipping && !serverSkipping
-                    && type != Messages.TERMINATE && !(mapStatements && needsMapping(type, run, i))) {
-                noteForwarded(type, next - i);
+                    && type != Messages.TERMINATE && !(mapStatements && needsMapping(type, run, i))
+                    && !(batchOpen && isSimpleRequest(type))) {
+                noteForwarded(type, run, i, next - i);
                 i = next;
                 continue;
             }
@@ -722,6 +730,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         Optional<Backend> backend = relay.router().route(role);
+        // A read retried after a replica refused it: the rotation is shared by all clients, so
+        // the next turn may well be the same replica again; ask for another one (a few turns).
+        for (int turn = 0; turn < 4 && readRetryAvoids != null && backend.isPresent()
+                && backend.get().equals(readRetryAvoids); turn++) {
+            backend = relay.router().route(role);
+        }
         if (backend.isEmpty() && relay.patroni() != null) {
             Optional<Backend> candidate = probeCandidate();
             if (candidate.isPresent()) {
@@ -786,6 +800,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Writes one client frame to the linked server, noting what it will be answered with. */
     private void forward(ByteBuf frame) {
         byte type = Messages.type(frame);
+        if (batchOpen && isSimpleRequest(type)) {
+            // If anything earlier in the batch fails, the server skips this request up to the
+            // Sync and never answers it; if nothing does, it answers. pgrelay cannot know which
+            // before it must decide where the next ReadyForQuery belongs, so it refuses the
+            // sequence instead of losing count of the replies. (Clients do send a Query right
+            // after Close messages, pgjdbc among them; a well-formed Close cannot fail, so that
+            // does not open a batch: see MessageChecks.mayFailInBatch.)
+            frame.release();
+            fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, (type == Messages.QUERY ? "Query" : "FunctionCall")
+                    + " inside an extended-protocol batch: send Sync first (not supported by pgrelay)"));
+            return;
+        }
         if ((clientSkipping || serverSkipping) && type != Messages.SYNC) {
             // After an error the server would ignore everything up to Sync; so do we.
             frame.release();
@@ -796,6 +822,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 // transaction, exactly as it would without pgrelay (nothing here reads it).
                 && MessageChecks.malformation(frame, frame.readerIndex()) == null) {
             countRequest(frame.readableBytes());
+            // A named Close is answered here and cannot fail; the others may reach the server.
+            batchOpen |= type != Messages.CLOSE;
             switch (type) {
                 case Messages.PARSE -> onParse(frame);
                 case Messages.BIND -> onBind(frame);
@@ -804,7 +832,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             return;
         }
-        noteForwarded(type, frame.readableBytes());
+        noteForwarded(type, frame, frame.readerIndex(), frame.readableBytes());
         server.write(frame);
         wroteToServer = true;
     }
@@ -840,9 +868,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Bookkeeping for a message forwarded unchanged: the reply it will be answered with. */
-    private void noteForwarded(byte type, int length) {
+    /** Query and FunctionCall: answered by their own ReadyForQuery, outside any batch. */
+    private static boolean isSimpleRequest(byte type) {
+        return type == Messages.QUERY || type == Messages.FUNCTION_CALL;
+    }
+
+    /** Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}): the reply it will be answered with. */
+    private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
         countRequest(length);
+        if (MessageChecks.mayFailInBatch(buf, index)) {
+            batchOpen = true;
+        }
         switch (type) {
             case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
             case Messages.SYNC -> {
@@ -852,6 +888,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 }
                 clientSkipping = false;
                 serverSkipping = false;
+                batchOpen = false;
                 expect(ExpectedReply.SYNC);
             }
             case Messages.PARSE -> expect(ExpectedReply.PARSE);
@@ -1221,6 +1258,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         lease = null;
         readRetries = 0;
+        readRetryAvoids = null;
         unblock(BLOCKED_WAITING);
         long waited = System.nanoTime() - waitingSinceNanos;
         waitingSinceNanos = 0;
@@ -1360,6 +1398,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (++readRetries <= 3) {
+                readRetryAvoids = backend;
                 // A replica that is stopping: the round robin moves on to the next one.
                 startLease();
                 return;
@@ -1693,6 +1732,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             undo(r, false);
         }
+        unsynced |= batchOpen; // the client still owes the Sync that ends its batch
         server = null;
         addStatistics(conn.pool());
         queryStartNanos = transactionStartNanos = 0;
@@ -1716,6 +1756,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         injectedError = null;
         serverSkipping = false;
         clientSkipping = false;
+        batchOpen = false;
         if (unsynced) {
             skipUntilSync = error;
         } else if (unanswered == 0 && txStatus != Messages.IDLE) {
@@ -1900,7 +1941,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             server = null;
             addStatistics(conn.pool());
             conn.unlink();
-            boolean clean = !internalError && expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
+            boolean clean = !internalError && !batchOpen && expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
                     && txStatus == Messages.IDLE && injectedReplies == 0 && conn.isUsable();
             if (!clean) {
                 // Mid-transaction or mid-request: its state is unknown, never hand it to someone else.

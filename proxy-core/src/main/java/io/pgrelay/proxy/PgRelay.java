@@ -62,7 +62,8 @@ public final class PgRelay implements AutoCloseable {
             "pool.server_reset_query", "pool.ignore_startup_parameters", "pool.max_prepared_statements",
             "pool.pool_mode", "auth.", "admin.admin_users", "admin.stats_users", "admin.max_pool_metrics",
             "protocol.", "routing.patroni.max_replica_lag_bytes", "routing.patroni.read_fallback_to_primary",
-            "routing.patroni.leader_wait_timeout");
+            "routing.patroni.leader_wait_timeout", "limits.max_client_prepared_statements",
+            "limits.max_client_prepared_statement_bytes", "limits.max_login_clients");
 
     private volatile ProxyConfig config;
     private final File configFile;

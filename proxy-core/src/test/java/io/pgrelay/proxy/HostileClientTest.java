@@ -352,6 +352,43 @@ class HostileClientTest {
         }
     }
 
+    /**
+     * Found by SessionFuzzTest: a Flush with a body (the server fails it and skips to Sync), then
+     * a Query the server therefore never answers. pgrelay lost count of the replies and kept the
+     * server connection leased forever, starving every other client of the pool.
+     */
+    @Test
+    void aQueryTheServerMaySkipInsideABatchIsRefusedNotMiscounted() throws Exception {
+        try (RawClient a = RawClient.app(relay)) {
+            a.send(RawClient.message('H', "/*".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+            a.send(RawClient.message('Q', new byte[0]));
+            Message fatal = a.read();
+            while (fatal.type() != 'E' || !"FATAL".equals(fatal.fields().get('S'))) {
+                fatal = a.read(); // the server's own error for the Flush comes first
+            }
+            assertEquals("08P01", fatal.fields().get('C'));
+            assertTrue(fatal.fields().get('M').contains("send Sync first"), fatal.fields().get('M'));
+            assertTrue(a.closedByServer());
+        }
+        try (RawClient b = RawClient.app(relay)) {
+            b.send(query("select 'pool not starved'"));
+            assertEquals(List.of("pool not starved"), dataRows(b.untilReady()).get(0).columns());
+        }
+    }
+
+    /** pgjdbc closes dead statements right before its next Query, with no Sync between: that works. */
+    @Test
+    void closeThenQueryWithoutSyncStillWorks() throws Exception {
+        try (RawClient a = RawClient.app(relay)) {
+            a.send(RawClient.message('C', bytes('S', 'S', '_', '9', 0)));
+            a.send(RawClient.message('C', bytes('P', 0)));
+            a.send(query("select 'after close'"));
+            List<Message> got = a.untilReady();
+            assertEquals(List.of("after close"), dataRows(got).get(0).columns());
+            assertEquals(2, got.stream().filter(m -> m.type() == '3').count(), "two CloseComplete: " + got);
+        }
+    }
+
     static List<Message> dataRows(List<Message> messages) {
         return messages.stream().filter(m -> m.type() == 'D').toList();
     }
