@@ -45,22 +45,34 @@ run() { # run LABEL HOME ARGS...
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.2; done
     echo "  $label at start: $(mem)"
     if [ "$1" = statements ]; then
-        # holds its statements until stdin closes: read RSS while they are held
-        mkfifo "$WORK/hold"; (java "$TOOL" "$PORT" "$@" < "$WORK/hold" | sed "s/^/  $label: /") &
-        local tool=$!; exec 4>"$WORK/hold"
-        for _ in $(seq 600); do grep -q holding "$WORK/$label.log" 2>/dev/null && break; sleep 0.5
-            kill -0 $tool 2>/dev/null || break; [ -e "$WORK/done" ] && break; done
-        sleep 20; echo "  $label while held: $(mem)"; exec 4>&-; wait $tool || true; rm -f "$WORK/hold"
+        # The tool holds its statements until its stdin closes: read RSS while they are held.
+        mkfifo "$WORK/hold"
+        java "$TOOL" "$PORT" "$@" < "$WORK/hold" > "$WORK/$label.tool" 2>&1 &
+        local tool=$!
+        exec 4>"$WORK/hold"
+        for _ in $(seq 600); do
+            grep -q holding "$WORK/$label.tool" 2>/dev/null && break
+            kill -0 $tool 2>/dev/null || break
+            sleep 0.5
+        done
+        sleep 10 # let a collection or two run: RSS of what is live, not of garbage
+        sed "s/^/  $label: /" "$WORK/$label.tool"
+        echo "  $label while held: $(mem)"
+        exec 4>&-
+        wait $tool || true
+        rm -f "$WORK/hold"
     else
         java -Xmx2g "$TOOL" "$PORT" "$@" 2>&1 | sed "s/^/  $label: /" || true
         echo "  $label after: $(mem)"
     fi
     if kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
     else echo "  $label: pgrelay exited: $(grep -m1 -i -E 'OutOfMemory|exit' "$WORK/$label.log" || true)"; fi
+    grep -E ' (WARN|ERROR) ' "$WORK/$label.log" | cut -c1-240 | sed "s/^/  $label log: /" | head -5 || true
     PID=
 }
 
-for scenario in "statements 100 100 200" "flood 21" "big 3 200000000"; do
+IFS=';' read -r -a SCENARIOS <<< "${SCENARIOS:-statements 100 100 200;flood 21;big 3 200000000}"
+for scenario in "${SCENARIOS[@]}"; do
     echo "== $scenario"
     run before "$BEFORE" $scenario
     run after "$AFTER" $scenario
