@@ -287,8 +287,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!relay.clientConnected(this)) {
             // Refused at once, not after a startup packet that an idle connection never sends:
             // a flood of them must not pile up here.
-            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, relay.isShuttingDown() ? "pgrelay is shutting down"
-                    : "too many connections are logging in (limits.max_login_clients)"));
+            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS,
+                    "too many connections are logging in (limits.max_login_clients)"));
         }
     }
 
@@ -428,6 +428,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
             state = State.CLOSED;
             channel.close();
+            return;
+        }
+        if (relay.isShuttingDown()) {
+            // Checked here, after CancelRequest: clients finishing their transactions may still cancel.
+            fatal(ErrorResponse.fatal(SqlState.CANNOT_CONNECT_NOW, "pgrelay is shutting down"));
             return;
         }
         int major = code >>> 16;

@@ -300,11 +300,11 @@ public final class PgRelay implements AutoCloseable {
 
     /**
      * A new connection, counted as logging in; false when the login slots are full
-     * (limits.max_login_clients) or pgrelay is shutting down. It is counted until it goes.
+     * (limits.max_login_clients). It is counted until it goes.
      */
     boolean clientConnected(ClientSession session) {
         sessions.add(session);
-        return slots.startLogin(session, config().limits().maxLoginClients()) && !shuttingDown;
+        return slots.startLogin(session, config().limits().maxLoginClients());
     }
 
     /** The client has logged in: it moves to a client slot; false when max_client_conn are taken. */
