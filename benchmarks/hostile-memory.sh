@@ -71,7 +71,7 @@ run() { # run LABEL HOME ARGS...
     PID=
 }
 
-IFS=';' read -r -a SCENARIOS <<< "${SCENARIOS:-statements 100 100 200;flood 21;big 3 200000000}"
+IFS=';' read -r -a SCENARIOS <<< "${SCENARIOS:-statements 100 100 200;flood 21;big 3 200000000;big 3 268434432;idle 5000 10}"
 for scenario in "${SCENARIOS[@]}"; do
     echo "== $scenario"
     run before "$BEFORE" $scenario

@@ -23,7 +23,9 @@ import java.util.concurrent.Future;
  *       statements of about BYTES, then holds them until stdin closes;</li>
  *   <li>{@code flood BATCHES}: one client, 1,000 Parses of 50 kB per Sync, BATCHES times;</li>
  *   <li>{@code big CLIENTS BYTES}: CLIENTS Query messages of BYTES each, all in flight at once
- *       (each client sends half, waits for the others, then the rest).</li>
+ *       (each client sends half, waits for the others, then the rest);</li>
+ *   <li>{@code idle CONNECTIONS LOGINS}: opens CONNECTIONS TCP connections that send nothing, waits
+ *       two seconds, then tries LOGINS logins one after another while they stay open.</li>
  * </ul>
  * Prints one line per outcome: replies, SQLSTATEs, resets.
  */
@@ -36,7 +38,8 @@ public final class HostileLoad {
                     Integer.parseInt(args[4]));
             case "flood" -> flood(port, Integer.parseInt(args[2]));
             case "big" -> big(port, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
-            default -> throw new IllegalArgumentException("mode: statements, flood or big");
+            case "idle" -> idle(port, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+            default -> throw new IllegalArgumentException("mode: statements, flood, big or idle");
         }
     }
 
@@ -141,6 +144,49 @@ public final class HostileLoad {
             System.out.println(r.get());
         }
         pool.shutdown();
+    }
+
+    static void idle(int port, int connections, int logins) throws Exception {
+        List<Socket> idle = new ArrayList<>();
+        int refusedAtConnect = 0;
+        for (int i = 0; i < connections; i++) {
+            try {
+                idle.add(new Socket("127.0.0.1", port));
+            } catch (IOException e) {
+                refusedAtConnect++;
+            }
+        }
+        Thread.sleep(2000);
+        int ok = 0;
+        List<String> failures = new ArrayList<>();
+        long start = System.nanoTime();
+        for (int i = 0; i < logins; i++) {
+            try {
+                new Conn(port).socket.close();
+                ok++;
+            } catch (IOException e) {
+                failures.add(e.getMessage());
+            }
+        }
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        int closedByProxy = 0;
+        for (Socket s : idle) {
+            s.setSoTimeout(1);
+            try {
+                if (s.getInputStream().read() != -2) {
+                    closedByProxy++; // an error message or end of stream: the proxy let it go
+                }
+            } catch (java.net.SocketTimeoutException stillOpen) {
+                // still holding its slot
+            } catch (IOException reset) {
+                closedByProxy++;
+            }
+            s.close();
+        }
+        System.out.println("idle: " + idle.size() + " open (" + refusedAtConnect + " refused at connect), then "
+                + ok + "/" + logins + " logins succeeded in " + millis + " ms"
+                + (failures.isEmpty() ? "" : ", first failure: " + failures.get(0))
+                + "; " + closedByProxy + " idle connections had been closed by the proxy");
     }
 
     static byte[] parse(String name, String sql) {
