@@ -67,6 +67,12 @@ final class RawClient implements AutoCloseable {
         return new RawClient(relay.writePort(), "app", "app-secret", "appdb");
     }
 
+    /** How long a read may wait (10 s unless set). */
+    RawClient timeout(int millis) throws IOException {
+        socket.setSoTimeout(millis);
+        return this;
+    }
+
     void send(byte[] bytes) throws IOException {
         out.write(bytes);
         out.flush();

@@ -41,6 +41,12 @@ class SessionFuzzTest {
         "set application_name = 'x'", "select * from generate_series(1, 20)", "", "selec", "begin; select 1",
     };
 
+    /**
+     * Longer than anything an input can legitimately take, with room for a loaded machine (a
+     * campaign next to a full test run once went over 10 s once, not reproducibly).
+     */
+    private static final int HANG_MILLIS = 30_000;
+
     static PgServer primary;
     static RelayFixture relay;
     static RawClient a;
@@ -51,7 +57,7 @@ class SessionFuzzTest {
     static void start() throws IOException {
         primary = PgServer.startPrimary();
         relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1)
-                .set("pool.query_wait_timeout", "10s").start();
+                .set("pool.query_wait_timeout", "20s").start();
     }
 
     @AfterAll
@@ -73,10 +79,10 @@ class SessionFuzzTest {
     void twoClients(FuzzedDataProvider data) throws Exception {
         allowLoopbackConnections(); // every time: cheap, and replays run before the agent's fuzzing
         if (a == null) {
-            a = RawClient.app(relay);
+            a = RawClient.app(relay).timeout(HANG_MILLIS);
         }
         if (b == null) {
-            b = RawClient.app(relay);
+            b = RawClient.app(relay).timeout(HANG_MILLIS);
         }
         ByteArrayOutputStream toA = new ByteArrayOutputStream();
         ByteArrayOutputStream toB = new ByteArrayOutputStream();
@@ -215,13 +221,13 @@ class SessionFuzzTest {
      * pgrelay closed the connection (a FATAL it was entitled to send).
      */
     private static boolean answers(RawClient client, String mark, String other) throws IOException {
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        long deadline = System.nanoTime() + HANG_MILLIS * 1_000_000L;
         while (System.nanoTime() < deadline) {
             Message m;
             try {
                 m = client.read();
             } catch (java.net.SocketTimeoutException e) {
-                throw new AssertionError("no answer within 10 s: a hang", e);
+                throw new AssertionError("no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState(), e);
             } catch (IOException closed) {
                 return false;
             }
@@ -240,7 +246,18 @@ class SessionFuzzTest {
                 }
             }
         }
-        throw new AssertionError("no answer within 10 s: a hang");
+        throw new AssertionError("no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState());
+    }
+
+    /** What pgrelay thinks of its clients and pools, for a hang's report. */
+    private static String relayState() {
+        StringBuilder out = new StringBuilder("clients:");
+        for (ClientSession s : relay.relay().sessions()) {
+            out.append(' ').append(s.id).append('=').append(s.stateLabel())
+                    .append(s.linkedServer() != null ? "+server" : "");
+        }
+        relay.relay().pools().all().forEach(p -> out.append("; pool ").append(p.pool().stats()));
+        return out.toString();
     }
 
     private static void assertNothingLeased() throws InterruptedException {
