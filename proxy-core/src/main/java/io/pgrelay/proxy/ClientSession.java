@@ -1637,7 +1637,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         countCompleted(now);
         toClient(frame);
         emitSynthesizedHead();
-        if (txStatus == Messages.IDLE && expected.isEmpty() && !clientSkipping && !copyIn
+        // An open batch (a Flush after a Query, say) keeps the connection: an error still to come
+        // would leave the server skipping to a Sync that only this client will send.
+        if (txStatus == Messages.IDLE && expected.isEmpty() && !clientSkipping && !copyIn && !batchOpen
                 && (config.poolMode() == PoolMode.TRANSACTION || closeWhenIdle)) {
             channel.flush();
             wroteToClient = false;

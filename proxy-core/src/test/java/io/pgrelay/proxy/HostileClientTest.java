@@ -376,6 +376,32 @@ class HostileClientTest {
         }
     }
 
+    /**
+     * Found by SessionFuzzTest: a Query, then a malformed Flush. The Query's ReadyForQuery
+     * handed the server connection back while the server, having failed the Flush, was skipping
+     * to a Sync only this client would send: the next client's requests were swallowed.
+     */
+    @Test
+    void aBatchLeftOpenAfterAQueryKeepsItsServerConnectionUntilSync() throws Exception {
+        try (RawClient a = RawClient.app(relay); RawClient b = RawClient.app(relay)) {
+            a.send(query("select 'a'"));
+            a.send(RawClient.message('H', new byte[] {'/'}));
+            List<Message> first = a.untilReady();
+            assertEquals(List.of("a"), dataRows(first).get(0).columns());
+            Message flushError = a.read();
+            assertEquals('E', flushError.type());
+            assertEquals("08P01", flushError.fields().get('C'));
+
+            b.send(query("select 'b'"));
+            assertTrue(b.silentFor(300), "B waits: the only server connection is still A's");
+            a.send(sync());
+            assertEquals(1, a.untilReady().size());
+            List<Message> bReply = b.untilReady();
+            assertEquals(List.of("b"), dataRows(bReply).get(0).columns());
+            assertTrue(bReply.stream().noneMatch(m -> m.type() == 'E'), "B saw an error: " + bReply);
+        }
+    }
+
     /** pgjdbc closes dead statements right before its next Query, with no Sync between: that works. */
     @Test
     void closeThenQueryWithoutSyncStillWorks() throws Exception {

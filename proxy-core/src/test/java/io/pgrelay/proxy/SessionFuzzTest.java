@@ -91,7 +91,7 @@ class SessionFuzzTest {
             (data.consumeBoolean() ? toA : toB).writeBytes(message(data));
         }
         round++;
-        if (Boolean.getBoolean("sessionfuzz.trace")) {
+        if (System.getenv("SESSIONFUZZ_TRACE") != null) {
             System.err.println("round " + round + " A: " + describe(toA.toByteArray()) + " B: " + describe(toB.toByteArray()));
         }
         boolean aAlive = send(a, toA.toByteArray());
@@ -176,7 +176,7 @@ class SessionFuzzTest {
         return RawClient.message(type, body.toByteArray());
     }
 
-    /** The messages as readable text, for -Dsessionfuzz.trace=true. */
+    /** The messages as readable text, for SESSIONFUZZ_TRACE=1 in the environment. */
     private static String describe(byte[] bytes) {
         StringBuilder out = new StringBuilder();
         for (int i = 0; i + 5 <= bytes.length; ) {
