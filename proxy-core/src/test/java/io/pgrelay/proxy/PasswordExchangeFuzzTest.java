@@ -28,7 +28,8 @@ class PasswordExchangeFuzzTest {
     private static final Secret SCRAM = Secret.Scram.fromPassword(PASSWORD,
             "c2FsdHNhbHRzYWx0".getBytes(StandardCharsets.US_ASCII), 16);
     private static final Secret[] SECRETS = {
-        null, new Secret.Plain(PASSWORD), new Secret.Plain(""), Secret.parse(Md5Password.encode(USER, PASSWORD)), SCRAM,
+        null, new Secret.Plain(PASSWORD), new Secret.Plain(""), Secret.parse(Md5Password.encode(USER, PASSWORD)),
+        SCRAM,
     };
 
     @FuzzTest
@@ -41,7 +42,8 @@ class PasswordExchangeFuzzTest {
         PasswordExchange exchange = new PasswordExchange(USER, secret, new Credentials(UserList.parse("", "test")));
         PasswordExchange.Step step = exchange.start(type, alloc);
         release(step);
-        for (int i = 0; i < 4 && step.outcome() == PasswordExchange.Outcome.CONTINUE && data.remainingBytes() > 0; i++) {
+        for (int i = 0; i < 4 && step.outcome() == PasswordExchange.Outcome.CONTINUE && data.remainingBytes() > 0;
+                i++) {
             byte messageType = data.consumeBoolean() ? (byte) 'p' : data.consumeByte();
             byte[] body = data.consumeBytes(data.consumeInt(0, 512));
             // A whole frame, as FrameDecoder hands it on: type, length, body.
