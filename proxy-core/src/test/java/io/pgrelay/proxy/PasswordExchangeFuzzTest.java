@@ -11,6 +11,7 @@ import io.pgrelay.auth.Secret;
 import io.pgrelay.auth.UserList;
 import io.pgrelay.config.ProxyConfig.AuthType;
 import io.pgrelay.protocol.ProtocolException;
+import io.pgrelay.testkit.QuietLogs;
 import io.pgrelay.testkit.TrackingAllocator;
 import java.nio.charset.StandardCharsets;
 
@@ -21,6 +22,10 @@ import java.nio.charset.StandardCharsets;
  * never logs in, and every reply buffer is released.
  */
 class PasswordExchangeFuzzTest {
+
+    static {
+        QuietLogs.pgrelay();
+    }
 
     private static final String USER = "alice";
     private static final String PASSWORD = "s3cret";
