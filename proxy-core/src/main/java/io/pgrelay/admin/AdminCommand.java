@@ -99,7 +99,8 @@ record AdminCommand(Verb verb, String argument, String value) {
                 yield new AdminCommand(verb, arg, null);
             }
             case KILL_CLIENT -> {
-                if (arg == null || !arg.chars().allMatch(Character::isDigit) || arg.length() > 18) {
+                // Not empty: KILL_CLIENT "" would reach Long.parseLong and fail as an internal error.
+                if (arg == null || arg.isEmpty() || !arg.chars().allMatch(Character::isDigit) || arg.length() > 18) {
                     throw new AdminException(AdminException.SYNTAX_ERROR, "invalid client id supplied: " + arg);
                 }
                 yield new AdminCommand(verb, arg, null);

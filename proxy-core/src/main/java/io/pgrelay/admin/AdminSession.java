@@ -274,13 +274,16 @@ public final class AdminSession {
     private void bind(ByteBuf body) {
         String portalName = CStrings.read(body);
         String statementName = CStrings.read(body);
-        body.skipBytes(2 * body.readShort()); // parameter format codes
-        int parameters = body.readShort();
+        // The counts are unsigned, as PostgreSQL reads them (pq_getmsgint). Read as signed, a
+        // count of 0x8000 or more made skipBytes or the array below throw an exception that
+        // escaped onFrame instead of a short message's IndexOutOfBoundsException.
+        body.skipBytes(2 * body.readUnsignedShort()); // parameter format codes
+        int parameters = body.readUnsignedShort();
         for (int i = 0; i < parameters; i++) {
             int length = body.readInt();
             body.skipBytes(Math.max(length, 0)); // ignored: console statements have no parameters
         }
-        short[] formats = new short[body.readShort()];
+        short[] formats = new short[body.readUnsignedShort()];
         for (int i = 0; i < formats.length; i++) {
             formats[i] = body.readShort();
             if (formats[i] != ResultWriter.TEXT_FORMAT && formats[i] != ResultWriter.BINARY_FORMAT) {

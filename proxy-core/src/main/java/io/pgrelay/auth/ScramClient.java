@@ -17,6 +17,13 @@ public final class ScramClient {
 
     /** Saves PBKDF2 on every new server connection; bounded against passwords or salts that keep changing. */
     private static final int MAX_CACHED_KEYS = 10_000;
+    /**
+     * The most PBKDF2 iterations pgrelay runs for a server's salt: PostgreSQL's default is 4096, and
+     * 1,000,000 (1-2 s, once per salt and count) leaves room for hardened settings such as OWASP's
+     * 600,000. The count comes from the server and the derivation runs on an event loop that other
+     * clients share: the 999,999,999 a server may ask for would stall them for tens of minutes.
+     */
+    static final int MAX_ITERATIONS = 1_000_000;
     private static final Map<KeyInput, byte[][]> KEYS_FROM_PASSWORD = new ConcurrentHashMap<>();
 
     private record KeyInput(String password, String salt, int iterations) {
@@ -89,14 +96,19 @@ public final class ScramClient {
         if (!iterationsText.matches("[0-9]{1,9}") || Integer.parseInt(iterationsText) < 1) {
             throw new ScramException("invalid SCRAM server-first-message: bad iteration count");
         }
+        int iterations = Integer.parseInt(iterationsText);
         if (password != null) {
+            if (iterations > MAX_ITERATIONS) {
+                throw new ScramException("server asks for " + iterations + " SCRAM iterations; pgrelay computes at most "
+                        + MAX_ITERATIONS);
+            }
             byte[] salt;
             try {
                 salt = ScramCrypto.unb64(saltText);
             } catch (IllegalArgumentException badBase64) {
                 throw new ScramException("invalid SCRAM server-first-message: bad salt encoding");
             }
-            byte[][] keys = keysFromPassword(password, saltText, salt, Integer.parseInt(iterationsText));
+            byte[][] keys = keysFromPassword(password, saltText, salt, iterations);
             clientKey = keys[0];
             serverKey = keys[1];
         }

@@ -51,7 +51,7 @@ class AdminCommandTest {
         for (String bad : List.of("", "pools", "SHOW", "SHOW POOLS NOW", "SHOW 'pools'", "SHOW nothing",
                 "RELOAD now", "SHUTDOWN later", "SET", "SET a", "SET a =", "SET a b c", "SET = 1",
                 "SET a = = 1", "SET '' = 1", "SET a = 'open", "SELECT 1", "KILL_CLIENT", "KILL_CLIENT x1",
-                "DISABLE", "ENABLE")) {
+                "KILL_CLIENT \"\"", "DISABLE", "ENABLE")) {
             AdminException e = assertThrows(AdminException.class, () -> AdminCommand.parse(bad), bad);
             assertEquals(AdminException.SYNTAX_ERROR, e.sqlState(), bad);
         }

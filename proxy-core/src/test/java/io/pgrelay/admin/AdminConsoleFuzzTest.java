@@ -10,6 +10,7 @@ import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.pgrelay.protocol.SqlState;
+import io.pgrelay.testkit.QuietLogs;
 import io.pgrelay.testkit.TrackingAllocator;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,6 +25,10 @@ import java.util.concurrent.CompletableFuture;
  * parser accepted, and releases every buffer.
  */
 class AdminConsoleFuzzTest {
+
+    static {
+        QuietLogs.pgrelay();
+    }
 
     private static final String[] VERBS = {"PAUSE", "RESUME", "RECONNECT", "KILL", "KILL_CLIENT", "DISABLE",
         "ENABLE", "RELOAD", "SHUTDOWN", "WAIT_CLOSE", "SET"};

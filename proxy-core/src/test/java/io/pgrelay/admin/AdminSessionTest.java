@@ -537,4 +537,14 @@ class AdminSessionTest {
             other.assertInputsReleased();
         }
     }
+
+    @Test
+    void bindCountsAreUnsigned() {
+        // 0xffff parameter formats, as FFFF and not -1 (found by AdminConsoleFuzzTest): too short a message.
+        admin.send(ConsoleHarness.frame('B', Unpooled.buffer().writeShort(0).writeShort(0xffff)));
+        List<Msg> r = admin.replies();
+        assertEquals("E", types(r));
+        assertEquals("08P01", r.get(0).sqlState());
+        assertTrue(admin.session.wantsClose());
+    }
 }

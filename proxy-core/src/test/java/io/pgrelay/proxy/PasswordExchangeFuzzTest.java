@@ -11,6 +11,7 @@ import io.pgrelay.auth.Secret;
 import io.pgrelay.auth.UserList;
 import io.pgrelay.config.ProxyConfig.AuthType;
 import io.pgrelay.protocol.ProtocolException;
+import io.pgrelay.testkit.QuietLogs;
 import io.pgrelay.testkit.TrackingAllocator;
 import java.nio.charset.StandardCharsets;
 
@@ -22,13 +23,18 @@ import java.nio.charset.StandardCharsets;
  */
 class PasswordExchangeFuzzTest {
 
+    static {
+        QuietLogs.pgrelay();
+    }
+
     private static final String USER = "alice";
     private static final String PASSWORD = "s3cret";
     /** Few iterations: cleartext login against a SCRAM secret runs PBKDF2 for every message. */
     private static final Secret SCRAM = Secret.Scram.fromPassword(PASSWORD,
             "c2FsdHNhbHRzYWx0".getBytes(StandardCharsets.US_ASCII), 16);
     private static final Secret[] SECRETS = {
-        null, new Secret.Plain(PASSWORD), new Secret.Plain(""), Secret.parse(Md5Password.encode(USER, PASSWORD)), SCRAM,
+        null, new Secret.Plain(PASSWORD), new Secret.Plain(""), Secret.parse(Md5Password.encode(USER, PASSWORD)),
+        SCRAM,
     };
 
     @FuzzTest
@@ -41,7 +47,8 @@ class PasswordExchangeFuzzTest {
         PasswordExchange exchange = new PasswordExchange(USER, secret, new Credentials(UserList.parse("", "test")));
         PasswordExchange.Step step = exchange.start(type, alloc);
         release(step);
-        for (int i = 0; i < 4 && step.outcome() == PasswordExchange.Outcome.CONTINUE && data.remainingBytes() > 0; i++) {
+        for (int i = 0; i < 4 && step.outcome() == PasswordExchange.Outcome.CONTINUE && data.remainingBytes() > 0;
+                i++) {
             byte messageType = data.consumeBoolean() ? (byte) 'p' : data.consumeByte();
             byte[] body = data.consumeBytes(data.consumeInt(0, 512));
             // A whole frame, as FrameDecoder hands it on: type, length, body.
