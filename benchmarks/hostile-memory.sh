@@ -62,7 +62,7 @@ run() { # run LABEL HOME ARGS...
         wait $tool || true
         rm -f "$WORK/hold"
     else
-        java -Xmx2g "$TOOL" "$PORT" "$@" 2>&1 | sed "s/^/  $label: /" || true
+        java -Xmx4g "$TOOL" "$PORT" "$@" 2>&1 | sed "s/^/  $label: /" || true
         echo "  $label after: $(mem)"
     fi
     if kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID"; wait "$PID" 2>/dev/null || true

@@ -107,26 +107,42 @@ public final class HostileLoad {
 
     static void big(int port, int clients, int bytes) throws Exception {
         CyclicBarrier halfway = new CyclicBarrier(clients);
-        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        ExecutorService pool = Executors.newFixedThreadPool(clients, r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true); // a client stuck on a dead proxy must not keep the tool alive
+            return t;
+        });
         List<Future<String>> results = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
             int id = c;
             results.add(pool.submit(() -> {
-                Conn conn = new Conn(port);
-                String head = "select 'client " + id + "' /*";
-                String tail = "*/";
-                byte[] query = message('Q', (head + "x".repeat(bytes - 6 - head.length() - tail.length()) + tail + "\0")
-                        .getBytes(StandardCharsets.US_ASCII));
+                Conn conn;
+                try {
+                    conn = new Conn(port);
+                } catch (IOException e) {
+                    return "client " + id + ": could not log in: " + e;
+                }
+                byte[] query = bigQuery("select 'client " + id + "' /*", bytes);
+                boolean refused = false;
                 try {
                     conn.out.write(query, 0, query.length / 2);
                     conn.out.flush();
-                    halfway.await();
-                    conn.out.write(query, query.length / 2, query.length - query.length / 2);
-                    conn.out.flush();
                 } catch (IOException e) {
-                    // the proxy may refuse it half way: read what it said
+                    refused = true; // the proxy may refuse it half way: read what it said
+                }
+                try {
+                    // Every client arrives here, refused or not, so the others are not left waiting.
+                    halfway.await(120, java.util.concurrent.TimeUnit.SECONDS);
                 } catch (Exception e) {
-                    return "client " + id + ": " + e;
+                    // a client that never arrived: go on
+                }
+                if (!refused) {
+                    try {
+                        conn.out.write(query, query.length / 2, query.length - query.length / 2);
+                        conn.out.flush();
+                    } catch (IOException e) {
+                        // as above
+                    }
                 }
                 try {
                     for (Msg m : conn.untilReady()) {
@@ -187,6 +203,17 @@ public final class HostileLoad {
                 + ok + "/" + logins + " logins succeeded in " + millis + " ms"
                 + (failures.isEmpty() ? "" : ", first failure: " + failures.get(0))
                 + "; " + closedByProxy + " idle connections had been closed by the proxy");
+    }
+
+    /** A Query message of exactly {@code bytes} on the wire: {@code head}, padding, the comment's end. */
+    static byte[] bigQuery(String head, int bytes) {
+        byte[] query = new byte[bytes];
+        java.nio.ByteBuffer.wrap(query).put((byte) 'Q').putInt(bytes - 1).put(head.getBytes(StandardCharsets.US_ASCII));
+        java.util.Arrays.fill(query, 5 + head.length(), bytes - 3, (byte) 'x');
+        query[bytes - 3] = '*';
+        query[bytes - 2] = '/';
+        query[bytes - 1] = 0;
+        return query;
     }
 
     static byte[] parse(String name, String sql) {
