@@ -157,7 +157,9 @@ final class PasswordExchange {
 
     private boolean passwordMatches(String password) {
         if (secret instanceof Secret.Plain plain) {
-            return constantTimeEquals(plain.password(), password);
+            // An empty password never authenticates, as with md5 and SCRAM (and in PostgreSQL):
+            // a user listed with "" must not get in by sending an empty password.
+            return !plain.password().isEmpty() && constantTimeEquals(plain.password(), password);
         }
         if (secret instanceof Secret.Md5 md5) {
             return constantTimeEquals(md5.hash(), Md5Password.encode(user, password));

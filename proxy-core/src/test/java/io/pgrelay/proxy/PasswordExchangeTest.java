@@ -71,6 +71,14 @@ class PasswordExchangeTest {
     }
 
     @Test
+    void emptyCleartextPasswordNeverAuthenticates() {
+        // Found by PasswordExchangeFuzzTest: md5 and SCRAM refused it, cleartext let it in.
+        PasswordExchange ex = exchange(new Secret.Plain(""));
+        ex.start(AuthType.PLAIN, ALLOC).reply().release();
+        assertEquals(PasswordExchange.Outcome.FAILED, answer(ex, Messages.passwordMessage(ALLOC, "")).outcome());
+    }
+
+    @Test
     void md5AgainstAnMd5Secret() {
         PasswordExchange ex = exchange(Secret.parse(Md5Password.encode("alice", PASSWORD)));
         ByteBuf request = ex.start(AuthType.MD5, ALLOC).reply();
