@@ -471,22 +471,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
-            for (Map.Entry<String, String> e : params.entrySet()) {
-                String name = e.getKey();
-                if (name.startsWith("_pq_.") || config.ignoreStartupParameters().contains(name)) {
-                    continue;
-                }
-                if (name.equals("options")) {
-                    SessionParameters.parseOptions(e.getValue(), requested);
-                } else if (!SessionParameters.STARTUP_ONLY.contains(name)) {
-                    requested.put(SessionParameters.canonicalName(name), e.getValue());
-                }
-            }
-            for (String name : requested.keySet()) {
-                if (!SessionParameters.isValidName(name)) {
-                    throw new IllegalArgumentException("invalid startup parameter name: \"" + name + "\"");
-                }
-            }
+            requested = SessionParameters.requested(params, config.ignoreStartupParameters());
         } catch (IllegalArgumentException e) {
             fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, e.getMessage()));
             return;

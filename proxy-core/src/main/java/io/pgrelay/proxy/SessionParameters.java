@@ -153,4 +153,32 @@ final class SessionParameters {
             into.put(canonicalName(setting.substring(0, eq).replace('-', '_')), setting.substring(eq + 1));
         }
     }
+
+    /**
+     * The session parameters a startup packet asks for (canonical names, {@code options -c}
+     * included), without protocol extensions ({@code _pq_.}), parameters the operator ignores
+     * and those that only matter at login.
+     *
+     * @throws IllegalArgumentException for malformed options or a name PostgreSQL would refuse
+     */
+    static Map<String, String> requested(Map<String, String> startupParameters, java.util.Set<String> ignored) {
+        Map<String, String> requested = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, String> e : startupParameters.entrySet()) {
+            String name = e.getKey();
+            if (name.startsWith("_pq_.") || ignored.contains(name)) {
+                continue;
+            }
+            if (name.equals("options")) {
+                parseOptions(e.getValue(), requested);
+            } else if (!STARTUP_ONLY.contains(name)) {
+                requested.put(canonicalName(name), e.getValue());
+            }
+        }
+        for (String name : requested.keySet()) {
+            if (!isValidName(name)) {
+                throw new IllegalArgumentException("invalid startup parameter name: \"" + name + "\"");
+            }
+        }
+        return requested;
+    }
 }

@@ -44,24 +44,9 @@ class StartupPacketFuzzTest {
         } catch (ProtocolException e) {
             return;
         }
-        Map<String, String> requested = new LinkedHashMap<>();
+        Map<String, String> requested;
         try {
-            for (Map.Entry<String, String> e : params.entrySet()) {
-                String name = e.getKey();
-                if (name.startsWith("_pq_.")) {
-                    continue;
-                }
-                if (name.equals("options")) {
-                    SessionParameters.parseOptions(e.getValue(), requested);
-                } else if (!SessionParameters.STARTUP_ONLY.contains(name)) {
-                    requested.put(SessionParameters.canonicalName(name), e.getValue());
-                }
-            }
-            for (String name : requested.keySet()) {
-                if (!SessionParameters.isValidName(name)) {
-                    throw new IllegalArgumentException("invalid startup parameter name: \"" + name + "\"");
-                }
-            }
+            requested = SessionParameters.requested(params, java.util.Set.of());
         } catch (IllegalArgumentException e) {
             return;
         }
