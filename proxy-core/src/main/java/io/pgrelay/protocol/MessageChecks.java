@@ -55,15 +55,13 @@ public final class MessageChecks {
     }
 
     /**
-     * Whether the server may answer the extended-protocol message at {@code index} with an error,
-     * after which it skips every message up to the next Sync. Parse, Bind, Describe and Execute
-     * may always fail; a Flush or Close only when malformed (a Close of a name that does not
-     * exist is no error). Sync, Query and the rest are not batch messages: false.
+     * Whether the Flush or Close at {@code index} is malformed, so that the server will fail it
+     * (and then skip every message up to the next Sync). A well-formed one cannot fail: a Close
+     * of a name that does not exist is no error. Other message types: false.
      */
-    public static boolean mayFailInBatch(ByteBuf buf, int index) {
+    public static boolean malformedFlushOrClose(ByteBuf buf, int index) {
         int end = Messages.end(buf, index);
         return switch (buf.getByte(index)) {
-            case Messages.PARSE, Messages.BIND, Messages.DESCRIBE, Messages.EXECUTE -> true;
             case Messages.FLUSH -> end != index + 5;
             case Messages.CLOSE -> {
                 int body = index + 5;

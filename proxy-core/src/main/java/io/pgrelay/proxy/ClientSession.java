@@ -796,7 +796,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // before it must decide where the next ReadyForQuery belongs, so it refuses the
             // sequence instead of losing count of the replies. (Clients do send a Query right
             // after Close messages, pgjdbc among them; a well-formed Close cannot fail, so that
-            // does not open a batch: see MessageChecks.mayFailInBatch.)
+            // does not open a batch: see noteForwarded.)
             frame.release();
             fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, (type == Messages.QUERY ? "Query" : "FunctionCall")
                     + " inside an extended-protocol batch: send Sync first (not supported by pgrelay)"));
@@ -866,9 +866,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}): the reply it will be answered with. */
     private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
         countRequest(length);
-        if (MessageChecks.mayFailInBatch(buf, index)) {
-            batchOpen = true;
-        }
+        // batchOpen: Parse, Bind, Describe and Execute may always fail; a Flush or Close only when malformed.
         switch (type) {
             case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
             case Messages.SYNC -> {
@@ -881,19 +879,33 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 batchOpen = false;
                 expect(ExpectedReply.SYNC);
             }
-            case Messages.PARSE -> expect(ExpectedReply.PARSE);
+            case Messages.PARSE -> {
+                batchOpen = true;
+                expect(ExpectedReply.PARSE);
+            }
             case Messages.BIND -> {
+                batchOpen = true;
                 if (mapStatements) {
                     pool().binds.increment();
                 }
                 expect(ExpectedReply.BIND);
             }
-            case Messages.DESCRIBE -> expect(ExpectedReply.DESCRIBE);
-            case Messages.CLOSE -> expect(ExpectedReply.CLOSE);
-            case Messages.EXECUTE -> expect(ExpectedReply.EXECUTE);
+            case Messages.DESCRIBE -> {
+                batchOpen = true;
+                expect(ExpectedReply.DESCRIBE);
+            }
+            case Messages.CLOSE -> {
+                batchOpen |= MessageChecks.malformedFlushOrClose(buf, index);
+                expect(ExpectedReply.CLOSE);
+            }
+            case Messages.EXECUTE -> {
+                batchOpen = true;
+                expect(ExpectedReply.EXECUTE);
+            }
+            case Messages.FLUSH -> batchOpen |= MessageChecks.malformedFlushOrClose(buf, index);
             case Messages.COPY_DONE, Messages.COPY_FAIL -> copyIn = false;
             default -> {
-                // CopyData, Flush: relayed, nothing to expect.
+                // CopyData: relayed, nothing to expect.
             }
         }
     }

@@ -17,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -73,17 +72,7 @@ class BadInputTest {
             byte[] body = new byte[len - 4];
             in.readFully(body);
             if (type == 'E') {
-                Map<Character, String> fields = new HashMap<>();
-                int i = 0;
-                while (body[i] != 0) {
-                    char code = (char) body[i++];
-                    int start = i;
-                    while (body[i] != 0) {
-                        i++;
-                    }
-                    fields.put(code, new String(body, start, i - start, StandardCharsets.UTF_8));
-                    i++;
-                }
+                Map<Character, String> fields = new RawClient.Message('E', body).fields();
                 assertEquals(-1, in.read(), "connection should be closed after a FATAL error");
                 return fields;
             }
