@@ -20,8 +20,7 @@ public final class Main {
 
     private static final Logger log = LoggerFactory.getLogger(Main.class);
 
-    private Main() {
-    }
+    private Main() {}
 
     public static void main(String[] args) throws Exception {
         // Netty's default leak detection samples one buffer in 128 and records a stack trace for
@@ -38,42 +37,54 @@ public final class Main {
             config = ProxyConfig.load(source);
             relay = new PgRelay(config, source);
             relay.start();
-        } catch (ConfigException | UncheckedIOException | IllegalStateException | IllegalArgumentException e) {
+        } catch (ConfigException
+                | UncheckedIOException
+                | IllegalStateException
+                | IllegalArgumentException e) {
             log.error("cannot start: {}", e.getMessage());
             System.exit(2);
             return;
         }
         CountDownLatch stopped = new CountDownLatch(1);
         AtomicInteger terms = new AtomicInteger();
-        Signal.handle(new Signal("TERM"), s -> {
-            if (terms.incrementAndGet() == 1) {
-                Thread t = new Thread(() -> {
-                    try {
-                        relay.shutdown(config.shutdownTimeout());
-                    } catch (InterruptedException ignored) {
-                        Thread.currentThread().interrupt();
-                    } finally {
+        Signal.handle(
+                new Signal("TERM"),
+                s -> {
+                    if (terms.incrementAndGet() == 1) {
+                        Thread t =
+                                new Thread(
+                                        () -> {
+                                            try {
+                                                relay.shutdown(config.shutdownTimeout());
+                                            } catch (InterruptedException ignored) {
+                                                Thread.currentThread().interrupt();
+                                            } finally {
+                                                stopped.countDown();
+                                            }
+                                        },
+                                        "pgrelay-shutdown");
+                        t.start();
+                    } else {
+                        log.info("second SIGTERM: stopping now");
+                        relay.close();
                         stopped.countDown();
                     }
-                }, "pgrelay-shutdown");
-                t.start();
-            } else {
-                log.info("second SIGTERM: stopping now");
-                relay.close();
-                stopped.countDown();
-            }
-        });
-        Signal.handle(new Signal("HUP"), s -> {
-            String error = relay.reload();
-            if (error != null) {
-                log.error("SIGHUP: {}", error);
-            }
-        });
-        Signal.handle(new Signal("INT"), s -> {
-            log.info("SIGINT: stopping now");
-            relay.close();
-            stopped.countDown();
-        });
+                });
+        Signal.handle(
+                new Signal("HUP"),
+                s -> {
+                    String error = relay.reload();
+                    if (error != null) {
+                        log.error("SIGHUP: {}", error);
+                    }
+                });
+        Signal.handle(
+                new Signal("INT"),
+                s -> {
+                    log.info("SIGINT: stopping now");
+                    relay.close();
+                    stopped.countDown();
+                });
         stopped.await();
         System.exit(0);
     }

@@ -14,19 +14,21 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * What a hostile or careless client can make a proxy hold, measured from outside (single-file
- * tool: {@code java HostileLoad.java PORT MODE ...}; benchmarks/hostile-memory.sh runs it against
- * two builds and reads their RSS). Logs in with a cleartext password (the proxy's auth_type plain),
+ * What a hostile or careless client can make a proxy hold, measured from outside (single-file tool:
+ * {@code java HostileLoad.java PORT MODE ...}; benchmarks/hostile-memory.sh runs it against two
+ * builds and reads their RSS). Logs in with a cleartext password (the proxy's auth_type plain),
  * user app / app-secret, database appdb.
+ *
  * <ul>
  *   <li>{@code statements CLIENTS PER_CLIENT BYTES}: each client prepares PER_CLIENT distinct named
- *       statements of about BYTES, then holds them until stdin closes;</li>
- *   <li>{@code flood BATCHES}: one client, 1,000 Parses of 50 kB per Sync, BATCHES times;</li>
+ *       statements of about BYTES, then holds them until stdin closes;
+ *   <li>{@code flood BATCHES}: one client, 1,000 Parses of 50 kB per Sync, BATCHES times;
  *   <li>{@code big CLIENTS BYTES}: CLIENTS Query messages of BYTES each, all in flight at once
- *       (each client sends half, waits for the others, then the rest);</li>
+ *       (each client sends half, waits for the others, then the rest);
  *   <li>{@code idle CONNECTIONS LOGINS}: opens CONNECTIONS TCP connections that send nothing, waits
- *       two seconds, then tries LOGINS logins one after another while they stay open.</li>
+ *       two seconds, then tries LOGINS logins one after another while they stay open.
  * </ul>
+ *
  * Prints one line per outcome: replies, SQLSTATEs, resets.
  */
 public final class HostileLoad {
@@ -34,8 +36,12 @@ public final class HostileLoad {
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(args[0]);
         switch (args[1]) {
-            case "statements" -> statements(port, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
-                    Integer.parseInt(args[4]));
+            case "statements" ->
+                    statements(
+                            port,
+                            Integer.parseInt(args[2]),
+                            Integer.parseInt(args[3]),
+                            Integer.parseInt(args[4]));
             case "flood" -> flood(port, Integer.parseInt(args[2]));
             case "big" -> big(port, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             case "idle" -> idle(port, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
@@ -52,7 +58,10 @@ public final class HostileLoad {
             open.add(conn);
             ByteArrayOutputStream batch = new ByteArrayOutputStream();
             for (int i = 0; i < perClient; i++) {
-                batch.writeBytes(parse("S_" + i, "select " + c + ", " + i + ", '" + "x".repeat(bytes) + "'"));
+                batch.writeBytes(
+                        parse(
+                                "S_" + i,
+                                "select " + c + ", " + i + ", '" + "x".repeat(bytes) + "'"));
             }
             batch.writeBytes(message('S', new byte[0]));
             conn.out.write(batch.toByteArray());
@@ -65,7 +74,13 @@ public final class HostileLoad {
                 }
             }
         }
-        System.out.println("statements: " + parsed + " prepared over " + clients + " clients, errors " + errors);
+        System.out.println(
+                "statements: "
+                        + parsed
+                        + " prepared over "
+                        + clients
+                        + " clients, errors "
+                        + errors);
         System.out.println("holding; close stdin to end");
         System.out.flush();
         System.in.read();
@@ -96,10 +111,21 @@ public final class HostileLoad {
                         errors.add(m.field('C') + " " + m.field('M'));
                     }
                 }
-                System.out.println("batch " + (b + 1) + ": " + parsed + " prepared so far"
-                        + (errors.isEmpty() ? "" : ", first error: " + errors.get(0)));
+                System.out.println(
+                        "batch "
+                                + (b + 1)
+                                + ": "
+                                + parsed
+                                + " prepared so far"
+                                + (errors.isEmpty() ? "" : ", first error: " + errors.get(0)));
             } catch (IOException e) {
-                System.out.println("batch " + (b + 1) + ": connection lost after " + parsed + " prepared: " + e);
+                System.out.println(
+                        "batch "
+                                + (b + 1)
+                                + ": connection lost after "
+                                + parsed
+                                + " prepared: "
+                                + e);
                 return;
             }
         }
@@ -107,54 +133,77 @@ public final class HostileLoad {
 
     static void big(int port, int clients, int bytes) throws Exception {
         CyclicBarrier halfway = new CyclicBarrier(clients);
-        ExecutorService pool = Executors.newFixedThreadPool(clients, r -> {
-            Thread t = new Thread(r);
-            t.setDaemon(true); // a client stuck on a dead proxy must not keep the tool alive
-            return t;
-        });
+        ExecutorService pool =
+                Executors.newFixedThreadPool(
+                        clients,
+                        r -> {
+                            Thread t = new Thread(r);
+                            t.setDaemon(
+                                    true); // a client stuck on a dead proxy must not keep the tool
+                            // alive
+                            return t;
+                        });
         List<Future<String>> results = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
             int id = c;
-            results.add(pool.submit(() -> {
-                Conn conn;
-                try {
-                    conn = new Conn(port);
-                } catch (IOException e) {
-                    return "client " + id + ": could not log in: " + e;
-                }
-                byte[] query = bigQuery("select 'client " + id + "' /*", bytes);
-                boolean refused = false;
-                try {
-                    conn.out.write(query, 0, query.length / 2);
-                    conn.out.flush();
-                } catch (IOException e) {
-                    refused = true; // the proxy may refuse it half way: read what it said
-                }
-                try {
-                    // Every client arrives here, refused or not, so the others are not left waiting.
-                    halfway.await(120, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (Exception e) {
-                    // a client that never arrived: go on
-                }
-                if (!refused) {
-                    try {
-                        conn.out.write(query, query.length / 2, query.length - query.length / 2);
-                        conn.out.flush();
-                    } catch (IOException e) {
-                        // as above
-                    }
-                }
-                try {
-                    for (Msg m : conn.untilReady()) {
-                        if (m.type == 'E') {
-                            return "client " + id + ": " + m.field('S') + " " + m.field('C') + " " + m.field('M');
-                        }
-                    }
-                    return "client " + id + ": answered";
-                } catch (IOException e) {
-                    return "client " + id + ": connection lost without an error: " + e;
-                }
-            }));
+            results.add(
+                    pool.submit(
+                            () -> {
+                                Conn conn;
+                                try {
+                                    conn = new Conn(port);
+                                } catch (IOException e) {
+                                    return "client " + id + ": could not log in: " + e;
+                                }
+                                byte[] query = bigQuery("select 'client " + id + "' /*", bytes);
+                                boolean refused = false;
+                                try {
+                                    conn.out.write(query, 0, query.length / 2);
+                                    conn.out.flush();
+                                } catch (IOException e) {
+                                    refused =
+                                            true; // the proxy may refuse it half way: read what it
+                                    // said
+                                }
+                                try {
+                                    // Every client arrives here, refused or not, so the others are
+                                    // not left waiting.
+                                    halfway.await(120, java.util.concurrent.TimeUnit.SECONDS);
+                                } catch (Exception e) {
+                                    // a client that never arrived: go on
+                                }
+                                if (!refused) {
+                                    try {
+                                        conn.out.write(
+                                                query,
+                                                query.length / 2,
+                                                query.length - query.length / 2);
+                                        conn.out.flush();
+                                    } catch (IOException e) {
+                                        // as above
+                                    }
+                                }
+                                try {
+                                    for (Msg m : conn.untilReady()) {
+                                        if (m.type == 'E') {
+                                            return "client "
+                                                    + id
+                                                    + ": "
+                                                    + m.field('S')
+                                                    + " "
+                                                    + m.field('C')
+                                                    + " "
+                                                    + m.field('M');
+                                        }
+                                    }
+                                    return "client " + id + ": answered";
+                                } catch (IOException e) {
+                                    return "client "
+                                            + id
+                                            + ": connection lost without an error: "
+                                            + e;
+                                }
+                            }));
         }
         for (Future<String> r : results) {
             System.out.println(r.get());
@@ -199,16 +248,34 @@ public final class HostileLoad {
             }
             s.close();
         }
-        System.out.println("idle: " + idle.size() + " open (" + refusedAtConnect + " refused at connect), then "
-                + ok + "/" + logins + " logins succeeded in " + millis + " ms"
-                + (failures.isEmpty() ? "" : ", first failure: " + failures.get(0))
-                + "; " + closedByProxy + " idle connections had been closed by the proxy");
+        System.out.println(
+                "idle: "
+                        + idle.size()
+                        + " open ("
+                        + refusedAtConnect
+                        + " refused at connect), then "
+                        + ok
+                        + "/"
+                        + logins
+                        + " logins succeeded in "
+                        + millis
+                        + " ms"
+                        + (failures.isEmpty() ? "" : ", first failure: " + failures.get(0))
+                        + "; "
+                        + closedByProxy
+                        + " idle connections had been closed by the proxy");
     }
 
-    /** A Query message of exactly {@code bytes} on the wire: {@code head}, padding, the comment's end. */
+    /**
+     * A Query message of exactly {@code bytes} on the wire: {@code head}, padding, the comment's
+     * end.
+     */
     static byte[] bigQuery(String head, int bytes) {
         byte[] query = new byte[bytes];
-        java.nio.ByteBuffer.wrap(query).put((byte) 'Q').putInt(bytes - 1).put(head.getBytes(StandardCharsets.US_ASCII));
+        java.nio.ByteBuffer.wrap(query)
+                .put((byte) 'Q')
+                .putInt(bytes - 1)
+                .put(head.getBytes(StandardCharsets.US_ASCII));
         java.util.Arrays.fill(query, 5 + head.length(), bytes - 3, (byte) 'x');
         query[bytes - 3] = '*';
         query[bytes - 2] = '/';
@@ -263,7 +330,9 @@ public final class HostileLoad {
             socket = new Socket("127.0.0.1", port);
             socket.setSoTimeout(300_000);
             in = new DataInputStream(socket.getInputStream());
-            out = new DataOutputStream(new java.io.BufferedOutputStream(socket.getOutputStream(), 1 << 16));
+            out =
+                    new DataOutputStream(
+                            new java.io.BufferedOutputStream(socket.getOutputStream(), 1 << 16));
             ByteArrayOutputStream params = new ByteArrayOutputStream();
             for (String p : new String[] {"user", "app", "database", "appdb"}) {
                 params.writeBytes(p.getBytes(StandardCharsets.UTF_8));

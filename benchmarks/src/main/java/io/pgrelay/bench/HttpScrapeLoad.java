@@ -24,17 +24,17 @@ import java.util.Locale;
  * </pre>
  *
  * Defaults: {@code /metrics}, 8 connections, 20 s, 0 stalled. {@code stalled} connections are
- * opened first, each sends one byte ("G") and nothing more, as a hostile client would. Each
- * request has a 5 s read timeout; a timed-out or failed request counts as an error and the
- * connection is opened again. Output: one line with answers (by status), errors, and p50 / p99 /
- * max latency in ms over the answered requests.
+ * opened first, each sends one byte ("G") and nothing more, as a hostile client would. Each request
+ * has a 5 s read timeout; a timed-out or failed request counts as an error and the connection is
+ * opened again. Output: one line with answers (by status), errors, and p50 / p99 / max latency in
+ * ms over the answered requests.
  */
 public final class HttpScrapeLoad {
 
     private static final int TIMEOUT_MILLIS = 5000;
 
-    private record Result(long[] latencies, int count, int ok, int notOk, int errors, String firstError) {
-    }
+    private record Result(
+            long[] latencies, int count, int ok, int notOk, int errors, String firstError) {}
 
     public static void main(String[] args) throws Exception {
         int port = Integer.parseInt(args[0]);
@@ -82,9 +82,21 @@ public final class HttpScrapeLoad {
             firstError = firstError != null ? firstError : r.firstError;
         }
         Arrays.sort(all);
-        System.out.printf(Locale.ROOT, "%s %d connections %d s, %d stalled: answers %d (2xx %d, other %d), errors %d,"
-                + " p50 %.2f ms, p99 %.2f ms, max %.2f ms%s%n", path, connections, seconds, stalled, all.length, ok,
-                notOk, errors, percentile(all, 0.50), percentile(all, 0.99), percentile(all, 1.0),
+        System.out.printf(
+                Locale.ROOT,
+                "%s %d connections %d s, %d stalled: answers %d (2xx %d, other %d), errors %d,"
+                        + " p50 %.2f ms, p99 %.2f ms, max %.2f ms%s%n",
+                path,
+                connections,
+                seconds,
+                stalled,
+                all.length,
+                ok,
+                notOk,
+                errors,
+                percentile(all, 0.50),
+                percentile(all, 0.99),
+                percentile(all, 1.0),
                 firstError == null ? "" : " (first error: " + firstError + ")");
     }
 
@@ -92,13 +104,15 @@ public final class HttpScrapeLoad {
         if (sorted.length == 0) {
             return Double.NaN;
         }
-        int index = (int) Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+        int index =
+                (int) Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
         return sorted[index] / 1e6;
     }
 
     private static Result run(int port, String path, long deadline) {
-        byte[] request = ("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n")
-                .getBytes(StandardCharsets.ISO_8859_1);
+        byte[] request =
+                ("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n")
+                        .getBytes(StandardCharsets.ISO_8859_1);
         long[] latencies = new long[1024];
         int count = 0;
         int ok = 0;
@@ -150,8 +164,11 @@ public final class HttpScrapeLoad {
                 throw new EOFException("connection closed in a response head");
             }
             head.write(b);
-            matched = (b == '\r' && (matched == 0 || matched == 2)) || (b == '\n' && (matched == 1 || matched == 3))
-                    ? matched + 1 : (b == '\r' ? 1 : 0);
+            matched =
+                    (b == '\r' && (matched == 0 || matched == 2))
+                                    || (b == '\n' && (matched == 1 || matched == 3))
+                            ? matched + 1
+                            : (b == '\r' ? 1 : 0);
         }
         String[] lines = head.toString(StandardCharsets.ISO_8859_1).split("\r\n");
         int status = Integer.parseInt(lines[0].split(" ")[1]);

@@ -36,15 +36,18 @@ import javax.crypto.spec.SecretKeySpec;
  *
  * Each connection sends a v3 StartupMessage, logs in with SCRAM-SHA-256 (or md5 / cleartext if the
  * server asks for that), reads ParameterStatus / BackendKeyData up to ReadyForQuery, and then sends
- * nothing more. Output on stdout: progress lines, then {@code failed F: <first error>} if any
- * login failed, then {@code ready K} (K = connections logged in). The program then holds the
- * sockets until stdin reaches end-of-file (or it gets SIGINT/SIGTERM), sends Terminate on each,
- * closes them and prints {@code closed K}.
+ * nothing more. Output on stdout: progress lines, then {@code failed F: <first error>} if any login
+ * failed, then {@code ready K} (K = connections logged in). The program then holds the sockets
+ * until stdin reaches end-of-file (or it gets SIGINT/SIGTERM), sends Terminate on each, closes them
+ * and prints {@code closed K}.
  */
 public final class IdleClients {
     private static final int PROTOCOL_V3 = 196608;
     private static final SecureRandom RANDOM = new SecureRandom();
-    /** SCRAM SaltedPassword per (salt, iterations): a server that reuses its salt costs one PBKDF2. */
+
+    /**
+     * SCRAM SaltedPassword per (salt, iterations): a server that reuses its salt costs one PBKDF2.
+     */
     private static final Map<String, byte[]> SALTED = new ConcurrentHashMap<>();
 
     private final String host;
@@ -70,7 +73,8 @@ public final class IdleClients {
         int count = Integer.parseInt(args[5]);
         int threads = args.length > 6 ? Integer.parseInt(args[6]) : 4;
         threads = Math.max(1, Math.min(threads, Math.max(1, count)));
-        IdleClients clients = new IdleClients(args[0], Integer.parseInt(args[1]), args[2], args[3], args[4]);
+        IdleClients clients =
+                new IdleClients(args[0], Integer.parseInt(args[1]), args[2], args[3], args[4]);
         Runtime.getRuntime().addShutdownHook(new Thread(clients::closeAll, "idle-clients-close"));
         int ok = clients.openAll(count, threads);
         System.out.println("ready " + ok);
@@ -95,22 +99,28 @@ public final class IdleClients {
         long start = System.nanoTime();
         List<Thread> workers = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
-            Thread worker = new Thread(() -> {
-                while (next.getAndIncrement() < count) {
-                    try {
-                        open.add(login());
-                        int n = ok.incrementAndGet();
-                        if (n % step == 0) {
-                            double secs = (System.nanoTime() - start) / 1e9;
-                            System.out.printf("opened %d/%d (%.0f/s)%n", n, count, n / secs);
-                            System.out.flush();
-                        }
-                    } catch (IOException | GeneralSecurityException | RuntimeException e) {
-                        failed.incrementAndGet();
-                        firstError.compareAndSet(null, e.toString());
-                    }
-                }
-            }, "idle-clients-" + t);
+            Thread worker =
+                    new Thread(
+                            () -> {
+                                while (next.getAndIncrement() < count) {
+                                    try {
+                                        open.add(login());
+                                        int n = ok.incrementAndGet();
+                                        if (n % step == 0) {
+                                            double secs = (System.nanoTime() - start) / 1e9;
+                                            System.out.printf(
+                                                    "opened %d/%d (%.0f/s)%n", n, count, n / secs);
+                                            System.out.flush();
+                                        }
+                                    } catch (IOException
+                                            | GeneralSecurityException
+                                            | RuntimeException e) {
+                                        failed.incrementAndGet();
+                                        firstError.compareAndSet(null, e.toString());
+                                    }
+                                }
+                            },
+                            "idle-clients-" + t);
             workers.add(worker);
             worker.start();
         }
@@ -121,7 +131,8 @@ public final class IdleClients {
             System.out.println("failed " + failed.get() + ": " + firstError.get());
         }
         double secs = (System.nanoTime() - start) / 1e9;
-        System.out.printf("opened %d connections in %.1f s with %d threads%n", ok.get(), secs, threads);
+        System.out.printf(
+                "opened %d connections in %.1f s with %d threads%n", ok.get(), secs, threads);
         return ok.get();
     }
 
@@ -148,7 +159,9 @@ public final class IdleClients {
             socket.setTcpNoDelay(true);
             socket.connect(new InetSocketAddress(host, port), 10_000);
             socket.setSoTimeout(30_000);
-            DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(socket.getInputStream(), 1024));
+            DataInputStream in =
+                    new DataInputStream(
+                            new java.io.BufferedInputStream(socket.getInputStream(), 1024));
             OutputStream out = socket.getOutputStream();
             out.write(startupMessage());
             out.flush();
@@ -177,7 +190,8 @@ public final class IdleClients {
         return msg.toByteArray();
     }
 
-    private void handshake(DataInputStream in, OutputStream out) throws IOException, GeneralSecurityException {
+    private void handshake(DataInputStream in, OutputStream out)
+            throws IOException, GeneralSecurityException {
         Scram scram = null;
         while (true) {
             int type = in.read();
@@ -186,7 +200,8 @@ public final class IdleClients {
             }
             int len = in.readInt();
             if (len < 4 || len > 1 << 20) {
-                throw new IOException("bad message length " + len + " for type '" + (char) type + "'");
+                throw new IOException(
+                        "bad message length " + len + " for type '" + (char) type + "'");
             }
             byte[] body = new byte[len - 4];
             in.readFully(body);
@@ -194,13 +209,16 @@ public final class IdleClients {
                 case 'R' -> {
                     int code = getInt(body, 0);
                     switch (code) {
-                        case 0 -> { } // AuthenticationOk
+                        case 0 -> {} // AuthenticationOk
                         case 3 -> send(out, 'p', cString(password));
                         case 5 -> send(out, 'p', cString(md5Password(body)));
                         case 10 -> {
-                            String mechanisms = new String(body, 4, body.length - 4, StandardCharsets.UTF_8);
+                            String mechanisms =
+                                    new String(body, 4, body.length - 4, StandardCharsets.UTF_8);
                             if (!List.of(mechanisms.split("\0")).contains("SCRAM-SHA-256")) {
-                                throw new IOException("server offers no SCRAM-SHA-256: " + mechanisms.replace('\0', ' '));
+                                throw new IOException(
+                                        "server offers no SCRAM-SHA-256: "
+                                                + mechanisms.replace('\0', ' '));
                             }
                             scram = new Scram();
                             send(out, 'p', scram.initialResponse());
@@ -209,23 +227,35 @@ public final class IdleClients {
                             if (scram == null) {
                                 throw new IOException("SASLContinue without SASL");
                             }
-                            send(out, 'p', scram.finalMessage(new String(body, 4, body.length - 4, StandardCharsets.UTF_8)));
+                            send(
+                                    out,
+                                    'p',
+                                    scram.finalMessage(
+                                            new String(
+                                                    body,
+                                                    4,
+                                                    body.length - 4,
+                                                    StandardCharsets.UTF_8)));
                         }
                         case 12 -> {
                             if (scram == null) {
                                 throw new IOException("SASLFinal without SASL");
                             }
-                            scram.verifyServerFinal(new String(body, 4, body.length - 4, StandardCharsets.UTF_8));
+                            scram.verifyServerFinal(
+                                    new String(body, 4, body.length - 4, StandardCharsets.UTF_8));
                         }
-                        default -> throw new IOException("unsupported authentication request " + code);
+                        default ->
+                                throw new IOException("unsupported authentication request " + code);
                     }
                 }
                 case 'E' -> throw new IOException("server error: " + errorText(body));
-                case 'S', 'K', 'N' -> { } // ParameterStatus, BackendKeyData, NoticeResponse
+                case 'S', 'K', 'N' -> {} // ParameterStatus, BackendKeyData, NoticeResponse
                 case 'Z' -> {
                     return; // ReadyForQuery
                 }
-                default -> throw new IOException("unexpected message '" + (char) type + "' during login");
+                default ->
+                        throw new IOException(
+                                "unexpected message '" + (char) type + "' during login");
             }
         }
     }
@@ -268,18 +298,26 @@ public final class IdleClients {
             String nonce = attrs.get('r');
             String saltB64 = attrs.get('s');
             String iterText = attrs.get('i');
-            if (nonce == null || saltB64 == null || iterText == null || !nonce.startsWith(clientNonce)) {
+            if (nonce == null
+                    || saltB64 == null
+                    || iterText == null
+                    || !nonce.startsWith(clientNonce)) {
                 throw new IOException("bad SCRAM server-first-message: " + serverFirst);
             }
             int iterations = Integer.parseInt(iterText);
             byte[] salted = SALTED.get(saltB64 + "/" + iterations);
             if (salted == null) {
-                salted = hi(password.getBytes(StandardCharsets.UTF_8), Base64.getDecoder().decode(saltB64), iterations);
+                salted =
+                        hi(
+                                password.getBytes(StandardCharsets.UTF_8),
+                                Base64.getDecoder().decode(saltB64),
+                                iterations);
                 SALTED.put(saltB64 + "/" + iterations, salted);
             }
             String clientFinalWithoutProof = "c=biws,r=" + nonce; // biws = base64("n,,")
-            byte[] authMessage = (clientFirstBare + "," + serverFirst + "," + clientFinalWithoutProof)
-                    .getBytes(StandardCharsets.UTF_8);
+            byte[] authMessage =
+                    (clientFirstBare + "," + serverFirst + "," + clientFinalWithoutProof)
+                            .getBytes(StandardCharsets.UTF_8);
             byte[] clientKey = hmac(salted, "Client Key".getBytes(StandardCharsets.US_ASCII));
             byte[] storedKey = MessageDigest.getInstance("SHA-256").digest(clientKey);
             byte[] clientSignature = hmac(storedKey, authMessage);
@@ -299,8 +337,10 @@ public final class IdleClients {
                 throw new IOException("SCRAM error from server: " + attrs.get('e'));
             }
             String v = attrs.get('v');
-            if (v == null || expectedServerSignature == null
-                    || !MessageDigest.isEqual(Base64.getDecoder().decode(v), expectedServerSignature)) {
+            if (v == null
+                    || expectedServerSignature == null
+                    || !MessageDigest.isEqual(
+                            Base64.getDecoder().decode(v), expectedServerSignature)) {
                 throw new IOException("SCRAM server signature does not verify: " + serverFinal);
             }
         }
@@ -317,7 +357,8 @@ public final class IdleClients {
     }
 
     /** Hi(password, salt, i) of RFC 5802: PBKDF2 with HMAC-SHA-256, one output block. */
-    private static byte[] hi(byte[] password, byte[] salt, int iterations) throws GeneralSecurityException {
+    private static byte[] hi(byte[] password, byte[] salt, int iterations)
+            throws GeneralSecurityException {
         Mac mac = Mac.getInstance("HmacSHA256");
         mac.init(new SecretKeySpec(password, "HmacSHA256"));
         mac.update(salt);
@@ -391,13 +432,17 @@ public final class IdleClients {
     }
 
     private static int getInt(byte[] b, int off) {
-        return ((b[off] & 0xff) << 24) | ((b[off + 1] & 0xff) << 16) | ((b[off + 2] & 0xff) << 8) | (b[off + 3] & 0xff);
+        return ((b[off] & 0xff) << 24)
+                | ((b[off + 1] & 0xff) << 16)
+                | ((b[off + 2] & 0xff) << 8)
+                | (b[off + 3] & 0xff);
     }
 
     private static String hex(byte[] bytes) {
         StringBuilder sb = new StringBuilder(bytes.length * 2);
         for (byte b : bytes) {
-            sb.append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
+            sb.append(Character.forDigit((b >> 4) & 0xf, 16))
+                    .append(Character.forDigit(b & 0xf, 16));
         }
         return sb.toString();
     }

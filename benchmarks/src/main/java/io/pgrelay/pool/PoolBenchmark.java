@@ -35,18 +35,18 @@ import org.openjdk.jmh.infra.ThreadParams;
  * {@code @TearDown} check fails the run if one did, or if anything was left leased or waiting.
  *
  * <p>Realism: settings are pgrelay's defaults except the size (reserve 0, query_wait_timeout 120 s,
- * server_idle_timeout 600 s, server_lifetime 3600 s, so release does the lifetime check),
- * {@code System::nanoTime} as the clock, a new {@link Waiter} per lease as {@code ClientSession}
- * does, and affinity: four "event loop" tokens, connections spread over them round robin, each
- * benchmark thread asking for its own loop's connection (a miss falls back to the most recently
- * used idle one, as in the relay). {@link FakeConnection#isUsable()} is a volatile read, like
- * {@code Channel.isActive()}.
+ * server_idle_timeout 600 s, server_lifetime 3600 s, so release does the lifetime check), {@code
+ * System::nanoTime} as the clock, a new {@link Waiter} per lease as {@code ClientSession} does, and
+ * affinity: four "event loop" tokens, connections spread over them round robin, each benchmark
+ * thread asking for its own loop's connection (a miss falls back to the most recently used idle
+ * one, as in the relay). {@link FakeConnection#isUsable()} is a volatile read, like {@code
+ * Channel.isActive()}.
  *
  * <p>Contended runs use 4 threads: with a pool of 4 every connection can be leased at once, so a
- * thread may find the idle list empty and wait in the FIFO queue to be granted by another
- * thread's release (it then spins on its waiter, which a real event loop would not: it would run
- * other tasks). Note the number of cores the run has: with fewer than 4, threads are descheduled
- * while holding the lock and the score measures the scheduler as much as the pool.
+ * thread may find the idle list empty and wait in the FIFO queue to be granted by another thread's
+ * release (it then spins on its waiter, which a real event loop would not: it would run other
+ * tasks). Note the number of cores the run has: with fewer than 4, threads are descheduled while
+ * holding the lock and the score measures the scheduler as much as the pool.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -147,14 +147,23 @@ public class PoolBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        PoolSettings settings = new PoolSettings(poolSize, 0, 0, Duration.ofSeconds(5), Duration.ofSeconds(120),
-                Duration.ofSeconds(600), Duration.ofSeconds(3600));
-        Connector<FakeConnection> connector = affinity -> {
-            connects.incrementAndGet();
-            return CompletableFuture.completedFuture(new FakeConnection(affinity, closes));
-        };
+        PoolSettings settings =
+                new PoolSettings(
+                        poolSize,
+                        0,
+                        0,
+                        Duration.ofSeconds(5),
+                        Duration.ofSeconds(120),
+                        Duration.ofSeconds(600),
+                        Duration.ofSeconds(3600));
+        Connector<FakeConnection> connector =
+                affinity -> {
+                    connects.incrementAndGet();
+                    return CompletableFuture.completedFuture(new FakeConnection(affinity, closes));
+                };
         pool = new Pool<>("bench", settings, connector, System::nanoTime);
-        // Fill the pool: each acquire finds nothing idle, queues, and the (inline) connect grants it.
+        // Fill the pool: each acquire finds nothing idle, queues, and the (inline) connect grants
+        // it.
         List<FakeConnection> leased = new ArrayList<>();
         for (int i = 0; i < poolSize; i++) {
             Lease lease = new Lease(LOOPS[i % LOOPS.length]);
@@ -163,7 +172,10 @@ public class PoolBenchmark {
         }
         leased.forEach(pool::release);
         PoolStats stats = pool.stats();
-        if (stats.idle() != poolSize || stats.active() != 0 || stats.connecting() != 0 || connects.get() != poolSize) {
+        if (stats.idle() != poolSize
+                || stats.active() != 0
+                || stats.connecting() != 0
+                || connects.get() != poolSize) {
             throw new IllegalStateException("pool not filled: " + stats);
         }
     }
@@ -171,10 +183,18 @@ public class PoolBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() {
         PoolStats stats = pool.stats();
-        if (stats.idle() != poolSize || stats.active() != 0 || stats.waiting() != 0
-                || connects.get() != poolSize || closes.get() != 0) {
-            throw new IllegalStateException("pool changed while measuring: " + stats + ", connects "
-                    + connects.get() + ", closes " + closes.get());
+        if (stats.idle() != poolSize
+                || stats.active() != 0
+                || stats.waiting() != 0
+                || connects.get() != poolSize
+                || closes.get() != 0) {
+            throw new IllegalStateException(
+                    "pool changed while measuring: "
+                            + stats
+                            + ", connects "
+                            + connects.get()
+                            + ", closes "
+                            + closes.get());
         }
         pool.close("benchmark done");
     }

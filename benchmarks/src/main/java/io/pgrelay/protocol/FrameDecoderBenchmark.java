@@ -35,42 +35,47 @@ import org.openjdk.jmh.infra.Blackhole;
  * <p>Every byte a PostgreSQL server sends through pgrelay passes this decoder: it finds message
  * boundaries on the 5-byte header and hands each message on as a retained slice, which the relay
  * inspects (type byte, e.g. ReadyForQuery's status) and forwards. Its per-message cost is therefore
- * a floor on the relay's per-message overhead, and it is the only place where the choice of
- * {@link ByteBufAllocator} touches every read (the read buffer, the cumulation, the slices).
+ * a floor on the relay's per-message overhead, and it is the only place where the choice of {@link
+ * ByteBufAllocator} touches every read (the read buffer, the cumulation, the slices).
  *
  * <p>Each invocation is one socket read as the event loop performs it: a direct buffer from the
- * channel's allocator filled with one complete reply, then {@code fireChannelRead} +
- * {@code fireChannelReadComplete} on the pipeline of an {@link EmbeddedChannel} holding
- * the decoder and a sink standing in for the relay handler: it walks the message headers of what
- * it gets (one message, or a run of them) into the {@link Blackhole} and releases it, so the read
- * buffer goes back to the allocator. {@code framing=frames} is one slice per message
- * ({@code FrameDecoder.backend}); {@code framing=runs} one slice per read with every complete
- * message ({@code FrameDecoder.backendRuns}, what {@code ServerConnection} installs).
+ * channel's allocator filled with one complete reply, then {@code fireChannelRead} + {@code
+ * fireChannelReadComplete} on the pipeline of an {@link EmbeddedChannel} holding the decoder and a
+ * sink standing in for the relay handler: it walks the message headers of what it gets (one
+ * message, or a run of them) into the {@link Blackhole} and releases it, so the read buffer goes
+ * back to the allocator. {@code framing=frames} is one slice per message ({@code
+ * FrameDecoder.backend}); {@code framing=runs} one slice per read with every complete message
+ * ({@code FrameDecoder.backendRuns}, what {@code ServerConnection} installs).
  *
  * <ul>
- * <li>{@link #simpleQueryReply}: the reply to {@code SELECT 1} (RowDescription, one DataRow,
- *     CommandComplete "SELECT 1", ReadyForQuery 'I'): 4 small messages, the typical OLTP round trip
- *     where fixed per-read and per-message costs dominate.</li>
- * <li>{@link #extendedQueryReply}: the reply to Parse/Bind/Describe/Execute/Sync of a 5-column,
- *     50-row SELECT (ParseComplete, BindComplete, RowDescription, 50 DataRows, CommandComplete
- *     "SELECT 50", ReadyForQuery): 55 messages, about 5.8 KB in one read.</li>
+ *   <li>{@link #simpleQueryReply}: the reply to {@code SELECT 1} (RowDescription, one DataRow,
+ *       CommandComplete "SELECT 1", ReadyForQuery 'I'): 4 small messages, the typical OLTP round
+ *       trip where fixed per-read and per-message costs dominate.
+ *   <li>{@link #extendedQueryReply}: the reply to Parse/Bind/Describe/Execute/Sync of a 5-column,
+ *       50-row SELECT (ParseComplete, BindComplete, RowDescription, 50 DataRows, CommandComplete
+ *       "SELECT 50", ReadyForQuery): 55 messages, about 5.8 KB in one read.
  * </ul>
  *
  * <p>{@code allocator}: {@code pooled} = {@link PooledByteBufAllocator#DEFAULT} (Netty 4.1's
  * default), {@code adaptive} = a new {@link AdaptiveByteBufAllocator} (Netty 4.2's default).
- * Netty's leak detector stays at its default (SIMPLE, sampled) level. The
- * benchmark runs on a {@link FastThreadLocalThread} (see
- * {@link EventLoopThreadExecutor}): on a plain thread Netty 4.2 gives neither allocator a thread
- * cache, which would measure a path pgrelay's event loops never take.
+ * Netty's leak detector stays at its default (SIMPLE, sampled) level. The benchmark runs on a
+ * {@link FastThreadLocalThread} (see {@link EventLoopThreadExecutor}): on a plain thread Netty 4.2
+ * gives neither allocator a thread cache, which would measure a path pgrelay's event loops never
+ * take.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-// Event-loop-like worker threads, so both allocators use their per-thread caches as on pgrelay's loops.
+// Event-loop-like worker threads, so both allocators use their per-thread caches as on pgrelay's
+// loops.
 // (-jvmArgsPrepend on the command line would replace this; -jvmArgs/-jvmArgsAppend do not.)
-@Fork(value = 2, jvmArgsPrepend = {"-Djmh.executor=CUSTOM",
-        "-Djmh.executor.class=io.pgrelay.protocol.EventLoopThreadExecutor"})
+@Fork(
+        value = 2,
+        jvmArgsPrepend = {
+            "-Djmh.executor=CUSTOM",
+            "-Djmh.executor.class=io.pgrelay.protocol.EventLoopThreadExecutor"
+        })
 @Threads(1)
 @State(Scope.Thread)
 public class FrameDecoderBenchmark {
@@ -83,9 +88,9 @@ public class FrameDecoderBenchmark {
     public String allocator;
 
     /**
-     * {@code frames}: one slice per message ({@code FrameDecoder.backend}); {@code runs}: one
-     * slice per read holding every complete message, walked by the handler
-     * ({@code FrameDecoder.backendRuns}, what ServerConnection installs).
+     * {@code frames}: one slice per message ({@code FrameDecoder.backend}); {@code runs}: one slice
+     * per read holding every complete message, walked by the handler ({@code
+     * FrameDecoder.backendRuns}, what ServerConnection installs).
      */
     @Param({"frames", "runs"})
     public String framing;
@@ -107,7 +112,7 @@ public class FrameDecoderBenchmark {
             ByteBuf buf = (ByteBuf) msg;
             int end = buf.writerIndex();
             for (int i = buf.readerIndex(); i < end; i = Messages.end(buf, i)) {
-                if (bh != null) {   // null only during the set-up sanity check
+                if (bh != null) { // null only during the set-up sanity check
                     bh.consume(buf.getByte(i));
                 }
                 frames++;
@@ -124,20 +129,25 @@ public class FrameDecoderBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         if (!(Thread.currentThread() instanceof FastThreadLocalThread)) {
-            throw new IllegalStateException("not on an event-loop-like thread (" + Thread.currentThread()
-                    + "): run with -Djmh.executor=CUSTOM -Djmh.executor.class=" + EventLoopThreadExecutor.class.getName());
+            throw new IllegalStateException(
+                    "not on an event-loop-like thread ("
+                            + Thread.currentThread()
+                            + "): run with -Djmh.executor=CUSTOM -Djmh.executor.class="
+                            + EventLoopThreadExecutor.class.getName());
         }
-        alloc = switch (allocator) {
-            case "pooled" -> PooledByteBufAllocator.DEFAULT;
-            case "adaptive" -> new AdaptiveByteBufAllocator();
-            default -> throw new IllegalArgumentException("allocator: " + allocator);
-        };
+        alloc =
+                switch (allocator) {
+                    case "pooled" -> PooledByteBufAllocator.DEFAULT;
+                    case "adaptive" -> new AdaptiveByteBufAllocator();
+                    default -> throw new IllegalArgumentException("allocator: " + allocator);
+                };
         sink = new Sink();
-        FrameDecoder decoder = switch (framing) {
-            case "frames" -> FrameDecoder.backend(Integer.MAX_VALUE);
-            case "runs" -> FrameDecoder.backendRuns(Integer.MAX_VALUE);
-            default -> throw new IllegalArgumentException("framing: " + framing);
-        };
+        FrameDecoder decoder =
+                switch (framing) {
+                    case "frames" -> FrameDecoder.backend(Integer.MAX_VALUE);
+                    case "runs" -> FrameDecoder.backendRuns(Integer.MAX_VALUE);
+                    default -> throw new IllegalArgumentException("framing: " + framing);
+                };
         channel = new EmbeddedChannel(decoder, sink);
         channel.config().setAllocator(alloc);
         pipeline = channel.pipeline();
@@ -149,8 +159,11 @@ public class FrameDecoderBenchmark {
         read(extendedReply);
         channel.checkException();
         if (sink.frames != SIMPLE_MESSAGES + EXTENDED_MESSAGES) {
-            throw new IllegalStateException("framed " + sink.frames + " messages, expected "
-                    + (SIMPLE_MESSAGES + EXTENDED_MESSAGES));
+            throw new IllegalStateException(
+                    "framed "
+                            + sink.frames
+                            + " messages, expected "
+                            + (SIMPLE_MESSAGES + EXTENDED_MESSAGES));
         }
         sink.frames = 0;
     }
@@ -180,7 +193,9 @@ public class FrameDecoderBenchmark {
         read(extendedReply);
     }
 
-    /** One socket read: an I/O buffer from the channel's allocator, filled, fired down the pipeline. */
+    /**
+     * One socket read: an I/O buffer from the channel's allocator, filled, fired down the pipeline.
+     */
     private void read(byte[] bytes) {
         ByteBuf in = alloc.ioBuffer(bytes.length);
         in.writeBytes(bytes);
@@ -206,22 +221,28 @@ public class FrameDecoderBenchmark {
      */
     static byte[] extendedQueryReplyBytes() {
         ByteBuf b = Unpooled.buffer();
-        empty(b, '1');   // ParseComplete
-        empty(b, '2');   // BindComplete
+        empty(b, '1'); // ParseComplete
+        empty(b, '2'); // BindComplete
         int table = 16_421;
-        rowDescription(b, new Field[] {
-                new Field("id", table, 1, 20, 8),             // int8
-                new Field("email", table, 3, 25, -1),         // text
-                new Field("display_name", table, 4, 1043, -1), // varchar
-                new Field("created_at", table, 6, 1184, 8),   // timestamptz
-                new Field("balance", table, 7, 1700, -1),     // numeric
-        });
+        rowDescription(
+                b,
+                new Field[] {
+                    new Field("id", table, 1, 20, 8), // int8
+                    new Field("email", table, 3, 25, -1), // text
+                    new Field("display_name", table, 4, 1043, -1), // varchar
+                    new Field("created_at", table, 6, 1184, 8), // timestamptz
+                    new Field("balance", table, 7, 1700, -1), // numeric
+                });
         for (int i = 0; i < EXTENDED_ROWS; i++) {
             long id = 1_048_576L + i * 37L;
-            dataRow(b, Long.toString(id),
+            dataRow(
+                    b,
+                    Long.toString(id),
                     "user" + id + "@example.com",
                     "User Number " + id,
-                    String.format("2026-11-%02d 09:%02d:%02d.%06d+00", 1 + i % 28, i % 60, (i * 7) % 60, i * 1013),
+                    String.format(
+                            "2026-11-%02d 09:%02d:%02d.%06d+00",
+                            1 + i % 28, i % 60, (i * 7) % 60, i * 1013),
                     String.format("%d.%02d", 1000 + i * 31, i % 100));
         }
         commandComplete(b, "SELECT " + EXTENDED_ROWS);
@@ -229,17 +250,19 @@ public class FrameDecoderBenchmark {
         return bytes(b);
     }
 
-    record Field(String name, int tableOid, int column, int typeOid, int typeLength) {
-    }
+    record Field(String name, int tableOid, int column, int typeOid, int typeLength) {}
 
     private static void rowDescription(ByteBuf b, Field[] fields) {
         int start = begin(b, 'T');
         b.writeShort(fields.length);
         for (Field f : fields) {
             cstring(b, f.name);
-            b.writeInt(f.tableOid).writeShort(f.column).writeInt(f.typeOid).writeShort(f.typeLength)
-                    .writeInt(-1)     // type modifier
-                    .writeShort(0);   // text format
+            b.writeInt(f.tableOid)
+                    .writeShort(f.column)
+                    .writeInt(f.typeOid)
+                    .writeShort(f.typeLength)
+                    .writeInt(-1) // type modifier
+                    .writeShort(0); // text format
         }
         end(b, start);
     }
@@ -273,7 +296,7 @@ public class FrameDecoderBenchmark {
     private static int begin(ByteBuf b, char type) {
         b.writeByte(type);
         int start = b.writerIndex();
-        b.writeInt(0);   // length, patched in end()
+        b.writeInt(0); // length, patched in end()
         return start;
     }
 

@@ -31,13 +31,14 @@ import org.openjdk.jmh.infra.Blackhole;
  *
  * <p>The topology is what {@code EtcdTopologySource} publishes for a Patroni 3.x cluster: leader
  * {@code pg-1} (role {@code master}, running, timeline 4) and replicas {@code pg-2}, {@code pg-3}
- * (running, a few KB behind), status optime known, no switchover pending; the router allows
- * 16 MB of replica lag and falls back to the primary for reads, and the leader has been confirmed
+ * (running, a few KB behind), status optime known, no switchover pending; the router allows 16 MB
+ * of replica lag and falls back to the primary for reads, and the leader has been confirmed
  * writable (as after a successful {@code in_hot_standby=off} probe). {@code @Setup} checks that
  * writes route to the leader and reads rotate over both replicas.
  *
- * <p>The benchmarks unwrap the {@code Optional} and sink the {@link Backend}, as the relay's callers
- * do right away, so escape analysis may remove the {@code Optional} the way it can in the relay.
+ * <p>The benchmarks unwrap the {@code Optional} and sink the {@link Backend}, as the relay's
+ * callers do right away, so escape analysis may remove the {@code Optional} the way it can in the
+ * relay.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -58,11 +59,45 @@ public class RouterBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         long optime = 0x3_0A00_1F28L;
-        Topology topology = new Topology(Map.of(
-                "pg-1", new Member("pg-1", PG1, Member.ROLE_MASTER, Member.STATE_RUNNING, 4, optime, false, false),
-                "pg-2", new Member("pg-2", PG2, Member.ROLE_REPLICA, Member.STATE_RUNNING, 4, optime - 4_096, false, false),
-                "pg-3", new Member("pg-3", PG3, Member.ROLE_REPLICA, Member.STATE_RUNNING, 4, optime - 12_288, false, false)),
-                "pg-1", optime, false, true, Instant.now(), 4_711);
+        Topology topology =
+                new Topology(
+                        Map.of(
+                                "pg-1",
+                                        new Member(
+                                                "pg-1",
+                                                PG1,
+                                                Member.ROLE_MASTER,
+                                                Member.STATE_RUNNING,
+                                                4,
+                                                optime,
+                                                false,
+                                                false),
+                                "pg-2",
+                                        new Member(
+                                                "pg-2",
+                                                PG2,
+                                                Member.ROLE_REPLICA,
+                                                Member.STATE_RUNNING,
+                                                4,
+                                                optime - 4_096,
+                                                false,
+                                                false),
+                                "pg-3",
+                                        new Member(
+                                                "pg-3",
+                                                PG3,
+                                                Member.ROLE_REPLICA,
+                                                Member.STATE_RUNNING,
+                                                4,
+                                                optime - 12_288,
+                                                false,
+                                                false)),
+                        "pg-1",
+                        optime,
+                        false,
+                        true,
+                        Instant.now(),
+                        4_711);
         patroni = new PatroniRouter(16L * 1024 * 1024, true);
         patroni.update(topology);
         patroni.confirmWritable(PG1, true);
@@ -73,14 +108,20 @@ public class RouterBenchmark {
             Backend first = router.route(Role.REPLICA).orElseThrow();
             Backend second = router.route(Role.REPLICA).orElseThrow();
             if (first.equals(second) || first.equals(PG1) || second.equals(PG1)) {
-                throw new IllegalStateException(router + ": reads do not rotate over the replicas: " + first + ", " + second);
+                throw new IllegalStateException(
+                        router
+                                + ": reads do not rotate over the replicas: "
+                                + first
+                                + ", "
+                                + second);
             }
         }
     }
 
     private static void check(Optional<Backend> routed, Backend expected, Router router) {
         if (!routed.equals(Optional.of(expected))) {
-            throw new IllegalStateException(router + " routed " + routed + ", expected " + expected);
+            throw new IllegalStateException(
+                    router + " routed " + routed + ", expected " + expected);
         }
     }
 

@@ -7,10 +7,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * At most {@code max} HTTP connections open at once, so that a flood of connections costs
- * pgrelay a bounded amount of memory and file descriptors. A refused connection is warned about
- * at most once a minute, with the count since the last warning: a flood must not flood the log.
- * Thread-safe: connections arrive on whichever event loop they are given.
+ * At most {@code max} HTTP connections open at once, so that a flood of connections costs pgrelay a
+ * bounded amount of memory and file descriptors. A refused connection is warned about at most once
+ * a minute, with the count since the last warning: a flood must not flood the log. Thread-safe:
+ * connections arrive on whichever event loop they are given.
  */
 final class ConnectionCap {
 
@@ -49,8 +49,11 @@ final class ConnectionCap {
         long now = System.nanoTime();
         long next = nextWarningNanos.get();
         if (now - next >= 0 && nextWarningNanos.compareAndSet(next, now + WARNING_INTERVAL_NANOS)) {
-            log.warn("HTTP connection limit of {} reached: closed {} new connection(s) since the last warning "
-                    + "(next warning in a minute at the earliest)", max, refusedSinceWarning.getAndSet(0));
+            log.warn(
+                    "HTTP connection limit of {} reached: closed {} new connection(s) since the last warning "
+                            + "(next warning in a minute at the earliest)",
+                    max,
+                    refusedSinceWarning.getAndSet(0));
         }
     }
 }

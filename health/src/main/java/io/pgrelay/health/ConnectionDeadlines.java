@@ -9,32 +9,40 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Closes an HTTP connection whose client is too slow, so that a client which sends a byte and
- * stops cannot hold a connection slot for long. It sits before the HTTP decoder because only
- * there can it see the first byte of a request, which the decoder keeps to itself until the
- * whole head is in.
+ * Closes an HTTP connection whose client is too slow, so that a client which sends a byte and stops
+ * cannot hold a connection slot for long. It sits before the HTTP decoder because only there can it
+ * see the first byte of a request, which the decoder keeps to itself until the whole head is in.
  *
  * <ul>
- *   <li>reading: from connecting, or from the first byte of a later request, the client has
- *       {@link HttpLimits#requestTimeout()} to complete the request;</li>
+ *   <li>reading: from connecting, or from the first byte of a later request, the client has {@link
+ *       HttpLimits#requestTimeout()} to complete the request;
  *   <li>serving: no deadline while pgrelay works on the answer (the render queue is bounded
- *       instead), then the client has {@code requestTimeout} again to take the response;</li>
- *   <li>idle: between requests on a keep-alive connection, {@link HttpLimits#idleTimeout()}.</li>
+ *       instead), then the client has {@code requestTimeout} again to take the response;
+ *   <li>idle: between requests on a keep-alive connection, {@link HttpLimits#idleTimeout()}.
  * </ul>
+ *
  * {@link HttpConnection} reports the moves between them; everything runs on the channel's loop.
  */
 final class ConnectionDeadlines extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(HealthServer.class);
 
-    private enum Phase { READING, SERVING, IDLE }
+    private enum Phase {
+        READING,
+        SERVING,
+        IDLE
+    }
 
     private final long requestTimeoutNanos;
     private final long idleTimeoutNanos;
     private ChannelHandlerContext ctx;
     private Phase phase = Phase.READING;
-    /** Bytes of a pipelined request came in while serving: its deadline starts when serving ends. */
+
+    /**
+     * Bytes of a pipelined request came in while serving: its deadline starts when serving ends.
+     */
     private boolean readWhileServing;
+
     private ScheduledFuture<?> timer;
 
     ConnectionDeadlines(HttpLimits limits) {
@@ -124,8 +132,12 @@ final class ConnectionDeadlines extends ChannelInboundHandlerAdapter {
         timer = null;
         if (ctx.channel().isActive()) {
             // Debug only: a scanner or a slow-loris client would otherwise fill the log.
-            log.debug("closing HTTP connection from {}: {} timed out", ctx.channel().remoteAddress(),
-                    armedFor == Phase.IDLE ? "idle keep-alive" : armedFor == Phase.READING ? "request" : "response");
+            log.debug(
+                    "closing HTTP connection from {}: {} timed out",
+                    ctx.channel().remoteAddress(),
+                    armedFor == Phase.IDLE
+                            ? "idle keep-alive"
+                            : armedFor == Phase.READING ? "request" : "response");
             ctx.close();
         }
     }

@@ -22,11 +22,13 @@ final class Endpoints {
     private static final Logger log = LoggerFactory.getLogger(HealthServer.class);
 
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
-    static final String OPENMETRICS_TEXT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    static final String OPENMETRICS_TEXT =
+            "application/openmetrics-text; version=1.0.0; charset=utf-8";
     static final String JSON = "application/json";
     static final String HTML = "text/html; charset=utf-8";
     static final String TEXT = "text/plain; charset=utf-8";
-    private static final Set<String> PATHS = Set.of("/", "/status", "/metrics", "/health", "/ready");
+    private static final Set<String> PATHS =
+            Set.of("/", "/status", "/metrics", "/health", "/ready");
 
     /** One answer; {@code allow} is the Allow header of a 405, else null. */
     record Response(int status, String contentType, byte[] body, String allow) {
@@ -44,7 +46,10 @@ final class Endpoints {
     private final AtomicBoolean checkFailureLogged = new AtomicBoolean();
     private volatile boolean shuttingDown;
 
-    Endpoints(PrometheusMeterRegistry registry, Supplier<Health> liveness, Supplier<Health> readiness,
+    Endpoints(
+            PrometheusMeterRegistry registry,
+            Supplier<Health> liveness,
+            Supplier<Health> readiness,
             Supplier<List<StatusPage.Section>> status) {
         this.registry = Objects.requireNonNull(registry, "registry");
         this.liveness = Objects.requireNonNull(liveness, "liveness");
@@ -72,7 +77,8 @@ final class Endpoints {
                 return Response.of(404, TEXT, "not found: " + path + "\n");
             }
             if (!method.equals("GET") && !method.equals("HEAD")) {
-                byte[] body = ("method not allowed: " + method + "\n").getBytes(StandardCharsets.UTF_8);
+                byte[] body =
+                        ("method not allowed: " + method + "\n").getBytes(StandardCharsets.UTF_8);
                 return new Response(405, TEXT, body, "GET, HEAD");
             }
             return switch (path) {
@@ -88,8 +94,10 @@ final class Endpoints {
     }
 
     private Response metrics(String accept) {
-        String contentType = accept != null && accept.contains("application/openmetrics-text")
-                ? OPENMETRICS_TEXT : PROMETHEUS_TEXT;
+        String contentType =
+                accept != null && accept.contains("application/openmetrics-text")
+                        ? OPENMETRICS_TEXT
+                        : PROMETHEUS_TEXT;
         try {
             return Response.of(200, contentType, registry.scrape(contentType));
         } catch (RuntimeException e) {
@@ -109,9 +117,13 @@ final class Endpoints {
             sections = Objects.requireNonNull(status.get(), "status supplier returned null");
         } catch (RuntimeException e) {
             logCheckFailure("status page", e);
-            return Response.of(503, HTML, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                    + "<title>pgrelay status</title></head><body><h1>status unavailable</h1><p>"
-                    + StatusPage.escape(describe(e)) + "</p></body></html>\n");
+            return Response.of(
+                    503,
+                    HTML,
+                    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                            + "<title>pgrelay status</title></head><body><h1>status unavailable</h1><p>"
+                            + StatusPage.escape(describe(e))
+                            + "</p></body></html>\n");
         }
         return Response.of(200, HTML, StatusPage.render("pgrelay status", ready, sections));
     }
@@ -136,6 +148,8 @@ final class Endpoints {
 
     static String describe(Throwable e) {
         String message = e.getMessage();
-        return message == null ? e.getClass().getName() : e.getClass().getSimpleName() + ": " + message;
+        return message == null
+                ? e.getClass().getName()
+                : e.getClass().getSimpleName() + ": " + message;
     }
 }

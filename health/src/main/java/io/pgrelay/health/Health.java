@@ -8,8 +8,8 @@ import java.util.Objects;
  * the reasons when not up. Suppliers of this type are polled on every HTTP request, so they should
  * read state the proxy already keeps rather than probe anything themselves.
  *
- * <p>The flag is {@code isUp} rather than {@code up} only because a record accessor
- * {@code up()} would collide with the {@link #up()} factory.
+ * <p>The flag is {@code isUp} rather than {@code up} only because a record accessor {@code up()}
+ * would collide with the {@link #up()} factory.
  */
 public record Health(boolean isUp, String status, List<String> reasons) {
 
@@ -40,7 +40,9 @@ public record Health(boolean isUp, String status, List<String> reasons) {
 
     /** Readiness from collected failures: up when there are none, so callers need no if/else. */
     public static Health readiness(List<String> unmetConditions) {
-        return unmetConditions.isEmpty() ? UP_HEALTH : new Health(false, NOT_READY, unmetConditions);
+        return unmetConditions.isEmpty()
+                ? UP_HEALTH
+                : new Health(false, NOT_READY, unmetConditions);
     }
 
     public static Health shuttingDown() {

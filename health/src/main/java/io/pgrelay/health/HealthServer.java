@@ -30,21 +30,23 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The proxy's HTTP face for operators and orchestrators, on Netty:
+ *
  * <ul>
- *   <li>{@code GET /metrics}: Prometheus text (or OpenMetrics when the scraper asks for it);</li>
- *   <li>{@code GET /health}: liveness, 200 or 503 from the liveness check;</li>
- *   <li>{@code GET /ready}: readiness, 200 or 503 with reasons; {@code SHUTTING_DOWN} after
- *       {@link #beginShutdown()} so load balancers stop sending before listeners close;</li>
- *   <li>{@code GET /} and {@code /status}: the HTML stats page.</li>
+ *   <li>{@code GET /metrics}: Prometheus text (or OpenMetrics when the scraper asks for it);
+ *   <li>{@code GET /health}: liveness, 200 or 503 from the liveness check;
+ *   <li>{@code GET /ready}: readiness, 200 or 503 with reasons; {@code SHUTTING_DOWN} after {@link
+ *       #beginShutdown()} so load balancers stop sending before listeners close;
+ *   <li>{@code GET /} and {@code /status}: the HTML stats page.
  * </ul>
+ *
  * {@code HEAD} works on every path, other methods get 405, unknown paths 404.
  *
- * <p>No client can hold the endpoint up for the others, since an orchestrator restarts pgrelay
- * when its liveness probe times out: connections are served on event loops rather than a few
- * blocking threads, each must send its request in time ({@link HttpLimits}), requests are small,
- * connections are capped, and the slow answers (scrape, status page) run on one render thread
- * with a bounded queue. /health and /ready are answered on the event loop, so their checks must
- * only read state the proxy already keeps.
+ * <p>No client can hold the endpoint up for the others, since an orchestrator restarts pgrelay when
+ * its liveness probe times out: connections are served on event loops rather than a few blocking
+ * threads, each must send its request in time ({@link HttpLimits}), requests are small, connections
+ * are capped, and the slow answers (scrape, status page) run on one render thread with a bounded
+ * queue. /health and /ready are answered on the event loop, so their checks must only read state
+ * the proxy already keeps.
  */
 public final class HealthServer implements AutoCloseable {
 
@@ -57,8 +59,10 @@ public final class HealthServer implements AutoCloseable {
     private final HttpLimits limits;
     private final ConnectionCap cap;
     private final ThreadPoolExecutor renderThread;
+
     /** The loops this server made for itself, or null when it runs on the caller's. */
     private final EventLoopGroup ownLoops;
+
     private final Set<Channel> connections = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile Channel listener;
@@ -70,8 +74,14 @@ public final class HealthServer implements AutoCloseable {
         this.ownLoops = ownLoops;
         // One thread: scrapes are rare (every few seconds per scraper) and need no parallelism;
         // the bounded queue turns a flood of them into quick 503s instead of memory.
-        this.renderThread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
-                new ArrayBlockingQueue<>(limits.maxPendingRenders()), new DefaultThreadFactory("pgrelay-http-render", true));
+        this.renderThread =
+                new ThreadPoolExecutor(
+                        1,
+                        1,
+                        0,
+                        TimeUnit.MILLISECONDS,
+                        new ArrayBlockingQueue<>(limits.maxPendingRenders()),
+                        new DefaultThreadFactory("pgrelay-http-render", true));
     }
 
     /**
@@ -80,54 +90,93 @@ public final class HealthServer implements AutoCloseable {
      *
      * @throws IOException when the address cannot be bound
      */
-    public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
-            Supplier<Health> liveness, Supplier<Health> readiness,
-            Supplier<List<StatusPage.Section>> status) throws IOException {
+    public static HealthServer start(
+            String host,
+            int port,
+            PrometheusMeterRegistry registry,
+            Supplier<Health> liveness,
+            Supplier<Health> readiness,
+            Supplier<List<StatusPage.Section>> status)
+            throws IOException {
         return start(host, port, registry, liveness, readiness, status, HttpLimits.DEFAULTS);
     }
 
-    /** As {@link #start(String, int, PrometheusMeterRegistry, Supplier, Supplier, Supplier)}, with other limits. */
-    public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
-            Supplier<Health> liveness, Supplier<Health> readiness, Supplier<List<StatusPage.Section>> status,
-            HttpLimits limits) throws IOException {
+    /**
+     * As {@link #start(String, int, PrometheusMeterRegistry, Supplier, Supplier, Supplier)}, with
+     * other limits.
+     */
+    public static HealthServer start(
+            String host,
+            int port,
+            PrometheusMeterRegistry registry,
+            Supplier<Health> liveness,
+            Supplier<Health> readiness,
+            Supplier<List<StatusPage.Section>> status,
+            HttpLimits limits)
+            throws IOException {
         Endpoints endpoints = new Endpoints(registry, liveness, readiness, status);
-        EventLoopGroup loop = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("pgrelay-http", true),
-                NioIoHandler.newFactory());
-        return bind(new HealthServer(endpoints, limits, loop), loop, NioServerSocketChannel.class, host, port);
+        EventLoopGroup loop =
+                new MultiThreadIoEventLoopGroup(
+                        1,
+                        new DefaultThreadFactory("pgrelay-http", true),
+                        NioIoHandler.newFactory());
+        return bind(
+                new HealthServer(endpoints, limits, loop),
+                loop,
+                NioServerSocketChannel.class,
+                host,
+                port);
     }
 
     /**
      * Serves on the caller's event loops (pgrelay's own, so the HTTP face costs no threads but the
-     * render thread). {@link #close()} closes this server's channels and leaves {@code group} running.
+     * render thread). {@link #close()} closes this server's channels and leaves {@code group}
+     * running.
      *
      * @param channelClass the server channel type that fits {@code group} (NIO, epoll, io_uring)
      * @throws IOException when the address cannot be bound
      */
-    public static HealthServer start(String host, int port, PrometheusMeterRegistry registry,
-            Supplier<Health> liveness, Supplier<Health> readiness, Supplier<List<StatusPage.Section>> status,
-            HttpLimits limits, EventLoopGroup group, Class<? extends ServerChannel> channelClass) throws IOException {
+    public static HealthServer start(
+            String host,
+            int port,
+            PrometheusMeterRegistry registry,
+            Supplier<Health> liveness,
+            Supplier<Health> readiness,
+            Supplier<List<StatusPage.Section>> status,
+            HttpLimits limits,
+            EventLoopGroup group,
+            Class<? extends ServerChannel> channelClass)
+            throws IOException {
         Objects.requireNonNull(group, "group");
         Objects.requireNonNull(channelClass, "channelClass");
         Endpoints endpoints = new Endpoints(registry, liveness, readiness, status);
         return bind(new HealthServer(endpoints, limits, null), group, channelClass, host, port);
     }
 
-    private static HealthServer bind(HealthServer server, EventLoopGroup group,
-            Class<? extends ServerChannel> channelClass, String host, int port) throws IOException {
+    private static HealthServer bind(
+            HealthServer server,
+            EventLoopGroup group,
+            Class<? extends ServerChannel> channelClass,
+            String host,
+            int port)
+            throws IOException {
         try {
             if (port < 0 || port > 65535) {
-                throw new IllegalArgumentException("health port: " + port + " (expected: 0..65535)");
+                throw new IllegalArgumentException(
+                        "health port: " + port + " (expected: 0..65535)");
             }
-            ServerBootstrap bootstrap = new ServerBootstrap()
-                    .group(group)
-                    .channel(channelClass)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childHandler(server.new Initializer());
+            ServerBootstrap bootstrap =
+                    new ServerBootstrap()
+                            .group(group)
+                            .channel(channelClass)
+                            .option(ChannelOption.SO_REUSEADDR, true)
+                            .childOption(ChannelOption.TCP_NODELAY, true)
+                            .childHandler(server.new Initializer());
             server.listener = bootstrap.bind(host, port).syncUninterruptibly().channel();
         } catch (Exception e) {
             server.close();
-            // Netty rethrows the bind's IOException (BindException) undeclared; callers expect it declared.
+            // Netty rethrows the bind's IOException (BindException) undeclared; callers expect it
+            // declared.
             if (e instanceof IOException io) {
                 throw io;
             }
@@ -150,19 +199,28 @@ public final class HealthServer implements AutoCloseable {
                 return;
             }
             connections.add(ch);
-            ch.closeFuture().addListener(f -> {
-                connections.remove(ch);
-                cap.closed();
-            });
+            ch.closeFuture()
+                    .addListener(
+                            f -> {
+                                connections.remove(ch);
+                                cap.closed();
+                            });
             ConnectionDeadlines deadlines = new ConnectionDeadlines(limits);
-            HttpDecoderConfig decoding = new HttpDecoderConfig()
-                    .setMaxInitialLineLength(HttpLimits.MAX_INITIAL_LINE)
-                    .setMaxHeaderSize(HttpLimits.MAX_HEADERS);
-            ch.pipeline().addLast("deadlines", deadlines)
+            HttpDecoderConfig decoding =
+                    new HttpDecoderConfig()
+                            .setMaxInitialLineLength(HttpLimits.MAX_INITIAL_LINE)
+                            .setMaxHeaderSize(HttpLimits.MAX_HEADERS);
+            ch.pipeline()
+                    .addLast("deadlines", deadlines)
                     .addLast("http", new HttpServerCodec(decoding))
                     .addLast("aggregate", new RequestAggregator())
-                    .addLast("endpoints", new HttpConnection(endpoints, renderThread, limits.maxPendingRenders(),
-                            deadlines));
+                    .addLast(
+                            "endpoints",
+                            new HttpConnection(
+                                    endpoints,
+                                    renderThread,
+                                    limits.maxPendingRenders(),
+                                    deadlines));
         }
     }
 
@@ -179,7 +237,10 @@ public final class HealthServer implements AutoCloseable {
         return cap.open();
     }
 
-    /** Scrapes and status pages waiting for the render thread, not counting the one it is on (for tests). */
+    /**
+     * Scrapes and status pages waiting for the render thread, not counting the one it is on (for
+     * tests).
+     */
     int pendingRenders() {
         return renderThread.getQueue().size();
     }

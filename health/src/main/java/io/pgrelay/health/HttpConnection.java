@@ -29,23 +29,31 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HTTP connection after decoding and aggregation: answers its requests one at a time, in
- * order. Cheap answers (/health, /ready, errors) are made on the event loop; scrapes and the
- * status page go to the render thread and their response is written back from the loop.
+ * One HTTP connection after decoding and aggregation: answers its requests one at a time, in order.
+ * Cheap answers (/health, /ready, errors) are made on the event loop; scrapes and the status page
+ * go to the render thread and their response is written back from the loop.
  *
- * <p>While a request is being served the channel stops reading, so a client that pipelines
- * requests without reading the responses cannot make pgrelay buffer them: at most one response
- * per connection is in flight, and the few requests already decoded from the same read wait in a
- * short queue.
+ * <p>While a request is being served the channel stops reading, so a client that pipelines requests
+ * without reading the responses cannot make pgrelay buffer them: at most one response per
+ * connection is in flight, and the few requests already decoded from the same read wait in a short
+ * queue.
  */
 final class HttpConnection extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(HealthServer.class);
+
     /** Requests decoded while one is served; a client pipelining deeper than this is closed. */
     private static final int MAX_PIPELINED = 8;
 
-    /** What is kept of a request once its buffers are released; {@code error} is 0 when it parsed. */
-    private record Request(HttpVersion version, String method, String path, String accept, boolean keepAlive,
+    /**
+     * What is kept of a request once its buffers are released; {@code error} is 0 when it parsed.
+     */
+    private record Request(
+            HttpVersion version,
+            String method,
+            String path,
+            String accept,
+            boolean keepAlive,
             int error) {
 
         static Request of(FullHttpRequest full) {
@@ -59,8 +67,13 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             if (path == null) {
                 return new Request(version, method, "", null, false, 400);
             }
-            return new Request(version, method, path, full.headers().get(HttpHeaderNames.ACCEPT),
-                    HttpUtil.isKeepAlive(full), 0);
+            return new Request(
+                    version,
+                    method,
+                    path,
+                    full.headers().get(HttpHeaderNames.ACCEPT),
+                    HttpUtil.isKeepAlive(full),
+                    0);
         }
 
         private static int decodeError(Throwable cause) {
@@ -99,7 +112,11 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
     private boolean serving;
 
-    HttpConnection(Endpoints endpoints, Executor renderThread, int maxPendingRenders, ConnectionDeadlines deadlines) {
+    HttpConnection(
+            Endpoints endpoints,
+            Executor renderThread,
+            int maxPendingRenders,
+            ConnectionDeadlines deadlines) {
         this.endpoints = endpoints;
         this.renderThread = renderThread;
         this.maxPendingRenders = maxPendingRenders;
@@ -120,7 +137,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             }
             request = Request.of(full);
         } finally {
-            // Nothing past this point needs the request's buffers: a render may outlive the channel.
+            // Nothing past this point needs the request's buffers: a render may outlive the
+            // channel.
             ReferenceCountUtil.release(msg);
         }
         if (!serving) {
@@ -128,15 +146,20 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         } else if (pipelined.size() < MAX_PIPELINED) {
             pipelined.add(request);
         } else {
-            log.debug("closing HTTP connection from {}: more than {} pipelined requests",
-                    ctx.channel().remoteAddress(), MAX_PIPELINED);
+            log.debug(
+                    "closing HTTP connection from {}: more than {} pipelined requests",
+                    ctx.channel().remoteAddress(),
+                    MAX_PIPELINED);
             ctx.close();
         }
     }
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        log.debug("HTTP connection from {} failed: {}", ctx.channel().remoteAddress(), cause.toString());
+        log.debug(
+                "HTTP connection from {} failed: {}",
+                ctx.channel().remoteAddress(),
+                cause.toString());
         ctx.close();
     }
 
@@ -145,14 +168,24 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         deadlines.requestReceived();
         ctx.channel().config().setAutoRead(false);
         if (request.error != 0) {
-            send(request, Endpoints.Response.of(request.error, Endpoints.TEXT,
-                    HttpResponseStatus.valueOf(request.error).reasonPhrase() + "\n"));
+            send(
+                    request,
+                    Endpoints.Response.of(
+                            request.error,
+                            Endpoints.TEXT,
+                            HttpResponseStatus.valueOf(request.error).reasonPhrase() + "\n"));
         } else if (Endpoints.isSlow(request.method, request.path)) {
             try {
                 renderThread.execute(() -> render(request));
             } catch (RejectedExecutionException e) {
-                send(request, Endpoints.Response.of(503, Endpoints.TEXT, "busy: " + maxPendingRenders
-                        + " scrapes or status pages are already waiting; try again\n"));
+                send(
+                        request,
+                        Endpoints.Response.of(
+                                503,
+                                Endpoints.TEXT,
+                                "busy: "
+                                        + maxPendingRenders
+                                        + " scrapes or status pages are already waiting; try again\n"));
             }
         } else {
             send(request, endpoints.answer(request.method, request.path, request.accept));
@@ -164,7 +197,8 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
         if (!ctx.channel().isActive()) {
             return; // the client gave up: spare the scrape
         }
-        Endpoints.Response response = endpoints.answer(request.method, request.path, request.accept);
+        Endpoints.Response response =
+                endpoints.answer(request.method, request.path, request.accept);
         try {
             ctx.executor().execute(() -> send(request, response));
         } catch (RejectedExecutionException e) {
@@ -177,10 +211,13 @@ final class HttpConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         boolean keepAlive = request.keepAlive;
-        ByteBuf body = request.isHead() || answer.body().length == 0
-                ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(answer.body());
-        FullHttpResponse response = new DefaultFullHttpResponse(request.version,
-                HttpResponseStatus.valueOf(answer.status()), body);
+        ByteBuf body =
+                request.isHead() || answer.body().length == 0
+                        ? Unpooled.EMPTY_BUFFER
+                        : Unpooled.wrappedBuffer(answer.body());
+        FullHttpResponse response =
+                new DefaultFullHttpResponse(
+                        request.version, HttpResponseStatus.valueOf(answer.status()), body);
         HttpHeaders headers = response.headers();
         headers.set(HttpHeaderNames.CONTENT_TYPE, answer.contentType());
         headers.set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE);

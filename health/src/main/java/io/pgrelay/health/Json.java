@@ -3,8 +3,7 @@ package io.pgrelay.health;
 /** The one piece of JSON writing the health bodies need; not worth a library dependency. */
 final class Json {
 
-    private Json() {
-    }
+    private Json() {}
 
     static void appendString(StringBuilder out, String value) {
         out.append('"');

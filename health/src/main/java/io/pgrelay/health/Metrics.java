@@ -21,10 +21,10 @@ import java.util.Objects;
  * <p>Naming: pgrelay's own meters are named in Micrometer's dotted form with a {@value #PREFIX}
  * prefix and a base unit left to the meter type, e.g. {@code pgrelay.pool.acquire} (a timer),
  * {@code pgrelay.client.connections} (a gauge), {@code pgrelay.server.errors} (a counter). The
- * Prometheus naming convention turns these into {@code pgrelay_pool_acquire_seconds_bucket},
- * {@code pgrelay_client_connections}, {@code pgrelay_server_errors_total}. Variable parts
- * (pool, database, user, backend) are tags, never part of the name; every meter gets a
- * description, which becomes its {@code # HELP} line.
+ * Prometheus naming convention turns these into {@code pgrelay_pool_acquire_seconds_bucket}, {@code
+ * pgrelay_client_connections}, {@code pgrelay_server_errors_total}. Variable parts (pool, database,
+ * user, backend) are tags, never part of the name; every meter gets a description, which becomes
+ * its {@code # HELP} line.
  *
  * <p>Closing releases the GC notification listeners {@link JvmGcMetrics} installs and closes the
  * registry.
@@ -37,12 +37,12 @@ public final class Metrics implements AutoCloseable {
     // client stuck behind a full pool); they give histogram_quantile fixed, readable edges on
     // top of Micrometer's percentile buckets.
     private static final Duration[] LATENCY_BUCKETS = {
-            Duration.ofNanos(100_000), Duration.ofNanos(250_000), Duration.ofNanos(500_000),
-            Duration.ofMillis(1), Duration.ofNanos(2_500_000), Duration.ofMillis(5),
-            Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
-            Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500),
-            Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5),
-            Duration.ofSeconds(10), Duration.ofSeconds(30),
+        Duration.ofNanos(100_000), Duration.ofNanos(250_000), Duration.ofNanos(500_000),
+        Duration.ofMillis(1), Duration.ofNanos(2_500_000), Duration.ofMillis(5),
+        Duration.ofMillis(10), Duration.ofMillis(25), Duration.ofMillis(50),
+        Duration.ofMillis(100), Duration.ofMillis(250), Duration.ofMillis(500),
+        Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5),
+        Duration.ofSeconds(10), Duration.ofSeconds(30),
     };
     private static final Duration MIN_EXPECTED_LATENCY = Duration.ofNanos(100_000);
     private static final Duration MAX_EXPECTED_LATENCY = Duration.ofSeconds(60);
@@ -59,7 +59,10 @@ public final class Metrics implements AutoCloseable {
         return create(Tags.empty());
     }
 
-    /** {@code commonTags} (e.g. {@code instance}, {@code cluster}) go on every meter, JVM ones included. */
+    /**
+     * {@code commonTags} (e.g. {@code instance}, {@code cluster}) go on every meter, JVM ones
+     * included.
+     */
     public static Metrics create(Tags commonTags) {
         Objects.requireNonNull(commonTags, "commonTags");
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -81,10 +84,10 @@ public final class Metrics implements AutoCloseable {
     }
 
     /**
-     * A latency timer with a percentile histogram published (so p50/p99 come from
-     * {@code histogram_quantile} over {@code _bucket} series, aggregatable across instances) and
-     * the fixed buckets above. Use it for every pgrelay latency so dashboards can treat them alike.
-     * Each timer costs about a hundred series per tag combination; keep tags low-cardinality.
+     * A latency timer with a percentile histogram published (so p50/p99 come from {@code
+     * histogram_quantile} over {@code _bucket} series, aggregatable across instances) and the fixed
+     * buckets above. Use it for every pgrelay latency so dashboards can treat them alike. Each
+     * timer costs about a hundred series per tag combination; keep tags low-cardinality.
      */
     public static Timer timer(MeterRegistry registry, String name, String description, Tags tags) {
         return Timer.builder(name)

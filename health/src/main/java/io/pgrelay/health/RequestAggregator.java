@@ -14,8 +14,8 @@ import io.netty.handler.codec.http.HttpVersion;
 
 /**
  * Netty's aggregator with {@link HttpLimits#MAX_BODY}, except that an oversized request is always
- * answered 413 and the connection closed. Netty's own keeps a keep-alive connection open and
- * drains the body, which here would only let a client make pgrelay read data it never wants.
+ * answered 413 and the connection closed. Netty's own keeps a keep-alive connection open and drains
+ * the body, which here would only let a client make pgrelay read data it never wants.
  */
 final class RequestAggregator extends HttpObjectAggregator {
 
@@ -25,8 +25,11 @@ final class RequestAggregator extends HttpObjectAggregator {
 
     @Override
     protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) {
-        FullHttpResponse tooLarge = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
-                HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, Unpooled.EMPTY_BUFFER);
+        FullHttpResponse tooLarge =
+                new DefaultFullHttpResponse(
+                        HttpVersion.HTTP_1_1,
+                        HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE,
+                        Unpooled.EMPTY_BUFFER);
         tooLarge.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, 0);
         tooLarge.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         ctx.writeAndFlush(tooLarge).addListener(ChannelFutureListener.CLOSE);

@@ -8,10 +8,10 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * The human-facing stats page, in the spirit of HAProxy's: one table per section the proxy
- * supplies (pools, backends, clients), reloaded by the browser every few seconds. Every value
- * is HTML-escaped because cells carry user, database and host names that come from clients
- * and from the topology store.
+ * The human-facing stats page, in the spirit of HAProxy's: one table per section the proxy supplies
+ * (pools, backends, clients), reloaded by the browser every few seconds. Every value is
+ * HTML-escaped because cells carry user, database and host names that come from clients and from
+ * the topology store.
  */
 public final class StatusPage {
 
@@ -31,14 +31,17 @@ public final class StatusPage {
         }
     }
 
-    private StatusPage() {
-    }
+    private StatusPage() {}
 
     static String render(String title, Health readiness, List<Section> sections) {
         StringBuilder html = new StringBuilder(4096);
         html.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">")
-                .append("<meta http-equiv=\"refresh\" content=\"").append(REFRESH_SECONDS).append("\">")
-                .append("<title>").append(escape(title)).append("</title>\n<style>")
+                .append("<meta http-equiv=\"refresh\" content=\"")
+                .append(REFRESH_SECONDS)
+                .append("\">")
+                .append("<title>")
+                .append(escape(title))
+                .append("</title>\n<style>")
                 .append("body{font-family:sans-serif;font-size:13px;margin:1em;color:#222}")
                 .append("h1{font-size:18px}h2{font-size:15px;margin:1.2em 0 .3em}")
                 .append("table{border-collapse:collapse}")
@@ -47,14 +50,21 @@ public final class StatusPage {
                 .append("td.n{text-align:right;font-variant-numeric:tabular-nums}")
                 .append(".up{color:#176f2c}.down{color:#b3261e}.note{color:#666}")
                 .append("</style></head><body>\n");
-        html.append("<h1>").append(escape(title)).append("</h1>\n<p>Readiness: <b class=\"")
-                .append(readiness.isUp() ? "up" : "down").append("\">").append(escape(readiness.status()))
+        html.append("<h1>")
+                .append(escape(title))
+                .append("</h1>\n<p>Readiness: <b class=\"")
+                .append(readiness.isUp() ? "up" : "down")
+                .append("\">")
+                .append(escape(readiness.status()))
                 .append("</b>");
         for (String reason : readiness.reasons()) {
             html.append(" &middot; ").append(escape(reason));
         }
-        html.append(" <span class=\"note\">(").append(Instant.now().truncatedTo(ChronoUnit.SECONDS))
-                .append(", refreshes every ").append(REFRESH_SECONDS).append(" s)</span></p>\n");
+        html.append(" <span class=\"note\">(")
+                .append(Instant.now().truncatedTo(ChronoUnit.SECONDS))
+                .append(", refreshes every ")
+                .append(REFRESH_SECONDS)
+                .append(" s)</span></p>\n");
         for (Section section : sections) {
             appendSection(html, section);
         }
@@ -68,7 +78,8 @@ public final class StatusPage {
         }
         html.append("</tr>\n");
         if (section.rows().isEmpty()) {
-            html.append("<tr><td class=\"note\" colspan=\"").append(Math.max(1, section.columns().size()))
+            html.append("<tr><td class=\"note\" colspan=\"")
+                    .append(Math.max(1, section.columns().size()))
                     .append("\">none</td></tr>\n");
         }
         for (List<String> row : section.rows()) {
@@ -76,7 +87,9 @@ public final class StatusPage {
             int cells = Math.max(row.size(), section.columns().size());
             for (int i = 0; i < cells; i++) {
                 String value = i < row.size() && row.get(i) != null ? row.get(i) : "";
-                html.append(isNumber(value) ? "<td class=\"n\">" : "<td>").append(escape(value)).append("</td>");
+                html.append(isNumber(value) ? "<td class=\"n\">" : "<td>")
+                        .append(escape(value))
+                        .append("</td>");
             }
             html.append("</tr>\n");
         }
@@ -100,14 +113,15 @@ public final class StatusPage {
     static String escape(String text) {
         StringBuilder out = null;
         for (int i = 0; i < text.length(); i++) {
-            String replacement = switch (text.charAt(i)) {
-                case '<' -> "&lt;";
-                case '>' -> "&gt;";
-                case '&' -> "&amp;";
-                case '"' -> "&quot;";
-                case '\'' -> "&#39;";
-                default -> null;
-            };
+            String replacement =
+                    switch (text.charAt(i)) {
+                        case '<' -> "&lt;";
+                        case '>' -> "&gt;";
+                        case '&' -> "&amp;";
+                        case '"' -> "&quot;";
+                        case '\'' -> "&#39;";
+                        default -> null;
+                    };
             if (replacement != null && out == null) {
                 out = new StringBuilder(text.length() + 16).append(text, 0, i);
             }

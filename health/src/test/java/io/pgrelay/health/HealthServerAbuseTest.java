@@ -35,9 +35,13 @@ class HealthServerAbuseTest {
 
     private static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(5);
 
-    // HTTP/1.1: with h2c upgrade attempts the JDK client may hold a second request back for the first.
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(CLIENT_TIMEOUT).build();
+    // HTTP/1.1: with h2c upgrade attempts the JDK client may hold a second request back for the
+    // first.
+    private final HttpClient http =
+            HttpClient.newBuilder()
+                    .version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(CLIENT_TIMEOUT)
+                    .build();
     private final Metrics metrics = Metrics.create();
     private final List<AutoCloseable> toClose = new ArrayList<>();
     private HealthServer server;
@@ -57,8 +61,11 @@ class HealthServerAbuseTest {
         return start(limits, List::of);
     }
 
-    private HealthServer start(HttpLimits limits, Supplier<List<StatusPage.Section>> status) throws IOException {
-        server = HealthServer.start("127.0.0.1", 0, metrics.registry(), Health::up, Health::up, status, limits);
+    private HealthServer start(HttpLimits limits, Supplier<List<StatusPage.Section>> status)
+            throws IOException {
+        server =
+                HealthServer.start(
+                        "127.0.0.1", 0, metrics.registry(), Health::up, Health::up, status, limits);
         return server;
     }
 
@@ -84,7 +91,9 @@ class HealthServerAbuseTest {
             assertEquals(200, scrape.statusCode());
             assertTrue(scrape.body().contains("jvm_memory_used_bytes"), scrape.body());
         }
-        assertTrue(server.openConnections() >= 4, "the stalled connections were still open during the requests");
+        assertTrue(
+                server.openConnections() >= 4,
+                "the stalled connections were still open during the requests");
     }
 
     @Test
@@ -112,13 +121,16 @@ class HealthServerAbuseTest {
         assertFalse(first.headers().containsKey("connection"), first.headers().toString());
         assertEquals(HealthServer.PROMETHEUS_TEXT, second.headers().get("content-type"));
         assertEquals(200, third.status());
-        assertTrue(client.closedByServer(), "an idle keep-alive connection is closed after the idle timeout");
+        assertTrue(
+                client.closedByServer(),
+                "an idle keep-alive connection is closed after the idle timeout");
     }
 
     @Test
     void connectionCloseAndHttp10AreHonoured() throws Exception {
         start(HttpLimits.DEFAULTS);
-        RawHttp closing = connect().send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        RawHttp closing =
+                connect().send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         assertEquals("close", closing.read().headers().get("connection"));
         assertTrue(closing.closedByServer());
 
@@ -126,9 +138,15 @@ class HealthServerAbuseTest {
         assertEquals(200, old.read().status());
         assertTrue(old.closedByServer(), "HTTP/1.0 without keep-alive closes after the response");
 
-        RawHttp oldKeepAlive = connect().send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        RawHttp oldKeepAlive =
+                connect().send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         assertEquals("keep-alive", oldKeepAlive.read().headers().get("connection"));
-        assertEquals(200, oldKeepAlive.send("GET /ready HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").read().status());
+        assertEquals(
+                200,
+                oldKeepAlive
+                        .send("GET /ready HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                        .read()
+                        .status());
     }
 
     @Test
@@ -150,14 +168,22 @@ class HealthServerAbuseTest {
     @Test
     void pipelinedRequestsAreAnsweredInOrder() throws Exception {
         start(HttpLimits.DEFAULTS);
-        // The scrape is answered from the render thread, /health on the loop: order must hold anyway.
-        RawHttp client = connect().send(RawHttp.get("/metrics") + "HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n"
-                + RawHttp.get("/health") + RawHttp.get("/nope"));
+        // The scrape is answered from the render thread, /health on the loop: order must hold
+        // anyway.
+        RawHttp client =
+                connect()
+                        .send(
+                                RawHttp.get("/metrics")
+                                        + "HEAD /status HTTP/1.1\r\nHost: x\r\n\r\n"
+                                        + RawHttp.get("/health")
+                                        + RawHttp.get("/nope"));
 
         assertEquals(HealthServer.PROMETHEUS_TEXT, client.read().headers().get("content-type"));
         RawHttp.Response head = client.read(false);
         assertEquals("text/html; charset=utf-8", head.headers().get("content-type"));
-        assertTrue(Integer.parseInt(head.headers().get("content-length")) > 0, head.headers().toString());
+        assertTrue(
+                Integer.parseInt(head.headers().get("content-length")) > 0,
+                head.headers().toString());
         assertEquals("{\"status\":\"UP\"}", client.read().body());
         assertEquals(404, client.read().status());
     }
@@ -165,17 +191,25 @@ class HealthServerAbuseTest {
     @Test
     void oversizedRequestsAreRefusedAndClosed() throws Exception {
         start(HttpLimits.DEFAULTS);
-        RawHttp longLine = connect().send("GET /" + "a".repeat(10_000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        RawHttp longLine =
+                connect().send("GET /" + "a".repeat(10_000) + " HTTP/1.1\r\nHost: x\r\n\r\n");
         assertEquals(414, longLine.read().status());
         assertTrue(longLine.closedByServer());
 
-        RawHttp bigHeaders = connect().send("GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: " + "b".repeat(20_000)
-                + "\r\n\r\n");
+        RawHttp bigHeaders =
+                connect()
+                        .send(
+                                "GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: "
+                                        + "b".repeat(20_000)
+                                        + "\r\n\r\n");
         assertEquals(431, bigHeaders.read().status());
         assertTrue(bigHeaders.closedByServer());
 
-        RawHttp bigBody = connect().send("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-                + "c".repeat(8192));
+        RawHttp bigBody =
+                connect()
+                        .send(
+                                "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                                        + "c".repeat(8192));
         assertEquals(413, bigBody.read().status());
         assertTrue(bigBody.closedByServer());
 
@@ -190,15 +224,17 @@ class HealthServerAbuseTest {
     void slowRendersRunOffTheLoopAndAFullQueueIsAnswered503() throws Exception {
         CountDownLatch rendering = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        start(HttpLimits.DEFAULTS.withMaxPendingRenders(1), () -> {
-            rendering.countDown();
-            try {
-                release.await(30, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            return List.of();
-        });
+        start(
+                HttpLimits.DEFAULTS.withMaxPendingRenders(1),
+                () -> {
+                    rendering.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return List.of();
+                });
         try {
             CompletableFuture<HttpResponse<String>> stuck = getAsync("/status");
             assertTrue(rendering.await(5, TimeUnit.SECONDS), "the status page is being rendered");
@@ -208,7 +244,10 @@ class HealthServerAbuseTest {
             HttpResponse<String> refused = get("/metrics");
             assertEquals(503, refused.statusCode());
             assertTrue(refused.body().startsWith("busy:"), refused.body());
-            assertEquals(200, get("/health").statusCode(), "health is answered while the render thread is stuck");
+            assertEquals(
+                    200,
+                    get("/health").statusCode(),
+                    "health is answered while the render thread is stuck");
             assertEquals(200, get("/ready").statusCode());
 
             release.countDown();
@@ -223,16 +262,36 @@ class HealthServerAbuseTest {
     void servesOnTheCallersEventLoopsAndLeavesThemRunning() throws Exception {
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
         try {
-            HealthServer shared = HealthServer.start("127.0.0.1", 0, metrics.registry(), Health::up, Health::up,
-                    List::of, HttpLimits.DEFAULTS, group, NioServerSocketChannel.class);
+            HealthServer shared =
+                    HealthServer.start(
+                            "127.0.0.1",
+                            0,
+                            metrics.registry(),
+                            Health::up,
+                            Health::up,
+                            List::of,
+                            HttpLimits.DEFAULTS,
+                            group,
+                            NioServerSocketChannel.class);
             int port = shared.port();
-            assertEquals(200, http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
-                    .timeout(CLIENT_TIMEOUT).build(), HttpResponse.BodyHandlers.ofString()).statusCode());
+            assertEquals(
+                    200,
+                    http.send(
+                                    HttpRequest.newBuilder(
+                                                    URI.create(
+                                                            "http://127.0.0.1:"
+                                                                    + port
+                                                                    + "/metrics"))
+                                            .timeout(CLIENT_TIMEOUT)
+                                            .build(),
+                                    HttpResponse.BodyHandlers.ofString())
+                            .statusCode());
 
             shared.close();
 
             assertFalse(group.isShuttingDown(), "the caller's loops keep running");
-            try (ServerSocket rebound = new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"))) {
+            try (ServerSocket rebound =
+                    new ServerSocket(port, 1, InetAddress.getByName("127.0.0.1"))) {
                 assertEquals(port, rebound.getLocalPort());
             }
         } finally {
@@ -250,10 +309,12 @@ class HealthServerAbuseTest {
 
     private HttpRequest request(String path) {
         return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
-                .timeout(CLIENT_TIMEOUT).build();
+                .timeout(CLIENT_TIMEOUT)
+                .build();
     }
 
-    private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
+    private static void awaitTrue(BooleanSupplier condition, String what)
+            throws InterruptedException {
         long deadline = System.nanoTime() + CLIENT_TIMEOUT.toNanos();
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {

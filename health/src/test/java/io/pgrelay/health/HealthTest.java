@@ -20,7 +20,8 @@ class HealthTest {
 
     @Test
     void jsonEscapesQuotesBackslashesAndControlCharacters() {
-        assertEquals("{\"status\":\"DOWN\",\"reasons\":[\"a\\\"b\\\\c\\nd\\u0001\"]}",
+        assertEquals(
+                "{\"status\":\"DOWN\",\"reasons\":[\"a\\\"b\\\\c\\nd\\u0001\"]}",
                 Health.down("a\"b\\c\nd\u0001").toJson());
         assertEquals("{\"status\":\"SHUTTING_DOWN\"}", Health.shuttingDown().toJson());
     }

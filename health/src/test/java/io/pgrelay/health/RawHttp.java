@@ -11,12 +11,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** A client on a plain socket, for what HttpClient will not do: stall, pipeline, send oversized heads. */
+/**
+ * A client on a plain socket, for what HttpClient will not do: stall, pipeline, send oversized
+ * heads.
+ */
 final class RawHttp implements AutoCloseable {
 
     /** One response; header names lower-cased. */
-    record Response(int status, Map<String, String> headers, String body) {
-    }
+    record Response(int status, Map<String, String> headers, String body) {}
 
     final Socket socket;
 
@@ -44,7 +46,8 @@ final class RawHttp implements AutoCloseable {
         while (!head.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
             int b = in.read();
             if (b < 0) {
-                throw new EOFException("connection closed after " + head.size() + " bytes of a response head");
+                throw new EOFException(
+                        "connection closed after " + head.size() + " bytes of a response head");
             }
             head.write(b);
         }
@@ -53,12 +56,15 @@ final class RawHttp implements AutoCloseable {
         Map<String, String> headers = new TreeMap<>();
         for (int i = 1; i < lines.length; i++) {
             int colon = lines[i].indexOf(':');
-            headers.put(lines[i].substring(0, colon).trim().toLowerCase(Locale.ROOT), lines[i].substring(colon + 1).trim());
+            headers.put(
+                    lines[i].substring(0, colon).trim().toLowerCase(Locale.ROOT),
+                    lines[i].substring(colon + 1).trim());
         }
         int length = withBody ? Integer.parseInt(headers.getOrDefault("content-length", "0")) : 0;
         byte[] body = in.readNBytes(length);
         if (body.length < length) {
-            throw new EOFException("connection closed after " + body.length + " of " + length + " body bytes");
+            throw new EOFException(
+                    "connection closed after " + body.length + " of " + length + " body bytes");
         }
         return new Response(status, headers, new String(body, StandardCharsets.UTF_8));
     }

@@ -11,9 +11,9 @@ import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
- * Fails a test class when Netty's leak detector reported a buffer that was never released.
- * The appender is wired in logback-test.xml; the extension is auto-registered for every test
- * class (junit-platform.properties) and runs with -Dio.netty.leakDetection.level=paranoid.
+ * Fails a test class when Netty's leak detector reported a buffer that was never released. The
+ * appender is wired in logback-test.xml; the extension is auto-registered for every test class
+ * (junit-platform.properties) and runs with -Dio.netty.leakDetection.level=paranoid.
  */
 public final class LeakReports extends AppenderBase<ILoggingEvent> implements AfterAllCallback {
 
@@ -44,7 +44,12 @@ public final class LeakReports extends AppenderBase<ILoggingEvent> implements Af
             String first = REPORTS.get(0);
             int n = REPORTS.size();
             REPORTS.clear();
-            throw new AssertionError(n + " Netty leak report(s) in " + context.getDisplayName() + "; first:\n" + first);
+            throw new AssertionError(
+                    n
+                            + " Netty leak report(s) in "
+                            + context.getDisplayName()
+                            + "; first:\n"
+                            + first);
         }
     }
 }

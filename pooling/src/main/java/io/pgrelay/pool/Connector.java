@@ -5,10 +5,11 @@ import java.util.concurrent.CompletableFuture;
 /** Opens server connections for a pool. */
 public interface Connector<C extends Poolable> {
 
-  /**
-   * Starts opening a connection, preferably on {@code affinity} (the waiter's event loop; null = anywhere).
-   * The future may complete on any thread, even before this method returns, with a logged-in connection
-   * or exceptionally. Throwing instead of returning a failed future is tolerated.
-   */
-  CompletableFuture<C> connect(Object affinity);
+    /**
+     * Starts opening a connection, preferably on {@code affinity} (the waiter's event loop; null =
+     * anywhere). The future may complete on any thread, even before this method returns, with a
+     * logged-in connection or exceptionally. Throwing instead of returning a failed future is
+     * tolerated.
+     */
+    CompletableFuture<C> connect(Object affinity);
 }

@@ -8,28 +8,38 @@ import java.util.Locale;
 /**
  * One parsed console statement: {@code VERB [argument]}, or {@code SET key = value}.
  *
- * <p>The grammar is PgBouncer's (src/admin.c): a command word, at most one argument (a bare
- * word or a "quoted identifier"), an optional trailing ';'; SET takes {@code key = value} or
- * {@code key TO value} where the value is a bare word, a "quoted identifier" or a 'string'
- * with '' escapes. Command words are case-insensitive; arguments keep their case. Bare words
- * are more lenient than PgBouncer's {@code [0-9a-z_]+} (database names with '-' or '.' need
- * no quotes). Unlike PgBouncer, a query may hold several statements separated by ';'.
+ * <p>The grammar is PgBouncer's (src/admin.c): a command word, at most one argument (a bare word or
+ * a "quoted identifier"), an optional trailing ';'; SET takes {@code key = value} or {@code key TO
+ * value} where the value is a bare word, a "quoted identifier" or a 'string' with '' escapes.
+ * Command words are case-insensitive; arguments keep their case. Bare words are more lenient than
+ * PgBouncer's {@code [0-9a-z_]+} (database names with '-' or '.' need no quotes). Unlike PgBouncer,
+ * a query may hold several statements separated by ';'.
  *
- * @param verb     what to do
- * @param argument SHOW: the subject, lower-cased; SET: the key; others: the database, client
- *                 id or shutdown mode, or null when omitted
- * @param value    SET only: the unquoted value
+ * @param verb what to do
+ * @param argument SHOW: the subject, lower-cased; SET: the key; others: the database, client id or
+ *     shutdown mode, or null when omitted
+ * @param value SET only: the unquoted value
  */
 record AdminCommand(Verb verb, String argument, String value) {
 
     enum Verb {
-        SHOW, SET, PAUSE, RESUME, RECONNECT, KILL, KILL_CLIENT, DISABLE, ENABLE, RELOAD,
-        SHUTDOWN, WAIT_CLOSE
+        SHOW,
+        SET,
+        PAUSE,
+        RESUME,
+        RECONNECT,
+        KILL,
+        KILL_CLIENT,
+        DISABLE,
+        ENABLE,
+        RELOAD,
+        SHUTDOWN,
+        WAIT_CLOSE
     }
 
     /**
-     * Splits a query string at the ';' that are outside quotes. Statements are trimmed and
-     * empty ones dropped, so an empty list means an empty query.
+     * Splits a query string at the ';' that are outside quotes. Statements are trimmed and empty
+     * ones dropped, so an empty list means an empty query.
      */
     static List<String> split(String query) {
         List<String> statements = new ArrayList<>();
@@ -67,8 +77,10 @@ record AdminCommand(Verb verb, String argument, String value) {
         }
         String word = tokens.get(0).text.toUpperCase(Locale.ROOT);
         if (word.equals("SUSPEND")) {
-            // SUSPEND exists for PgBouncer's online restart (passing sockets), which pgrelay does not do.
-            throw new AdminException(SqlState.FEATURE_NOT_SUPPORTED, "SUSPEND is not supported by pgrelay");
+            // SUSPEND exists for PgBouncer's online restart (passing sockets), which pgrelay does
+            // not do.
+            throw new AdminException(
+                    SqlState.FEATURE_NOT_SUPPORTED, "SUSPEND is not supported by pgrelay");
         }
         Verb verb;
         try {
@@ -99,9 +111,14 @@ record AdminCommand(Verb verb, String argument, String value) {
                 yield new AdminCommand(verb, arg, null);
             }
             case KILL_CLIENT -> {
-                // Not empty: KILL_CLIENT "" would reach Long.parseLong and fail as an internal error.
-                if (arg == null || arg.isEmpty() || !arg.chars().allMatch(Character::isDigit) || arg.length() > 18) {
-                    throw new AdminException(AdminException.SYNTAX_ERROR, "invalid client id supplied: " + arg);
+                // Not empty: KILL_CLIENT "" would reach Long.parseLong and fail as an internal
+                // error.
+                if (arg == null
+                        || arg.isEmpty()
+                        || !arg.chars().allMatch(Character::isDigit)
+                        || arg.length() > 18) {
+                    throw new AdminException(
+                            AdminException.SYNTAX_ERROR, "invalid client id supplied: " + arg);
                 }
                 yield new AdminCommand(verb, arg, null);
             }
@@ -130,7 +147,8 @@ record AdminCommand(Verb verb, String argument, String value) {
         }
         String s = subject.toLowerCase(Locale.ROOT);
         if (ShowTables.UNSUPPORTED.contains(s)) {
-            throw new AdminException(SqlState.FEATURE_NOT_SUPPORTED,
+            throw new AdminException(
+                    SqlState.FEATURE_NOT_SUPPORTED,
                     "SHOW " + s.toUpperCase(Locale.ROOT) + " is not supported by pgrelay");
         }
         if (!s.equals(ShowTables.HELP) && ShowTables.table(s) == null) {
@@ -146,18 +164,24 @@ record AdminCommand(Verb verb, String argument, String value) {
         Token key = tokens.get(1);
         Token op = tokens.get(2);
         Token value = tokens.get(3);
-        boolean keyOk = (key.kind == Kind.WORD || key.kind == Kind.IDENTIFIER) && !key.text.isEmpty();
-        boolean opOk = op.kind == Kind.EQUALS || (op.kind == Kind.WORD && op.text.equalsIgnoreCase("to"));
+        boolean keyOk =
+                (key.kind == Kind.WORD || key.kind == Kind.IDENTIFIER) && !key.text.isEmpty();
+        boolean opOk =
+                op.kind == Kind.EQUALS || (op.kind == Kind.WORD && op.text.equalsIgnoreCase("to"));
         if (!keyOk || !opOk || value.kind == Kind.EQUALS) {
             throw AdminException.invalidCommand(statement);
         }
         return new AdminCommand(Verb.SET, key.text, value.text);
     }
 
-    private enum Kind { WORD, IDENTIFIER, STRING, EQUALS }
-
-    private record Token(Kind kind, String text) {
+    private enum Kind {
+        WORD,
+        IDENTIFIER,
+        STRING,
+        EQUALS
     }
+
+    private record Token(Kind kind, String text) {}
 
     private static List<Token> tokenize(String s) {
         List<Token> tokens = new ArrayList<>();
@@ -192,7 +216,9 @@ record AdminCommand(Verb verb, String argument, String value) {
                 tokens.add(new Token(c == '"' ? Kind.IDENTIFIER : Kind.STRING, text.toString()));
             } else {
                 int start = i;
-                while (i < n && !Character.isWhitespace(s.charAt(i)) && "=\"'".indexOf(s.charAt(i)) < 0) {
+                while (i < n
+                        && !Character.isWhitespace(s.charAt(i))
+                        && "=\"'".indexOf(s.charAt(i)) < 0) {
                     i++;
                 }
                 tokens.add(new Token(Kind.WORD, s.substring(start, i)));

@@ -1,6 +1,8 @@
 package io.pgrelay.admin;
 
-/** A console command that failed: reported to the client as an ErrorResponse, the session goes on. */
+/**
+ * A console command that failed: reported to the client as an ErrorResponse, the session goes on.
+ */
 final class AdminException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
@@ -23,7 +25,8 @@ final class AdminException extends RuntimeException {
 
     /** PgBouncer's answer to anything it cannot parse. */
     static AdminException invalidCommand(String statement) {
-        return new AdminException(SYNTAX_ERROR, "invalid command '" + statement + "', use SHOW HELP;");
+        return new AdminException(
+                SYNTAX_ERROR, "invalid command '" + statement + "', use SHOW HELP;");
     }
 
     String sqlState() {

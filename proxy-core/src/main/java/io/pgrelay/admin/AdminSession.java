@@ -21,23 +21,23 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One admin console client (database {@code pgbouncer}), after pgrelay has authenticated it
- * and sent AuthenticationOk ... ReadyForQuery. Every frontend frame goes to {@link #onFrame};
- * replies go to {@link Output} as batches of whole messages, one batch per frame handled.
+ * One admin console client (database {@code pgbouncer}), after pgrelay has authenticated it and
+ * sent AuthenticationOk ... ReadyForQuery. Every frontend frame goes to {@link #onFrame}; replies
+ * go to {@link Output} as batches of whole messages, one batch per frame handled.
  *
- * <p>Both query protocols are served. Simple Query may carry several ';'-separated statements;
- * each gets its result and CommandComplete, an error ends the query, and one ReadyForQuery
- * closes it. The extended protocol (Parse/Bind/Describe/Execute/Close/Sync/Flush) works as in
- * PostgreSQL, so JDBC tools work: statements are parsed at Parse, run at Execute (Execute with
- * a row limit suspends the portal), results are text unless Bind asks for binary, and after an
- * error every message up to Sync is discarded. Console statements take no parameters; Bind's
- * parameter values are ignored.
+ * <p>Both query protocols are served. Simple Query may carry several ';'-separated statements; each
+ * gets its result and CommandComplete, an error ends the query, and one ReadyForQuery closes it.
+ * The extended protocol (Parse/Bind/Describe/Execute/Close/Sync/Flush) works as in PostgreSQL, so
+ * JDBC tools work: statements are parsed at Parse, run at Execute (Execute with a row limit
+ * suspends the portal), results are text unless Bind asks for binary, and after an error every
+ * message up to Sync is discarded. Console statements take no parameters; Bind's parameter values
+ * are ignored.
  *
  * <p>Control commands may finish later (PAUSE and WAIT_CLOSE wait for servers to be released):
- * until their future completes the session queues incoming frames and writes nothing more,
- * then continues where it stopped on {@code executor} (pass the channel's event loop). Only
- * Terminate is acted on at once. Hazard: the session is confined to that thread; every method
- * must be called on it, and the view is read on it.
+ * until their future completes the session queues incoming frames and writes nothing more, then
+ * continues where it stopped on {@code executor} (pass the channel's event loop). Only Terminate is
+ * acted on at once. Hazard: the session is confined to that thread; every method must be called on
+ * it, and the view is read on it.
  *
  * <p>Buffers: {@link #onFrame} takes ownership of the frame; queued frames are released when
  * handled or at {@link #close()}, which the owner must call when the connection goes away.
@@ -72,11 +72,16 @@ public final class AdminSession {
 
     /**
      * @param mayControl true for admin_users, false for stats_users (SHOW only)
-     * @param executor   runs the continuation of a control command that completed later; the
-     *                   session's own thread (the channel's event loop)
+     * @param executor runs the continuation of a control command that completed later; the
+     *     session's own thread (the channel's event loop)
      */
-    public AdminSession(AdminView view, AdminControl control, boolean mayControl,
-                        ByteBufAllocator alloc, Executor executor, Output output) {
+    public AdminSession(
+            AdminView view,
+            AdminControl control,
+            boolean mayControl,
+            ByteBufAllocator alloc,
+            Executor executor,
+            Output output) {
         this.view = view;
         this.control = control;
         this.mayControl = mayControl;
@@ -113,7 +118,9 @@ public final class AdminSession {
         return waiting && !closed;
     }
 
-    /** The connection is gone: drop queued frames and pending output; a later completion is ignored. */
+    /**
+     * The connection is gone: drop queued frames and pending output; a later completion is ignored.
+     */
     public void close() {
         closed = true;
         writer.discard();
@@ -141,15 +148,21 @@ public final class AdminSession {
                 case 'E' -> execute(body);
                 case 'C' -> closeStatementOrPortal(body);
                 case 'S' -> sync();
-                case 'H' -> { } // every frame's output is flushed anyway
-                default -> throw new ProtocolException("invalid frontend message type "
-                        + (type >= 32 && type < 127 ? "'" + (char) type + "'" : String.valueOf(type & 0xff))
-                        + " for the admin console");
+                case 'H' -> {} // every frame's output is flushed anyway
+                default ->
+                        throw new ProtocolException(
+                                "invalid frontend message type "
+                                        + (type >= 32 && type < 127
+                                                ? "'" + (char) type + "'"
+                                                : String.valueOf(type & 0xff))
+                                        + " for the admin console");
             }
         } catch (AdminException e) {
             failExtended(e); // simple queries report their own errors
         } catch (ProtocolException | IndexOutOfBoundsException e) {
-            writer.error("FATAL", SqlState.PROTOCOL_VIOLATION,
+            writer.error(
+                    "FATAL",
+                    SqlState.PROTOCOL_VIOLATION,
                     e instanceof ProtocolException ? e.getMessage() : "invalid message format");
             terminate();
         }
@@ -199,23 +212,27 @@ public final class AdminSession {
         runStatements(parts, 0);
     }
 
-    /** Runs statements from {@code next} on; stops at an error, or to wait for a control command. */
+    /**
+     * Runs statements from {@code next} on; stops at an error, or to wait for a control command.
+     */
     private void runStatements(List<String> parts, int next) {
         try {
             for (int i = next; i < parts.size(); i++) {
                 Outcome outcome = run(AdminCommand.parse(parts.get(i)));
                 if (outcome instanceof Pending p && !p.future().isDone()) {
                     int following = i + 1;
-                    await(p, () -> {
-                        try {
-                            writeWhole(settle(p));
-                        } catch (AdminException e) {
-                            writeError(e);
-                            writer.readyForQuery();
-                            return;
-                        }
-                        runStatements(parts, following);
-                    });
+                    await(
+                            p,
+                            () -> {
+                                try {
+                                    writeWhole(settle(p));
+                                } catch (AdminException e) {
+                                    writeError(e);
+                                    writer.readyForQuery();
+                                    return;
+                                }
+                                runStatements(parts, following);
+                            });
                     return;
                 }
                 writeWhole(outcome instanceof Pending p ? settle(p) : (Result) outcome);
@@ -259,12 +276,14 @@ public final class AdminSession {
         // Parameter type OIDs follow; console statements have no parameters to type.
         List<String> parts = AdminCommand.split(query);
         if (parts.size() > 1) {
-            throw new AdminException(AdminException.SYNTAX_ERROR,
+            throw new AdminException(
+                    AdminException.SYNTAX_ERROR,
                     "cannot insert multiple commands into a prepared statement");
         }
         AdminCommand command = parts.isEmpty() ? null : AdminCommand.parse(parts.get(0));
         if (!name.isEmpty() && statements.containsKey(name)) {
-            throw new AdminException(AdminException.DUPLICATE_PREPARED_STATEMENT,
+            throw new AdminException(
+                    AdminException.DUPLICATE_PREPARED_STATEMENT,
                     "prepared statement \"" + name + "\" already exists");
         }
         statements.put(name, command);
@@ -286,19 +305,27 @@ public final class AdminSession {
         short[] formats = new short[body.readUnsignedShort()];
         for (int i = 0; i < formats.length; i++) {
             formats[i] = body.readShort();
-            if (formats[i] != ResultWriter.TEXT_FORMAT && formats[i] != ResultWriter.BINARY_FORMAT) {
-                throw new AdminException(AdminException.INVALID_PARAMETER_VALUE,
+            if (formats[i] != ResultWriter.TEXT_FORMAT
+                    && formats[i] != ResultWriter.BINARY_FORMAT) {
+                throw new AdminException(
+                        AdminException.INVALID_PARAMETER_VALUE,
                         "unsupported format code: " + formats[i]);
             }
         }
         AdminCommand command = statement(statementName);
         List<Field> fields = fields(command);
         if (fields != null && formats.length > 1 && formats.length != fields.size()) {
-            throw new AdminException(SqlState.PROTOCOL_VIOLATION, "bind message has " + formats.length
-                    + " result formats but query has " + fields.size() + " columns");
+            throw new AdminException(
+                    SqlState.PROTOCOL_VIOLATION,
+                    "bind message has "
+                            + formats.length
+                            + " result formats but query has "
+                            + fields.size()
+                            + " columns");
         }
         if (!portalName.isEmpty() && portals.containsKey(portalName)) {
-            throw new AdminException(AdminException.DUPLICATE_CURSOR,
+            throw new AdminException(
+                    AdminException.DUPLICATE_CURSOR,
                     "cursor \"" + portalName + "\" already exists");
         }
         portals.put(portalName, new Portal(command, formats));
@@ -318,7 +345,8 @@ public final class AdminSession {
             fields = fields(portal.command);
             formats = portal.formats;
         } else {
-            throw new AdminException(SqlState.PROTOCOL_VIOLATION, "invalid DESCRIBE message subtype " + kind);
+            throw new AdminException(
+                    SqlState.PROTOCOL_VIOLATION, "invalid DESCRIBE message subtype " + kind);
         }
         if (fields == null) {
             writer.noData();
@@ -337,14 +365,16 @@ public final class AdminSession {
         if (portal.result == null) {
             Outcome outcome = run(portal.command);
             if (outcome instanceof Pending p && !p.future().isDone()) {
-                await(p, () -> {
-                    try {
-                        started(portal, settle(p));
-                        sendRows(portal, maxRows);
-                    } catch (AdminException e) {
-                        failExtended(e);
-                    }
-                });
+                await(
+                        p,
+                        () -> {
+                            try {
+                                started(portal, settle(p));
+                                sendRows(portal, maxRows);
+                            } catch (AdminException e) {
+                                failExtended(e);
+                            }
+                        });
                 return;
             }
             started(portal, outcome instanceof Pending p ? settle(p) : (Result) outcome);
@@ -359,7 +389,10 @@ public final class AdminSession {
         }
     }
 
-    /** The portal's next rows, then PortalSuspended if the row limit cut it short, else CommandComplete. */
+    /**
+     * The portal's next rows, then PortalSuspended if the row limit cut it short, else
+     * CommandComplete.
+     */
     private void sendRows(Portal portal, int maxRows) {
         Result r = portal.result;
         int end = r.rows().size();
@@ -385,7 +418,8 @@ public final class AdminSession {
         } else if (kind == 'P') {
             portals.remove(name);
         } else {
-            throw new AdminException(SqlState.PROTOCOL_VIOLATION, "invalid CLOSE message subtype " + kind);
+            throw new AdminException(
+                    SqlState.PROTOCOL_VIOLATION, "invalid CLOSE message subtype " + kind);
         }
         writer.closeComplete();
     }
@@ -398,7 +432,8 @@ public final class AdminSession {
 
     private AdminCommand statement(String name) {
         if (!statements.containsKey(name)) {
-            throw new AdminException(AdminException.INVALID_SQL_STATEMENT_NAME,
+            throw new AdminException(
+                    AdminException.INVALID_SQL_STATEMENT_NAME,
                     "prepared statement \"" + name + "\" does not exist");
         }
         return statements.get(name);
@@ -407,7 +442,8 @@ public final class AdminSession {
     private Portal portal(String name) {
         Portal portal = portals.get(name);
         if (portal == null) {
-            throw new AdminException(AdminException.INVALID_CURSOR_NAME, "portal \"" + name + "\" does not exist");
+            throw new AdminException(
+                    AdminException.INVALID_CURSOR_NAME, "portal \"" + name + "\" does not exist");
         }
         return portal;
     }
@@ -423,12 +459,12 @@ public final class AdminSession {
 
     // ---- commands ----
 
-    private sealed interface Outcome permits Result, Pending {
-    }
+    private sealed interface Outcome permits Result, Pending {}
 
     /** A finished command: rows (when {@code fields} is not null), an optional notice, the tag. */
-    private record Result(List<Field> fields, List<Object[]> rows, String notice, String noticeDetail,
-                          String tag) implements Outcome {
+    private record Result(
+            List<Field> fields, List<Object[]> rows, String notice, String noticeDetail, String tag)
+            implements Outcome {
 
         static Result tag(String tag) {
             return new Result(null, List.of(), null, null, tag);
@@ -436,12 +472,14 @@ public final class AdminSession {
     }
 
     /** A control command in progress; {@code failureState} is the SQLSTATE of its error message. */
-    private record Pending(CompletableFuture<String> future, String tag, String failureState) implements Outcome {
-    }
+    private record Pending(CompletableFuture<String> future, String tag, String failureState)
+            implements Outcome {}
 
     /** The columns a statement returns, or null if it returns none. */
     private static List<Field> fields(AdminCommand command) {
-        if (command == null || command.verb() != Verb.SHOW || command.argument().equals(ShowTables.HELP)) {
+        if (command == null
+                || command.verb() != Verb.SHOW
+                || command.argument().equals(ShowTables.HELP)) {
             return null;
         }
         return ShowTables.table(command.argument()).fields();
@@ -452,16 +490,21 @@ public final class AdminSession {
             return switch (command.verb()) {
                 case SHOW -> show(command.argument());
                 case SET -> {
-                    if (ShowTables.SESSION_PARAMETERS.containsKey(command.argument().toLowerCase(Locale.ROOT))) {
+                    if (ShowTables.SESSION_PARAMETERS.containsKey(
+                            command.argument().toLowerCase(Locale.ROOT))) {
                         yield new Result(null, List.of(), "SET ignored", null, "SET");
                     }
                     requireAdmin();
-                    yield pending(control.set(command.argument(), command.value()), "SET",
+                    yield pending(
+                            control.set(command.argument(), command.value()),
+                            "SET",
                             AdminException.INVALID_PARAMETER_VALUE);
                 }
                 default -> {
                     requireAdmin();
-                    yield pending(control(command), command.verb().name(),
+                    yield pending(
+                            control(command),
+                            command.verb().name(),
                             AdminException.OBJECT_NOT_IN_PREREQUISITE_STATE);
                 }
             };
@@ -491,8 +534,11 @@ public final class AdminSession {
             case DISABLE -> control.disable(arg);
             case ENABLE -> control.enable(arg);
             case RELOAD -> control.reload();
-            case SHUTDOWN -> control.shutdown(arg == null
-                    ? AdminControl.ShutdownMode.IMMEDIATE : AdminControl.ShutdownMode.valueOf(arg));
+            case SHUTDOWN ->
+                    control.shutdown(
+                            arg == null
+                                    ? AdminControl.ShutdownMode.IMMEDIATE
+                                    : AdminControl.ShutdownMode.valueOf(arg));
             case WAIT_CLOSE -> control.waitClose(arg);
             case SHOW, SET -> throw new IllegalStateException("not a control command: " + command);
         };
@@ -504,7 +550,8 @@ public final class AdminSession {
         }
     }
 
-    private static Pending pending(CompletableFuture<String> future, String tag, String failureState) {
+    private static Pending pending(
+            CompletableFuture<String> future, String tag, String failureState) {
         return new Pending(future == null ? AdminControl.done() : future, tag, failureState);
     }
 
@@ -514,7 +561,8 @@ public final class AdminSession {
         try {
             error = p.future().join();
         } catch (CompletionException | CancellationException e) {
-            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            Throwable cause =
+                    e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
             throw internalError(p.tag(), cause);
         }
         if (error != null) {
@@ -524,31 +572,38 @@ public final class AdminSession {
     }
 
     /**
-     * Parks the session until the control future completes, then runs {@code then} on the
-     * executor, flushes, and handles the frames that arrived meanwhile.
+     * Parks the session until the control future completes, then runs {@code then} on the executor,
+     * flushes, and handles the frames that arrived meanwhile.
      */
     private void await(Pending p, Runnable then) {
         waiting = true;
-        p.future().whenComplete((ignored, failure) -> {
-            try {
-                executor.execute(() -> {
-                    if (closed) {
-                        return;
-                    }
-                    waiting = false;
-                    then.run();
-                    writer.flush();
-                    drainHeld();
-                });
-            } catch (RejectedExecutionException e) {
-                // The event loop is shutting down, and the connection with it; close() releases.
-                log.debug("console continuation rejected", e);
-            }
-        });
+        p.future()
+                .whenComplete(
+                        (ignored, failure) -> {
+                            try {
+                                executor.execute(
+                                        () -> {
+                                            if (closed) {
+                                                return;
+                                            }
+                                            waiting = false;
+                                            then.run();
+                                            writer.flush();
+                                            drainHeld();
+                                        });
+                            } catch (RejectedExecutionException e) {
+                                // The event loop is shutting down, and the connection with it;
+                                // close() releases.
+                                log.debug("console continuation rejected", e);
+                            }
+                        });
     }
 
     private static AdminException internalError(Object command, Throwable e) {
-        log.warn("admin console command failed: {}", io.pgrelay.protocol.LogSafe.escape(String.valueOf(command), 300), e);
+        log.warn(
+                "admin console command failed: {}",
+                io.pgrelay.protocol.LogSafe.escape(String.valueOf(command), 300),
+                e);
         return new AdminException(SqlState.INTERNAL_ERROR, "internal error: " + e);
     }
 }

@@ -8,15 +8,18 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Encodes the console's backend messages into one buffer per batch and hands it on at
- * {@link #flush()}, so a result set of any size is one write. Messages are framed in place:
- * the length word is written as a placeholder and filled in when the body is done.
+ * Encodes the console's backend messages into one buffer per batch and hands it on at {@link
+ * #flush()}, so a result set of any size is one write. Messages are framed in place: the length
+ * word is written as a placeholder and filled in when the body is done.
  */
 final class ResultWriter {
 
     /** Column types, as PgBouncer's type letters: s, i, q, N. */
     enum PgType {
-        TEXT(25, -1), INT4(23, 4), INT8(20, 8), NUMERIC(1700, -1);
+        TEXT(25, -1),
+        INT4(23, 4),
+        INT8(20, 8),
+        NUMERIC(1700, -1);
 
         final int oid;
         final short size;
@@ -27,8 +30,7 @@ final class ResultWriter {
         }
     }
 
-    record Field(String name, PgType type) {
-    }
+    record Field(String name, PgType type) {}
 
     static final short TEXT_FORMAT = 0;
     static final short BINARY_FORMAT = 1;
@@ -42,7 +44,9 @@ final class ResultWriter {
         this.out = out;
     }
 
-    /** Result format of a column from Bind's format codes: none = all text, one = for all columns. */
+    /**
+     * Result format of a column from Bind's format codes: none = all text, one = for all columns.
+     */
     static short format(short[] formats, int column) {
         if (formats == null || formats.length == 0) {
             return TEXT_FORMAT;
@@ -95,9 +99,9 @@ final class ResultWriter {
     }
 
     /**
-     * An integral numeric in binary form (length word included): ndigits, weight, sign and
-     * display scale, then base-10000 digits, most significant first, trailing zero digits
-     * dropped as PostgreSQL's numeric_send does.
+     * An integral numeric in binary form (length word included): ndigits, weight, sign and display
+     * scale, then base-10000 digits, most significant first, trailing zero digits dropped as
+     * PostgreSQL's numeric_send does.
      */
     static void writeNumeric(ByteBuf buf, long value) {
         String decimal = Long.toString(value);
@@ -115,8 +119,11 @@ final class ResultWriter {
             ndigits--;
         }
         int weight = ndigits == 0 ? 0 : groups - 1;
-        buf.writeInt(8 + 2 * ndigits).writeShort(ndigits).writeShort(weight)
-                .writeShort(value < 0 ? 0x4000 : 0).writeShort(0);
+        buf.writeInt(8 + 2 * ndigits)
+                .writeShort(ndigits)
+                .writeShort(weight)
+                .writeShort(value < 0 ? 0x4000 : 0)
+                .writeShort(0);
         for (int i = 0; i < ndigits; i++) {
             buf.writeShort(base10000[i]);
         }
@@ -173,7 +180,8 @@ final class ResultWriter {
         fields('N', "NOTICE", "00000", message, detail);
     }
 
-    private void fields(char type, String severity, String sqlState, String message, String detail) {
+    private void fields(
+            char type, String severity, String sqlState, String message, String detail) {
         int at = begin(type);
         field('S', severity);
         field('V', severity);

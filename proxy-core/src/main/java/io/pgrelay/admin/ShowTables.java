@@ -22,52 +22,57 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * What each SHOW prints: its columns (names, types and order as PgBouncer 1.25's src/admin.c
- * and src/stats.c, then pgrelay's extras) and how a row of the view becomes their values.
+ * What each SHOW prints: its columns (names, types and order as PgBouncer 1.25's src/admin.c and
+ * src/stats.c, then pgrelay's extras) and how a row of the view becomes their values.
  *
- * <p>Compatibility notes: monitoring tools match columns by name and need labels typed text,
- * so extras go at the end. Legacy names serve exporters written against PgBouncer < 1.8:
- * STATS {@code total_requests}/{@code avg_req}/{@code avg_query} (= query count, query rate,
- * query time) and DATABASES {@code reserve_pool} (= reserve_pool_size).
+ * <p>Compatibility notes: monitoring tools match columns by name and need labels typed text, so
+ * extras go at the end. Legacy names serve exporters written against PgBouncer < 1.8: STATS {@code
+ * total_requests}/{@code avg_req}/{@code avg_query} (= query count, query rate, query time) and
+ * DATABASES {@code reserve_pool} (= reserve_pool_size).
  */
 final class ShowTables {
 
     static final String HELP = "help";
 
     /** PgBouncer SHOW subjects pgrelay has nothing behind (fd passing, slab allocator, totals). */
-    static final Set<String> UNSUPPORTED = Set.of("fds", "sockets", "active_sockets", "mem", "totals");
+    static final Set<String> UNSUPPORTED =
+            Set.of("fds", "sockets", "active_sockets", "mem", "totals");
 
     /**
-     * Session settings the console pretends to have, as PgBouncer does (fake_param_list):
-     * drivers and tools SHOW or SET them after connecting. SET on these is acknowledged with
-     * a "SET ignored" notice, for every console user.
+     * Session settings the console pretends to have, as PgBouncer does (fake_param_list): drivers
+     * and tools SHOW or SET them after connecting. SET on these is acknowledged with a "SET
+     * ignored" notice, for every console user.
      */
-    static final Map<String, String> SESSION_PARAMETERS = Map.of(
-            "client_encoding", "UTF8",
-            "default_transaction_isolation", "read committed",
-            "standard_conforming_strings", "on",
-            "datestyle", "ISO",
-            "timezone", "UTC",
-            "extra_float_digits", "2",
-            "application_name", "");
+    static final Map<String, String> SESSION_PARAMETERS =
+            Map.of(
+                    "client_encoding", "UTF8",
+                    "default_transaction_isolation", "read committed",
+                    "standard_conforming_strings", "on",
+                    "datestyle", "ISO",
+                    "timezone", "UTC",
+                    "extra_float_digits", "2",
+                    "application_name", "");
 
-    static final String HELP_TEXT = String.join("\n\t", "",
-            "SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION",
-            "SHOW LISTS|STATE|TOPOLOGY|PREPARED_STATEMENTS|PEERS|PEER_POOLS",
-            "SHOW DNS_HOSTS|DNS_ZONES",
-            "SHOW STATS|STATS_TOTALS|STATS_AVERAGES",
-            "SET key = arg",
-            "RELOAD",
-            "PAUSE [<db>]",
-            "RESUME [<db>]",
-            "DISABLE <db>",
-            "ENABLE <db>",
-            "RECONNECT [<db>]",
-            "KILL [<db>]",
-            "KILL_CLIENT <client_id>",
-            "SHUTDOWN",
-            "SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS",
-            "WAIT_CLOSE [<db>]");
+    static final String HELP_TEXT =
+            String.join(
+                    "\n\t",
+                    "",
+                    "SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION",
+                    "SHOW LISTS|STATE|TOPOLOGY|PREPARED_STATEMENTS|PEERS|PEER_POOLS",
+                    "SHOW DNS_HOSTS|DNS_ZONES",
+                    "SHOW STATS|STATS_TOTALS|STATS_AVERAGES",
+                    "SET key = arg",
+                    "RELOAD",
+                    "PAUSE [<db>]",
+                    "RESUME [<db>]",
+                    "DISABLE <db>",
+                    "ENABLE <db>",
+                    "RECONNECT [<db>]",
+                    "KILL [<db>]",
+                    "KILL_CLIENT <client_id>",
+                    "SHUTDOWN",
+                    "SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS",
+                    "WAIT_CLOSE [<db>]");
 
     /** A SHOW result: columns plus a getter per column over the view's row type. */
     static final class Table<R> {
@@ -120,8 +125,7 @@ final class ShowTables {
         }
     }
 
-    private record Pair(String key, Object value) {
-    }
+    private record Pair(String key, Object value) {}
 
     private static final Map<String, Table<?>> TABLES = new HashMap<>();
 
@@ -164,13 +168,23 @@ final class ShowTables {
     }
 
     /** The twelve counters in PgBouncer's column order. */
-    private static final List<Function<StatCounters, Long>> COUNTERS = List.of(
-            StatCounters::serverAssignmentCount, StatCounters::xactCount, StatCounters::queryCount,
-            StatCounters::bytesReceived, StatCounters::bytesSent, StatCounters::xactTime,
-            StatCounters::queryTime, StatCounters::waitTime, StatCounters::clientParseCount,
-            StatCounters::serverParseCount, StatCounters::bindCount, StatCounters::clientLoginCount);
+    private static final List<Function<StatCounters, Long>> COUNTERS =
+            List.of(
+                    StatCounters::serverAssignmentCount,
+                    StatCounters::xactCount,
+                    StatCounters::queryCount,
+                    StatCounters::bytesReceived,
+                    StatCounters::bytesSent,
+                    StatCounters::xactTime,
+                    StatCounters::queryTime,
+                    StatCounters::waitTime,
+                    StatCounters::clientParseCount,
+                    StatCounters::serverParseCount,
+                    StatCounters::bindCount,
+                    StatCounters::clientLoginCount);
 
-    private static void counters(Table<StatsRow> t, String names, Function<StatsRow, StatCounters> which) {
+    private static void counters(
+            Table<StatsRow> t, String names, Function<StatsRow, StatCounters> which) {
         String[] n = names.split(" ");
         for (int i = 0; i < n.length; i++) {
             Function<StatCounters, Long> counter = COUNTERS.get(i);
@@ -178,8 +192,8 @@ final class ShowTables {
         }
     }
 
-    private static Table<ConnectionRow> connections(String subject, String type,
-                                                    Function<AdminView, List<ConnectionRow>> source) {
+    private static Table<ConnectionRow> connections(
+            String subject, String type, Function<AdminView, List<ConnectionRow>> source) {
         return define(subject, source)
                 .text("type", r -> type)
                 .text("user", ConnectionRow::user)
@@ -226,26 +240,37 @@ final class ShowTables {
                 .text("role", PoolRow::role)
                 .text("backend", PoolRow::backend);
 
-        Table<StatsRow> stats = define("stats", AdminView::stats).text("database", StatsRow::database);
-        counters(stats, "total_server_assignment_count total_xact_count total_query_count total_received"
-                + " total_sent total_xact_time total_query_time total_wait_time total_client_parse_count"
-                + " total_server_parse_count total_bind_count total_client_login_count", StatsRow::total);
-        counters(stats, "avg_server_assignment_count avg_xact_count avg_query_count avg_recv avg_sent"
-                + " avg_xact_time avg_query_time avg_wait_time avg_client_parse_count"
-                + " avg_server_parse_count avg_bind_count avg_client_login_count", StatsRow::average);
+        Table<StatsRow> stats =
+                define("stats", AdminView::stats).text("database", StatsRow::database);
+        counters(
+                stats,
+                "total_server_assignment_count total_xact_count total_query_count total_received"
+                        + " total_sent total_xact_time total_query_time total_wait_time total_client_parse_count"
+                        + " total_server_parse_count total_bind_count total_client_login_count",
+                StatsRow::total);
+        counters(
+                stats,
+                "avg_server_assignment_count avg_xact_count avg_query_count avg_recv avg_sent"
+                        + " avg_xact_time avg_query_time avg_wait_time avg_client_parse_count"
+                        + " avg_server_parse_count avg_bind_count avg_client_login_count",
+                StatsRow::average);
         stats.numeric("total_requests", r -> r.total().queryCount())
                 .numeric("avg_req", r -> r.average().queryCount())
                 .numeric("avg_query", r -> r.average().queryTime());
 
-        counters(define("stats_totals", AdminView::stats).text("database", StatsRow::database),
+        counters(
+                define("stats_totals", AdminView::stats).text("database", StatsRow::database),
                 "server_assignment_count xact_count query_count bytes_received bytes_sent xact_time"
                         + " query_time wait_time client_parse_count server_parse_count bind_count"
-                        + " client_login_count", StatsRow::total);
+                        + " client_login_count",
+                StatsRow::total);
         // The avg_ prefix on three columns is PgBouncer's, kept for tools that match names.
-        counters(define("stats_averages", AdminView::stats).text("database", StatsRow::database),
+        counters(
+                define("stats_averages", AdminView::stats).text("database", StatsRow::database),
                 "server_assignment_count xact_count query_count bytes_received bytes_sent xact_time"
                         + " query_time wait_time avg_client_parse_count avg_server_parse_count"
-                        + " avg_bind_count client_login_count", StatsRow::average);
+                        + " avg_bind_count client_login_count",
+                StatsRow::average);
 
         connections("clients", "C", AdminView::clients);
         connections("servers", "S", AdminView::servers);
@@ -270,7 +295,8 @@ final class ShowTables {
                 .int4("disabled", r -> flag(r.disabled()))
                 .int4("reserve_pool", DatabaseRow::reservePoolSize);
 
-        // pool_size and reserve_pool_size are text in PgBouncer: NULL when the user has no override.
+        // pool_size and reserve_pool_size are text in PgBouncer: NULL when the user has no
+        // override.
         define("users", AdminView::users)
                 .text("name", UserRow::name)
                 .text("pool_size", r -> text(r.poolSize()))
@@ -281,15 +307,28 @@ final class ShowTables {
                 .int4("max_user_client_connections", UserRow::maxUserClientConnections)
                 .int4("current_client_connections", UserRow::currentClientConnections);
 
-        define("lists", v -> {
-            AdminView.Lists l = v.lists();
-            return List.of(new Pair("databases", l.databases()), new Pair("users", l.users()),
-                    new Pair("peers", 0), new Pair("pools", l.pools()), new Pair("peer_pools", 0),
-                    new Pair("free_clients", l.freeClients()), new Pair("used_clients", l.usedClients()),
-                    new Pair("login_clients", l.loginClients()), new Pair("free_servers", l.freeServers()),
-                    new Pair("used_servers", l.usedServers()), new Pair("dns_names", 0),
-                    new Pair("dns_zones", 0), new Pair("dns_queries", 0), new Pair("dns_pending", 0));
-        }).text("list", Pair::key).int4("items", Pair::value);
+        define(
+                        "lists",
+                        v -> {
+                            AdminView.Lists l = v.lists();
+                            return List.of(
+                                    new Pair("databases", l.databases()),
+                                    new Pair("users", l.users()),
+                                    new Pair("peers", 0),
+                                    new Pair("pools", l.pools()),
+                                    new Pair("peer_pools", 0),
+                                    new Pair("free_clients", l.freeClients()),
+                                    new Pair("used_clients", l.usedClients()),
+                                    new Pair("login_clients", l.loginClients()),
+                                    new Pair("free_servers", l.freeServers()),
+                                    new Pair("used_servers", l.usedServers()),
+                                    new Pair("dns_names", 0),
+                                    new Pair("dns_zones", 0),
+                                    new Pair("dns_queries", 0),
+                                    new Pair("dns_pending", 0));
+                        })
+                .text("list", Pair::key)
+                .int4("items", Pair::value);
 
         define("config", AdminView::config)
                 .text("key", ConfigRow::key)
@@ -299,12 +338,17 @@ final class ShowTables {
 
         define("version", v -> List.of(v.version())).text("version", s -> s);
 
-        define("state", v -> {
-            AdminView.State s = v.state();
-            return List.of(new Pair("active", yesNo(s == AdminView.State.ACTIVE)),
-                    new Pair("paused", yesNo(s == AdminView.State.PAUSED)),
-                    new Pair("suspended", yesNo(s == AdminView.State.SUSPENDED)));
-        }).text("key", Pair::key).text("value", Pair::value);
+        define(
+                        "state",
+                        v -> {
+                            AdminView.State s = v.state();
+                            return List.of(
+                                    new Pair("active", yesNo(s == AdminView.State.ACTIVE)),
+                                    new Pair("paused", yesNo(s == AdminView.State.PAUSED)),
+                                    new Pair("suspended", yesNo(s == AdminView.State.SUSPENDED)));
+                        })
+                .text("key", Pair::key)
+                .text("value", Pair::value);
 
         define("topology", AdminView::topology)
                 .text("member", TopologyRow::member)
@@ -327,19 +371,29 @@ final class ShowTables {
                 .int4("servers", PreparedStatementRow::servers);
 
         // pgrelay has no peers and no DNS cache of its own: PgBouncer's columns, no rows.
-        define("peers", v -> List.<Object>of()).int4("peer_id", r -> r).text("host", r -> r)
-                .int4("port", r -> r).int4("pool_size", r -> r);
-        define("peer_pools", v -> List.<Object>of()).int4("peer_id", r -> r)
-                .int4("cl_active_cancel_req", r -> r).int4("cl_waiting_cancel_req", r -> r)
-                .int4("sv_active_cancel", r -> r).int4("sv_login", r -> r);
-        define("dns_hosts", v -> List.<Object>of()).text("hostname", r -> r).int8("ttl", r -> r)
+        define("peers", v -> List.<Object>of())
+                .int4("peer_id", r -> r)
+                .text("host", r -> r)
+                .int4("port", r -> r)
+                .int4("pool_size", r -> r);
+        define("peer_pools", v -> List.<Object>of())
+                .int4("peer_id", r -> r)
+                .int4("cl_active_cancel_req", r -> r)
+                .int4("cl_waiting_cancel_req", r -> r)
+                .int4("sv_active_cancel", r -> r)
+                .int4("sv_login", r -> r);
+        define("dns_hosts", v -> List.<Object>of())
+                .text("hostname", r -> r)
+                .int8("ttl", r -> r)
                 .text("addrs", r -> r);
-        define("dns_zones", v -> List.<Object>of()).text("zonename", r -> r).int8("serial", r -> r)
+        define("dns_zones", v -> List.<Object>of())
+                .text("zonename", r -> r)
+                .int8("serial", r -> r)
                 .int4("count", r -> r);
 
-        SESSION_PARAMETERS.forEach((name, value) -> define(name, v -> List.of(value)).text(name, s -> s));
+        SESSION_PARAMETERS.forEach(
+                (name, value) -> define(name, v -> List.of(value)).text(name, s -> s));
     }
 
-    private ShowTables() {
-    }
+    private ShowTables() {}
 }

@@ -10,8 +10,7 @@ public final class Md5Password {
 
     private static final String PREFIX = "md5";
 
-    private Md5Password() {
-    }
+    private Md5Password() {}
 
     /** The pg_authid form of a password: {@code "md5" + hex(md5(password + user))}. */
     public static String encode(String user, String password) {
@@ -19,12 +18,13 @@ public final class Md5Password {
     }
 
     /**
-     * What a client puts in the PasswordMessage for AuthenticationMD5Password:
-     * {@code "md5" + hex(md5(hex-part-of-md5Hash + salt))}.
+     * What a client puts in the PasswordMessage for AuthenticationMD5Password: {@code "md5" +
+     * hex(md5(hex-part-of-md5Hash + salt))}.
      */
     public static String response(String md5Hash, byte[] salt) {
         if (!Secret.Md5.FORMAT.matcher(md5Hash).matches()) {
-            throw new IllegalArgumentException("not an MD5 password hash ('md5' + 32 lowercase hex digits)");
+            throw new IllegalArgumentException(
+                    "not an MD5 password hash ('md5' + 32 lowercase hex digits)");
         }
         if (salt.length != 4) {
             throw new IllegalArgumentException("MD5 salt must be 4 bytes, got " + salt.length);
@@ -53,10 +53,12 @@ public final class Md5Password {
         } else if (secret instanceof Secret.Md5 md5) {
             expected = response(md5.hash(), salt);
         } else {
-            throw new IllegalArgumentException("a SCRAM secret cannot verify an MD5 response; use SCRAM");
+            throw new IllegalArgumentException(
+                    "a SCRAM secret cannot verify an MD5 response; use SCRAM");
         }
         // constant time, so response timing reveals nothing about the expected hash
-        return clientResponse != null && MessageDigest.isEqual(utf8(expected), utf8(clientResponse));
+        return clientResponse != null
+                && MessageDigest.isEqual(utf8(expected), utf8(clientResponse));
     }
 
     private static byte[] utf8(String text) {

@@ -7,34 +7,47 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The server side of one SCRAM-SHA-256 exchange (RFC 5802 / RFC 7677, as PostgreSQL runs it), used to
- * authenticate pgrelay's clients. Call {@link #serverFirst} with the SASLInitialResponse data, then
- * {@link #clientFinal} with the SASLResponse data. One instance per exchange; not thread-safe.
+ * The server side of one SCRAM-SHA-256 exchange (RFC 5802 / RFC 7677, as PostgreSQL runs it), used
+ * to authenticate pgrelay's clients. Call {@link #serverFirst} with the SASLInitialResponse data,
+ * then {@link #clientFinal} with the SASLResponse data. One instance per exchange; not thread-safe.
  *
  * <p>Only {@value #MECHANISM} is offered: channel binding (-PLUS) cannot work through a proxy that
  * terminates the client's TLS, so a client that insists on it ({@code p=}) is refused.
  *
- * <p>Malformed or out-of-protocol messages throw {@link ScramException} (PostgreSQL reports those as
- * protocol violations); a wrong password is a failed {@link Outcome}, never an exception.
+ * <p>Malformed or out-of-protocol messages throw {@link ScramException} (PostgreSQL reports those
+ * as protocol violations); a wrong password is a failed {@link Outcome}, never an exception.
  */
 public final class ScramServer {
 
     public static final String MECHANISM = ScramCrypto.MECHANISM;
 
-    /** Beyond this many cached plaintext-derived secrets (e.g. passwords rotating for ages) start over. */
+    /**
+     * Beyond this many cached plaintext-derived secrets (e.g. passwords rotating for ages) start
+     * over.
+     */
     private static final int MAX_CACHED_SECRETS = 10_000;
-    private static final Map<UserPassword, Secret.Scram> SECRETS_FROM_PLAIN = new ConcurrentHashMap<>();
-    /** Makes mock salts unpredictable across processes, yet stable for one user within this process. */
+
+    private static final Map<UserPassword, Secret.Scram> SECRETS_FROM_PLAIN =
+            new ConcurrentHashMap<>();
+
+    /**
+     * Makes mock salts unpredictable across processes, yet stable for one user within this process.
+     */
     private static final byte[] MOCK_SALT_KEY = ScramCrypto.randomBytes(32);
 
-    private record UserPassword(String user, String password) {
+    private record UserPassword(String user, String password) {}
+
+    private enum Step {
+        CLIENT_FIRST,
+        CLIENT_FINAL,
+        DONE
     }
 
-    private enum Step { CLIENT_FIRST, CLIENT_FINAL, DONE }
-
     private final Secret.Scram secret;
+
     /** A mock exchange: looks like any other, always fails. */
     private final boolean doomed;
+
     private final String serverNonce;
     private Step step = Step.CLIENT_FIRST;
     private String gs2Header;
@@ -50,12 +63,13 @@ public final class ScramServer {
     }
 
     /**
-     * An exchange that checks the client against {@code secret}. A SCRAM secret is used as is. A plaintext
-     * password gets a SCRAM secret with 4096 iterations and a random salt that stays the same for this
-     * user and password for the life of the process (so PBKDF2 runs once, not on every login, and the
-     * salt a client sees does not change between logins); an empty password never authenticates, so it
-     * gets a {@link #mock} exchange. An MD5 secret cannot do SCRAM: empty (callers typically fall back to
-     * {@link #mock}, as PostgreSQL does, or offer MD5 authentication instead).
+     * An exchange that checks the client against {@code secret}. A SCRAM secret is used as is. A
+     * plaintext password gets a SCRAM secret with 4096 iterations and a random salt that stays the
+     * same for this user and password for the life of the process (so PBKDF2 runs once, not on
+     * every login, and the salt a client sees does not change between logins); an empty password
+     * never authenticates, so it gets a {@link #mock} exchange. An MD5 secret cannot do SCRAM:
+     * empty (callers typically fall back to {@link #mock}, as PostgreSQL does, or offer MD5
+     * authentication instead).
      */
     public static Optional<ScramServer> forSecret(String user, Secret secret) {
         if (secret instanceof Secret.Scram scram) {
@@ -65,15 +79,17 @@ public final class ScramServer {
             if (plain.password().isEmpty()) {
                 return Optional.of(mock(user));
             }
-            return Optional.of(new ScramServer(secretFromPlain(user, plain.password()), false, null));
+            return Optional.of(
+                    new ScramServer(secretFromPlain(user, plain.password()), false, null));
         }
         return Optional.empty();
     }
 
     /**
-     * An exchange for an unknown user (or one without a usable secret) that runs like a real one and
-     * always fails, so clients cannot tell which users exist. Its salt is derived from the user name, as
-     * PostgreSQL does, so repeated attempts for one name see the same salt, like a real user's.
+     * An exchange for an unknown user (or one without a usable secret) that runs like a real one
+     * and always fails, so clients cannot tell which users exist. Its salt is derived from the user
+     * name, as PostgreSQL does, so repeated attempts for one name see the same salt, like a real
+     * user's.
      */
     public static ScramServer mock(String user) {
         byte[] name = ScramCrypto.utf8(user);
@@ -81,32 +97,43 @@ public final class ScramServer {
         System.arraycopy(MOCK_SALT_KEY, 0, input, name.length, MOCK_SALT_KEY.length);
         byte[] salt = Arrays.copyOf(ScramCrypto.sha256(input), ScramCrypto.SALT_LENGTH);
         byte[] unusedKey = new byte[ScramCrypto.KEY_LENGTH];
-        return new ScramServer(new Secret.Scram(ScramCrypto.DEFAULT_ITERATIONS, salt, unusedKey, unusedKey), true, null);
+        return new ScramServer(
+                new Secret.Scram(ScramCrypto.DEFAULT_ITERATIONS, salt, unusedKey, unusedKey),
+                true,
+                null);
     }
 
     static Secret.Scram secretFromPlain(String user, String password) {
         if (SECRETS_FROM_PLAIN.size() > MAX_CACHED_SECRETS) {
             SECRETS_FROM_PLAIN.clear();
         }
-        return SECRETS_FROM_PLAIN.computeIfAbsent(new UserPassword(user, password), key -> Secret.Scram.fromPassword(
-                password, ScramCrypto.randomBytes(ScramCrypto.SALT_LENGTH), ScramCrypto.DEFAULT_ITERATIONS));
+        return SECRETS_FROM_PLAIN.computeIfAbsent(
+                new UserPassword(user, password),
+                key ->
+                        Secret.Scram.fromPassword(
+                                password,
+                                ScramCrypto.randomBytes(ScramCrypto.SALT_LENGTH),
+                                ScramCrypto.DEFAULT_ITERATIONS));
     }
 
     /**
      * Takes the client-first-message ({@code n,,n=<ignored>,r=<nonce>}) and returns the
-     * server-first-message ({@code r=<nonce>,s=<salt>,i=<iterations>}). The user name in it is ignored,
-     * as PostgreSQL does: the user comes from the startup packet.
+     * server-first-message ({@code r=<nonce>,s=<salt>,i=<iterations>}). The user name in it is
+     * ignored, as PostgreSQL does: the user comes from the startup packet.
      */
     public String serverFirst(String clientFirstMessage) {
         advance(Step.CLIENT_FIRST, Step.CLIENT_FINAL);
         String[] parts = clientFirstMessage.split(",", -1);
         String flag = parts[0];
         if (flag.startsWith("p=")) {
-            throw new ScramException("client requires SCRAM channel binding, but pgrelay only offers " + MECHANISM);
+            throw new ScramException(
+                    "client requires SCRAM channel binding, but pgrelay only offers " + MECHANISM);
         }
         if (!flag.equals("n") && !flag.equals("y")) {
-            // 'y' = client could bind but thinks we can't: true, we never offer -PLUS, so no downgrade
-            throw new ScramException("malformed SCRAM client-first-message: unexpected channel binding flag");
+            // 'y' = client could bind but thinks we can't: true, we never offer -PLUS, so no
+            // downgrade
+            throw new ScramException(
+                    "malformed SCRAM client-first-message: unexpected channel binding flag");
         }
         if (parts.length < 4) {
             throw new ScramException("malformed SCRAM client-first-message");
@@ -125,13 +152,14 @@ public final class ScramServer {
         gs2Header = flag + ",,";
         clientFirstBare = clientFirstMessage.substring(gs2Header.length());
         nonce = clientNonce + serverNonce;
-        serverFirst = "r=" + nonce + ",s=" + ScramCrypto.b64(secret.salt()) + ",i=" + secret.iterations();
+        serverFirst =
+                "r=" + nonce + ",s=" + ScramCrypto.b64(secret.salt()) + ",i=" + secret.iterations();
         return serverFirst;
     }
 
     /**
-     * Takes the client-final-message ({@code c=<gs2 header>,r=<nonce>,p=<proof>}) and checks the proof.
-     * On success the outcome carries the server-final-message and the client's ClientKey.
+     * Takes the client-final-message ({@code c=<gs2 header>,r=<nonce>,p=<proof>}) and checks the
+     * proof. On success the outcome carries the server-final-message and the client's ClientKey.
      */
     public Outcome clientFinal(String clientFinalMessage) {
         advance(Step.CLIENT_FINAL, Step.DONE);
@@ -148,14 +176,19 @@ public final class ScramServer {
         }
         byte[] proof;
         try {
-            proof = ScramCrypto.unb64(ScramCrypto.attribute(parts[parts.length - 1], 'p', "client-final-message"));
+            proof =
+                    ScramCrypto.unb64(
+                            ScramCrypto.attribute(
+                                    parts[parts.length - 1], 'p', "client-final-message"));
         } catch (IllegalArgumentException badBase64) {
-            throw new ScramException("malformed SCRAM client-final-message: invalid proof encoding");
+            throw new ScramException(
+                    "malformed SCRAM client-final-message: invalid proof encoding");
         }
         if (proof.length != ScramCrypto.KEY_LENGTH) {
             throw new ScramException("malformed SCRAM client-final-message: invalid proof length");
         }
-        String withoutProof = clientFinalMessage.substring(0, clientFinalMessage.lastIndexOf(",p="));
+        String withoutProof =
+                clientFinalMessage.substring(0, clientFinalMessage.lastIndexOf(",p="));
         String authMessage = clientFirstBare + "," + serverFirst + "," + withoutProof;
 
         byte[] storedKey = secret.storedKey();
@@ -167,26 +200,30 @@ public final class ScramServer {
         if (!proven) {
             return Outcome.failed("SCRAM client proof does not match (wrong password)");
         }
-        String serverFinal = "v=" + ScramCrypto.b64(ScramCrypto.hmac(secret.serverKey(), authMessage));
+        String serverFinal =
+                "v=" + ScramCrypto.b64(ScramCrypto.hmac(secret.serverKey(), authMessage));
         return new Outcome(true, serverFinal, clientKey, null);
     }
 
     private void advance(Step expected, Step next) {
         if (step != expected) {
-            throw new IllegalStateException("SCRAM exchange is at " + step + ", cannot take " + expected);
+            throw new IllegalStateException(
+                    "SCRAM exchange is at " + step + ", cannot take " + expected);
         }
         step = next;
     }
 
     /**
-     * How an exchange ended. On success: {@code serverFinal} is the server-final-message
-     * ({@code v=<ServerSignature>}, sent in AuthenticationSASLFinal) and {@code clientKey} the client's
-     * ClientKey (ClientProof XOR ClientSignature, checked against StoredKey), which lets pgrelay log in to
-     * PostgreSQL as this user with {@link ScramClient#withClientKey} (only for a SCRAM secret that PostgreSQL
-     * holds too: a plaintext secret's ClientKey belongs to pgrelay's own salt, so use the password). On failure both are null and
-     * {@code failureReason} says why, for the log only: the client must just be told authentication failed.
+     * How an exchange ended. On success: {@code serverFinal} is the server-final-message ({@code
+     * v=<ServerSignature>}, sent in AuthenticationSASLFinal) and {@code clientKey} the client's
+     * ClientKey (ClientProof XOR ClientSignature, checked against StoredKey), which lets pgrelay
+     * log in to PostgreSQL as this user with {@link ScramClient#withClientKey} (only for a SCRAM
+     * secret that PostgreSQL holds too: a plaintext secret's ClientKey belongs to pgrelay's own
+     * salt, so use the password). On failure both are null and {@code failureReason} says why, for
+     * the log only: the client must just be told authentication failed.
      */
-    public record Outcome(boolean success, String serverFinal, byte[] clientKey, String failureReason) {
+    public record Outcome(
+            boolean success, String serverFinal, byte[] clientKey, String failureReason) {
         static Outcome failed(String reason) {
             return new Outcome(false, null, null, reason);
         }

@@ -9,9 +9,10 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Users and their secrets from a PgBouncer auth_file ("userlist.txt"): one {@code "user" "secret"} per
- * line, further fields ignored; {@code ""} inside quotes is a literal quote; lines starting with
- * {@code ;} or {@code #} are comments. A user listed twice keeps the last secret, as PgBouncer does.
+ * Users and their secrets from a PgBouncer auth_file ("userlist.txt"): one {@code "user" "secret"}
+ * per line, further fields ignored; {@code ""} inside quotes is a literal quote; lines starting
+ * with {@code ;} or {@code #} are comments. A user listed twice keeps the last secret, as PgBouncer
+ * does.
  */
 public final class UserList {
 
@@ -34,7 +35,8 @@ public final class UserList {
         Map<String, Secret> secrets = new HashMap<>();
         String[] lines = text.split("\r?\n", -1);
         for (int i = 0; i < lines.length; i++) {
-            String line = i == 0 && lines[0].startsWith("\uFEFF") ? lines[0].substring(1) : lines[i];
+            String line =
+                    i == 0 && lines[0].startsWith("\uFEFF") ? lines[0].substring(1) : lines[i];
             int pos = skipBlanks(line, 0);
             if (pos == line.length() || line.charAt(pos) == ';' || line.charAt(pos) == '#') {
                 continue;
@@ -47,11 +49,15 @@ public final class UserList {
             }
             // the message names the line but never shows it: it would put the secret in the log
             if (pos < 0) {
-                throw new IllegalArgumentException(sourceName + ":" + (i + 1)
-                        + ": malformed auth file line (expected \"user\" \"secret\")");
+                throw new IllegalArgumentException(
+                        sourceName
+                                + ":"
+                                + (i + 1)
+                                + ": malformed auth file line (expected \"user\" \"secret\")");
             }
             if (user.length() == 0) {
-                throw new IllegalArgumentException(sourceName + ":" + (i + 1) + ": empty user name");
+                throw new IllegalArgumentException(
+                        sourceName + ":" + (i + 1) + ": empty user name");
             }
             secrets.put(user.toString(), Secret.parse(secret.toString()));
         }
@@ -78,7 +84,10 @@ public final class UserList {
         return pos;
     }
 
-    /** Appends the quoted field at pos to out; returns the index after its closing quote, or -1 if malformed. */
+    /**
+     * Appends the quoted field at pos to out; returns the index after its closing quote, or -1 if
+     * malformed.
+     */
     private static int readQuoted(String line, int pos, StringBuilder out) {
         if (pos >= line.length() || line.charAt(pos) != '"') {
             return -1;

@@ -15,11 +15,11 @@ import java.util.Set;
 import java.util.TreeSet;
 
 /**
- * The settings pgrelay runs with, read once from HOCON and checked before anything starts.
- * Layers, strongest first: JVM system properties ({@code -Dpgrelay.x=...}), environment
- * overrides ({@code CONFIG_FORCE_pgrelay_...}), the given file, then the defaults in the
- * bundled copy of {@code conf/pgrelay.conf}. A bad value fails with
- * {@link ConfigException}, whose message names the setting.
+ * The settings pgrelay runs with, read once from HOCON and checked before anything starts. Layers,
+ * strongest first: JVM system properties ({@code -Dpgrelay.x=...}), environment overrides ({@code
+ * CONFIG_FORCE_pgrelay_...}), the given file, then the defaults in the bundled copy of {@code
+ * conf/pgrelay.conf}. A bad value fails with {@link ConfigException}, whose message names the
+ * setting.
  */
 public record ProxyConfig(
         String listenHost,
@@ -60,78 +60,107 @@ public record ProxyConfig(
         String httpHost,
         int httpPort,
         boolean metricsHistograms,
-        /** Pools that get per-pool meters (/metrics series labelled by database and user); later pools get none. */
+        /**
+         * Pools that get per-pool meters (/metrics series labelled by database and user); later
+         * pools get none.
+         */
         int maxPoolMetrics,
         /** The effective settings, for SHOW CONFIG: "pool.default_pool_size" → "20". */
         java.util.SortedMap<String, String> settings) {
 
-    public enum PoolMode { SESSION, TRANSACTION }
+    public enum PoolMode {
+        SESSION,
+        TRANSACTION
+    }
 
-    public enum AuthType { SCRAM_SHA_256, MD5, PLAIN, TRUST }
+    public enum AuthType {
+        SCRAM_SHA_256,
+        MD5,
+        PLAIN,
+        TRUST
+    }
 
     /** Loads {@code file} (may be null: defaults only) with system property and env overrides. */
     public static ProxyConfig load(File file) {
         Config defaults = defaults();
-        Config fromFile = file == null ? ConfigFactory.empty()
-                : ConfigFactory.parseFile(file, ConfigParseOptions.defaults().setAllowMissing(false));
-        Config config = ConfigFactory.systemProperties()
-                .withFallback(ConfigFactory.systemEnvironmentOverrides())
-                .withFallback(fromFile)
-                .withFallback(defaults)
-                .resolve();
+        Config fromFile =
+                file == null
+                        ? ConfigFactory.empty()
+                        : ConfigFactory.parseFile(
+                                file, ConfigParseOptions.defaults().setAllowMissing(false));
+        Config config =
+                ConfigFactory.systemProperties()
+                        .withFallback(ConfigFactory.systemEnvironmentOverrides())
+                        .withFallback(fromFile)
+                        .withFallback(defaults)
+                        .resolve();
         config.checkValid(defaults, "pgrelay");
         return from(config.getConfig("pgrelay"));
     }
 
     /** The bundled copy of conf/pgrelay.conf: every setting with its default. */
     public static Config defaults() {
-        return ConfigFactory.parseResources(ProxyConfig.class.getClassLoader(), "pgrelay.conf",
+        return ConfigFactory.parseResources(
+                ProxyConfig.class.getClassLoader(),
+                "pgrelay.conf",
                 ConfigParseOptions.defaults().setAllowMissing(false));
     }
 
     public static ProxyConfig from(Config c) {
         String routingSource = c.getString("routing.source");
         if (!routingSource.equals("static") && !routingSource.equals("patroni")) {
-            throw new ConfigException.BadValue(c.origin(), "pgrelay.routing.source",
+            throw new ConfigException.BadValue(
+                    c.origin(),
+                    "pgrelay.routing.source",
                     "'" + routingSource + "' (expected: static or patroni)");
         }
         long maxLag = c.getLong("routing.patroni.max_replica_lag_bytes");
         if (maxLag < -1) {
-            throw new ConfigException.BadValue("pgrelay.routing.patroni.max_replica_lag_bytes",
+            throw new ConfigException.BadValue(
+                    "pgrelay.routing.patroni.max_replica_lag_bytes",
                     maxLag + " (expected: -1 or >= 0)");
         }
         List<String> endpoints = c.getStringList("routing.patroni.etcd_endpoints");
         if (routingSource.equals("patroni") && endpoints.isEmpty()) {
-            throw new ConfigException.BadValue("pgrelay.routing.patroni.etcd_endpoints", "empty (expected: at least one)");
+            throw new ConfigException.BadValue(
+                    "pgrelay.routing.patroni.etcd_endpoints", "empty (expected: at least one)");
         }
-        PoolSettings poolSettings = new PoolSettings(
-                positive(c, "pool.default_pool_size"),
-                nonNegative(c, "pool.min_pool_size"),
-                nonNegative(c, "pool.reserve_pool_size"),
-                duration(c, "pool.reserve_pool_timeout"),
-                duration(c, "pool.query_wait_timeout"),
-                duration(c, "pool.server_idle_timeout"),
-                duration(c, "pool.server_lifetime"));
+        PoolSettings poolSettings =
+                new PoolSettings(
+                        positive(c, "pool.default_pool_size"),
+                        nonNegative(c, "pool.min_pool_size"),
+                        nonNegative(c, "pool.reserve_pool_size"),
+                        duration(c, "pool.reserve_pool_timeout"),
+                        duration(c, "pool.query_wait_timeout"),
+                        duration(c, "pool.server_idle_timeout"),
+                        duration(c, "pool.server_lifetime"));
         int writePort = port(c, "listen.write_port");
         int readPort = port(c, "listen.read_port");
         if (writePort != 0 && writePort == readPort) {
-            throw new ConfigException.BadValue("pgrelay.listen.read_port",
+            throw new ConfigException.BadValue(
+                    "pgrelay.listen.read_port",
                     "must differ from listen.write_port (both " + writePort + ")");
         }
         long maxMessage = c.getBytes("protocol.max_message_size");
         if (maxMessage < 1024 || maxMessage > Integer.MAX_VALUE) {
-            throw new ConfigException.BadValue("pgrelay.protocol.max_message_size",
+            throw new ConfigException.BadValue(
+                    "pgrelay.protocol.max_message_size",
                     maxMessage + " (expected: 1024.." + Integer.MAX_VALUE + ")");
         }
-        Limits limits = new Limits(
-                positive(c, "limits.max_client_prepared_statements"),
-                positiveBytes(c, "limits.max_client_prepared_statement_bytes"),
-                positiveBytes(c, "limits.prepared_statement_cache_size"),
-                positiveBytes(c, "limits.max_buffered_message_bytes"),
-                positive(c, "limits.max_login_clients"));
+        Limits limits =
+                new Limits(
+                        positive(c, "limits.max_client_prepared_statements"),
+                        positiveBytes(c, "limits.max_client_prepared_statement_bytes"),
+                        positiveBytes(c, "limits.prepared_statement_cache_size"),
+                        positiveBytes(c, "limits.max_buffered_message_bytes"),
+                        positive(c, "limits.max_login_clients"));
         if (limits.maxBufferedMessageBytes() < maxMessage) {
-            throw new ConfigException.BadValue("pgrelay.limits.max_buffered_message_bytes",
-                    limits.maxBufferedMessageBytes() + " (expected: >= protocol.max_message_size, " + maxMessage + ")");
+            throw new ConfigException.BadValue(
+                    "pgrelay.limits.max_buffered_message_bytes",
+                    limits.maxBufferedMessageBytes()
+                            + " (expected: >= protocol.max_message_size, "
+                            + maxMessage
+                            + ")");
         }
         Set<String> ignored = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
         ignored.addAll(c.getStringList("pool.ignore_startup_parameters"));
@@ -148,7 +177,9 @@ public record ProxyConfig(
                 c.getBoolean("routing.patroni.read_fallback_to_primary"),
                 duration(c, "routing.patroni.leader_wait_timeout"),
                 backend(c, "backends.primary"),
-                c.getStringList("backends.replicas").stream().map(s -> parseBackend("backends.replicas", s)).toList(),
+                c.getStringList("backends.replicas").stream()
+                        .map(s -> parseBackend("backends.replicas", s))
+                        .toList(),
                 enumValue(c, "auth.auth_type", AuthType.class),
                 Path.of(c.getString("auth.auth_file")),
                 enumValue(c, "pool.pool_mode", PoolMode.class),
@@ -181,8 +212,11 @@ public record ProxyConfig(
         java.util.SortedMap<String, String> out = new java.util.TreeMap<>();
         for (var e : c.entrySet()) {
             Object v = e.getValue().unwrapped();
-            out.put(e.getKey(), v instanceof List<?> l ? String.join(",", l.stream().map(String::valueOf).toList())
-                    : String.valueOf(v));
+            out.put(
+                    e.getKey(),
+                    v instanceof List<?> l
+                            ? String.join(",", l.stream().map(String::valueOf).toList())
+                            : String.valueOf(v));
         }
         return java.util.Collections.unmodifiableSortedMap(out);
     }
@@ -206,9 +240,11 @@ public record ProxyConfig(
         } catch (IllegalArgumentException e) {
             StringBuilder allowed = new StringBuilder();
             for (E v : type.getEnumConstants()) {
-                allowed.append(allowed.length() == 0 ? "" : ", ").append(v.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+                allowed.append(allowed.length() == 0 ? "" : ", ")
+                        .append(v.name().toLowerCase(Locale.ROOT).replace('_', '-'));
             }
-            throw new ConfigException.BadValue("pgrelay." + path, "'" + raw + "' (expected one of: " + allowed + ")");
+            throw new ConfigException.BadValue(
+                    "pgrelay." + path, "'" + raw + "' (expected one of: " + allowed + ")");
         }
     }
 

@@ -7,8 +7,7 @@ import java.nio.charset.StandardCharsets;
 /** Null-terminated UTF-8 strings, the protocol's String type. */
 public final class CStrings {
 
-    private CStrings() {
-    }
+    private CStrings() {}
 
     /** Reads a string ending in a zero byte and moves past the terminator. */
     public static String read(ByteBuf buf) {

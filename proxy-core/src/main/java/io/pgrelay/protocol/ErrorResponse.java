@@ -6,10 +6,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * ErrorResponse ('E'), decoded only where pgrelay must act on a server error (login
- * failures, a FATAL before the server closes) and built for errors pgrelay reports itself.
- * Fields keep their protocol codes ('S' severity, 'V' non-localized severity, 'C' SQLSTATE,
- * 'M' message, 'D' detail, 'H' hint, ...) and their order.
+ * ErrorResponse ('E'), decoded only where pgrelay must act on a server error (login failures, a
+ * FATAL before the server closes) and built for errors pgrelay reports itself. Fields keep their
+ * protocol codes ('S' severity, 'V' non-localized severity, 'C' SQLSTATE, 'M' message, 'D' detail,
+ * 'H' hint, ...) and their order.
  */
 public record ErrorResponse(Map<Character, String> fields) {
 
@@ -73,11 +73,12 @@ public record ErrorResponse(Map<Character, String> fields) {
         Map<Character, String> f = new LinkedHashMap<>();
         f.put('S', severity);
         f.put('V', severity);
-        fields.forEach((k, v) -> {
-            if (k != 'S' && k != 'V') {
-                f.put(k, v);
-            }
-        });
+        fields.forEach(
+                (k, v) -> {
+                    if (k != 'S' && k != 'V') {
+                        f.put(k, v);
+                    }
+                });
         return new ErrorResponse(f);
     }
 

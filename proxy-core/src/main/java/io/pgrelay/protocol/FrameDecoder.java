@@ -7,26 +7,26 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
- * Frames the byte stream into whole protocol messages without parsing them. Messages are
- * emitted as retained slices of the cumulation buffer (type byte, length and body, exactly as
- * received) so they can be relayed as is: one slice per message, or in the {@code ...Runs}
- * variants one slice per read holding every message complete at that moment. The handler that
- * receives a slice owns it.
+ * Frames the byte stream into whole protocol messages without parsing them. Messages are emitted as
+ * retained slices of the cumulation buffer (type byte, length and body, exactly as received) so
+ * they can be relayed as is: one slice per message, or in the {@code ...Runs} variants one slice
+ * per read holding every message complete at that moment. The handler that receives a slice owns
+ * it.
  *
  * <p>Two phases: the first messages of a frontend connection have no type byte (StartupMessage,
  * SSLRequest, GSSENCRequest, CancelRequest); the handler calls {@link #typedPhase()} once the
- * startup packet is accepted. ByteToMessageDecoder hands each frame on before it decodes the
- * next one, so the switch takes effect for the very next message.
+ * startup packet is accepted. ByteToMessageDecoder hands each frame on before it decodes the next
+ * one, so the switch takes effect for the very next message.
  *
- * <p>Lengths are checked before any body byte is buffered, so a bogus 2 GB length fails at
- * once instead of making the proxy wait for (or allocate) 2 GB. After a failure the decoder
- * discards everything else the peer sends: the handler reports the error and closes.
+ * <p>Lengths are checked before any body byte is buffered, so a bogus 2 GB length fails at once
+ * instead of making the proxy wait for (or allocate) 2 GB. After a failure the decoder discards
+ * everything else the peer sends: the handler reports the error and closes.
  *
  * <p>A large message (over {@link MessageMemory#LARGE_MESSAGE}) reserves its size in the shared
  * {@link MessageMemory}, if one is given, when its header arrives, and gives it back when it is
- * handed on; one that does not fit fails with SQLSTATE 53200. Its buffer is then grown once to
- * the announced size: the default cumulator grows in 4 MiB steps past 4 MiB, copying the
- * message each time and holding it twice during each copy.
+ * handed on; one that does not fit fails with SQLSTATE 53200. Its buffer is then grown once to the
+ * announced size: the default cumulator grows in 4 MiB steps past 4 MiB, copying the message each
+ * time and holding it twice during each copy.
  */
 public final class FrameDecoder extends ByteToMessageDecoder {
 
@@ -38,12 +38,15 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     private final MessageMemory memory;
     private boolean startupPhase;
     private boolean failed;
+
     /** Whole size (type byte included) of the large message being received, 0 when none. */
     private int receiving;
+
     /** Bytes this decoder holds reserved in {@link #memory} for that message. */
     private long reserved;
 
-    private FrameDecoder(boolean startupPhase, int maxMessageLength, boolean runs, MessageMemory memory) {
+    private FrameDecoder(
+            boolean startupPhase, int maxMessageLength, boolean runs, MessageMemory memory) {
         this.startupPhase = startupPhase;
         this.maxMessageLength = maxMessageLength;
         this.runs = runs;
@@ -57,8 +60,8 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     }
 
     /**
-     * For connections from clients, framing runs once typed (see {@link #backendRuns}); the
-     * startup packets before that still come one at a time.
+     * For connections from clients, framing runs once typed (see {@link #backendRuns}); the startup
+     * packets before that still come one at a time.
      */
     public static FrameDecoder frontendRuns(int maxMessageLength) {
         return new FrameDecoder(true, maxMessageLength, true, null);
@@ -75,10 +78,10 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     }
 
     /**
-     * For connections to servers, framing runs: every message that is complete when bytes
-     * arrive goes out in one slice, the run (several whole messages back to back, never a
-     * partial one). A result set read in one go is then one object through the pipeline and one
-     * write to the client instead of one per DataRow; the handler walks the headers itself.
+     * For connections to servers, framing runs: every message that is complete when bytes arrive
+     * goes out in one slice, the run (several whole messages back to back, never a partial one). A
+     * result set read in one go is then one object through the pipeline and one write to the client
+     * instead of one per DataRow; the handler walks the headers itself.
      */
     public static FrameDecoder backendRuns(int maxMessageLength) {
         return new FrameDecoder(false, maxMessageLength, true, null);
@@ -107,8 +110,12 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         }
         int length = in.getInt(in.readerIndex());
         if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) {
-            throw fail("invalid length of startup packet: " + length
-                    + " (expected: 8.." + MAX_STARTUP_PACKET_LENGTH + ")");
+            throw fail(
+                    "invalid length of startup packet: "
+                            + length
+                            + " (expected: 8.."
+                            + MAX_STARTUP_PACKET_LENGTH
+                            + ")");
         }
         if (in.readableBytes() < length) {
             return;
@@ -123,13 +130,22 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         int start = in.readerIndex();
         int length = in.getInt(start + 1);
         if (length < 4) {
-            throw fail("invalid message length: " + length + " for message type '"
-                    + printable(in.getByte(start)) + "' (expected: >= 4)");
+            throw fail(
+                    "invalid message length: "
+                            + length
+                            + " for message type '"
+                            + printable(in.getByte(start))
+                            + "' (expected: >= 4)");
         }
         if (length > maxMessageLength) {
-            throw fail("message of type '" + printable(in.getByte(start)) + "' too long: length "
-                    + Integer.toUnsignedString(length) + " (expected: <= " + maxMessageLength
-                    + ", max_message_size)");
+            throw fail(
+                    "message of type '"
+                            + printable(in.getByte(start))
+                            + "' too long: length "
+                            + Integer.toUnsignedString(length)
+                            + " (expected: <= "
+                            + maxMessageLength
+                            + ", max_message_size)");
         }
         // Not "readable < length + 1": with no limit (Integer.MAX_VALUE, as for server
         // connections) a length of Integer.MAX_VALUE would overflow that sum.
@@ -162,10 +178,18 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     private void startLargeMessage(byte type, long size) {
         if (memory != null && !memory.tryReserve(size)) {
             failed = true;
-            throw new ProtocolException(SqlState.OUT_OF_MEMORY, "out of memory: a message of type '"
-                    + printable(type) + "' and " + size + " bytes cannot be received now: large messages in"
-                    + " flight already take " + memory.used() + " of " + memory.max()
-                    + " bytes (limits.max_buffered_message_bytes)");
+            throw new ProtocolException(
+                    SqlState.OUT_OF_MEMORY,
+                    "out of memory: a message of type '"
+                            + printable(type)
+                            + "' and "
+                            + size
+                            + " bytes cannot be received now: large messages in"
+                            + " flight already take "
+                            + memory.used()
+                            + " of "
+                            + memory.max()
+                            + " bytes (limits.max_buffered_message_bytes)");
         }
         reserved = memory == null ? 0 : size;
         receiving = (int) Math.min(size, Integer.MAX_VALUE); // no buffer holds more anyway
@@ -180,8 +204,8 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     }
 
     /**
-     * Netty's merge, except that a large message's buffer is grown once to the announced size
-     * (the message starts at the cumulation's reader index: an incomplete one is never consumed).
+     * Netty's merge, except that a large message's buffer is grown once to the announced size (the
+     * message starts at the cumulation's reader index: an incomplete one is never consumed).
      */
     private ByteBuf cumulate(ByteBufAllocator alloc, ByteBuf cumulation, ByteBuf in) {
         int whole = receiving;
@@ -212,6 +236,8 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     }
 
     static String printable(byte type) {
-        return type >= 32 && type < 127 ? String.valueOf((char) type) : String.format("\\x%02x", type & 0xff);
+        return type >= 32 && type < 127
+                ? String.valueOf((char) type)
+                : String.format("\\x%02x", type & 0xff);
     }
 }

@@ -1,16 +1,16 @@
 package io.pgrelay.protocol;
 
 /**
- * Renders strings a client chose (database and user names, application_name, server messages
- * that echo them) for a log line. Raw, such a string can forge log lines (a newline), drive a
- * terminal (ESC sequences), hide text (bidi overrides) or make every line that names it 9 kB
- * long; PostgreSQL itself cuts names at 63 bytes, a startup packet does not.
+ * Renders strings a client chose (database and user names, application_name, server messages that
+ * echo them) for a log line. Raw, such a string can forge log lines (a newline), drive a terminal
+ * (ESC sequences), hide text (bidi overrides) or make every line that names it 9 kB long;
+ * PostgreSQL itself cuts names at 63 bytes, a startup packet does not.
  *
- * <p>Escaped: backslash ({@code \\}), the double quote inside {@link #quote} ({@code \"}, so
- * its quotes cannot be faked), {@code \n \r \t}, every other C0 control, DEL and C1
- * control as {@code \xNN}, and Unicode format characters and line/paragraph separators
- * (U+200E, U+2028, U+202E, U+FEFF...) as {@code \}{@code uNNNN}. The length cap counts
- * characters of the input, before escaping, and never splits a surrogate pair.
+ * <p>Escaped: backslash ({@code \\}), the double quote inside {@link #quote} ({@code \"}, so its
+ * quotes cannot be faked), {@code \n \r \t}, every other C0 control, DEL and C1 control as {@code
+ * \xNN}, and Unicode format characters and line/paragraph separators (U+200E, U+2028, U+202E,
+ * U+FEFF...) as {@code \}{@code uNNNN}. The length cap counts characters of the input, before
+ * escaping, and never splits a surrogate pair.
  */
 public final class LogSafe {
 
@@ -19,15 +19,20 @@ public final class LogSafe {
 
     private static final char[] HEX = "0123456789abcdef".toCharArray();
 
-    private LogSafe() {
-    }
+    private LogSafe() {}
 
-    /** {@code "name"}, escaped, with {@code ...} after the quote when cut at {@value #NAME_LIMIT} characters. */
+    /**
+     * {@code "name"}, escaped, with {@code ...} after the quote when cut at {@value #NAME_LIMIT}
+     * characters.
+     */
     public static String quote(String s) {
         return quote(s, NAME_LIMIT);
     }
 
-    /** {@code "s"}, escaped, cut at {@code limit} characters (then followed by {@code ...}); null as {@code null}. */
+    /**
+     * {@code "s"}, escaped, cut at {@code limit} characters (then followed by {@code ...}); null as
+     * {@code null}.
+     */
     public static String quote(String s, int limit) {
         if (s == null) {
             return "null";
@@ -38,7 +43,10 @@ public final class LogSafe {
         return cut ? out.append("...").toString() : out.toString();
     }
 
-    /** {@code s} escaped as {@link #quote} does, without quotes (so {@code "} stays), cut at {@code limit} characters. */
+    /**
+     * {@code s} escaped as {@link #quote} does, without quotes (so {@code "} stays), cut at {@code
+     * limit} characters.
+     */
     public static String escape(String s, int limit) {
         if (s == null) {
             return "null";
@@ -65,8 +73,11 @@ public final class LogSafe {
                     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
                         out.append("\\x").append(HEX[c >> 4]).append(HEX[c & 0xf]);
                     } else if (isInvisibleControl(c)) {
-                        out.append("\\u").append(HEX[c >> 12]).append(HEX[(c >> 8) & 0xf])
-                                .append(HEX[(c >> 4) & 0xf]).append(HEX[c & 0xf]);
+                        out.append("\\u")
+                                .append(HEX[c >> 12])
+                                .append(HEX[(c >> 8) & 0xf])
+                                .append(HEX[(c >> 4) & 0xf])
+                                .append(HEX[c & 0xf]);
                     } else {
                         out.append(c);
                     }
@@ -79,6 +90,8 @@ public final class LogSafe {
     /** Format characters (bidi overrides, zero-width joiners, BOM) and the Unicode line breaks. */
     private static boolean isInvisibleControl(char c) {
         int type = Character.getType(c);
-        return type == Character.FORMAT || type == Character.LINE_SEPARATOR || type == Character.PARAGRAPH_SEPARATOR;
+        return type == Character.FORMAT
+                || type == Character.LINE_SEPARATOR
+                || type == Character.PARAGRAPH_SEPARATOR;
     }
 }

@@ -5,25 +5,23 @@ import io.netty.buffer.ByteBuf;
 /**
  * Checks the parts of a frontend message that pgrelay reads itself, before it reads them.
  *
- * <p>Most messages are relayed without a look and the server judges them. Parse, Bind,
- * Describe and Close of named statements are the exception in transaction mode: pgrelay reads
- * the statement name to rename it, and does so on the lease path, where an exception could
- * leave a server connection in two hands. So a message whose names run past its end is
- * rejected here, with the words and SQLSTATE (08P01) PostgreSQL uses, before anything else
- * happens to it. The messages are PostgreSQL's own, so a client sees what it would see without
- * pgrelay.
+ * <p>Most messages are relayed without a look and the server judges them. Parse, Bind, Describe and
+ * Close of named statements are the exception in transaction mode: pgrelay reads the statement name
+ * to rename it, and does so on the lease path, where an exception could leave a server connection
+ * in two hands. So a message whose names run past its end is rejected here, with the words and
+ * SQLSTATE (08P01) PostgreSQL uses, before anything else happens to it. The messages are
+ * PostgreSQL's own, so a client sees what it would see without pgrelay.
  */
 public final class MessageChecks {
 
     private static final String INVALID_STRING = "invalid string in message";
 
-    private MessageChecks() {
-    }
+    private MessageChecks() {}
 
     /**
-     * What is wrong with the Parse, Bind, Describe or Close message at {@code index} (its
-     * header already framed), or null when every name pgrelay reads is a terminated string
-     * inside the message. Other message types are not looked at: null.
+     * What is wrong with the Parse, Bind, Describe or Close message at {@code index} (its header
+     * already framed), or null when every name pgrelay reads is a terminated string inside the
+     * message. Other message types are not looked at: null.
      */
     public static String malformation(ByteBuf buf, int index) {
         int end = Messages.end(buf, index);
@@ -32,7 +30,9 @@ public final class MessageChecks {
             case Messages.PARSE -> stringEnd(buf, body, end) < 0 ? INVALID_STRING : null;
             case Messages.BIND -> {
                 int portalEnd = stringEnd(buf, body, end);
-                yield portalEnd < 0 || stringEnd(buf, portalEnd + 1, end) < 0 ? INVALID_STRING : null;
+                yield portalEnd < 0 || stringEnd(buf, portalEnd + 1, end) < 0
+                        ? INVALID_STRING
+                        : null;
             }
             case Messages.DESCRIBE, Messages.CLOSE -> {
                 String message = buf.getByte(index) == Messages.DESCRIBE ? "DESCRIBE" : "CLOSE";
@@ -49,15 +49,17 @@ public final class MessageChecks {
         };
     }
 
-    /** Index of the zero byte ending the string at {@code from}, or -1 if none before {@code end}. */
+    /**
+     * Index of the zero byte ending the string at {@code from}, or -1 if none before {@code end}.
+     */
     private static int stringEnd(ByteBuf buf, int from, int end) {
         return from >= end ? -1 : buf.indexOf(from, end, (byte) 0);
     }
 
     /**
      * Whether the Flush or Close at {@code index} is malformed, so that the server will fail it
-     * (and then skip every message up to the next Sync). A well-formed one cannot fail: a Close
-     * of a name that does not exist is no error. Other message types: false.
+     * (and then skip every message up to the next Sync). A well-formed one cannot fail: a Close of
+     * a name that does not exist is no error. Other message types: false.
      */
     public static boolean malformedFlushOrClose(ByteBuf buf, int index) {
         int end = Messages.end(buf, index);

@@ -6,10 +6,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * Memory for large messages being received, shared by every connection of the process.
  *
  * <p>pgrelay receives a message whole before it relays it. A few concurrent messages near
- * max_message_size would otherwise exhaust direct memory, and Netty would then fail whichever
- * read came next, with a reset and no error. Instead each large message reserves its size here
- * when its header arrives, and a message that does not fit fails its own connection with
- * SQLSTATE 53200 (out of memory) before any of its body is buffered.
+ * max_message_size would otherwise exhaust direct memory, and Netty would then fail whichever read
+ * came next, with a reset and no error. Instead each large message reserves its size here when its
+ * header arrives, and a message that does not fit fails its own connection with SQLSTATE 53200 (out
+ * of memory) before any of its body is buffered.
  */
 public final class MessageMemory {
 

@@ -6,8 +6,8 @@ import io.netty.buffer.Unpooled;
 import java.util.List;
 
 /**
- * Encoders for the small messages pgrelay writes itself, named as in the protocol
- * documentation ("Message Formats"). Relayed messages never pass through here.
+ * Encoders for the small messages pgrelay writes itself, named as in the protocol documentation
+ * ("Message Formats"). Relayed messages never pass through here.
  */
 public final class Messages {
 
@@ -49,21 +49,27 @@ public final class Messages {
 
     /** Transaction status byte of ReadyForQuery. */
     public static final byte IDLE = 'I';
+
     public static final byte IN_TRANSACTION = 'T';
     public static final byte FAILED_TRANSACTION = 'E';
 
     private static final ByteBuf READY_IDLE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(6).writeByte('Z').writeInt(5).writeByte('I')).asReadOnly();
+            Unpooled.unreleasableBuffer(
+                            Unpooled.directBuffer(6).writeByte('Z').writeInt(5).writeByte('I'))
+                    .asReadOnly();
     private static final ByteBuf AUTH_OK_MESSAGE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(9).writeByte('R').writeInt(8).writeInt(0)).asReadOnly();
+            Unpooled.unreleasableBuffer(
+                            Unpooled.directBuffer(9).writeByte('R').writeInt(8).writeInt(0))
+                    .asReadOnly();
 
     private static final ByteBuf PARSE_COMPLETE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('1').writeInt(4)).asReadOnly();
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('1').writeInt(4))
+                    .asReadOnly();
     private static final ByteBuf CLOSE_COMPLETE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('3').writeInt(4)).asReadOnly();
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('3').writeInt(4))
+                    .asReadOnly();
 
-    private Messages() {
-    }
+    private Messages() {}
 
     /** ReadyForQuery with status idle, as a shared read-only buffer (release is a no-op). */
     public static ByteBuf readyForQueryIdle() {
@@ -83,11 +89,18 @@ public final class Messages {
     }
 
     public static ByteBuf authenticationCleartextPassword(ByteBufAllocator alloc) {
-        return alloc.buffer(9).writeByte(AUTHENTICATION).writeInt(8).writeInt(AUTH_CLEARTEXT_PASSWORD);
+        return alloc.buffer(9)
+                .writeByte(AUTHENTICATION)
+                .writeInt(8)
+                .writeInt(AUTH_CLEARTEXT_PASSWORD);
     }
 
     public static ByteBuf authenticationMd5Password(ByteBufAllocator alloc, byte[] salt) {
-        return alloc.buffer(13).writeByte(AUTHENTICATION).writeInt(12).writeInt(AUTH_MD5_PASSWORD).writeBytes(salt, 0, 4);
+        return alloc.buffer(13)
+                .writeByte(AUTHENTICATION)
+                .writeInt(12)
+                .writeInt(AUTH_MD5_PASSWORD)
+                .writeBytes(salt, 0, 4);
     }
 
     public static ByteBuf authenticationSasl(ByteBufAllocator alloc, List<String> mechanisms) {
@@ -95,7 +108,11 @@ public final class Messages {
         for (String m : mechanisms) {
             length += CStrings.size(m);
         }
-        ByteBuf buf = alloc.buffer(1 + length).writeByte(AUTHENTICATION).writeInt(length).writeInt(AUTH_SASL);
+        ByteBuf buf =
+                alloc.buffer(1 + length)
+                        .writeByte(AUTHENTICATION)
+                        .writeInt(length)
+                        .writeInt(AUTH_SASL);
         mechanisms.forEach(m -> CStrings.write(buf, m));
         return buf.writeByte(0);
     }
@@ -109,11 +126,19 @@ public final class Messages {
     }
 
     private static ByteBuf authenticationWithData(ByteBufAllocator alloc, int code, byte[] data) {
-        return alloc.buffer(9 + data.length).writeByte(AUTHENTICATION).writeInt(8 + data.length).writeInt(code).writeBytes(data);
+        return alloc.buffer(9 + data.length)
+                .writeByte(AUTHENTICATION)
+                .writeInt(8 + data.length)
+                .writeInt(code)
+                .writeBytes(data);
     }
 
     public static ByteBuf backendKeyData(ByteBufAllocator alloc, int processId, int secretKey) {
-        return alloc.buffer(13).writeByte(BACKEND_KEY_DATA).writeInt(12).writeInt(processId).writeInt(secretKey);
+        return alloc.buffer(13)
+                .writeByte(BACKEND_KEY_DATA)
+                .writeInt(12)
+                .writeInt(processId)
+                .writeInt(secretKey);
     }
 
     public static ByteBuf parameterStatus(ByteBufAllocator alloc, String name, String value) {
@@ -124,14 +149,21 @@ public final class Messages {
         return buf;
     }
 
-    /** NegotiateProtocolVersion: the newest minor version supported and the options not recognized. */
-    public static ByteBuf negotiateProtocolVersion(ByteBufAllocator alloc, int newestMinor, List<String> unrecognized) {
+    /**
+     * NegotiateProtocolVersion: the newest minor version supported and the options not recognized.
+     */
+    public static ByteBuf negotiateProtocolVersion(
+            ByteBufAllocator alloc, int newestMinor, List<String> unrecognized) {
         int length = 4 + 4 + 4;
         for (String o : unrecognized) {
             length += CStrings.size(o);
         }
-        ByteBuf buf = alloc.buffer(1 + length).writeByte(NEGOTIATE_PROTOCOL_VERSION).writeInt(length)
-                .writeInt(newestMinor).writeInt(unrecognized.size());
+        ByteBuf buf =
+                alloc.buffer(1 + length)
+                        .writeByte(NEGOTIATE_PROTOCOL_VERSION)
+                        .writeInt(length)
+                        .writeInt(newestMinor)
+                        .writeInt(unrecognized.size());
         unrecognized.forEach(o -> CStrings.write(buf, o));
         return buf;
     }
@@ -151,7 +183,8 @@ public final class Messages {
         return buf;
     }
 
-    public static ByteBuf saslInitialResponse(ByteBufAllocator alloc, String mechanism, byte[] data) {
+    public static ByteBuf saslInitialResponse(
+            ByteBufAllocator alloc, String mechanism, byte[] data) {
         int length = 4 + CStrings.size(mechanism) + 4 + data.length;
         ByteBuf buf = alloc.buffer(1 + length).writeByte(PASSWORD_MESSAGE).writeInt(length);
         CStrings.write(buf, mechanism);
@@ -159,7 +192,10 @@ public final class Messages {
     }
 
     public static ByteBuf saslResponse(ByteBufAllocator alloc, byte[] data) {
-        return alloc.buffer(5 + data.length).writeByte(PASSWORD_MESSAGE).writeInt(4 + data.length).writeBytes(data);
+        return alloc.buffer(5 + data.length)
+                .writeByte(PASSWORD_MESSAGE)
+                .writeInt(4 + data.length)
+                .writeBytes(data);
     }
 
     public static ByteBuf terminate(ByteBufAllocator alloc) {
@@ -172,8 +208,8 @@ public final class Messages {
     }
 
     /**
-     * Where the typed message starting at {@code index} of {@code buf} ends (exclusive): the
-     * type byte, then a length that counts itself and the body. For walking a run of messages.
+     * Where the typed message starting at {@code index} of {@code buf} ends (exclusive): the type
+     * byte, then a length that counts itself and the body. For walking a run of messages.
      */
     public static int end(ByteBuf buf, int index) {
         return index + 1 + buf.getInt(index + 1);

@@ -1,8 +1,8 @@
 package io.pgrelay.protocol;
 
 /**
- * A violation of the wire protocol by the peer. Carries the SQLSTATE the client is told
- * before its connection is closed (08P01 protocol_violation unless said otherwise).
+ * A violation of the wire protocol by the peer. Carries the SQLSTATE the client is told before its
+ * connection is closed (08P01 protocol_violation unless said otherwise).
  */
 public final class ProtocolException extends RuntimeException {
 

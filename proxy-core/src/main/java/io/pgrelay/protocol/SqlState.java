@@ -19,6 +19,5 @@ public final class SqlState {
     public static final String INVALID_PARAMETER_VALUE = "22023";
     public static final String INTERNAL_ERROR = "XX000";
 
-    private SqlState() {
-    }
+    private SqlState() {}
 }

@@ -6,9 +6,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The untyped packets a connection starts with: StartupMessage and the three requests that
- * share its framing (SSLRequest, GSSENCRequest, CancelRequest), told apart by the code where
- * the protocol version would be.
+ * The untyped packets a connection starts with: StartupMessage and the three requests that share
+ * its framing (SSLRequest, GSSENCRequest, CancelRequest), told apart by the code where the protocol
+ * version would be.
  */
 public final class StartupMessage {
 
@@ -17,8 +17,7 @@ public final class StartupMessage {
     public static final int SSL_REQUEST_CODE = 80877103;
     public static final int GSSENC_REQUEST_CODE = 80877104;
 
-    private StartupMessage() {
-    }
+    private StartupMessage() {}
 
     /** The version or request code of an untyped packet (length word first). */
     public static int code(ByteBuf packet) {
@@ -40,7 +39,8 @@ public final class StartupMessage {
             }
             params.put(name, CStrings.read(body));
         }
-        throw new ProtocolException("invalid startup packet layout: expected terminator as last byte");
+        throw new ProtocolException(
+                "invalid startup packet layout: expected terminator as last byte");
     }
 
     /** Encodes a protocol 3.0 StartupMessage, as pgrelay sends it to servers. */
@@ -60,7 +60,12 @@ public final class StartupMessage {
     }
 
     /** CancelRequest: process ID and secret key of the backend to cancel. */
-    public static ByteBuf encodeCancelRequest(ByteBufAllocator alloc, int processId, int secretKey) {
-        return alloc.buffer(16).writeInt(16).writeInt(CANCEL_REQUEST_CODE).writeInt(processId).writeInt(secretKey);
+    public static ByteBuf encodeCancelRequest(
+            ByteBufAllocator alloc, int processId, int secretKey) {
+        return alloc.buffer(16)
+                .writeInt(16)
+                .writeInt(CANCEL_REQUEST_CODE)
+                .writeInt(processId)
+                .writeInt(secretKey);
     }
 }

@@ -18,17 +18,19 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * What the admin console shows and does, over pgrelay's live state. Views are computed on
- * demand from the sessions, pools and connections (cheap enough for thousands of clients, and
- * nothing is kept up to date for a console nobody is looking at).
+ * What the admin console shows and does, over pgrelay's live state. Views are computed on demand
+ * from the sessions, pools and connections (cheap enough for thousands of clients, and nothing is
+ * kept up to date for a console nobody is looking at).
  */
 final class AdminConsole implements AdminView, AdminControl {
 
     static final String VERSION = "0.1.0";
 
     private final PgRelay relay;
+
     /** Totals at the start of the current stats period, per database, for the averages. */
     private Map<String, long[]> periodStart = Map.of();
+
     private long periodStartNanos = System.nanoTime();
     private Map<String, long[]> lastPeriodDelta = Map.of();
     private double lastPeriodSeconds = 1;
@@ -53,23 +55,46 @@ final class AdminConsole implements AdminView, AdminControl {
         for (ServerPool p : sortedPools()) {
             PoolStats st = p.pool().stats();
             int[] c = clients.getOrDefault(p, new int[2]);
-            rows.add(new PoolRow(p.key().database(), p.key().user(), c[0], Math.max(c[1], st.waiting()), 0, 0,
-                    st.active(), 0, 0, st.idle(), 0, 0, st.connecting(), st.maxWaitNanos() / 1000,
-                    relay.config().poolMode().name().toLowerCase(), null, p.role().label(), p.key().backend().toString()));
+            rows.add(
+                    new PoolRow(
+                            p.key().database(),
+                            p.key().user(),
+                            c[0],
+                            Math.max(c[1], st.waiting()),
+                            0,
+                            0,
+                            st.active(),
+                            0,
+                            0,
+                            st.idle(),
+                            0,
+                            0,
+                            st.connecting(),
+                            st.maxWaitNanos() / 1000,
+                            relay.config().poolMode().name().toLowerCase(),
+                            null,
+                            p.role().label(),
+                            p.key().backend().toString()));
         }
         return rows;
     }
 
     private List<ServerPool> sortedPools() {
         List<ServerPool> pools = new ArrayList<>(relay.pools().all());
-        // By the raw names: PoolKey.toString() is cut for logs, and it would allocate per comparison.
-        pools.sort(java.util.Comparator.comparing((ServerPool p) -> p.key().database())
-                .thenComparing(p -> p.key().user()).thenComparing(p -> p.key().backend().toString())
-                .thenComparing(p -> p.role()));
+        // By the raw names: PoolKey.toString() is cut for logs, and it would allocate per
+        // comparison.
+        pools.sort(
+                java.util.Comparator.comparing((ServerPool p) -> p.key().database())
+                        .thenComparing(p -> p.key().user())
+                        .thenComparing(p -> p.key().backend().toString())
+                        .thenComparing(p -> p.role()));
         return pools;
     }
 
-    /** Per database: assignments, xacts, queries, received, sent, xact µs, query µs, wait µs, parses, server parses, binds, logins. */
+    /**
+     * Per database: assignments, xacts, queries, received, sent, xact µs, query µs, wait µs,
+     * parses, server parses, binds, logins.
+     */
     private Map<String, long[]> totals() {
         Map<String, long[]> t = new TreeMap<>();
         for (ServerPool p : relay.pools().all()) {
@@ -95,15 +120,17 @@ final class AdminConsole implements AdminView, AdminControl {
         long now = System.nanoTime();
         Map<String, long[]> current = totals();
         Map<String, long[]> delta = new HashMap<>();
-        current.forEach((db, v) -> {
-            long[] before = periodStart.getOrDefault(db, new long[12]);
-            long[] d = new long[12];
-            for (int i = 0; i < 12; i++) {
-                // A pool removed (autodb_idle_timeout) takes its totals with it: no negative rates.
-                d[i] = Math.max(0, v[i] - before[i]);
-            }
-            delta.put(db, d);
-        });
+        current.forEach(
+                (db, v) -> {
+                    long[] before = periodStart.getOrDefault(db, new long[12]);
+                    long[] d = new long[12];
+                    for (int i = 0; i < 12; i++) {
+                        // A pool removed (autodb_idle_timeout) takes its totals with it: no
+                        // negative rates.
+                        d[i] = Math.max(0, v[i] - before[i]);
+                    }
+                    delta.put(db, d);
+                });
         lastPeriodDelta = delta;
         lastPeriodSeconds = Math.max(1e-3, (now - periodStartNanos) / 1e9);
         periodStart = current;
@@ -113,18 +140,32 @@ final class AdminConsole implements AdminView, AdminControl {
     @Override
     public synchronized List<StatsRow> stats() {
         List<StatsRow> rows = new ArrayList<>();
-        totals().forEach((db, v) -> {
-            long[] d = lastPeriodDelta.getOrDefault(db, new long[12]);
-            double s = lastPeriodSeconds;
-            StatCounters total = new StatCounters(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
-                    v[11]);
-            // PgBouncer's averages: counts and bytes per second; times per transaction, query, assignment.
-            StatCounters average = new StatCounters((long) (d[0] / s), (long) (d[1] / s), (long) (d[2] / s),
-                    (long) (d[3] / s), (long) (d[4] / s), d[1] == 0 ? 0 : d[5] / d[1], d[2] == 0 ? 0 : d[6] / d[2],
-                    d[0] == 0 ? 0 : d[7] / d[0], (long) (d[8] / s), (long) (d[9] / s), (long) (d[10] / s),
-                    (long) (d[11] / s));
-            rows.add(new StatsRow(db, total, average));
-        });
+        totals().forEach(
+                        (db, v) -> {
+                            long[] d = lastPeriodDelta.getOrDefault(db, new long[12]);
+                            double s = lastPeriodSeconds;
+                            StatCounters total =
+                                    new StatCounters(
+                                            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                                            v[9], v[10], v[11]);
+                            // PgBouncer's averages: counts and bytes per second; times per
+                            // transaction, query, assignment.
+                            StatCounters average =
+                                    new StatCounters(
+                                            (long) (d[0] / s),
+                                            (long) (d[1] / s),
+                                            (long) (d[2] / s),
+                                            (long) (d[3] / s),
+                                            (long) (d[4] / s),
+                                            d[1] == 0 ? 0 : d[5] / d[1],
+                                            d[2] == 0 ? 0 : d[6] / d[2],
+                                            d[0] == 0 ? 0 : d[7] / d[0],
+                                            (long) (d[8] / s),
+                                            (long) (d[9] / s),
+                                            (long) (d[10] / s),
+                                            (long) (d[11] / s));
+                            rows.add(new StatsRow(db, total, average));
+                        });
         return rows;
     }
 
@@ -136,10 +177,27 @@ final class AdminConsole implements AdminView, AdminControl {
             InetSocketAddress remote = address(s.channel().remoteAddress());
             InetSocketAddress local = address(s.channel().localAddress());
             ServerConnection linked = s.linkedServer();
-            rows.add(new ConnectionRow(s.user(), s.database(), null, s.stateLabel(), host(remote), port(remote),
-                    host(local), port(local), s.connectedAt, ago(now, s.lastActivityNanos()),
-                    s.waitingNanos(now) / 1000, false, Long.toHexString(s.id), linked == null ? null
-                            : Long.toHexString(linked.id), 0, null, s.applicationName(), s.preparedStatementCount(), s.id));
+            rows.add(
+                    new ConnectionRow(
+                            s.user(),
+                            s.database(),
+                            null,
+                            s.stateLabel(),
+                            host(remote),
+                            port(remote),
+                            host(local),
+                            port(local),
+                            s.connectedAt,
+                            ago(now, s.lastActivityNanos()),
+                            s.waitingNanos(now) / 1000,
+                            false,
+                            Long.toHexString(s.id),
+                            linked == null ? null : Long.toHexString(linked.id),
+                            0,
+                            null,
+                            s.applicationName(),
+                            s.preparedStatementCount(),
+                            s.id));
         }
         rows.sort((a, b) -> Long.compare(a.id(), b.id()));
         return rows;
@@ -153,11 +211,27 @@ final class AdminConsole implements AdminView, AdminControl {
             for (ServerConnection c : p.connections) {
                 ClientSession client = c.client();
                 InetSocketAddress local = address(c.channel().localAddress());
-                rows.add(new ConnectionRow(p.key().user(), p.key().database(), null, client != null ? "active" : "idle",
-                        p.key().backend().host(), p.key().backend().port(), host(local), port(local), c.connectedAt,
-                        ago(now, c.lastUsedNanos), 0, false, Long.toHexString(c.id),
-                        client == null ? null : Long.toHexString(client.id), c.processId(), null,
-                        c.parameters.getOrDefault("application_name", ""), c.prepared.size(), c.id));
+                rows.add(
+                        new ConnectionRow(
+                                p.key().user(),
+                                p.key().database(),
+                                null,
+                                client != null ? "active" : "idle",
+                                p.key().backend().host(),
+                                p.key().backend().port(),
+                                host(local),
+                                port(local),
+                                c.connectedAt,
+                                ago(now, c.lastUsedNanos),
+                                0,
+                                false,
+                                Long.toHexString(c.id),
+                                client == null ? null : Long.toHexString(client.id),
+                                c.processId(),
+                                null,
+                                c.parameters.getOrDefault("application_name", ""),
+                                c.prepared.size(),
+                                c.id));
             }
         }
         return rows;
@@ -183,15 +257,48 @@ final class AdminConsole implements AdminView, AdminControl {
                     current += q.pool().stats().total();
                 }
             }
-            rows.putIfAbsent(name, new DatabaseRow(name, b.host(), b.port(), db, null,
-                    cfg.poolSettings().poolSize(), cfg.poolSettings().minPoolSize(), cfg.poolSettings().reservePoolSize(),
-                    (int) cfg.poolSettings().lifetime().toSeconds(), cfg.poolMode().name().toLowerCase(), null, 0,
-                    current, 0, clientsPerDb.getOrDefault(db, new int[1])[0], relay.isPaused(db), relay.isDisabled(db)));
+            rows.putIfAbsent(
+                    name,
+                    new DatabaseRow(
+                            name,
+                            b.host(),
+                            b.port(),
+                            db,
+                            null,
+                            cfg.poolSettings().poolSize(),
+                            cfg.poolSettings().minPoolSize(),
+                            cfg.poolSettings().reservePoolSize(),
+                            (int) cfg.poolSettings().lifetime().toSeconds(),
+                            cfg.poolMode().name().toLowerCase(),
+                            null,
+                            0,
+                            current,
+                            0,
+                            clientsPerDb.getOrDefault(db, new int[1])[0],
+                            relay.isPaused(db),
+                            relay.isDisabled(db)));
         }
         List<DatabaseRow> out = new ArrayList<>();
-        out.add(new DatabaseRow("pgbouncer", null, 0, "pgbouncer", "pgbouncer", 2, 0, 0, 0, "statement", null, 0, 0,
-                0, clientsPerDb.getOrDefault("pgbouncer", new int[1])[0]
-                        + clientsPerDb.getOrDefault("pgrelay", new int[1])[0], false, false));
+        out.add(
+                new DatabaseRow(
+                        "pgbouncer",
+                        null,
+                        0,
+                        "pgbouncer",
+                        "pgbouncer",
+                        2,
+                        0,
+                        0,
+                        0,
+                        "statement",
+                        null,
+                        0,
+                        0,
+                        0,
+                        clientsPerDb.getOrDefault("pgbouncer", new int[1])[0]
+                                + clientsPerDb.getOrDefault("pgrelay", new int[1])[0],
+                        false,
+                        false));
         out.addAll(rows.values());
         return out;
     }
@@ -210,8 +317,16 @@ final class AdminConsole implements AdminView, AdminControl {
         }
         List<UserRow> rows = new ArrayList<>();
         for (String u : new TreeSet<>(relay.credentials().users())) {
-            rows.add(new UserRow(u, null, null, null, 0, servers.getOrDefault(u, 0), 0,
-                    perUser.getOrDefault(u, new int[1])[0]));
+            rows.add(
+                    new UserRow(
+                            u,
+                            null,
+                            null,
+                            null,
+                            0,
+                            servers.getOrDefault(u, 0),
+                            0,
+                            perUser.getOrDefault(u, new int[1])[0]));
         }
         return rows;
     }
@@ -238,16 +353,33 @@ final class AdminConsole implements AdminView, AdminControl {
             databases.add(p.key().database());
             users.add(p.key().user());
         }
-        return new Lists(databases.size() + 1, relay.credentials().users().size(), relay.pools().all().size(), 0,
-                used, login, freeServers, usedServers);
+        return new Lists(
+                databases.size() + 1,
+                relay.credentials().users().size(),
+                relay.pools().all().size(),
+                0,
+                used,
+                login,
+                freeServers,
+                usedServers);
     }
 
     @Override
     public List<ConfigRow> config() {
-        Map<String, String> defaults = ProxyConfig.from(ProxyConfig.defaults().resolve().getConfig("pgrelay")).settings();
+        Map<String, String> defaults =
+                ProxyConfig.from(ProxyConfig.defaults().resolve().getConfig("pgrelay")).settings();
         List<ConfigRow> rows = new ArrayList<>();
-        relay.config().settings().forEach((k, v) -> rows.add(new ConfigRow(k, v, defaults.getOrDefault(k, ""),
-                PgRelay.RELOADABLE.stream().anyMatch(k::startsWith))));
+        relay.config()
+                .settings()
+                .forEach(
+                        (k, v) ->
+                                rows.add(
+                                        new ConfigRow(
+                                                k,
+                                                v,
+                                                defaults.getOrDefault(k, ""),
+                                                PgRelay.RELOADABLE.stream()
+                                                        .anyMatch(k::startsWith))));
         return rows;
     }
 
@@ -276,7 +408,9 @@ final class AdminConsole implements AdminView, AdminControl {
     }
 
     private static String host(InetSocketAddress a) {
-        return a == null ? null : a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
+        return a == null
+                ? null
+                : a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
     }
 
     private static int port(InetSocketAddress a) {
@@ -313,7 +447,8 @@ final class AdminConsole implements AdminView, AdminControl {
 
     @Override
     public CompletableFuture<String> killClient(long clientId) {
-        return relay.killClient(clientId) ? AdminControl.done()
+        return relay.killClient(clientId)
+                ? AdminControl.done()
                 : AdminControl.failed("no client with id " + clientId);
     }
 

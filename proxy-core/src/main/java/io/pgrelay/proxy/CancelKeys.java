@@ -5,9 +5,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The BackendKeyData pgrelay hands its clients, and the lookup a CancelRequest goes through.
- * Keys are random and unique among live sessions; a request with an unknown key is ignored
- * without a word, as PostgreSQL does.
+ * The BackendKeyData pgrelay hands its clients, and the lookup a CancelRequest goes through. Keys
+ * are random and unique among live sessions; a request with an unknown key is ignored without a
+ * word, as PostgreSQL does.
  */
 final class CancelKeys {
 

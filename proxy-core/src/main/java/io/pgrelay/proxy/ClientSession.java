@@ -16,7 +16,6 @@ import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.pool.PoolException;
 import io.pgrelay.pool.Waiter;
-import io.pgrelay.proxy.PreparedStatements.Statement;
 import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
@@ -26,11 +25,12 @@ import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.protocol.StartupMessage;
+import io.pgrelay.proxy.PreparedStatements.Statement;
 import io.pgrelay.routing.Backend;
-import io.pgrelay.routing.Role;
-import io.pgrelay.routing.PatroniRouter;
-import io.pgrelay.routing.Topology;
 import io.pgrelay.routing.Member;
+import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.routing.Role;
+import io.pgrelay.routing.Topology;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -39,8 +39,8 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,20 +48,20 @@ import org.slf4j.LoggerFactory;
  * One client connection: startup, authentication, then the relay to and from whatever server
  * connection it holds.
  *
- * <p>Everything here runs on the client channel's event loop; no field needs a lock. Server
- * frames arrive through {@link #onServerFrame} on this loop too (ServerConnection hops over
- * when it lives elsewhere).
+ * <p>Everything here runs on the client channel's event loop; no field needs a lock. Server frames
+ * arrive through {@link #onServerFrame} on this loop too (ServerConnection hops over when it lives
+ * elsewhere).
  *
- * <p>Transaction pooling rests on counting: every Query, Sync and FunctionCall sent to the
- * server will be answered by exactly one ReadyForQuery (a Sync sent during COPY IN is ignored
- * by the server and not counted). The server goes back to the pool when a ReadyForQuery says
- * idle, no answer is outstanding and no extended-protocol batch has been started without its
- * Sync. While waiting for a server, the client's frames are queued and its reads paused.
+ * <p>Transaction pooling rests on counting: every Query, Sync and FunctionCall sent to the server
+ * will be answered by exactly one ReadyForQuery (a Sync sent during COPY IN is ignored by the
+ * server and not counted). The server goes back to the pool when a ReadyForQuery says idle, no
+ * answer is outstanding and no extended-protocol batch has been started without its Sync. While
+ * waiting for a server, the client's frames are queued and its reads paused.
  *
- * <p>When a server connection is lost, or no server can be had, every request the client is
- * waiting on is answered with an ErrorResponse and ReadyForQuery, an unfinished extended batch
- * is skipped up to its Sync (as PostgreSQL itself does after an error), and the client
- * connection stays open for its next transaction.
+ * <p>When a server connection is lost, or no server can be had, every request the client is waiting
+ * on is answered with an ErrorResponse and ReadyForQuery, an unfinished extended batch is skipped
+ * up to its Sync (as PostgreSQL itself does after an error), and the client connection stays open
+ * for its next transaction.
  */
 final class ClientSession extends ChannelInboundHandlerAdapter {
 
@@ -69,7 +69,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private static final ByteBuf SSL_REFUSED =
             Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
 
-    private enum State { STARTUP, AUTHENTICATING, LOGGING_IN, READY, CLOSED }
+    private enum State {
+        STARTUP,
+        AUTHENTICATING,
+        LOGGING_IN,
+        READY,
+        CLOSED
+    }
 
     private static final io.netty.util.concurrent.FastThreadLocal<int[]> INLINE_GRANTS =
             new io.netty.util.concurrent.FastThreadLocal<>() {
@@ -97,59 +103,87 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private volatile State state = State.STARTUP;
     private boolean sslRequested;
     private boolean gssRequested;
-    /** Holds a slot in the relay's ClientSlots: a login slot until {@link #loggedIn}, then a client slot. */
+
+    /**
+     * Holds a slot in the relay's ClientSlots: a login slot until {@link #loggedIn}, then a client
+     * slot.
+     */
     private boolean counted;
+
     private boolean loggedIn;
 
     private String user;
     private String database;
+
     /** Parameters from the startup packet (canonical names). */
     private Map<String, String> requested = new LinkedHashMap<>();
+
     /** The client's view of its session parameters, kept in line on every server it gets. */
     private Map<String, String> values;
+
     /** {@link #values} interned (see SessionParameters.intern); null when values changed since. */
     private Map<String, String> internedValues;
+
     private CancelKeys.Key cancelKey;
 
     /** The password exchange while AUTHENTICATING. */
     private PasswordExchange login;
 
     private volatile ServerConnection server;
+
     /** A granted connection not yet linked as {@link #server} nor handed back (see takeGranted). */
     private ServerConnection inHand;
+
     private Lease lease;
+
     /** Tests only: runs right after a granted connection is linked, to make that path throw. */
     static volatile java.util.function.Consumer<ServerConnection> attachFaultForTests;
+
     private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
-    /** Bytes queued in {@link #pending} since it was last empty (approximate: reset when drained). */
+
+    /**
+     * Bytes queued in {@link #pending} since it was last empty (approximate: reset when drained).
+     */
     private long pendingBytes;
+
     /** Queued bytes beyond which a waiting client's reads are paused. */
     private static final long MAX_PENDING_BYTES = 1 << 20;
+
     /** Replies owed by the linked server, in order (see ExpectedReply). */
     private final ArrayDeque<ExpectedReply> expected = new ArrayDeque<>(4);
+
     /** The server reported an error mid-batch and skips everything up to the next Sync. */
     private boolean serverSkipping;
+
     /** pgrelay answered an error itself mid-batch; the rest of the batch is dropped up to Sync. */
     private boolean clientSkipping;
+
     /**
      * An extended-protocol message that the server may fail went to it since the last Sync: a
      * failure would make it skip everything up to that Sync, simple Queries included.
      */
     private boolean batchOpen;
+
     /** Transaction mode: the client's statement names map to shared, renamed statements. */
     private final boolean mapStatements;
+
     private final ClientStatements statements = new ClientStatements();
     private boolean copyIn;
     private byte txStatus = Messages.IDLE;
     private int injectedReplies;
     private ErrorResponse injectedError;
     private ErrorResponse serverFatal;
+
     /** Set: skip frames up to the next Sync, then answer it with this error. */
     private ErrorResponse skipUntilSync;
+
     /** {@link #skipUntilSync} when the error went out already: the Sync gets ReadyForQuery only. */
-    private static final ErrorResponse ALREADY_REPORTED = ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, "reported");
+    private static final ErrorResponse ALREADY_REPORTED =
+            ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, "reported");
+
     /** Set: the next request fails with this error (its transaction was lost with its server). */
     private ErrorResponse failNext;
+
     private boolean wroteToServer;
     private boolean wroteToClient;
     private int readBlocks;
@@ -163,16 +197,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // Held: no server may be asked for now (PAUSE, or no writable primary); reads are paused.
     private volatile boolean held;
     private long heldSinceNanos;
+
     /** Why the client is held and until when; the error it gets when the wait runs out. */
     private String holdReason;
+
     private long holdDeadlineNanos;
     private String holdSqlState;
     private int readRetries;
+
     /** The replica whose refusal (shutting down, unreachable) a read is being retried after. */
     private Backend readRetryAvoids;
+
     /** True while this session is inside Pool.acquire (its own loop), for the inline grant. */
     private boolean acquiring;
-    /** Waiting for the answer to an empty query that makes an unconfirmed leader report in_hot_standby. */
+
+    /**
+     * Waiting for the answer to an empty query that makes an unconfirmed leader report
+     * in_hot_standby.
+     */
     private boolean probing;
 
     // Statistics while a server connection is held, added to its pool at the end of each
@@ -188,6 +230,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** Set for clients of the admin console database. */
     private AdminSession admin;
+
     private boolean consoleDatabase;
 
     ClientSession(PgRelay relay, Role role) {
@@ -195,7 +238,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         this.role = role;
         this.config = relay.config();
         this.limits = config.limits();
-        this.mapStatements = config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
+        this.mapStatements =
+                config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
         this.id = relay.nextClientId();
     }
 
@@ -215,7 +259,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return lastActivityNanos;
     }
 
-    /** PgBouncer's client states: login (not logged in yet), waiting (queued for a server), active. */
+    /**
+     * PgBouncer's client states: login (not logged in yet), waiting (queued for a server), active.
+     */
     String stateLabel() {
         State s = state;
         if (s != State.READY) {
@@ -249,13 +295,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return connectedAtNanos;
     }
 
-    /** Closes this connection if it has still not logged in (ClientSlots making room); on its loop. */
+    /**
+     * Closes this connection if it has still not logged in (ClientSlots making room); on its loop.
+     */
     void disconnectIfLoggingIn(String sqlState, String message) {
-        loop.execute(() -> {
-            if (!loggedIn && state != State.CLOSED) {
-                fatal(ErrorResponse.fatal(sqlState, message));
-            }
-        });
+        loop.execute(
+                () -> {
+                    if (!loggedIn && state != State.CLOSED) {
+                        fatal(ErrorResponse.fatal(sqlState, message));
+                    }
+                });
     }
 
     /** Disconnects this client (KILL, KILL_CLIENT); runs on its loop. */
@@ -287,14 +336,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!relay.clientConnected(this)) {
             // Refused at once, not after a startup packet that an idle connection never sends:
             // a flood of them must not pile up here.
-            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS,
-                    "too many connections are logging in (limits.max_login_clients)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.TOO_MANY_CONNECTIONS,
+                            "too many connections are logging in (limits.max_login_clients)"));
         }
     }
 
     /**
-     * One startup packet while in STARTUP; after that a run of complete typed messages (see
-     * {@link FrameDecoder#frontendRuns}), which this method owns.
+     * One startup packet while in STARTUP; after that a run of complete typed messages (see {@link
+     * FrameDecoder#frontendRuns}), which this method owns.
      */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -384,12 +435,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        Throwable root = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        Throwable root =
+                cause instanceof DecoderException && cause.getCause() != null
+                        ? cause.getCause()
+                        : cause;
         if (root instanceof ProtocolException pe && pe.sqlState().equals(SqlState.OUT_OF_MEMORY)) {
-            log.warn("client {} (user {}): {}", channel.remoteAddress(), LogSafe.quote(user), pe.getMessage());
+            log.warn(
+                    "client {} (user {}): {}",
+                    channel.remoteAddress(),
+                    LogSafe.quote(user),
+                    pe.getMessage());
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
         } else if (root instanceof ProtocolException pe) {
-            log.info("client {}: protocol violation: {}", channel.remoteAddress(), LogSafe.escape(pe.getMessage(), 300));
+            log.info(
+                    "client {}: protocol violation: {}",
+                    channel.remoteAddress(),
+                    LogSafe.escape(pe.getMessage(), 300));
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
         } else if (root instanceof java.io.IOException) {
             log.debug("client {}: {}", channel.remoteAddress(), root.toString());
@@ -397,9 +458,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         } else {
             // A defect of pgrelay's: whatever server connection this client holds is in an
             // unknown state and must not serve anyone else (see cleanup).
-            log.error("client {}: internal error; closing the connection", channel.remoteAddress(), root);
+            log.error(
+                    "client {}: internal error; closing the connection",
+                    channel.remoteAddress(),
+                    root);
             internalError = true;
-            fatal(ErrorResponse.fatal(SqlState.INTERNAL_ERROR, "internal error in pgrelay; the connection is closed"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.INTERNAL_ERROR,
+                            "internal error in pgrelay; the connection is closed"));
         }
     }
 
@@ -415,8 +482,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             sslRequested |= code == StartupMessage.SSL_REQUEST_CODE;
             gssRequested |= code == StartupMessage.GSSENC_REQUEST_CODE;
             if (length != 8) {
-                throw new ProtocolException("invalid length of " + (code == StartupMessage.SSL_REQUEST_CODE
-                        ? "SSLRequest" : "GSSENCRequest") + ": " + length);
+                throw new ProtocolException(
+                        "invalid length of "
+                                + (code == StartupMessage.SSL_REQUEST_CODE
+                                        ? "SSLRequest"
+                                        : "GSSENCRequest")
+                                + ": "
+                                + length);
             }
             // TLS and GSS encryption are not offered: 'N' and the client goes on in the clear.
             channel.writeAndFlush(SSL_REFUSED.duplicate());
@@ -424,22 +496,32 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (code == StartupMessage.CANCEL_REQUEST_CODE) {
             if (length == 16) {
-                relay.cancelKeys().cancel(packet.getInt(packet.readerIndex() + 8), packet.getInt(packet.readerIndex() + 12));
+                relay.cancelKeys()
+                        .cancel(
+                                packet.getInt(packet.readerIndex() + 8),
+                                packet.getInt(packet.readerIndex() + 12));
             }
             state = State.CLOSED;
             channel.close();
             return;
         }
         if (relay.isShuttingDown()) {
-            // Checked here, after CancelRequest: clients finishing their transactions may still cancel.
+            // Checked here, after CancelRequest: clients finishing their transactions may still
+            // cancel.
             fatal(ErrorResponse.fatal(SqlState.CANNOT_CONNECT_NOW, "pgrelay is shutting down"));
             return;
         }
         int major = code >>> 16;
         int minor = code & 0xffff;
         if (major != 3) {
-            fatal(ErrorResponse.fatal(SqlState.FEATURE_NOT_SUPPORTED, "unsupported frontend protocol "
-                    + major + "." + minor + ": server supports 3.0 to 3.0"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.FEATURE_NOT_SUPPORTED,
+                            "unsupported frontend protocol "
+                                    + major
+                                    + "."
+                                    + minor
+                                    + ": server supports 3.0 to 3.0"));
             return;
         }
         Map<String, String> params = StartupMessage.parameters(packet);
@@ -451,8 +533,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         user = params.get("user");
         if (user == null || user.isEmpty()) {
-            fatal(ErrorResponse.fatal(SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
-                    "no PostgreSQL user name specified in startup packet"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                            "no PostgreSQL user name specified in startup packet"));
             return;
         }
         database = params.getOrDefault("database", "");
@@ -462,12 +546,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         consoleDatabase = database.equals("pgbouncer") || database.equals("pgrelay");
         applicationName = params.getOrDefault("application_name", "");
         if (!consoleDatabase && relay.isDisabled(database)) {
-            fatal(ErrorResponse.fatal("55000", "database \"" + database + "\" does not allow connections (DISABLE)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            "55000",
+                            "database \"" + database + "\" does not allow connections (DISABLE)"));
             return;
         }
         String replication = params.get("replication");
-        if (replication != null && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
-            fatal(ErrorResponse.fatal(SqlState.FEATURE_NOT_SUPPORTED, "replication connections are not supported by pgrelay"));
+        if (replication != null
+                && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.FEATURE_NOT_SUPPORTED,
+                            "replication connections are not supported by pgrelay"));
             return;
         }
         try {
@@ -483,7 +574,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // ---------------------------------------------------------------- authentication
 
     private void startAuthentication() {
-        login = new PasswordExchange(user, relay.credentials().secret(user).orElse(null), relay.credentials());
+        login =
+                new PasswordExchange(
+                        user, relay.credentials().secret(user).orElse(null), relay.credentials());
         onLoginStep(login.start(config.authType(), channel.alloc()));
     }
 
@@ -503,16 +596,25 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void authenticationFailed(String why) {
-        log.info("client {}: password authentication failed for user {}: {}", channel.remoteAddress(), LogSafe.quote(user),
+        log.info(
+                "client {}: password authentication failed for user {}: {}",
+                channel.remoteAddress(),
+                LogSafe.quote(user),
                 LogSafe.escape(why, 300));
-        fatal(ErrorResponse.fatal(SqlState.INVALID_PASSWORD, "password authentication failed for user \"" + user + "\""));
+        fatal(
+                ErrorResponse.fatal(
+                        SqlState.INVALID_PASSWORD,
+                        "password authentication failed for user \"" + user + "\""));
     }
 
     private void authenticated() {
         // The exchange is over: an idle client should not keep its SCRAM state alive.
         login = null;
         if (!relay.clientLoggedIn(this)) {
-            fatal(ErrorResponse.fatal(SqlState.TOO_MANY_CONNECTIONS, "no more connections allowed (max_client_conn)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.TOO_MANY_CONNECTIONS,
+                            "no more connections allowed (max_client_conn)"));
             return;
         }
         loggedIn = true;
@@ -526,22 +628,30 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         continueLogin();
     }
 
-    /** Greets the client with a pool's welcome; logs in to a server first when no pool knows one. */
+    /**
+     * Greets the client with a pool's welcome; logs in to a server first when no pool knows one.
+     */
     private void continueLogin() {
         ServerPool known = relay.pools().withWelcome(database, user, role);
         if (known != null) {
             completeLogin(known);
             return;
         }
-        // First client of this database and user: log in to a server once to learn what to greet with.
+        // First client of this database and user: log in to a server once to learn what to greet
+        // with.
         startLease();
     }
 
     private void startConsole() {
         boolean mayControl = config.adminUsers().contains(user);
         if (!mayControl && !config.statsUsers().contains(user)) {
-            fatal(ErrorResponse.fatal("42501", "user \"" + user + "\" is not allowed to use the admin console"
-                    + " (admin_users, stats_users)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            "42501",
+                            "user \""
+                                    + user
+                                    + "\" is not allowed to use the admin console"
+                                    + " (admin_users, stats_users)"));
             return;
         }
         Map<String, String> greeting = new LinkedHashMap<>();
@@ -555,22 +665,31 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         greeting.put("application_name", applicationName);
         greeting.forEach((k, v) -> channel.write(Messages.parameterStatus(channel.alloc(), k, v)));
         cancelKey = relay.cancelKeys().register(this);
-        channel.write(Messages.backendKeyData(channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
+        channel.write(
+                Messages.backendKeyData(
+                        channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
         channel.write(Messages.readyForQueryIdle());
         channel.flush();
         state = State.READY;
         AdminConsole console = relay.console();
-        admin = new AdminSession(console, console, mayControl, channel.alloc(), loop, new AdminSession.Output() {
-            @Override
-            public void write(ByteBuf messages) {
-                channel.writeAndFlush(messages, channel.voidPromise());
-            }
+        admin =
+                new AdminSession(
+                        console,
+                        console,
+                        mayControl,
+                        channel.alloc(),
+                        loop,
+                        new AdminSession.Output() {
+                            @Override
+                            public void write(ByteBuf messages) {
+                                channel.writeAndFlush(messages, channel.voidPromise());
+                            }
 
-            @Override
-            public void close() {
-                channel.close();
-            }
-        });
+                            @Override
+                            public void close() {
+                                channel.close();
+                            }
+                        });
     }
 
     private void shareValues(Map<String, String> interned) {
@@ -592,7 +711,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         shareValues(SessionParameters.intern(values));
         requested = null;
         cancelKey = relay.cancelKeys().register(this);
-        channel.write(Messages.backendKeyData(channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
+        channel.write(
+                Messages.backendKeyData(
+                        channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
         channel.write(Messages.readyForQueryIdle());
         channel.flush();
         state = State.READY;
@@ -610,11 +731,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // ---------------------------------------------------------------- relay: client → server
 
     /**
-     * Relays the messages of a run from {@code from} on (the caller owns the run). While a
-     * server connection is linked, messages forwarded unchanged are written as one slice per
-     * stretch of consecutive bytes (Parse/Bind/Describe/Execute/Sync: one write, not five);
-     * anything else (no server yet, statements to rename, errors being skipped, Terminate) goes
-     * through {@link #onClientFrame} one by one.
+     * Relays the messages of a run from {@code from} on (the caller owns the run). While a server
+     * connection is linked, messages forwarded unchanged are written as one slice per stretch of
+     * consecutive bytes (Parse/Bind/Describe/Execute/Sync: one write, not five); anything else (no
+     * server yet, statements to rename, errors being skipped, Terminate) goes through {@link
+     * #onClientFrame} one by one.
      */
     private void onClientMessages(ByteBuf run, int from) {
         int end = run.writerIndex();
@@ -623,8 +744,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (i < end && state == State.READY) {
             byte type = run.getByte(i);
             int next = Messages.end(run, i);
-            if (server != null && skipUntilSync == null && !probing && !clientSkipping && !serverSkipping
-                    && type != Messages.TERMINATE && !(mapStatements && needsMapping(type, run, i))
+            if (server != null
+                    && skipUntilSync == null
+                    && !probing
+                    && !clientSkipping
+                    && !serverSkipping
+                    && type != Messages.TERMINATE
+                    && !(mapStatements && needsMapping(type, run, i))
                     && !(batchOpen && isSimpleRequest(type))) {
                 noteForwarded(type, run, i, next - i);
                 i = next;
@@ -668,7 +794,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             absorbFailed(frame);
             return;
         }
-        if (type == Messages.COPY_DATA || type == Messages.COPY_DONE || type == Messages.COPY_FAIL) {
+        if (type == Messages.COPY_DATA
+                || type == Messages.COPY_DONE
+                || type == Messages.COPY_FAIL) {
             // COPY data whose server is gone (its error has been reported): nowhere to go.
             frame.release();
             return;
@@ -708,7 +836,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return true;
     }
 
-    /** Asks for a server connection for the queued requests, or holds them while none may be given. */
+    /**
+     * Asks for a server connection for the queued requests, or holds them while none may be given.
+     */
     private void startLease() {
         if (relay.isShuttingDown()) {
             fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
@@ -722,8 +852,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         Optional<Backend> backend = relay.router().route(role);
         // A read retried after a replica refused it: the rotation is shared by all clients, so
         // the next turn may well be the same replica again; ask for another one (a few turns).
-        for (int turn = 0; turn < 4 && readRetryAvoids != null && backend.isPresent()
-                && backend.get().equals(readRetryAvoids); turn++) {
+        for (int turn = 0;
+                turn < 4
+                        && readRetryAvoids != null
+                        && backend.isPresent()
+                        && backend.get().equals(readRetryAvoids);
+                turn++) {
             backend = relay.router().route(role);
         }
         if (backend.isEmpty() && relay.patroni() != null) {
@@ -735,13 +869,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 return;
             }
             log.debug("client {}: held: {}", id, relay.noPrimaryReason());
-            hold(role == Role.PRIMARY ? "no writable primary: " + relay.noPrimaryReason()
-                    : "no replica or primary to read from: " + relay.noPrimaryReason(),
-                    config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
+            hold(
+                    role == Role.PRIMARY
+                            ? "no writable primary: " + relay.noPrimaryReason()
+                            : "no replica or primary to read from: " + relay.noPrimaryReason(),
+                    config.leaderWaitTimeout(),
+                    SqlState.CANNOT_CONNECT_NOW);
             return;
         }
         if (backend.isEmpty()) {
-            failRequests(ErrorResponse.error(SqlState.CONNECTION_FAILURE, "no " + role.label() + " server available"));
+            failRequests(
+                    ErrorResponse.error(
+                            SqlState.CONNECTION_FAILURE,
+                            "no " + role.label() + " server available"));
             return;
         }
         requestServer(relay.pools().pool(database, user, backend.get(), role));
@@ -754,7 +894,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return Optional.empty();
         }
         Topology t = patroni.topology();
-        if (t.switchoverPending() || !t.leaderMember().map(Member::isRunningPrimaryOrPromoting).orElse(false)) {
+        if (t.switchoverPending()
+                || !t.leaderMember().map(Member::isRunningPrimaryOrPromoting).orElse(false)) {
             return Optional.empty();
         }
         return patroni.leaderCandidate();
@@ -798,8 +939,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // after Close messages, pgjdbc among them; a well-formed Close cannot fail, so that
             // does not open a batch: see noteForwarded.)
             frame.release();
-            fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, (type == Messages.QUERY ? "Query" : "FunctionCall")
-                    + " inside an extended-protocol batch: send Sync first (not supported by pgrelay)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.PROTOCOL_VIOLATION,
+                            (type == Messages.QUERY ? "Query" : "FunctionCall")
+                                    + " inside an extended-protocol batch: send Sync first (not supported by pgrelay)"));
             return;
         }
         if ((clientSkipping || serverSkipping) && type != Messages.SYNC) {
@@ -807,7 +951,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             frame.release();
             return;
         }
-        if (mapStatements && needsMapping(type, frame, frame.readerIndex())
+        if (mapStatements
+                && needsMapping(type, frame, frame.readerIndex())
                 // A malformed one goes to the server unchanged: it answers, and fails the
                 // transaction, exactly as it would without pgrelay (nothing here reads it).
                 && MessageChecks.malformation(frame, frame.readerIndex()) == null) {
@@ -828,9 +973,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Whether a message names a prepared statement, which transaction pooling renames: Parse
-     * or Bind of a named statement, Describe or Close of one ('S'). Unnamed statements and
-     * portals pass unchanged. Reads the header bytes only.
+     * Whether a message names a prepared statement, which transaction pooling renames: Parse or
+     * Bind of a named statement, Describe or Close of one ('S'). Unnamed statements and portals
+     * pass unchanged. Reads the header bytes only.
      */
     private static boolean needsMapping(byte type, ByteBuf buf, int index) {
         int end = Messages.end(buf, index);
@@ -842,8 +987,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 int portalEnd = buf.indexOf(body, end, (byte) 0);
                 yield portalEnd < 0 || portalEnd + 1 >= end || buf.getByte(portalEnd + 1) != 0;
             }
-            case Messages.DESCRIBE, Messages.CLOSE -> body + 1 >= end
-                    || (buf.getByte(body) == 'S' && buf.getByte(body + 1) != 0);
+            case Messages.DESCRIBE, Messages.CLOSE ->
+                    body + 1 >= end || (buf.getByte(body) == 'S' && buf.getByte(body + 1) != 0);
             default -> false;
         };
     }
@@ -863,10 +1008,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return type == Messages.QUERY || type == Messages.FUNCTION_CALL;
     }
 
-    /** Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}): the reply it will be answered with. */
+    /**
+     * Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}): the reply it
+     * will be answered with.
+     */
     private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
         countRequest(length);
-        // batchOpen: Parse, Bind, Describe and Execute may always fail; a Flush or Close only when malformed.
+        // batchOpen: Parse, Bind, Describe and Execute may always fail; a Flush or Close only when
+        // malformed.
         switch (type) {
             case Messages.QUERY, Messages.FUNCTION_CALL -> expect(ExpectedReply.QUERY);
             case Messages.SYNC -> {
@@ -914,7 +1063,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         expected.add(reply);
     }
 
-    /** Queues a reply pgrelay gives itself; written at once when nothing is outstanding before it. */
+    /**
+     * Queues a reply pgrelay gives itself; written at once when nothing is outstanding before it.
+     */
     private void answer(ExpectedReply reply) {
         if (expected.isEmpty()) {
             emit(reply);
@@ -946,8 +1097,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /**
      * Parse of a named statement (transaction mode): map the client's name to the shared entry;
-     * answer ParseComplete ourselves when this server already has it, else send it renamed.
-     * Returns true when the frame was consumed.
+     * answer ParseComplete ourselves when this server already has it, else send it renamed. Returns
+     * true when the frame was consumed.
      */
     private void onParse(ByteBuf frame) {
         ByteBuf body = frame.duplicate().skipBytes(5);
@@ -959,17 +1110,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             answerError("42P05", "prepared statement \"" + name + "\" already exists");
             return;
         }
-        String overLimit = limits.checkClientStatements(statements.size() + 1,
-                statements.bytes() + 2L * name.length() + statementBody.length);
+        String overLimit =
+                limits.checkClientStatements(
+                        statements.size() + 1,
+                        statements.bytes() + 2L * name.length() + statementBody.length);
         if (overLimit != null) {
             answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, overLimit);
             return;
         }
         Statement statement = relay.preparedStatements().intern(statementBody);
         if (statement == null) {
-            answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, "the shared prepared statement cache is full ("
-                    + limits.preparedStatementCacheBytes() + " bytes of statement text,"
-                    + " limits.prepared_statement_cache_size)");
+            answerError(
+                    SqlState.CONFIGURATION_LIMIT_EXCEEDED,
+                    "the shared prepared statement cache is full ("
+                            + limits.preparedStatementCacheBytes()
+                            + " bytes of statement text,"
+                            + " limits.prepared_statement_cache_size)");
             return;
         }
         statements.put(name, statement);
@@ -1009,8 +1165,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         header.writeByte(Messages.BIND).writeInt(length);
         header.writeBytes(frame, start + 5, nameStart - start - 5);
         header.writeBytes(serverName).writeByte(0);
-        ByteBuf renamed = channel.alloc().compositeBuffer(2)
-                .addComponents(true, header, frame.retainedSlice(restStart, restLength));
+        ByteBuf renamed =
+                channel.alloc()
+                        .compositeBuffer(2)
+                        .addComponents(true, header, frame.retainedSlice(restStart, restLength));
         frame.release();
         // The portal name is kept as is: portals live only inside one transaction on one server.
         expect(ExpectedReply.BIND);
@@ -1036,9 +1194,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         prepareOnServer(statement);
         byte[] serverName = statement.serverName.getBytes(StandardCharsets.US_ASCII);
-        ByteBuf renamed = channel.alloc().buffer(7 + serverName.length)
-                .writeByte(Messages.DESCRIBE).writeInt(6 + serverName.length).writeByte('S')
-                .writeBytes(serverName).writeByte(0);
+        ByteBuf renamed =
+                channel.alloc()
+                        .buffer(7 + serverName.length)
+                        .writeByte(Messages.DESCRIBE)
+                        .writeInt(6 + serverName.length)
+                        .writeByte('S')
+                        .writeBytes(serverName)
+                        .writeByte(0);
         expect(ExpectedReply.DESCRIBE);
         server.write(renamed);
         wroteToServer = true;
@@ -1057,9 +1220,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Keeps the server's statements within max_prepared_statements, least recently used out
-     * first. Evicting one that an earlier request in this pipeline uses is safe: the server
-     * handles requests in order, and a later Bind finds it missing here and prepares it again.
+     * Keeps the server's statements within max_prepared_statements, least recently used out first.
+     * Evicting one that an earlier request in this pipeline uses is safe: the server handles
+     * requests in order, and a later Bind finds it missing here and prepares it again.
      */
     private void makeRoomOnServer() {
         int max = config.maxPreparedStatements();
@@ -1068,14 +1231,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             Statement evicted = it.next();
             it.remove();
             byte[] serverName = evicted.serverName.getBytes(StandardCharsets.US_ASCII);
-            server.write(channel.alloc().buffer(7 + serverName.length)
-                    .writeByte(Messages.CLOSE).writeInt(6 + serverName.length).writeByte('S')
-                    .writeBytes(serverName).writeByte(0));
+            server.write(
+                    channel.alloc()
+                            .buffer(7 + serverName.length)
+                            .writeByte(Messages.CLOSE)
+                            .writeInt(6 + serverName.length)
+                            .writeByte('S')
+                            .writeBytes(serverName)
+                            .writeByte(0));
             expect(ExpectedReply.EVICTION_CLOSE);
         }
     }
 
-    /** A request that will get no reply (failed or skipped): undo what it did to the statement maps. */
+    /**
+     * A request that will get no reply (failed or skipped): undo what it did to the statement maps.
+     */
     private void undo(ExpectedReply reply, boolean serverStillHasIt) {
         switch (reply.kind) {
             case PARSE -> {
@@ -1100,8 +1270,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 }
             }
             case SYNTHESIZED_ERROR -> reply.error.release();
-            default -> {
-            }
+            default -> {}
         }
     }
 
@@ -1112,7 +1281,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** DEALLOCATE ALL / DISCARD ALL ran: the client's names are gone, and so is everything on that server. */
+    /**
+     * DEALLOCATE ALL / DISCARD ALL ran: the client's names are gone, and so is everything on that
+     * server.
+     */
     private void forgetAllStatements() {
         for (Statement s : statements.values()) {
             relay.preparedStatements().release(s);
@@ -1133,7 +1305,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 failNext = null;
                 return;
             }
-            if (type == Messages.COPY_DATA || type == Messages.COPY_DONE || type == Messages.COPY_FAIL) {
+            if (type == Messages.COPY_DATA
+                    || type == Messages.COPY_DONE
+                    || type == Messages.COPY_FAIL) {
                 return;
             }
             skipUntilSync = failNext;
@@ -1175,7 +1349,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         // onClientFrame. Toggling autoRead costs an epoll_ctl each way, per waiting transaction.
     }
 
-    /** A request for a server connection; answered on any thread, acted on in this session's loop. */
+    /**
+     * A request for a server connection; answered on any thread, acted on in this session's loop.
+     */
     private final class Lease implements Waiter<ServerConnection> {
         final ServerPool pool;
 
@@ -1215,18 +1391,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Takes a granted connection over, and makes sure a failure while doing so cannot leave it
-     * in two hands: whatever is thrown, a connection this session still holds (linked, or
-     * granted and not yet handed back) is closed, not returned to the pool, and the client is
-     * disconnected. The pool never sees the exception, so it cannot take back a connection the
-     * session still points at.
+     * Takes a granted connection over, and makes sure a failure while doing so cannot leave it in
+     * two hands: whatever is thrown, a connection this session still holds (linked, or granted and
+     * not yet handed back) is closed, not returned to the pool, and the client is disconnected. The
+     * pool never sees the exception, so it cannot take back a connection the session still points
+     * at.
      */
     private void takeGranted(Lease granted, ServerConnection conn) {
         inHand = conn;
         try {
             onGranted(granted, conn);
         } catch (RuntimeException | AssertionError | LinkageError e) {
-            log.error("client {}: failed while taking over server connection {}; closing both", id, conn, e);
+            log.error(
+                    "client {}: failed while taking over server connection {}; closing both",
+                    id,
+                    conn,
+                    e);
             boolean ours = inHand == conn || server == conn;
             if (server == conn) {
                 server = null;
@@ -1240,8 +1420,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (lease == granted) {
                 lease = null;
             }
-            fatal(ErrorResponse.fatal(SqlState.INTERNAL_ERROR, "internal error in pgrelay while assigning a server"
-                    + " connection; the connection is closed"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.INTERNAL_ERROR,
+                            "internal error in pgrelay while assigning a server"
+                                    + " connection; the connection is closed"));
         } finally {
             inHand = null;
         }
@@ -1277,7 +1460,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (!conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null))) {
                 if (conn.backend().equals(probeCandidate().orElse(null))) {
                     // The etcd leader, not yet confirmed: PostgreSQL reports in_hot_standby only
-                    // at login and when it next answers, so ask it (an empty query) before deciding.
+                    // at login and when it next answers, so ask it (an empty query) before
+                    // deciding.
                     server = conn;
                     inHand = null;
                     conn.link(this);
@@ -1286,7 +1470,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     injectedReplies++;
                     // PostgreSQL before 14 has no in_hot_standby: ask pg_is_in_recovery() instead.
                     boolean reports = conn.parameters.containsKey("in_hot_standby");
-                    conn.write(Messages.query(channel.alloc(), reports ? "" : "SELECT pg_is_in_recovery()"));
+                    conn.write(
+                            Messages.query(
+                                    channel.alloc(), reports ? "" : "SELECT pg_is_in_recovery()"));
                     conn.flush();
                     return;
                 }
@@ -1298,14 +1484,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Still in recovery, or the leader moved (or a switchover began) while we waited: never
-     * start a write transaction on anything but the confirmed leader.
+     * Still in recovery, or the leader moved (or a switchover began) while we waited: never start a
+     * write transaction on anything but the confirmed leader.
      */
     private void notWritable(ServerConnection conn) {
-        log.debug("client {}: {} is not the writable primary (in_hot_standby {})", id, conn.backend(),
+        log.debug(
+                "client {}: {} is not the writable primary (in_hot_standby {})",
+                id,
+                conn.backend(),
                 conn.parameters.get("in_hot_standby"));
         handBack(conn);
-        hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
+        hold(
+                "no writable primary: " + relay.noPrimaryReason(),
+                config.leaderWaitTimeout(),
+                SqlState.CANNOT_CONNECT_NOW);
     }
 
     /** The probe's answer is in: go on with this connection, or let it go and wait. */
@@ -1314,7 +1506,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         server = null;
         conn.unlink();
         unblock(BLOCKED_WAITING);
-        if (conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null)) && conn.isUsable()) {
+        if (conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null))
+                && conn.isUsable()) {
             attach(conn);
         } else {
             notWritable(conn);
@@ -1332,7 +1525,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (!conn.isUsable()) {
             // It died between the pool handing it out and now. Linking first and checking second
-            // (both volatile) means either we see it dead here or its close reaches us: never neither.
+            // (both volatile) means either we see it dead here or its close reaches us: never
+            // neither.
             server = null;
             conn.unlink();
             conn.pool().pool().discard(conn, "closed before use");
@@ -1376,27 +1570,49 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         waitingSinceNanos = 0;
         unblock(BLOCKED_WAITING);
         if (relay.pools().wasRemoved(failed.pool, e)) {
-            startLease();   // removed as unused just as we asked: its successor will serve us
+            startLease(); // removed as unused just as we asked: its successor will serve us
             return;
         }
-        ErrorResponse error = switch (e.reason()) {
-            case WAIT_TIMEOUT -> ErrorResponse.error(SqlState.QUERY_CANCELED,
-                    "query_wait_timeout: no server connection to " + failed.pool.key().backend() + " became free within "
-                            + config.poolSettings().queryWaitTimeout().toSeconds() + " s");
-            case CONNECT_FAILED -> e.getCause() instanceof ServerLoginException sle ? sle.error()
-                    : ErrorResponse.error(SqlState.CONNECTION_FAILURE, "could not connect to server "
-                            + failed.pool.key().backend() + ": " + e.getMessage());
-            case CLOSED -> ErrorResponse.error(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down");
-        };
-        if (e.reason() == PoolException.Reason.CONNECT_FAILED && relay.patroni() != null
+        ErrorResponse error =
+                switch (e.reason()) {
+                    case WAIT_TIMEOUT ->
+                            ErrorResponse.error(
+                                    SqlState.QUERY_CANCELED,
+                                    "query_wait_timeout: no server connection to "
+                                            + failed.pool.key().backend()
+                                            + " became free within "
+                                            + config.poolSettings().queryWaitTimeout().toSeconds()
+                                            + " s");
+                    case CONNECT_FAILED ->
+                            e.getCause() instanceof ServerLoginException sle
+                                    ? sle.error()
+                                    : ErrorResponse.error(
+                                            SqlState.CONNECTION_FAILURE,
+                                            "could not connect to server "
+                                                    + failed.pool.key().backend()
+                                                    + ": "
+                                                    + e.getMessage());
+                    case CLOSED ->
+                            ErrorResponse.error(
+                                    SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down");
+                };
+        if (e.reason() == PoolException.Reason.CONNECT_FAILED
+                && relay.patroni() != null
                 && isUnavailable(error.sqlState())) {
             Backend backend = failed.pool.key().backend();
             if (role == Role.PRIMARY) {
                 // The leader went away (killed, shutting down) before etcd says so: stop routing
                 // writes to it and wait for the next leader instead of failing.
                 relay.reportUnavailable(backend);
-                hold("no writable primary: " + relay.noPrimaryReason() + "; " + backend + ": " + error.message(),
-                        config.leaderWaitTimeout(), SqlState.CANNOT_CONNECT_NOW);
+                hold(
+                        "no writable primary: "
+                                + relay.noPrimaryReason()
+                                + "; "
+                                + backend
+                                + ": "
+                                + error.message(),
+                        config.leaderWaitTimeout(),
+                        SqlState.CANNOT_CONNECT_NOW);
                 return;
             }
             if (++readRetries <= 3) {
@@ -1413,13 +1629,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         failRequests(error);
     }
 
-    /** Errors that say the server is not there (now), as opposed to "you may not" or "no such database". */
+    /**
+     * Errors that say the server is not there (now), as opposed to "you may not" or "no such
+     * database".
+     */
     private static boolean isUnavailable(String sqlState) {
-        return sqlState.startsWith("08") || sqlState.equals("57P01") || sqlState.equals("57P02")
+        return sqlState.startsWith("08")
+                || sqlState.equals("57P01")
+                || sqlState.equals("57P02")
                 || sqlState.equals(SqlState.CANNOT_CONNECT_NOW);
     }
 
-    /** Fails every queued request in order; an extended batch without its Sync yet fails at that Sync. */
+    /**
+     * Fails every queued request in order; an extended batch without its Sync yet fails at that
+     * Sync.
+     */
     private void failRequests(ErrorResponse error) {
         if (state == State.LOGGING_IN) {
             fatal(error.withSeverity("FATAL"));
@@ -1440,13 +1664,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     // ---------------------------------------------------------------- relay: server → client
 
     /**
-     * Relays a run of complete server messages starting at {@code from} (the caller owns the
-     * run). Replies that decide nothing go to the client as slices of the run, one per stretch
-     * of consecutive bytes, so a result set costs one write however many rows it has; the
-     * messages that drive decisions (ReadyForQuery, ParameterStatus, ErrorResponse, ...) and
-     * everything while injected replies are outstanding go through {@link #onServerFrame} one by
-     * one. Returns where this client's part ends: the run's end, or just past a message that
-     * unlinked the connection (ReadyForQuery handing it back), whose rest belongs to others.
+     * Relays a run of complete server messages starting at {@code from} (the caller owns the run).
+     * Replies that decide nothing go to the client as slices of the run, one per stretch of
+     * consecutive bytes, so a result set costs one write however many rows it has; the messages
+     * that drive decisions (ReadyForQuery, ParameterStatus, ErrorResponse, ...) and everything
+     * while injected replies are outstanding go through {@link #onServerFrame} one by one. Returns
+     * where this client's part ends: the run's end, or just past a message that unlinked the
+     * connection (ReadyForQuery handing it back), whose rest belongs to others.
      */
     int onServerMessages(ServerConnection conn, ByteBuf run, int from) {
         int end = run.writerIndex();
@@ -1487,11 +1711,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return end;
     }
 
-    /** True for replies that need nothing from {@link #onServerFrame} beyond the expected-reply queue. */
+    /**
+     * True for replies that need nothing from {@link #onServerFrame} beyond the expected-reply
+     * queue.
+     */
     private boolean isPlainReply(byte type, ByteBuf run, int index) {
         return switch (type) {
-            case Messages.READY_FOR_QUERY, Messages.PARAMETER_STATUS, Messages.ERROR_RESPONSE,
-                    Messages.COPY_IN_RESPONSE, Messages.NOTICE_RESPONSE, NOTIFICATION_RESPONSE -> false;
+            case Messages.READY_FOR_QUERY,
+                    Messages.PARAMETER_STATUS,
+                    Messages.ERROR_RESPONSE,
+                    Messages.COPY_IN_RESPONSE,
+                    Messages.NOTICE_RESPONSE,
+                    NOTIFICATION_RESPONSE ->
+                    false;
             case COMMAND_COMPLETE -> !mapStatements || !isDeallocateAll(run, index);
             default -> true;
         };
@@ -1552,8 +1784,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     forgetAllStatements();
                 }
             }
-            default -> {
-            }
+            default -> {}
         }
         ExpectedReply head = expected.peek();
         if (head != null && head.isTerminal(type)) {
@@ -1585,7 +1816,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Whether the CommandComplete message at {@code index} reports DISCARD ALL or DEALLOCATE ALL. */
+    /**
+     * Whether the CommandComplete message at {@code index} reports DISCARD ALL or DEALLOCATE ALL.
+     */
     private static boolean isDeallocateAll(ByteBuf buf, int index) {
         int length = buf.getInt(index + 1) - 5; // the tag, without its terminating zero
         if (length != 11 && length != 14) {
@@ -1625,7 +1858,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (done.endsWithReadyForQuery()) {
                 break;
             }
-            log.warn("client {}: ReadyForQuery while still expecting a reply to {}", channel.remoteAddress(),
+            log.warn(
+                    "client {}: ReadyForQuery while still expecting a reply to {}",
+                    channel.remoteAddress(),
                     LogSafe.escape(done.toString(), 300));
             undo(done, true);
         }
@@ -1636,7 +1871,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         emitSynthesizedHead();
         // An open batch (a Flush after a Query, say) keeps the connection: an error still to come
         // would leave the server skipping to a Sync that only this client will send.
-        if (txStatus == Messages.IDLE && expected.isEmpty() && !clientSkipping && !copyIn && !batchOpen
+        if (txStatus == Messages.IDLE
+                && expected.isEmpty()
+                && !clientSkipping
+                && !copyIn
+                && !batchOpen
                 && (config.poolMode() == PoolMode.TRANSACTION || closeWhenIdle)) {
             channel.flush();
             wroteToClient = false;
@@ -1715,14 +1954,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             unblock(BLOCKED_WAITING);
             if (state != State.CLOSED) {
                 relay.reportUnavailable(conn.backend());
-                hold("no writable primary: " + relay.noPrimaryReason(), config.leaderWaitTimeout(),
+                hold(
+                        "no writable primary: " + relay.noPrimaryReason(),
+                        config.leaderWaitTimeout(),
                         SqlState.CANNOT_CONNECT_NOW);
             }
             return;
         }
-        ErrorResponse error = serverFatal != null ? serverFatal
-                : ErrorResponse.error(SqlState.CONNECTION_FAILURE, "server connection to " + conn.backend()
-                        + " was lost");
+        ErrorResponse error =
+                serverFatal != null
+                        ? serverFatal
+                        : ErrorResponse.error(
+                                SqlState.CONNECTION_FAILURE,
+                                "server connection to " + conn.backend() + " was lost");
         serverFatal = null;
         int unanswered = 0;
         boolean unsynced = serverSkipping || clientSkipping;
@@ -1746,8 +1990,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (state == State.CLOSED) {
             return;
         }
-        log.info("client {}: server connection {} pid {} lost: {}", channel.remoteAddress(), conn.backend(),
-                conn.processId(), LogSafe.escape(error.toString(), 300));
+        log.info(
+                "client {}: server connection {} pid {} lost: {}",
+                channel.remoteAddress(),
+                conn.backend(),
+                conn.processId(),
+                LogSafe.escape(error.toString(), 300));
         if (config.poolMode() == PoolMode.SESSION) {
             fatal(error.withSeverity("FATAL"));
             return;
@@ -1830,7 +2078,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (state != State.READY) {
             long login = config.clientLoginTimeout().toNanos();
             if (login > 0 && now - connectedAtNanos > login && !held) {
-                fatal(ErrorResponse.fatal(SqlState.CONNECTION_FAILURE, "client_login_timeout: login took too long"));
+                fatal(
+                        ErrorResponse.fatal(
+                                SqlState.CONNECTION_FAILURE,
+                                "client_login_timeout: login took too long"));
             }
             return;
         }
@@ -1839,19 +2090,31 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             relay.unhold(this);
             unblock(BLOCKED_WAITING);
             long waitedSeconds = (now - heldSinceNanos) / 1_000_000_000L;
-            failRequests(ErrorResponse.error(holdSqlState, holdReason + " (waited " + waitedSeconds + " s)"));
+            failRequests(
+                    ErrorResponse.error(
+                            holdSqlState, holdReason + " (waited " + waitedSeconds + " s)"));
             return;
         }
         long clientIdle = config.clientIdleTimeout().toNanos();
-        if (clientIdle > 0 && server == null && lease == null && !held && admin == null && idle > clientIdle) {
+        if (clientIdle > 0
+                && server == null
+                && lease == null
+                && !held
+                && admin == null
+                && idle > clientIdle) {
             fatal(ErrorResponse.fatal("57P05", "client_idle_timeout: closing idle connection"));
             return;
         }
         long idleTx = config.idleTransactionTimeout().toNanos();
-        if (idleTx > 0 && server != null && txStatus != Messages.IDLE && expected.isEmpty()
+        if (idleTx > 0
+                && server != null
+                && txStatus != Messages.IDLE
+                && expected.isEmpty()
                 && idle > idleTx) {
-            fatal(ErrorResponse.fatal(SqlState.IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
-                    "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)"));
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                            "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)"));
         }
     }
 
@@ -1882,16 +2145,25 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // which can overtake the error on its way to the client. So: error, then FIN, keep
             // reading (and dropping) until the client closes, or a second has passed.
             channel.config().setAutoRead(true);
-            channel.writeAndFlush(error.encode(channel.alloc())).addListener((ChannelFutureListener) f -> {
-                if (f.isSuccess() && f.channel() instanceof DuplexChannel duplex) {
-                    duplex.shutdownOutput();
-                    f.channel().eventLoop().schedule(() -> {
-                        f.channel().close();
-                    }, 1, TimeUnit.SECONDS);
-                } else {
-                    f.channel().close();
-                }
-            });
+            channel.writeAndFlush(error.encode(channel.alloc()))
+                    .addListener(
+                            (ChannelFutureListener)
+                                    f -> {
+                                        if (f.isSuccess()
+                                                && f.channel() instanceof DuplexChannel duplex) {
+                                            duplex.shutdownOutput();
+                                            f.channel()
+                                                    .eventLoop()
+                                                    .schedule(
+                                                            () -> {
+                                                                f.channel().close();
+                                                            },
+                                                            1,
+                                                            TimeUnit.SECONDS);
+                                        } else {
+                                            f.channel().close();
+                                        }
+                                    });
         } else {
             channel.close();
         }
@@ -1917,6 +2189,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private boolean cleanedUp;
+
     /** An unexpected exception was thrown while serving this client. */
     private boolean internalError;
 
@@ -1945,11 +2218,24 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             server = null;
             addStatistics(conn.pool());
             conn.unlink();
-            boolean clean = !internalError && !batchOpen && expected.isEmpty() && !serverSkipping && !clientSkipping && !copyIn
-                    && txStatus == Messages.IDLE && injectedReplies == 0 && conn.isUsable();
+            boolean clean =
+                    !internalError
+                            && !batchOpen
+                            && expected.isEmpty()
+                            && !serverSkipping
+                            && !clientSkipping
+                            && !copyIn
+                            && txStatus == Messages.IDLE
+                            && injectedReplies == 0
+                            && conn.isUsable();
             if (!clean) {
-                // Mid-transaction or mid-request: its state is unknown, never hand it to someone else.
-                conn.pool().pool().discard(conn, "client disconnected with a transaction or request in progress");
+                // Mid-transaction or mid-request: its state is unknown, never hand it to someone
+                // else.
+                conn.pool()
+                        .pool()
+                        .discard(
+                                conn,
+                                "client disconnected with a transaction or request in progress");
             } else if (config.poolMode() == PoolMode.SESSION) {
                 conn.resetAndRelease(config.serverResetQuery());
             } else {

@@ -11,11 +11,11 @@ import org.slf4j.LoggerFactory;
  * Connection slots, counted apart for connections still logging in ({@code
  * limits.max_login_clients}) and logged-in clients ({@code max_client_conn}).
  *
- * <p>PgBouncer counts both against max_client_conn, so a few thousand idle TCP connections
- * lock every login out until client_login_timeout. Here they can only fill the login slots, and
- * when those are full a new connection takes the slot of the oldest one that has been logging
- * in for over a second: a real client logs in within milliseconds, so an attacker would need to
- * open connections faster than that to keep one out. Only when no login is that old is the new
+ * <p>PgBouncer counts both against max_client_conn, so a few thousand idle TCP connections lock
+ * every login out until client_login_timeout. Here they can only fill the login slots, and when
+ * those are full a new connection takes the slot of the oldest one that has been logging in for
+ * over a second: a real client logs in within milliseconds, so an attacker would need to open
+ * connections faster than that to keep one out. Only when no login is that old is the new
  * connection refused.
  */
 final class ClientSlots {
@@ -26,8 +26,10 @@ final class ClientSlots {
 
     private final AtomicInteger loggingIn = new AtomicInteger();
     private final AtomicInteger loggedIn = new AtomicInteger();
+
     /** Connections logging in, oldest first. */
     private final ConcurrentLinkedDeque<ClientSession> logins = new ConcurrentLinkedDeque<>();
+
     private final AtomicLong lastWarning = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
     private final AtomicLong evicted = new AtomicLong();
     private final AtomicLong refused = new AtomicLong();
@@ -46,8 +48,10 @@ final class ClientSlots {
             if (logins.remove(oldest)) {
                 evicted.incrementAndGet();
                 warn(maxLoginClients, "closing the oldest to make room");
-                oldest.disconnectIfLoggingIn("53300", "too many connections are logging in (limits.max_login_clients);"
-                        + " this one took too long");
+                oldest.disconnectIfLoggingIn(
+                        "53300",
+                        "too many connections are logging in (limits.max_login_clients);"
+                                + " this one took too long");
                 return true;
             }
         }
@@ -87,9 +91,14 @@ final class ClientSlots {
         long now = System.nanoTime();
         long last = lastWarning.get();
         if (now - last >= WARN_EVERY_NANOS && lastWarning.compareAndSet(last, now)) {
-            log.warn("{} connections are logging in, more than limits.max_login_clients ({}): {}; so far {} closed"
-                    + " for taking over a second, {} refused (idle or half-open connections?)", loggingIn.get(), max,
-                    action, evicted.get(), refused.get());
+            log.warn(
+                    "{} connections are logging in, more than limits.max_login_clients ({}): {}; so far {} closed"
+                            + " for taking over a second, {} refused (idle or half-open connections?)",
+                    loggingIn.get(),
+                    max,
+                    action,
+                    evicted.get(),
+                    refused.get());
         }
     }
 }

@@ -7,10 +7,10 @@ import java.util.Map;
 
 /**
  * One client's named prepared statements in transaction mode: its names, mapped to the shared
- * statements, with a running count of what they make pgrelay hold (name and statement text
- * bytes) so a client can be held to {@code limits.max_client_prepared_statements} and
- * {@code limits.max_client_prepared_statement_bytes}. A statement shared with other clients is
- * counted in full for each: the limit bounds what one client can ask for, not what it costs.
+ * statements, with a running count of what they make pgrelay hold (name and statement text bytes)
+ * so a client can be held to {@code limits.max_client_prepared_statements} and {@code
+ * limits.max_client_prepared_statement_bytes}. A statement shared with other clients is counted in
+ * full for each: the limit bounds what one client can ask for, not what it costs.
  */
 final class ClientStatements {
 

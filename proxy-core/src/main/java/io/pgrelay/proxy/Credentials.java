@@ -10,15 +10,14 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The auth_file's secrets, plus the SCRAM ClientKeys recovered from clients' proofs.
  *
- * <p>When the auth_file holds only a SCRAM secret, pgrelay cannot compute a proof for the
- * server by itself; after a client logs in with SCRAM, its proof yields the ClientKey, which
- * is enough to log in to PostgreSQL as that user (PgBouncer does the same). A key is kept
- * together with the secret it was checked against, so a changed secret invalidates it.
+ * <p>When the auth_file holds only a SCRAM secret, pgrelay cannot compute a proof for the server by
+ * itself; after a client logs in with SCRAM, its proof yields the ClientKey, which is enough to log
+ * in to PostgreSQL as that user (PgBouncer does the same). A key is kept together with the secret
+ * it was checked against, so a changed secret invalidates it.
  */
 final class Credentials {
 
-    private record RecoveredKey(Secret.Scram secret, byte[] clientKey) {
-    }
+    private record RecoveredKey(Secret.Scram secret, byte[] clientKey) {}
 
     private volatile UserList users;
     private final Map<String, RecoveredKey> clientKeys = new ConcurrentHashMap<>();

@@ -4,10 +4,10 @@ import io.netty.buffer.ByteBuf;
 import io.pgrelay.proxy.PreparedStatements.Statement;
 
 /**
- * What a request written to the server will be answered with, queued in write order so that
- * replies pgrelay makes up itself (a ParseComplete for a statement the server already has, a
- * CloseComplete, an error) and replies it must swallow (to a Parse or Close it injected) fall
- * in exactly the places the client expects.
+ * What a request written to the server will be answered with, queued in write order so that replies
+ * pgrelay makes up itself (a ParseComplete for a statement the server already has, a CloseComplete,
+ * an error) and replies it must swallow (to a Parse or Close it injected) fall in exactly the
+ * places the client expects.
  *
  * <p>Each request ends with one terminal reply: ParseComplete, BindComplete, RowDescription or
  * NoData, CommandComplete/EmptyQueryResponse/PortalSuspended, CloseComplete, ReadyForQuery.
@@ -18,13 +18,21 @@ import io.pgrelay.proxy.PreparedStatements.Statement;
 final class ExpectedReply {
 
     enum Kind {
-        PARSE, BIND, DESCRIBE, EXECUTE, CLOSE, SYNC, QUERY,
+        PARSE,
+        BIND,
+        DESCRIBE,
+        EXECUTE,
+        CLOSE,
+        SYNC,
+        QUERY,
         /** pgrelay's own Parse before a Bind/Describe: its ParseComplete is swallowed. */
         INJECTED_PARSE,
         /** pgrelay's own Close of an evicted statement: its CloseComplete is swallowed. */
         EVICTION_CLOSE,
         /** Answered by pgrelay when it reaches the head of the queue. */
-        SYNTHESIZED_PARSE_COMPLETE, SYNTHESIZED_CLOSE_COMPLETE, SYNTHESIZED_ERROR
+        SYNTHESIZED_PARSE_COMPLETE,
+        SYNTHESIZED_CLOSE_COMPLETE,
+        SYNTHESIZED_ERROR
     }
 
     static final ExpectedReply PARSE = new ExpectedReply(Kind.PARSE, null, null, null);
@@ -34,14 +42,20 @@ final class ExpectedReply {
     static final ExpectedReply CLOSE = new ExpectedReply(Kind.CLOSE, null, null, null);
     static final ExpectedReply SYNC = new ExpectedReply(Kind.SYNC, null, null, null);
     static final ExpectedReply QUERY = new ExpectedReply(Kind.QUERY, null, null, null);
-    static final ExpectedReply EVICTION_CLOSE = new ExpectedReply(Kind.EVICTION_CLOSE, null, null, null);
+    static final ExpectedReply EVICTION_CLOSE =
+            new ExpectedReply(Kind.EVICTION_CLOSE, null, null, null);
 
     final Kind kind;
+
     /** The statement a Parse, injected Parse or synthesized reply is about. */
     final Statement statement;
+
     /** The client's name for it, for undoing the client's mapping if the request is skipped. */
     final String clientName;
-    /** A prebuilt ErrorResponse for SYNTHESIZED_ERROR; owned by this entry until written or dropped. */
+
+    /**
+     * A prebuilt ErrorResponse for SYNTHESIZED_ERROR; owned by this entry until written or dropped.
+     */
     final ByteBuf error;
 
     private ExpectedReply(Kind kind, Statement statement, String clientName, ByteBuf error) {
@@ -72,7 +86,8 @@ final class ExpectedReply {
     }
 
     boolean isSynthesized() {
-        return kind == Kind.SYNTHESIZED_PARSE_COMPLETE || kind == Kind.SYNTHESIZED_CLOSE_COMPLETE
+        return kind == Kind.SYNTHESIZED_PARSE_COMPLETE
+                || kind == Kind.SYNTHESIZED_CLOSE_COMPLETE
                 || kind == Kind.SYNTHESIZED_ERROR;
     }
 

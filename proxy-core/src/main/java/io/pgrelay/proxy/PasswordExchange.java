@@ -19,10 +19,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The server side of one client's login: which Authentication request to send for
- * {@code auth_type} and the user's secret, and what each PasswordMessage (cleartext, md5,
- * SASLInitialResponse, SASLResponse) leads to. Knows nothing of channels: the session writes
- * the replies and acts on the outcome.
+ * The server side of one client's login: which Authentication request to send for {@code auth_type}
+ * and the user's secret, and what each PasswordMessage (cleartext, md5, SASLInitialResponse,
+ * SASLResponse) leads to. Knows nothing of channels: the session writes the replies and acts on the
+ * outcome.
  *
  * <p>Unknown users go through the same exchange as known ones and fail at the same step with the
  * same message, so a client cannot tell them from a wrong password.
@@ -32,12 +32,16 @@ final class PasswordExchange {
     private static final Logger log = LoggerFactory.getLogger(PasswordExchange.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    enum Outcome { CONTINUE, SUCCEEDED, FAILED }
+    enum Outcome {
+        CONTINUE,
+        SUCCEEDED,
+        FAILED
+    }
 
     /**
      * What a message led to. {@code reply}: what to send the client first (an Authentication
-     * request, SASLContinue, or SASLFinal before AuthenticationOk), or null.
-     * {@code failure}: why a FAILED exchange failed, for the log.
+     * request, SASLContinue, or SASLFinal before AuthenticationOk), or null. {@code failure}: why a
+     * FAILED exchange failed, for the log.
      */
     record Step(Outcome outcome, ByteBuf reply, String failure) {
         static Step next(ByteBuf reply) {
@@ -53,7 +57,13 @@ final class PasswordExchange {
         }
     }
 
-    private enum Expecting { PASSWORD, MD5, SASL_INITIAL, SASL_FINAL, NOTHING }
+    private enum Expecting {
+        PASSWORD,
+        MD5,
+        SASL_INITIAL,
+        SASL_FINAL,
+        NOTHING
+    }
 
     private final String user;
     private final Secret secret;
@@ -71,7 +81,10 @@ final class PasswordExchange {
     /** The first step: the Authentication request for {@code type}, or the result of trust. */
     Step start(AuthType type, ByteBufAllocator alloc) {
         return switch (type) {
-            case TRUST -> secret == null ? Step.failed("no such user in auth_file") : Step.succeeded(null);
+            case TRUST ->
+                    secret == null
+                            ? Step.failed("no such user in auth_file")
+                            : Step.succeeded(null);
             case PLAIN -> {
                 expecting = Expecting.PASSWORD;
                 yield Step.next(Messages.authenticationCleartextPassword(alloc));
@@ -90,9 +103,12 @@ final class PasswordExchange {
     }
 
     private Step startScram(ByteBufAllocator alloc) {
-        Optional<ScramServer> real = secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
+        Optional<ScramServer> real =
+                secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
         if (secret != null && real.isEmpty()) {
-            log.warn("user {} cannot log in with SCRAM: auth_file holds an md5 secret", io.pgrelay.protocol.LogSafe.quote(user));
+            log.warn(
+                    "user {} cannot log in with SCRAM: auth_file holds an md5 secret",
+                    io.pgrelay.protocol.LogSafe.quote(user));
         }
         scram = real.orElseGet(() -> ScramServer.mock(user));
         expecting = Expecting.SASL_INITIAL;
@@ -100,24 +116,36 @@ final class PasswordExchange {
     }
 
     /**
-     * The client's answer (a whole message, type 'p'; not released here). Malformed or
-     * out-of-turn messages throw {@link ProtocolException} (08P01, as PostgreSQL answers them).
+     * The client's answer (a whole message, type 'p'; not released here). Malformed or out-of-turn
+     * messages throw {@link ProtocolException} (08P01, as PostgreSQL answers them).
      */
     Step onPasswordMessage(ByteBuf frame, ByteBufAllocator alloc) {
         if (Messages.type(frame) != Messages.PASSWORD_MESSAGE) {
-            throw new ProtocolException("expected password response, got message type '"
-                    + (char) Messages.type(frame) + "'");
+            throw new ProtocolException(
+                    "expected password response, got message type '"
+                            + (char) Messages.type(frame)
+                            + "'");
         }
         ByteBuf body = frame.duplicate().skipBytes(5);
         try {
             return switch (expecting) {
-                case PASSWORD -> done(secret != null && passwordMatches(CStrings.read(body)), null, "password mismatch");
-                case MD5 -> done(secret != null && Md5Password.verify(secret, user, md5Salt, CStrings.read(body)),
-                        null, "md5 password mismatch");
+                case PASSWORD ->
+                        done(
+                                secret != null && passwordMatches(CStrings.read(body)),
+                                null,
+                                "password mismatch");
+                case MD5 ->
+                        done(
+                                secret != null
+                                        && Md5Password.verify(
+                                                secret, user, md5Salt, CStrings.read(body)),
+                                null,
+                                "md5 password mismatch");
                 case SASL_INITIAL -> {
                     String mechanism = CStrings.read(body);
                     if (!mechanism.equals(ScramServer.MECHANISM)) {
-                        throw new ProtocolException("client selected an invalid SASL authentication mechanism");
+                        throw new ProtocolException(
+                                "client selected an invalid SASL authentication mechanism");
                     }
                     int dataLength = body.readInt();
                     if (dataLength < 0 || dataLength != body.readableBytes()) {
@@ -125,19 +153,26 @@ final class PasswordExchange {
                     }
                     String serverFirst = scram.serverFirst(body.toString(StandardCharsets.UTF_8));
                     expecting = Expecting.SASL_FINAL;
-                    yield Step.next(Messages.authenticationSaslContinue(alloc, serverFirst.getBytes(StandardCharsets.UTF_8)));
+                    yield Step.next(
+                            Messages.authenticationSaslContinue(
+                                    alloc, serverFirst.getBytes(StandardCharsets.UTF_8)));
                 }
                 case SASL_FINAL -> {
-                    ScramServer.Outcome outcome = scram.clientFinal(body.toString(StandardCharsets.UTF_8));
+                    ScramServer.Outcome outcome =
+                            scram.clientFinal(body.toString(StandardCharsets.UTF_8));
                     if (!outcome.success()) {
                         yield done(false, null, outcome.failureReason());
                     }
                     if (secret instanceof Secret.Scram s) {
-                        // Lets pgrelay log in to PostgreSQL as this user with the same SCRAM secret.
+                        // Lets pgrelay log in to PostgreSQL as this user with the same SCRAM
+                        // secret.
                         credentials.rememberClientKey(user, s, outcome.clientKey());
                     }
-                    yield done(true, Messages.authenticationSaslFinal(alloc,
-                            outcome.serverFinal().getBytes(StandardCharsets.UTF_8)), null);
+                    yield done(
+                            true,
+                            Messages.authenticationSaslFinal(
+                                    alloc, outcome.serverFinal().getBytes(StandardCharsets.UTF_8)),
+                            null);
                 }
                 case NOTHING -> throw new ProtocolException("unexpected password message");
             };
@@ -169,6 +204,7 @@ final class PasswordExchange {
     }
 
     private static boolean constantTimeEquals(String a, String b) {
-        return MessageDigest.isEqual(a.getBytes(StandardCharsets.UTF_8), b.getBytes(StandardCharsets.UTF_8));
+        return MessageDigest.isEqual(
+                a.getBytes(StandardCharsets.UTF_8), b.getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -9,26 +9,28 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The global cache of named prepared statements for transaction pooling, shared by every
- * client and server connection (PgBouncer 1.21+ does the same).
+ * The global cache of named prepared statements for transaction pooling, shared by every client and
+ * server connection (PgBouncer 1.21+ does the same).
  *
- * <p>A client's named statement ("S_1") cannot simply be sent on: in transaction mode its next
- * Bind may run on another server connection, and another client may use "S_1" for another
- * query. So each distinct statement (query text and parameter type OIDs, byte for byte) gets
- * one pgrelay-wide server-side name, {@code PGRELAY_<id>}. Clients map their own names to
- * entries; server connections remember which entries they have prepared.
+ * <p>A client's named statement ("S_1") cannot simply be sent on: in transaction mode its next Bind
+ * may run on another server connection, and another client may use "S_1" for another query. So each
+ * distinct statement (query text and parameter type OIDs, byte for byte) gets one pgrelay-wide
+ * server-side name, {@code PGRELAY_<id>}. Clients map their own names to entries; server
+ * connections remember which entries they have prepared.
  *
- * <p>An entry lives while some client maps a name to it (reference counted, updated inside
- * the map's compute so intern and release cannot race). Server connections may still hold a
- * statement whose entry is gone; their LRU evicts it eventually.
+ * <p>An entry lives while some client maps a name to it (reference counted, updated inside the
+ * map's compute so intern and release cannot race). Server connections may still hold a statement
+ * whose entry is gone; their LRU evicts it eventually.
  */
 final class PreparedStatements {
 
     /** One distinct statement. Identity equality: the per-server sets hold entries. */
     static final class Statement {
         final String serverName;
+
         /** Query string, its terminator and the parameter-type section, as in the Parse body. */
         final byte[] body;
+
         final Key key;
         int references;
 
@@ -42,7 +44,12 @@ final class PreparedStatements {
         ByteBuf parseMessage(ByteBufAllocator alloc) {
             byte[] name = serverName.getBytes(StandardCharsets.US_ASCII);
             int length = 4 + name.length + 1 + body.length;
-            return alloc.buffer(1 + length).writeByte('P').writeInt(length).writeBytes(name).writeByte(0).writeBytes(body);
+            return alloc.buffer(1 + length)
+                    .writeByte('P')
+                    .writeInt(length)
+                    .writeBytes(name)
+                    .writeByte(0)
+                    .writeBytes(body);
         }
 
         @Override
@@ -74,55 +81,65 @@ final class PreparedStatements {
 
     private final Map<Key, Statement> statements = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+
     /** Sum of the bodies of the entries in {@link #statements}; changed only inside its compute. */
     private final AtomicLong bytes = new AtomicLong();
+
     private final long maxBytes;
 
-    /** A cache that holds at most {@code maxBytes} of statement text (limits.prepared_statement_cache_size). */
+    /**
+     * A cache that holds at most {@code maxBytes} of statement text
+     * (limits.prepared_statement_cache_size).
+     */
     PreparedStatements(long maxBytes) {
         this.maxBytes = maxBytes;
     }
 
     /**
-     * The entry for this Parse body, with one more reference; null when it is new and the cache
-     * has no room for it (existing entries are always shared).
+     * The entry for this Parse body, with one more reference; null when it is new and the cache has
+     * no room for it (existing entries are always shared).
      */
     Statement intern(byte[] parseBody) {
         Key key = new Key(parseBody);
         Statement[] out = new Statement[1];
-        statements.compute(key, (k, existing) -> {
-            Statement s = existing;
-            if (s == null) {
-                if (bytes.get() + k.bytes.length > maxBytes) {
-                    return null;
-                }
-                s = new Statement(ids.incrementAndGet(), k);
-                bytes.addAndGet(k.bytes.length);
-            }
-            s.references++;
-            out[0] = s;
-            return s;
-        });
+        statements.compute(
+                key,
+                (k, existing) -> {
+                    Statement s = existing;
+                    if (s == null) {
+                        if (bytes.get() + k.bytes.length > maxBytes) {
+                            return null;
+                        }
+                        s = new Statement(ids.incrementAndGet(), k);
+                        bytes.addAndGet(k.bytes.length);
+                    }
+                    s.references++;
+                    out[0] = s;
+                    return s;
+                });
         return out[0];
     }
 
     /** Drops one reference; the entry leaves the cache with its last one. */
     void release(Statement statement) {
-        statements.computeIfPresent(statement.key, (k, s) -> {
-            if (s != statement) {
-                return s;
-            }
-            if (--s.references > 0) {
-                return s;
-            }
-            bytes.addAndGet(-s.body.length);
-            return null;
-        });
+        statements.computeIfPresent(
+                statement.key,
+                (k, s) -> {
+                    if (s != statement) {
+                        return s;
+                    }
+                    if (--s.references > 0) {
+                        return s;
+                    }
+                    bytes.addAndGet(-s.body.length);
+                    return null;
+                });
     }
 
     /** SHOW PREPARED_STATEMENTS: one row per shared statement. */
     java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows() {
-        java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows = new java.util.ArrayList<>();
+        java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows =
+                new java.util.ArrayList<>();
         for (Statement s : statements.values()) {
             int end = 0;
             while (end < s.body.length && s.body[end] != 0) {
@@ -134,13 +151,17 @@ final class PreparedStatements {
                 int n = ((s.body[end + 1] & 0xff) << 8) | (s.body[end + 2] & 0xff);
                 for (int i = 0; i < n && end + 7 + 4 * i <= s.body.length; i++) {
                     int at = end + 3 + 4 * i;
-                    int oid = ((s.body[at] & 0xff) << 24) | ((s.body[at + 1] & 0xff) << 16) | ((s.body[at + 2] & 0xff) << 8)
-                            | (s.body[at + 3] & 0xff);
+                    int oid =
+                            ((s.body[at] & 0xff) << 24)
+                                    | ((s.body[at + 1] & 0xff) << 16)
+                                    | ((s.body[at + 2] & 0xff) << 8)
+                                    | (s.body[at + 3] & 0xff);
                     types.append(i == 0 ? "" : ",").append(oid);
                 }
             }
-            rows.add(new io.pgrelay.admin.AdminView.PreparedStatementRow(s.serverName, query, types.toString(),
-                    s.references, 0));
+            rows.add(
+                    new io.pgrelay.admin.AdminView.PreparedStatementRow(
+                            s.serverName, query, types.toString(), s.references, 0));
         }
         rows.sort((a, b) -> a.name().compareTo(b.name()));
         return rows;

@@ -23,11 +23,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * pgrelay's meters. Kept off the relay path: per-pool counts are the pools' own LongAdders,
- * read by function counters at scrape time; gauges are computed at scrape time; the only
- * per-transaction work is one histogram record per transaction, query and wait, tagged by role
- * only (never per pool: a multi-tenant cluster has hundreds of databases, and per-pool
- * histograms would make hundreds of thousands of series).
+ * pgrelay's meters. Kept off the relay path: per-pool counts are the pools' own LongAdders, read by
+ * function counters at scrape time; gauges are computed at scrape time; the only per-transaction
+ * work is one histogram record per transaction, query and wait, tagged by role only (never per
+ * pool: a multi-tenant cluster has hundreds of databases, and per-pool histograms would make
+ * hundreds of thousands of series).
  */
 final class ProxyMetrics implements AutoCloseable {
 
@@ -43,8 +43,10 @@ final class ProxyMetrics implements AutoCloseable {
 
     private final boolean histograms;
     private final PgRelay relay;
+
     /** Pools that have meters, at most admin.max_pool_metrics. */
     private final AtomicInteger meteredPools = new AtomicInteger();
+
     /** The limit last warned about: warn once, and again only after a reload changed it. */
     private final AtomicInteger warnedAtLimit = new AtomicInteger(-1);
 
@@ -55,29 +57,55 @@ final class ProxyMetrics implements AutoCloseable {
         this.registry = metrics.registry();
         for (Role role : Role.values()) {
             Tags tags = Tags.of("role", role.label());
-            transactionTimers.put(role, Metrics.timer(registry, "pgrelay.transactions",
-                    "Transactions relayed, from first request to the ReadyForQuery that ends them", tags));
-            queryTimers.put(role, Metrics.timer(registry, "pgrelay.queries",
-                    "Requests relayed (a simple query or an extended-protocol batch up to Sync)", tags));
-            waitTimers.put(role, Metrics.timer(registry, "pgrelay.client.wait",
-                    "Time clients waited for a server connection", tags));
+            transactionTimers.put(
+                    role,
+                    Metrics.timer(
+                            registry,
+                            "pgrelay.transactions",
+                            "Transactions relayed, from first request to the ReadyForQuery that ends them",
+                            tags));
+            queryTimers.put(
+                    role,
+                    Metrics.timer(
+                            registry,
+                            "pgrelay.queries",
+                            "Requests relayed (a simple query or an extended-protocol batch up to Sync)",
+                            tags));
+            waitTimers.put(
+                    role,
+                    Metrics.timer(
+                            registry,
+                            "pgrelay.client.wait",
+                            "Time clients waited for a server connection",
+                            tags));
         }
         for (String state : new String[] {"active", "waiting", "login"}) {
             Gauge.builder("pgrelay.client.connections", relay, r -> r.countClients(state))
-                    .description("Client connections by state (active: logged in, waiting: queued for a server"
-                            + " connection, login: not logged in yet)")
-                    .tag("state", state).register(registry);
+                    .description(
+                            "Client connections by state (active: logged in, waiting: queued for a server"
+                                    + " connection, login: not logged in yet)")
+                    .tag("state", state)
+                    .register(registry);
         }
         Gauge.builder("pgrelay.buffered.messages", relay, PgRelay::bufferedMessageBytes)
-                .description("Memory reserved by large client messages being received"
-                        + " (limits.max_buffered_message_bytes)").baseUnit("bytes").register(registry);
+                .description(
+                        "Memory reserved by large client messages being received"
+                                + " (limits.max_buffered_message_bytes)")
+                .baseUnit("bytes")
+                .register(registry);
         Gauge.builder("pgrelay.pools", relay, r -> r.pools().all().size())
-                .description("Pools open (one per database, user, backend and role)").register(registry);
-        Gauge.builder("pgrelay.pools.unmetered", relay, r -> Math.max(0, r.pools().all().size() - meteredPools.get()))
-                .description("Pools without per-pool series because admin.max_pool_metrics was reached")
+                .description("Pools open (one per database, user, backend and role)")
+                .register(registry);
+        Gauge.builder(
+                        "pgrelay.pools.unmetered",
+                        relay,
+                        r -> Math.max(0, r.pools().all().size() - meteredPools.get()))
+                .description(
+                        "Pools without per-pool series because admin.max_pool_metrics was reached")
                 .register(registry);
         FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
-                .description("Changes of the primary the write port routes to").register(registry);
+                .description("Changes of the primary the write port routes to")
+                .register(registry);
     }
 
     PrometheusMeterRegistry registry() {
@@ -95,41 +123,112 @@ final class ProxyMetrics implements AutoCloseable {
         if (meteredPools.incrementAndGet() > limit) {
             meteredPools.decrementAndGet();
             if (warnedAtLimit.getAndSet(limit) != limit) {
-                log.warn("admin.max_pool_metrics ({}) reached: pool {} and further pools get no per-pool metrics"
-                        + " until pools are removed (pgrelay_pools_unmetered counts them; SHOW POOLS lists all)",
-                        limit, pool.key());
+                log.warn(
+                        "admin.max_pool_metrics ({}) reached: pool {} and further pools get no per-pool metrics"
+                                + " until pools are removed (pgrelay_pools_unmetered counts them; SHOW POOLS lists all)",
+                        limit,
+                        pool.key());
             }
             return;
         }
-        Tags tags = Tags.of("database", pool.key().database(), "user", pool.key().user(),
-                "role", pool.role().label(), "backend", pool.key().backend().toString());
+        Tags tags =
+                Tags.of(
+                        "database",
+                        pool.key().database(),
+                        "user",
+                        pool.key().user(),
+                        "role",
+                        pool.role().label(),
+                        "backend",
+                        pool.key().backend().toString());
         List<Meter> meters = new ArrayList<>(15);
         meters.add(serverGauge(pool, tags, "active", s -> s.active()));
         meters.add(serverGauge(pool, tags, "idle", s -> s.idle()));
         meters.add(serverGauge(pool, tags, "login", s -> s.connecting()));
-        meters.add(Gauge.builder("pgrelay.pool.waiting.clients", pool, p -> p.pool().stats().waiting())
-                .description("Clients queued for a server connection of this pool").tags(tags).register(registry));
-        meters.add(Gauge.builder("pgrelay.pool.max.wait", pool, p -> p.pool().stats().maxWaitNanos() / 1e9)
-                .description("How long the oldest queued client has waited").baseUnit("seconds").tags(tags)
-                .register(registry));
-        meters.add(counter(pool, tags, "pgrelay.pool.transactions", "Transactions completed",
-                p -> p.transactions.sum()));
-        meters.add(counter(pool, tags, "pgrelay.pool.queries", "Requests completed", p -> p.queries.sum()));
-        meters.add(counter(pool, tags, "pgrelay.pool.received.bytes", "Bytes from clients to servers",
-                p -> p.bytesReceived.sum()));
-        meters.add(counter(pool, tags, "pgrelay.pool.sent.bytes", "Bytes from servers to clients",
-                p -> p.bytesSent.sum()));
-        meters.add(counter(pool, tags, "pgrelay.pool.server.assignments", "Server connections given to clients",
-                p -> p.pool().stats().leases()));
-        meters.add(counter(pool, tags, "pgrelay.pool.server.connects", "Server connections opened",
-                p -> p.pool().stats().connectsStarted()));
-        meters.add(counter(pool, tags, "pgrelay.pool.server.connect.failures", "Server connections that failed to open",
-                p -> p.pool().stats().connectsFailed()));
-        meters.add(counter(pool, tags, "pgrelay.prepared.client.parses", "Parse messages from clients",
-                p -> p.clientParses.sum()));
-        meters.add(counter(pool, tags, "pgrelay.prepared.server.parses", "Parse messages sent to servers",
-                p -> p.serverParses.sum()));
-        meters.add(counter(pool, tags, "pgrelay.prepared.binds", "Bind messages from clients", p -> p.binds.sum()));
+        meters.add(
+                Gauge.builder("pgrelay.pool.waiting.clients", pool, p -> p.pool().stats().waiting())
+                        .description("Clients queued for a server connection of this pool")
+                        .tags(tags)
+                        .register(registry));
+        meters.add(
+                Gauge.builder(
+                                "pgrelay.pool.max.wait",
+                                pool,
+                                p -> p.pool().stats().maxWaitNanos() / 1e9)
+                        .description("How long the oldest queued client has waited")
+                        .baseUnit("seconds")
+                        .tags(tags)
+                        .register(registry));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.transactions",
+                        "Transactions completed",
+                        p -> p.transactions.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.queries",
+                        "Requests completed",
+                        p -> p.queries.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.received.bytes",
+                        "Bytes from clients to servers",
+                        p -> p.bytesReceived.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.sent.bytes",
+                        "Bytes from servers to clients",
+                        p -> p.bytesSent.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.server.assignments",
+                        "Server connections given to clients",
+                        p -> p.pool().stats().leases()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.server.connects",
+                        "Server connections opened",
+                        p -> p.pool().stats().connectsStarted()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.pool.server.connect.failures",
+                        "Server connections that failed to open",
+                        p -> p.pool().stats().connectsFailed()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.prepared.client.parses",
+                        "Parse messages from clients",
+                        p -> p.clientParses.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.prepared.server.parses",
+                        "Parse messages sent to servers",
+                        p -> p.serverParses.sum()));
+        meters.add(
+                counter(
+                        pool,
+                        tags,
+                        "pgrelay.prepared.binds",
+                        "Bind messages from clients",
+                        p -> p.binds.sum()));
         pool.meters.set(List.copyOf(meters));
     }
 
@@ -148,27 +247,51 @@ final class ProxyMetrics implements AutoCloseable {
         meteredPools.decrementAndGet();
     }
 
-    private Meter serverGauge(ServerPool pool, Tags tags, String state, ToDoubleFunction<PoolStats> value) {
-        return Gauge.builder("pgrelay.server.connections", pool, p -> value.applyAsDouble(p.pool().stats()))
-                .description("Server connections by state (active: held by a client, idle: in the pool,"
-                        + " login: connecting)")
-                .tags(tags).tag("state", state).register(registry);
+    private Meter serverGauge(
+            ServerPool pool, Tags tags, String state, ToDoubleFunction<PoolStats> value) {
+        return Gauge.builder(
+                        "pgrelay.server.connections",
+                        pool,
+                        p -> value.applyAsDouble(p.pool().stats()))
+                .description(
+                        "Server connections by state (active: held by a client, idle: in the pool,"
+                                + " login: connecting)")
+                .tags(tags)
+                .tag("state", state)
+                .register(registry);
     }
 
-    private Meter counter(ServerPool pool, Tags tags, String name, String description, ToDoubleFunction<ServerPool> f) {
-        return FunctionCounter.builder(name, pool, f).description(description).tags(tags).register(registry);
+    private Meter counter(
+            ServerPool pool,
+            Tags tags,
+            String name,
+            String description,
+            ToDoubleFunction<ServerPool> f) {
+        return FunctionCounter.builder(name, pool, f)
+                .description(description)
+                .tags(tags)
+                .register(registry);
     }
 
-    /** Topology meters: eligible replicas, etcd connection, per-member replica lag (registered as members appear). */
+    /**
+     * Topology meters: eligible replicas, etcd connection, per-member replica lag (registered as
+     * members appear).
+     */
     void registerTopology(PgRelay relay) {
         Gauge.builder("pgrelay.replicas.eligible", relay, r -> r.eligibleReplicaCount())
-                .description("Replicas the read port may use right now").register(registry);
+                .description("Replicas the read port may use right now")
+                .register(registry);
         if (relay.patroni() == null) {
             return;
         }
-        Gauge.builder("pgrelay.etcd.connected", relay, r -> r.patroni().topology().sourceConnected() ? 1 : 0)
-                .description("1 while the etcd watch is connected (routing follows the cluster), 0 while pgrelay"
-                        + " routes on the last known topology").register(registry);
+        Gauge.builder(
+                        "pgrelay.etcd.connected",
+                        relay,
+                        r -> r.patroni().topology().sourceConnected() ? 1 : 0)
+                .description(
+                        "1 while the etcd watch is connected (routing follows the cluster), 0 while pgrelay"
+                                + " routes on the last known topology")
+                .register(registry);
     }
 
     private final java.util.Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
@@ -178,9 +301,12 @@ final class ProxyMetrics implements AutoCloseable {
         for (String name : memberNames) {
             if (laggingMembers.add(name)) {
                 Gauge.builder("pgrelay.replica.lag.bytes", relay, r -> r.replicaLagBytes(name))
-                        .description("How far a member's WAL position is behind the leader (status.optime minus"
-                                + " xlog_location, as Patroni last published them)")
-                        .baseUnit("bytes").tag("member", name).register(registry);
+                        .description(
+                                "How far a member's WAL position is behind the leader (status.optime minus"
+                                        + " xlog_location, as Patroni last published them)")
+                        .baseUnit("bytes")
+                        .tag("member", name)
+                        .register(registry);
             }
         }
     }
@@ -205,10 +331,18 @@ final class ProxyMetrics implements AutoCloseable {
 
     /** Errors sent to clients, by SQLSTATE class (first two characters). */
     void error(String sqlState) {
-        String sqlClass = sqlState != null && sqlState.length() >= 2 ? sqlState.substring(0, 2) : "XX";
-        errorsByClass.computeIfAbsent(sqlClass, c -> Counter.builder("pgrelay.errors")
-                .description("ErrorResponses sent to clients, by SQLSTATE class").tag("class", c)
-                .register(registry)).increment();
+        String sqlClass =
+                sqlState != null && sqlState.length() >= 2 ? sqlState.substring(0, 2) : "XX";
+        errorsByClass
+                .computeIfAbsent(
+                        sqlClass,
+                        c ->
+                                Counter.builder("pgrelay.errors")
+                                        .description(
+                                                "ErrorResponses sent to clients, by SQLSTATE class")
+                                        .tag("class", c)
+                                        .register(registry))
+                .increment();
     }
 
     void leaderChanged() {

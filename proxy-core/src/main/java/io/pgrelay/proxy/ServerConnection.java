@@ -33,14 +33,14 @@ import org.slf4j.LoggerFactory;
  * whichever {@link ClientSession} holds it.
  *
  * <p>Threads: the channel lives on one event loop; the client holding it may live on another.
- * Frames for a client on another loop are collected during one read and handed over in one
- * task at read-complete, so a busy cross-loop relay costs one task per read, not per message.
- * Everything the client decides (release, parameter sync) runs on the client's loop; this class
- * only forwards. The pool's lock gives the happens-before edge when a connection changes hands.
+ * Frames for a client on another loop are collected during one read and handed over in one task at
+ * read-complete, so a busy cross-loop relay costs one task per read, not per message. Everything
+ * the client decides (release, parameter sync) runs on the client's loop; this class only forwards.
+ * The pool's lock gives the happens-before edge when a connection changes hands.
  *
- * <p>While idle in the pool the connection may still hear from the server (a ParameterStatus
- * such as in_hot_standby on promotion, a FATAL before an administrator's shutdown); those are
- * handled here and a closed connection removes itself from the pool.
+ * <p>While idle in the pool the connection may still hear from the server (a ParameterStatus such
+ * as in_hot_standby on promotion, a FATAL before an administrator's shutdown); those are handled
+ * here and a closed connection removes itself from the pool.
  */
 final class ServerConnection extends ChannelInboundHandlerAdapter implements Poolable {
 
@@ -49,23 +49,29 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     private final PgRelay relay;
     private final ServerPool pool;
     private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
+
     /** Server-side values of session parameters; read by the linked client's loop. */
     final Map<String, String> parameters = new ConcurrentHashMap<>();
+
     /** ParameterStatus values reported at login, in order, for the pool's welcome. */
     final Map<String, String> loginParameters = new LinkedHashMap<>();
+
     /**
      * Shared statements prepared on this connection, least recently used first (access order).
-     * Touched only by the linked client's loop. A LinkedHashMap rather than Caffeine: eviction
-     * must happen synchronously, in the middle of a pipeline, so the Close goes out in order.
+     * Touched only by the linked client's loop. A LinkedHashMap rather than Caffeine: eviction must
+     * happen synchronously, in the middle of a pipeline, so the Close goes out in order.
      */
-    final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared = new LinkedHashMap<>(16, 0.75f, true);
+    final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared =
+            new LinkedHashMap<>(16, 0.75f, true);
+
     /**
      * The interned client parameter set this connection was last made to match, or null when its
      * parameters changed some other way since. Owned by the linked client's loop.
      */
     Map<String, String> syncedTo;
 
-    private static final java.util.concurrent.atomic.AtomicLong IDS = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.util.concurrent.atomic.AtomicLong IDS =
+            new java.util.concurrent.atomic.AtomicLong();
 
     final long id = IDS.incrementAndGet();
     volatile java.time.Instant connectedAt;
@@ -88,39 +94,67 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     }
 
     /** Opens and logs in a server connection for {@code pool}, on {@code loop} when given. */
-    static CompletableFuture<ServerConnection> open(PgRelay relay, ServerPool pool, Object affinity) {
+    static CompletableFuture<ServerConnection> open(
+            PgRelay relay, ServerPool pool, Object affinity) {
         ServerConnection conn = new ServerConnection(relay, pool);
         EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
         Backend backend = pool.key().backend();
         long timeoutMillis = relay.config().serverConnectTimeout().toMillis();
-        Bootstrap bootstrap = relay.transport().serverBootstrap(loop, timeoutMillis)
-                .handler(new io.netty.channel.ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("frames", FrameDecoder.backendRuns(Integer.MAX_VALUE));
-                        ch.pipeline().addLast("server", conn);
-                    }
-                });
-        bootstrap.connect(backend.host(), backend.port()).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess()) {
-                conn.loggedIn.completeExceptionally(new ServerLoginException(
-                        "could not connect to server " + backend + ": " + describe(f.cause())));
-                return;
-            }
-            conn.channel = f.channel();
-            // server_connect_timeout covers the login too: a server that accepts and then stalls
-            // must not hold a pool slot forever.
-            conn.channel.eventLoop().schedule(() -> {
-                if (!conn.loggedIn.isDone()) {
-                    conn.failLogin(new ServerLoginException("login to server " + backend
-                            + " timed out after " + timeoutMillis + " ms (server_connect_timeout)"));
-                }
-            }, timeoutMillis, TimeUnit.MILLISECONDS);
-            Map<String, String> startup = new LinkedHashMap<>();
-            startup.put("user", pool.key().user());
-            startup.put("database", pool.key().database());
-            conn.channel.writeAndFlush(StartupMessage.encode(conn.channel.alloc(), startup));
-        });
+        Bootstrap bootstrap =
+                relay.transport()
+                        .serverBootstrap(loop, timeoutMillis)
+                        .handler(
+                                new io.netty.channel.ChannelInitializer<Channel>() {
+                                    @Override
+                                    protected void initChannel(Channel ch) {
+                                        ch.pipeline()
+                                                .addLast(
+                                                        "frames",
+                                                        FrameDecoder.backendRuns(
+                                                                Integer.MAX_VALUE));
+                                        ch.pipeline().addLast("server", conn);
+                                    }
+                                });
+        bootstrap
+                .connect(backend.host(), backend.port())
+                .addListener(
+                        (ChannelFutureListener)
+                                f -> {
+                                    if (!f.isSuccess()) {
+                                        conn.loggedIn.completeExceptionally(
+                                                new ServerLoginException(
+                                                        "could not connect to server "
+                                                                + backend
+                                                                + ": "
+                                                                + describe(f.cause())));
+                                        return;
+                                    }
+                                    conn.channel = f.channel();
+                                    // server_connect_timeout covers the login too: a server that
+                                    // accepts and then stalls
+                                    // must not hold a pool slot forever.
+                                    conn.channel
+                                            .eventLoop()
+                                            .schedule(
+                                                    () -> {
+                                                        if (!conn.loggedIn.isDone()) {
+                                                            conn.failLogin(
+                                                                    new ServerLoginException(
+                                                                            "login to server "
+                                                                                    + backend
+                                                                                    + " timed out after "
+                                                                                    + timeoutMillis
+                                                                                    + " ms (server_connect_timeout)"));
+                                                        }
+                                                    },
+                                                    timeoutMillis,
+                                                    TimeUnit.MILLISECONDS);
+                                    Map<String, String> startup = new LinkedHashMap<>();
+                                    startup.put("user", pool.key().user());
+                                    startup.put("database", pool.key().database());
+                                    conn.channel.writeAndFlush(
+                                            StartupMessage.encode(conn.channel.alloc(), startup));
+                                });
         return conn.loggedIn;
     }
 
@@ -164,11 +198,15 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         broken = true;
         if (channel != null && channel.isOpen()) {
             log.debug("closing server connection {} pid {}: {}", backend(), processId, reason);
-            channel.writeAndFlush(Messages.terminate(channel.alloc())).addListener(ChannelFutureListener.CLOSE);
+            channel.writeAndFlush(Messages.terminate(channel.alloc()))
+                    .addListener(ChannelFutureListener.CLOSE);
         }
     }
 
-    /** Marks the connection unusable so the pool will not reuse it; the client decides when to hand it back. */
+    /**
+     * Marks the connection unusable so the pool will not reuse it; the client decides when to hand
+     * it back.
+     */
     void markBroken() {
         broken = true;
     }
@@ -203,7 +241,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         channel.writeAndFlush(Messages.query(channel.alloc(), resetQuery));
     }
 
-    /** Writes without flushing; callable from any thread (Netty queues writes from other threads in order). */
+    /**
+     * Writes without flushing; callable from any thread (Netty queues writes from other threads in
+     * order).
+     */
     void write(ByteBuf frame) {
         channel.write(frame, channel.voidPromise());
     }
@@ -221,10 +262,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     }
 
     /**
-     * A run of complete messages from the server (see {@link FrameDecoder#backendRuns}). The
-     * linked client relays it; a message that hands the connection back (ReadyForQuery in
-     * transaction mode) ends the client's part, and whatever follows is dispatched again, to
-     * the next client or to the idle handling here.
+     * A run of complete messages from the server (see {@link FrameDecoder#backendRuns}). The linked
+     * client relays it; a message that hands the connection back (ReadyForQuery in transaction
+     * mode) ends the client's part, and whatever follows is dispatched again, to the next client or
+     * to the idle handling here.
      */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -266,7 +307,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         } catch (ServerLoginException e) {
             failLogin(e);
         } catch (RuntimeException e) {
-            failLogin(new ServerLoginException("login to server " + backend() + " failed: " + describe(e)));
+            failLogin(
+                    new ServerLoginException(
+                            "login to server " + backend() + " failed: " + describe(e)));
         } finally {
             frame.release();
         }
@@ -289,18 +332,22 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         ClientSession c = batchFor;
         batch = null;
         batchFor = null;
-        c.loop().execute(() -> {
-            // On the client's loop. Whatever follows a hand-back is dropped, as it would be
-            // had it arrived a moment later: it was meant for the client that just let go.
-            for (ByteBuf run : runs) {
-                try {
-                    c.onServerMessages(this, run, run.readerIndex());
-                } finally {
-                    run.release();
-                }
-            }
-            c.onServerReadComplete(this);
-        });
+        c.loop()
+                .execute(
+                        () -> {
+                            // On the client's loop. Whatever follows a hand-back is dropped, as it
+                            // would be
+                            // had it arrived a moment later: it was meant for the client that just
+                            // let go.
+                            for (ByteBuf run : runs) {
+                                try {
+                                    c.onServerMessages(this, run, run.readerIndex());
+                                } finally {
+                                    run.release();
+                                }
+                            }
+                            c.onServerReadComplete(this);
+                        });
     }
 
     @Override
@@ -318,7 +365,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         broken = true;
         pool.connections.remove(this);
         if (!loggedIn.isDone()) {
-            failLogin(new ServerLoginException("server " + backend() + " closed the connection during login"));
+            failLogin(
+                    new ServerLoginException(
+                            "server " + backend() + " closed the connection during login"));
             return;
         }
         if (loggedIn.isCompletedExceptionally()) {
@@ -366,7 +415,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                     parameters.put(name, value);
                     syncedTo = null;
                     if (name.equals("in_hot_standby")) {
-                        // A promotion seen on an idle pooled connection confirms the new leader at once.
+                        // A promotion seen on an idle pooled connection confirms the new leader at
+                        // once.
                         relay.reportHotStandby(backend(), value);
                     }
                 }
@@ -378,7 +428,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                         broken = true;
                         if (resetting) {
                             resetting = false;
-                            pool.pool().discard(this, "server_reset_query failed: " + error.message());
+                            pool.pool()
+                                    .discard(this, "server_reset_query failed: " + error.message());
                         }
                     }
                 }
@@ -405,9 +456,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                 processId = frame.getInt(frame.readerIndex() + 5);
                 secretKey = frame.getInt(frame.readerIndex() + 9);
             }
-            case Messages.ERROR_RESPONSE -> throw new ServerLoginException(ErrorResponse.decode(frame));
+            case Messages.ERROR_RESPONSE ->
+                    throw new ServerLoginException(ErrorResponse.decode(frame));
             case Messages.READY_FOR_QUERY -> {
-                log.debug("logged in to {} as {} (pid {})", backend(), io.pgrelay.protocol.LogSafe.quote(pool.key().user()), processId);
+                log.debug(
+                        "logged in to {} as {} (pid {})",
+                        backend(),
+                        io.pgrelay.protocol.LogSafe.quote(pool.key().user()),
+                        processId);
                 connectedAt = java.time.Instant.now();
                 relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
                 pool.connections.add(this);
@@ -456,7 +512,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                     offered |= mechanism.equals("SCRAM-SHA-256");
                 }
                 if (!offered) {
-                    throw new ServerLoginException("server " + backend() + " offers no SASL mechanism pgrelay supports");
+                    throw new ServerLoginException(
+                            "server " + backend() + " offers no SASL mechanism pgrelay supports");
                 }
                 scram = scramClient(user);
                 byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
@@ -464,22 +521,33 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
             }
             case Messages.AUTH_SASL_CONTINUE -> {
                 requireScram();
-                String serverFirst = frame.toString(start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
-                byte[] clientFinal = scram.clientFinal(serverFirst).getBytes(StandardCharsets.UTF_8);
+                String serverFirst =
+                        frame.toString(
+                                start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
+                byte[] clientFinal =
+                        scram.clientFinal(serverFirst).getBytes(StandardCharsets.UTF_8);
                 send(Messages.saslResponse(channel.alloc(), clientFinal));
             }
             case Messages.AUTH_SASL_FINAL -> {
                 requireScram();
-                scram.verifyServerFinal(frame.toString(start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
+                scram.verifyServerFinal(
+                        frame.toString(
+                                start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
             }
-            default -> throw new ServerLoginException("server " + backend()
-                    + " requested an authentication method pgrelay does not support (code " + code + ")");
+            default ->
+                    throw new ServerLoginException(
+                            "server "
+                                    + backend()
+                                    + " requested an authentication method pgrelay does not support (code "
+                                    + code
+                                    + ")");
         }
     }
 
     private void requireScram() throws ServerLoginException {
         if (scram == null) {
-            throw new ServerLoginException("server " + backend() + " sent a SASL message out of order");
+            throw new ServerLoginException(
+                    "server " + backend() + " sent a SASL message out of order");
         }
     }
 
@@ -491,9 +559,13 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         if (secret instanceof Secret.Scram s) {
             byte[] clientKey = relay.credentials().clientKey(user, s);
             if (clientKey == null) {
-                throw ServerLoginException.credentials("cannot log in to server " + backend() + " as \"" + user
-                        + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
-                        + " to pgrelay with SCRAM");
+                throw ServerLoginException.credentials(
+                        "cannot log in to server "
+                                + backend()
+                                + " as \""
+                                + user
+                                + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
+                                + " to pgrelay with SCRAM");
             }
             return ScramClient.withClientKey(clientKey, s.serverKey());
         }
@@ -502,13 +574,28 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     private Secret secret() throws ServerLoginException {
         String user = pool.key().user();
-        return relay.credentials().secret(user).orElseThrow(() -> ServerLoginException.credentials(
-                "cannot log in to server " + backend() + ": no secret for user \"" + user + "\" in auth_file"));
+        return relay.credentials()
+                .secret(user)
+                .orElseThrow(
+                        () ->
+                                ServerLoginException.credentials(
+                                        "cannot log in to server "
+                                                + backend()
+                                                + ": no secret for user \""
+                                                + user
+                                                + "\" in auth_file"));
     }
 
     private ServerLoginException cannotAuthenticate(String requested, String have) {
-        return ServerLoginException.credentials("server " + backend() + " requested " + requested
-                + " authentication for user \"" + pool.key().user() + "\" but auth_file holds " + have);
+        return ServerLoginException.credentials(
+                "server "
+                        + backend()
+                        + " requested "
+                        + requested
+                        + " authentication for user \""
+                        + pool.key().user()
+                        + "\" but auth_file holds "
+                        + have);
     }
 
     private void send(ByteBuf message) {

@@ -5,9 +5,9 @@ import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.SqlState;
 
 /**
- * A server connection could not be opened or logged in. Carries what the client should be
- * told: the server's own ErrorResponse (3D000 unknown database, 28P01, 53300...) when there
- * was one, else a connection failure (08006) naming the backend and the cause.
+ * A server connection could not be opened or logged in. Carries what the client should be told: the
+ * server's own ErrorResponse (3D000 unknown database, 28P01, 53300...) when there was one, else a
+ * connection failure (08006) naming the backend and the cause.
  *
  * <p>The exception's own message is for logs: escaped and cut (see {@link LogSafe}), because it
  * echoes the database and user names the client chose. The client gets {@link #error()} as is.
@@ -39,8 +39,8 @@ final class ServerLoginException extends Exception {
     }
 
     /**
-     * pgrelay cannot log in as this user at all (no secret, or one the server's method cannot
-     * use): as permanent for the pool as the server's own 28P01, whatever the SQLSTATE says.
+     * pgrelay cannot log in as this user at all (no secret, or one the server's method cannot use):
+     * as permanent for the pool as the server's own 28P01, whatever the SQLSTATE says.
      */
     static ServerLoginException credentials(String message) {
         return new ServerLoginException(message, true);
@@ -51,24 +51,26 @@ final class ServerLoginException extends Exception {
     }
 
     /**
-     * True when the server (or pgrelay, for credentials) refused this database or user, as
-     * opposed to not being reachable right now: retrying gets the same answer until someone
-     * creates the database, the role or the grant, so the pool need not be kept.
+     * True when the server (or pgrelay, for credentials) refused this database or user, as opposed
+     * to not being reachable right now: retrying gets the same answer until someone creates the
+     * database, the role or the grant, so the pool need not be kept.
      */
     boolean isRefusal() {
         return refusal;
     }
 
     /**
-     * Refusals: invalid_authorization_specification and invalid_password (class 28: no such
-     * role, bad password, pg_hba reject), invalid_catalog_name (3D000: no such database),
+     * Refusals: invalid_authorization_specification and invalid_password (class 28: no such role,
+     * bad password, pg_hba reject), invalid_catalog_name (3D000: no such database),
      * insufficient_privilege (42501: no CONNECT privilege, role without LOGIN) and
      * object_not_in_prerequisite_state (55000: datallowconn = false). Everything else, 08xxx
      * connection failures, 57P0x shutdown and startup, 53300 too many connections, counts as
      * transient.
      */
     static boolean isRefusal(String sqlState) {
-        return sqlState.startsWith("28") || sqlState.equals("3D000") || sqlState.equals("42501")
+        return sqlState.startsWith("28")
+                || sqlState.equals("3D000")
+                || sqlState.equals("42501")
                 || sqlState.equals("55000");
     }
 }

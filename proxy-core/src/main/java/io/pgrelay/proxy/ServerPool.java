@@ -11,12 +11,11 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A {@link Pool} of server connections for one {@link PoolKey}, plus what pgrelay learnt from
- * the first login to it: the ParameterStatus values new clients are greeted with (server
- * version, encoding, defaults), as PgBouncer keeps a per-pool "welcome" message. Also the
- * pool's statistics (SHOW STATS, /metrics): sessions count locally while they hold a server
- * connection and add their totals here when they let it go, so the relay path touches no
- * shared counter per message.
+ * A {@link Pool} of server connections for one {@link PoolKey}, plus what pgrelay learnt from the
+ * first login to it: the ParameterStatus values new clients are greeted with (server version,
+ * encoding, defaults), as PgBouncer keeps a per-pool "welcome" message. Also the pool's statistics
+ * (SHOW STATS, /metrics): sessions count locally while they hold a server connection and add their
+ * totals here when they let it go, so the relay path touches no shared counter per message.
  */
 final class ServerPool {
 
@@ -24,6 +23,7 @@ final class ServerPool {
     private final Role role;
     private final Pool<ServerConnection> pool;
     private volatile Map<String, String> welcome;
+
     /** Logged-in server connections of this pool, for SHOW SERVERS and WAIT_CLOSE. */
     final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
 

@@ -21,14 +21,14 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Every pool pgrelay has opened, created on first use of a (database, user, backend, role) and
- * removed again when nobody needs it: at once when the server refused its login (a client can
- * name any database; the pool, its log lines and its /metrics series must not outlive the
- * refusal), or after autodb_idle_timeout without use, as PgBouncer frees its auto-databases.
+ * removed again when nobody needs it: at once when the server refused its login (a client can name
+ * any database; the pool, its log lines and its /metrics series must not outlive the refusal), or
+ * after autodb_idle_timeout without use, as PgBouncer frees its auto-databases.
  *
  * <p>A pool is removed only while it has no server connection, no connect in flight, no waiter
  * ({@link Pool#closeIfUnused}, atomic) and no logged-in client homed on it (SHOW POOLS counts
- * those). A client that looked the pool up just before it closed gets CLOSED from its acquire
- * and asks again ({@link #wasRemoved}); {@link #pool} never hands out a closed pool.
+ * those). A client that looked the pool up just before it closed gets CLOSED from its acquire and
+ * asks again ({@link #wasRemoved}); {@link #pool} never hands out a closed pool.
  */
 final class ServerPools {
 
@@ -39,8 +39,10 @@ final class ServerPools {
 
     private final PgRelay relay;
     private final Map<PoolKey, ServerPool> pools = new ConcurrentHashMap<>();
+
     /** Pools whose last login the server refused; the janitor removes them once unused. */
     private final Set<ServerPool> refused = ConcurrentHashMap.newKeySet();
+
     /** Janitor thread only. */
     private long lastIdleCheckNanos = System.nanoTime();
 
@@ -54,60 +56,83 @@ final class ServerPools {
         if (existing != null && !existing.pool().isClosed()) {
             return existing;
         }
-        return pools.compute(key, (k, current) -> {
-            if (current != null && (!current.pool().isClosed() || relay.isShuttingDown())) {
-                return current;
-            }
-            if (current != null) {
-                // Closed by the janitor, which has not taken it out yet: free its meters before the
-                // successor registers the same ones (Micrometer would hand back the old meters).
-                relay.metrics().unregisterPool(current);
-            }
-            return create(k);
-        });
+        return pools.compute(
+                key,
+                (k, current) -> {
+                    if (current != null && (!current.pool().isClosed() || relay.isShuttingDown())) {
+                        return current;
+                    }
+                    if (current != null) {
+                        // Closed by the janitor, which has not taken it out yet: free its meters
+                        // before the
+                        // successor registers the same ones (Micrometer would hand back the old
+                        // meters).
+                        relay.metrics().unregisterPool(current);
+                    }
+                    return create(k);
+                });
     }
 
     private ServerPool create(PoolKey key) {
         ServerPool[] self = new ServerPool[1];
-        Pool<ServerConnection> pool = new Pool<>(key.toString(), relay.config().poolSettings(),
-                affinity -> watchLogin(self[0], ServerConnection.open(relay, self[0], affinity)), System::nanoTime);
+        Pool<ServerConnection> pool =
+                new Pool<>(
+                        key.toString(),
+                        relay.config().poolSettings(),
+                        affinity ->
+                                watchLogin(
+                                        self[0], ServerConnection.open(relay, self[0], affinity)),
+                        System::nanoTime);
         self[0] = new ServerPool(key, pool);
         relay.metrics().registerPool(self[0]);
-        // Each name once, quoted and cut: a client may pick a 9 kB database name with newlines in it.
-        log.info("new pool: database {} user {} on {} backend {} (pool_size {}, {} mode)",
-                LogSafe.quote(key.database()), LogSafe.quote(key.user()), key.role().label(), key.backend(),
-                relay.config().poolSettings().poolSize(), relay.config().poolMode().name().toLowerCase());
+        // Each name once, quoted and cut: a client may pick a 9 kB database name with newlines in
+        // it.
+        log.info(
+                "new pool: database {} user {} on {} backend {} (pool_size {}, {} mode)",
+                LogSafe.quote(key.database()),
+                LogSafe.quote(key.user()),
+                key.role().label(),
+                key.backend(),
+                relay.config().poolSettings().poolSize(),
+                relay.config().poolMode().name().toLowerCase());
         return self[0];
     }
 
     /** Notes a login the server refused, for {@link #maintain} to remove the pool. */
-    private CompletableFuture<ServerConnection> watchLogin(ServerPool pool, CompletableFuture<ServerConnection> login) {
-        login.whenComplete((conn, error) -> {
-            Throwable cause = error instanceof CompletionException ? error.getCause() : error;
-            if (cause instanceof ServerLoginException e && e.isRefusal()) {
-                refused.add(pool);
-            }
-        });
+    private CompletableFuture<ServerConnection> watchLogin(
+            ServerPool pool, CompletableFuture<ServerConnection> login) {
+        login.whenComplete(
+                (conn, error) -> {
+                    Throwable cause =
+                            error instanceof CompletionException ? error.getCause() : error;
+                    if (cause instanceof ServerLoginException e && e.isRefusal()) {
+                        refused.add(pool);
+                    }
+                });
         return login;
     }
 
     /**
-     * True when {@code failure} came from a pool removed as unused just as the client asked it
-     * for a connection: the client should simply ask again (and get a fresh pool). While
-     * pgrelay stops, a closed pool means what it says.
+     * True when {@code failure} came from a pool removed as unused just as the client asked it for
+     * a connection: the client should simply ask again (and get a fresh pool). While pgrelay stops,
+     * a closed pool means what it says.
      */
     boolean wasRemoved(ServerPool pool, PoolException failure) {
-        return failure.reason() == PoolException.Reason.CLOSED && pool.pool().isClosed() && !relay.isShuttingDown();
+        return failure.reason() == PoolException.Reason.CLOSED
+                && pool.pool().isClosed()
+                && !relay.isShuttingDown();
     }
 
     /**
-     * A pool of this database and user that already knows what to greet clients with, one of
-     * the same role first (its in_hot_standby is the one the client should see), or null.
+     * A pool of this database and user that already knows what to greet clients with, one of the
+     * same role first (its in_hot_standby is the one the client should see), or null.
      */
     ServerPool withWelcome(String database, String user, Role role) {
         ServerPool other = null;
         for (ServerPool p : pools.values()) {
-            if (p.welcome() != null && p.key().database().equals(database) && p.key().user().equals(user)) {
+            if (p.welcome() != null
+                    && p.key().database().equals(database)
+                    && p.key().user().equals(user)) {
                 if (p.role() == role) {
                     return p;
                 }
@@ -121,7 +146,10 @@ final class ServerPools {
         return pools.values();
     }
 
-    /** The pool janitor, every 100 ms: pool timeouts; refused pools at once; idle pools once a second. */
+    /**
+     * The pool janitor, every 100 ms: pool timeouts; refused pools at once; idle pools once a
+     * second.
+     */
     void maintain() {
         for (ServerPool p : pools.values()) {
             p.pool().maintain();
@@ -160,13 +188,14 @@ final class ServerPools {
             ServerPool p = it.next();
             PoolStats st = p.pool().stats();
             if (st.connecting() > 0 || st.waiting() > 0) {
-                continue;   // a login still under way: look again next time
+                continue; // a login still under way: look again next time
             }
             it.remove();
             // Open connections or logged-in clients: the refusal hit one user of a pool in use
             // (a password changed under it, a database dropped); the idle timeout decides later.
             if (st.total() == 0 && !homed.contains(p) && remove(p)) {
-                // DEBUG: the refusal itself was logged (connect failed), and any client can cause one.
+                // DEBUG: the refusal itself was logged (connect failed), and any client can cause
+                // one.
                 log.debug("pool {}: removed: the server refused its login", p.key());
             }
         }
@@ -178,12 +207,18 @@ final class ServerPools {
             PoolStats st = p.pool().stats();
             // Any lease, connect or login since the last check counts as use, however short.
             long activity = st.leases() + st.connectsStarted() + p.clientLogins.sum();
-            boolean inUse = st.total() > 0 || st.waiting() > 0 || homed.contains(p) || activity != p.lastActivity;
+            boolean inUse =
+                    st.total() > 0
+                            || st.waiting() > 0
+                            || homed.contains(p)
+                            || activity != p.lastActivity;
             p.lastActivity = activity;
             if (inUse) {
                 p.lastUsedNanos = now;
             } else if (timeout > 0 && now - p.lastUsedNanos >= timeout && remove(p)) {
-                log.info("pool {}: removed: unused for autodb_idle_timeout ({} s)", p.key(),
+                log.info(
+                        "pool {}: removed: unused for autodb_idle_timeout ({} s)",
+                        p.key(),
                         relay.config().autodbIdleTimeout().toSeconds());
             }
         }
@@ -199,14 +234,16 @@ final class ServerPools {
         }
         // Meters go before the mapping: a successor registering while the old meters are still
         // there would be handed them back by Micrometer, and lose them with the old pool.
-        pools.computeIfPresent(p.key(), (k, current) -> {
-            if (current == p) {
-                relay.metrics().unregisterPool(p);
-                return null;
-            }
-            return current;
-        });
-        relay.metrics().unregisterPool(p);   // no-op unless a successor already replaced p
+        pools.computeIfPresent(
+                p.key(),
+                (k, current) -> {
+                    if (current == p) {
+                        relay.metrics().unregisterPool(p);
+                        return null;
+                    }
+                    return current;
+                });
+        relay.metrics().unregisterPool(p); // no-op unless a successor already replaced p
         refused.remove(p);
         return true;
     }

@@ -9,45 +9,57 @@ import java.util.regex.Pattern;
  * Keeps server connections' session parameters in line with what each client asked for.
  *
  * <p>pgrelay logs in to PostgreSQL with only user and database. A client's startup parameters
- * (client_encoding, DateStyle, TimeZone, application_name, extra_float_digits, search_path...)
- * are applied with SET when the client is given a server connection whose values differ, as
- * PgBouncer does. Both sides are tracked as name → value maps with canonical names: server
- * values come from its ParameterStatus reports and from the SETs pgrelay sent; client values
- * start as the pool's welcome values overlaid with the startup packet, and follow
- * ParameterStatus reports caused by the client's own SET commands.
+ * (client_encoding, DateStyle, TimeZone, application_name, extra_float_digits, search_path...) are
+ * applied with SET when the client is given a server connection whose values differ, as PgBouncer
+ * does. Both sides are tracked as name → value maps with canonical names: server values come from
+ * its ParameterStatus reports and from the SETs pgrelay sent; client values start as the pool's
+ * welcome values overlaid with the startup packet, and follow ParameterStatus reports caused by the
+ * client's own SET commands.
  *
- * <p>Hazard: a parameter the server does not report (search_path, extra_float_digits, ...)
- * changed with SQL inside a transaction-mode transaction cannot be seen and stays on that
- * server connection, exactly as with PgBouncer.
+ * <p>Hazard: a parameter the server does not report (search_path, extra_float_digits, ...) changed
+ * with SQL inside a transaction-mode transaction cannot be seen and stays on that server
+ * connection, exactly as with PgBouncer.
  */
 final class SessionParameters {
 
     /** Reported by the server but not settable, or not a client's business: never synced. */
-    static final Set<String> NOT_SYNCED = Set.of("server_version", "server_encoding", "integer_datetimes",
-            "is_superuser", "session_authorization", "in_hot_standby", "default_transaction_read_only",
-            "scram_iterations", "server_version_num");
+    static final Set<String> NOT_SYNCED =
+            Set.of(
+                    "server_version",
+                    "server_encoding",
+                    "integer_datetimes",
+                    "is_superuser",
+                    "session_authorization",
+                    "in_hot_standby",
+                    "default_transaction_read_only",
+                    "scram_iterations",
+                    "server_version_num");
 
     /** Startup packet keys that are not session parameters at all. */
     static final Set<String> STARTUP_ONLY = Set.of("user", "database", "replication", "options");
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_.]*");
 
-    private static final Map<String, String> CANONICAL = Map.of(
-            "datestyle", "DateStyle",
-            "timezone", "TimeZone",
-            "intervalstyle", "IntervalStyle");
+    private static final Map<String, String> CANONICAL =
+            Map.of(
+                    "datestyle", "DateStyle",
+                    "timezone", "TimeZone",
+                    "intervalstyle", "IntervalStyle");
 
     /**
      * Interned copies of clients' parameter maps: clients asking for the same settings share one
      * instance, so "is this server connection already set up like this client?" is an identity
-     * check per lease instead of a map comparison. Bounded, because an application that gives
-     * every connection its own application_name makes every map distinct.
+     * check per lease instead of a map comparison. Bounded, because an application that gives every
+     * connection its own application_name makes every map distinct.
      */
-    private static final com.github.benmanes.caffeine.cache.Cache<Map<String, String>, Map<String, String>> INTERNED =
-            com.github.benmanes.caffeine.cache.Caffeine.newBuilder().maximumSize(10_000).build();
+    private static final com.github.benmanes.caffeine.cache.Cache<
+                    Map<String, String>, Map<String, String>>
+            INTERNED =
+                    com.github.benmanes.caffeine.cache.Caffeine.newBuilder()
+                            .maximumSize(10_000)
+                            .build();
 
-    private SessionParameters() {
-    }
+    private SessionParameters() {}
 
     /** The shared immutable copy of {@code values}. */
     static Map<String, String> intern(Map<String, String> values) {
@@ -144,24 +156,29 @@ final class SessionParameters {
             } else if (w.startsWith("--")) {
                 setting = w.substring(2);
             } else {
-                throw new IllegalArgumentException("unsupported option in startup parameter \"options\": " + w);
+                throw new IllegalArgumentException(
+                        "unsupported option in startup parameter \"options\": " + w);
             }
             int eq = setting.indexOf('=');
             if (eq <= 0) {
-                throw new IllegalArgumentException("invalid option in startup parameter \"options\": " + setting);
+                throw new IllegalArgumentException(
+                        "invalid option in startup parameter \"options\": " + setting);
             }
-            into.put(canonicalName(setting.substring(0, eq).replace('-', '_')), setting.substring(eq + 1));
+            into.put(
+                    canonicalName(setting.substring(0, eq).replace('-', '_')),
+                    setting.substring(eq + 1));
         }
     }
 
     /**
      * The session parameters a startup packet asks for (canonical names, {@code options -c}
-     * included), without protocol extensions ({@code _pq_.}), parameters the operator ignores
-     * and those that only matter at login.
+     * included), without protocol extensions ({@code _pq_.}), parameters the operator ignores and
+     * those that only matter at login.
      *
      * @throws IllegalArgumentException for malformed options or a name PostgreSQL would refuse
      */
-    static Map<String, String> requested(Map<String, String> startupParameters, java.util.Set<String> ignored) {
+    static Map<String, String> requested(
+            Map<String, String> startupParameters, java.util.Set<String> ignored) {
         Map<String, String> requested = new java.util.LinkedHashMap<>();
         for (Map.Entry<String, String> e : startupParameters.entrySet()) {
             String name = e.getKey();
@@ -176,7 +193,8 @@ final class SessionParameters {
         }
         for (String name : requested.keySet()) {
             if (!isValidName(name)) {
-                throw new IllegalArgumentException("invalid startup parameter name: \"" + name + "\"");
+                throw new IllegalArgumentException(
+                        "invalid startup parameter name: \"" + name + "\"");
             }
         }
         return requested;

@@ -20,21 +20,28 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import org.slf4j.LoggerFactory;
 
 /**
- * The event loops and channel types: Linux io_uring when asked for and the kernel allows it,
- * else epoll when its native library loads, Java NIO otherwise. Client and server channels share one group so a server connection can live on
- * its client's loop.
+ * The event loops and channel types: Linux io_uring when asked for and the kernel allows it, else
+ * epoll when its native library loads, Java NIO otherwise. Client and server channels share one
+ * group so a server connection can live on its client's loop.
  */
-record Transport(String name, int threads, EventLoopGroup group, Class<? extends ServerChannel> serverChannelClass,
-                 Class<? extends Channel> channelClass) {
+record Transport(
+        String name,
+        int threads,
+        EventLoopGroup group,
+        Class<? extends ServerChannel> serverChannelClass,
+        Class<? extends Channel> channelClass) {
 
-    /** A Bootstrap for connections to PostgreSQL servers: no Nagle, keepalive on, bounded connect. */
+    /**
+     * A Bootstrap for connections to PostgreSQL servers: no Nagle, keepalive on, bounded connect.
+     */
     io.netty.bootstrap.Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis) {
         return new io.netty.bootstrap.Bootstrap()
                 .group(loop)
                 .channel(channelClass)
                 .option(io.netty.channel.ChannelOption.TCP_NODELAY, true)
                 .option(io.netty.channel.ChannelOption.SO_KEEPALIVE, true)
-                .option(io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                .option(
+                        io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
                         (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
     }
 
@@ -45,19 +52,34 @@ record Transport(String name, int threads, EventLoopGroup group, Class<? extends
         int n = threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
         DefaultThreadFactory factory = new DefaultThreadFactory("pgrelay-io", true);
         if (preferIoUring && IoUring.isAvailable()) {
-            return new Transport("io_uring", n, new MultiThreadIoEventLoopGroup(n, factory, IoUringIoHandler.newFactory()),
-                    IoUringServerSocketChannel.class, IoUringSocketChannel.class);
+            return new Transport(
+                    "io_uring",
+                    n,
+                    new MultiThreadIoEventLoopGroup(n, factory, IoUringIoHandler.newFactory()),
+                    IoUringServerSocketChannel.class,
+                    IoUringSocketChannel.class);
         }
         if (preferIoUring) {
-            LoggerFactory.getLogger(Transport.class).warn("io_uring not available ({}); using {}",
-                    IoUring.unavailabilityCause(), preferEpoll && Epoll.isAvailable() ? "epoll" : "nio");
+            LoggerFactory.getLogger(Transport.class)
+                    .warn(
+                            "io_uring not available ({}); using {}",
+                            IoUring.unavailabilityCause(),
+                            preferEpoll && Epoll.isAvailable() ? "epoll" : "nio");
         }
         if (preferEpoll && Epoll.isAvailable()) {
             IoHandlerFactory io = EpollIoHandler.newFactory();
-            return new Transport("epoll", n, new MultiThreadIoEventLoopGroup(n, factory, io),
-                    EpollServerSocketChannel.class, EpollSocketChannel.class);
+            return new Transport(
+                    "epoll",
+                    n,
+                    new MultiThreadIoEventLoopGroup(n, factory, io),
+                    EpollServerSocketChannel.class,
+                    EpollSocketChannel.class);
         }
-        return new Transport("nio", n, new MultiThreadIoEventLoopGroup(n, factory, NioIoHandler.newFactory()),
-                NioServerSocketChannel.class, NioSocketChannel.class);
+        return new Transport(
+                "nio",
+                n,
+                new MultiThreadIoEventLoopGroup(n, factory, NioIoHandler.newFactory()),
+                NioServerSocketChannel.class,
+                NioSocketChannel.class);
     }
 }

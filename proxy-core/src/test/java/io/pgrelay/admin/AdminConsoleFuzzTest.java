@@ -18,11 +18,11 @@ import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The admin console against what a console client sends: the statement parser on its own, and
- * whole sessions of arbitrary frontend frames (with control commands that finish later, so
- * frames queue up). Statements fail only with an AdminException; a session never throws,
- * answers only in well-formed messages, never reports an internal error for a statement the
- * parser accepted, and releases every buffer.
+ * The admin console against what a console client sends: the statement parser on its own, and whole
+ * sessions of arbitrary frontend frames (with control commands that finish later, so frames queue
+ * up). Statements fail only with an AdminException; a session never throws, answers only in
+ * well-formed messages, never reports an internal error for a statement the parser accepted, and
+ * releases every buffer.
  */
 class AdminConsoleFuzzTest {
 
@@ -30,14 +30,47 @@ class AdminConsoleFuzzTest {
         QuietLogs.pgrelay();
     }
 
-    private static final String[] VERBS = {"PAUSE", "RESUME", "RECONNECT", "KILL", "KILL_CLIENT", "DISABLE",
-        "ENABLE", "RELOAD", "SHUTDOWN", "WAIT_CLOSE", "SET"};
-    private static final byte[] FRAME_TYPES = "QPBDECSHX".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final String[] VERBS = {
+        "PAUSE",
+        "RESUME",
+        "RECONNECT",
+        "KILL",
+        "KILL_CLIENT",
+        "DISABLE",
+        "ENABLE",
+        "RELOAD",
+        "SHUTDOWN",
+        "WAIT_CLOSE",
+        "SET"
+    };
+    private static final byte[] FRAME_TYPES =
+            "QPBDECSHX".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     @FuzzTest
-    @DictionaryEntries({"SHOW", "POOLS", "STATS", "HELP", "SET", " = ", " TO ", "PAUSE", "RESUME", "RECONNECT",
-        "KILL", "KILL_CLIENT", "DISABLE", "ENABLE", "RELOAD", "SHUTDOWN", "WAIT_FOR_CLIENTS", "WAIT_CLOSE", "SUSPEND",
-        "\"", "'", ";"})
+    @DictionaryEntries({
+        "SHOW",
+        "POOLS",
+        "STATS",
+        "HELP",
+        "SET",
+        " = ",
+        " TO ",
+        "PAUSE",
+        "RESUME",
+        "RECONNECT",
+        "KILL",
+        "KILL_CLIENT",
+        "DISABLE",
+        "ENABLE",
+        "RELOAD",
+        "SHUTDOWN",
+        "WAIT_FOR_CLIENTS",
+        "WAIT_CLOSE",
+        "SUSPEND",
+        "\"",
+        "'",
+        ";"
+    })
     void statements(FuzzedDataProvider data) {
         for (String statement : AdminCommand.split(data.consumeRemainingAsString())) {
             AdminCommand command;
@@ -66,19 +99,32 @@ class AdminConsoleFuzzTest {
             case KILL_CLIENT -> assertTrue(Long.parseLong(arg) >= 0, arg);
             case SHUTDOWN -> {
                 if (arg != null) {
-                    assertNotEquals(AdminControl.ShutdownMode.IMMEDIATE, AdminControl.ShutdownMode.valueOf(arg));
+                    assertNotEquals(
+                            AdminControl.ShutdownMode.IMMEDIATE,
+                            AdminControl.ShutdownMode.valueOf(arg));
                 }
             }
             case DISABLE, ENABLE -> assertNotNull(arg);
             case RELOAD -> assertNull(arg);
-            default -> {
-            }
+            default -> {}
         }
     }
 
     @FuzzTest
-    @DictionaryEntries({"SHOW POOLS", "SHOW HELP", "SHOW CLIENTS", "PAUSE", "RESUME", "KILL_CLIENT 7", "WAIT_CLOSE",
-        "SET a = 'b'", "RELOAD", "SHUTDOWN", "\u0000", ";"})
+    @DictionaryEntries({
+        "SHOW POOLS",
+        "SHOW HELP",
+        "SHOW CLIENTS",
+        "PAUSE",
+        "RESUME",
+        "KILL_CLIENT 7",
+        "WAIT_CLOSE",
+        "SET a = 'b'",
+        "RELOAD",
+        "SHUTDOWN",
+        "\u0000",
+        ";"
+    })
     void session(FuzzedDataProvider data) {
         TrackingAllocator alloc = new TrackingAllocator();
         ConsoleHarness admin = new ConsoleHarness(data.consumeBoolean(), alloc);
@@ -107,14 +153,21 @@ class AdminConsoleFuzzTest {
                     }
                 }
                 default -> {
-                    byte type = data.consumeBoolean() ? data.pickValue(FRAME_TYPES) : data.consumeByte();
+                    byte type =
+                            data.consumeBoolean()
+                                    ? data.pickValue(FRAME_TYPES)
+                                    : data.consumeByte();
                     byte[] body = data.consumeBytes(data.consumeInt(0, 128));
-                    admin.send(ConsoleHarness.frame((char) (type & 0xff), alloc.buffer(body.length).writeBytes(body)));
+                    admin.send(
+                            ConsoleHarness.frame(
+                                    (char) (type & 0xff),
+                                    alloc.buffer(body.length).writeBytes(body)));
                 }
             }
             for (ConsoleHarness.Msg m : admin.replies()) {
                 if (m.type() == 'E' && !failedControl) {
-                    assertNotEquals(SqlState.INTERNAL_ERROR, m.sqlState(), "internal error: " + m.fields());
+                    assertNotEquals(
+                            SqlState.INTERNAL_ERROR, m.sqlState(), "internal error: " + m.fields());
                 }
             }
         }

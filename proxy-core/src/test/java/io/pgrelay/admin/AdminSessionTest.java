@@ -55,10 +55,28 @@ class AdminSessionTest {
         List<Msg> r = simple("SHOW POOLS");
         assertEquals("TDCZ", types(r));
         List<Column> cols = r.get(0).columns();
-        assertEquals(List.of("database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
-                "cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled", "sv_idle",
-                "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us", "pool_mode",
-                "load_balance_hosts", "role", "backend"), r.get(0).columnNames());
+        assertEquals(
+                List.of(
+                        "database",
+                        "user",
+                        "cl_active",
+                        "cl_waiting",
+                        "cl_active_cancel_req",
+                        "cl_waiting_cancel_req",
+                        "sv_active",
+                        "sv_active_cancel",
+                        "sv_being_canceled",
+                        "sv_idle",
+                        "sv_used",
+                        "sv_tested",
+                        "sv_login",
+                        "maxwait",
+                        "maxwait_us",
+                        "pool_mode",
+                        "load_balance_hosts",
+                        "role",
+                        "backend"),
+                r.get(0).columnNames());
         assertEquals(new Column("database", TEXT, 0), cols.get(0));
         assertEquals(new Column("cl_active", INT4, 0), cols.get(2));
         assertEquals(new Column("pool_mode", TEXT, 0), cols.get(15));
@@ -99,9 +117,22 @@ class AdminSessionTest {
     @Test
     void statsTotalsAndAveragesUsePgBouncerNames() {
         List<Msg> totals = simple("SHOW STATS_TOTALS");
-        assertEquals(List.of("database", "server_assignment_count", "xact_count", "query_count",
-                "bytes_received", "bytes_sent", "xact_time", "query_time", "wait_time", "client_parse_count",
-                "server_parse_count", "bind_count", "client_login_count"), totals.get(0).columnNames());
+        assertEquals(
+                List.of(
+                        "database",
+                        "server_assignment_count",
+                        "xact_count",
+                        "query_count",
+                        "bytes_received",
+                        "bytes_sent",
+                        "xact_time",
+                        "query_time",
+                        "wait_time",
+                        "client_parse_count",
+                        "server_parse_count",
+                        "bind_count",
+                        "client_login_count"),
+                totals.get(0).columnNames());
         assertEquals("4000", row(totals.get(0), totals.get(1)).get("bytes_received"));
         List<Msg> averages = simple("show stats_averages");
         assertEquals("avg_bind_count", averages.get(0).columnNames().get(11));
@@ -136,7 +167,9 @@ class AdminSessionTest {
         assertEquals(List.of("PgBouncer 1.25.0 (pgrelay 0.1.0)"), version.get(1).values());
 
         List<Msg> lists = simple("SHOW LISTS");
-        assertEquals(List.of(new Column("list", TEXT, 0), new Column("items", INT4, 0)), lists.get(0).columns());
+        assertEquals(
+                List.of(new Column("list", TEXT, 0), new Column("items", INT4, 0)),
+                lists.get(0).columns());
         assertEquals(List.of("databases", "2"), lists.get(1).values());
         assertEquals(List.of("used_servers", "6"), lists.get(10).values());
         assertEquals(14 + 3, lists.size());
@@ -151,7 +184,9 @@ class AdminSessionTest {
 
         List<Msg> users = simple("SHOW USERS");
         assertEquals(TEXT, users.get(0).columns().get(1).oid());
-        assertEquals(Arrays.asList("alice", "10", null, null, "0", "2", "0", "3"), users.get(1).values());
+        assertEquals(
+                Arrays.asList("alice", "10", null, null, "0", "2", "0", "3"),
+                users.get(1).values());
 
         admin.view.state = AdminView.State.PAUSED;
         List<Msg> state = simple("SHOW STATE");
@@ -171,7 +206,8 @@ class AdminSessionTest {
 
     @Test
     void commandsAreCaseInsensitiveAndAcceptTrailingSemicolons() {
-        for (String sql : List.of("show pools", "Show Pools ;", "  sHoW\tpOoLs;  ", "SHOW POOLS;;")) {
+        for (String sql :
+                List.of("show pools", "Show Pools ;", "  sHoW\tpOoLs;  ", "SHOW POOLS;;")) {
             List<Msg> r = simple(sql);
             assertEquals("TDCZ", types(r), sql);
         }
@@ -213,8 +249,14 @@ class AdminSessionTest {
     void statsUserMayShowButNotControl() {
         ConsoleHarness stats = new ConsoleHarness(false);
         try {
-            for (String sql : List.of("PAUSE", "RESUME app", "KILL_CLIENT 3", "SET default_pool_size = 5",
-                    "SHUTDOWN", "RELOAD")) {
+            for (String sql :
+                    List.of(
+                            "PAUSE",
+                            "RESUME app",
+                            "KILL_CLIENT 3",
+                            "SET default_pool_size = 5",
+                            "SHUTDOWN",
+                            "RELOAD")) {
                 stats.send(query(sql));
                 List<Msg> r = stats.replies();
                 assertEquals("EZ", types(r), sql);
@@ -235,13 +277,36 @@ class AdminSessionTest {
 
     @Test
     void controlCommandsReachControlWithTheirArguments() {
-        List<Msg> r = simple("PAUSE; PAUSE app; RESUME \"my-db\"; RECONNECT; KILL app; KILL_CLIENT 42;"
-                + " DISABLE app; ENABLE app; WAIT_CLOSE; SHUTDOWN wait_for_clients");
+        List<Msg> r =
+                simple(
+                        "PAUSE; PAUSE app; RESUME \"my-db\"; RECONNECT; KILL app; KILL_CLIENT 42;"
+                                + " DISABLE app; ENABLE app; WAIT_CLOSE; SHUTDOWN wait_for_clients");
         assertEquals("CCCCCCCCCCZ", types(r));
-        assertEquals(List.of("PAUSE", "PAUSE", "RESUME", "RECONNECT", "KILL", "KILL_CLIENT", "DISABLE",
-                "ENABLE", "WAIT_CLOSE", "SHUTDOWN"), r.stream().filter(m -> m.type() == 'C').map(Msg::tag).toList());
-        assertEquals(List.of("PAUSE null", "PAUSE app", "RESUME my-db", "RECONNECT null", "KILL app",
-                "KILL_CLIENT 42", "DISABLE app", "ENABLE app", "WAIT_CLOSE null", "SHUTDOWN WAIT_FOR_CLIENTS"),
+        assertEquals(
+                List.of(
+                        "PAUSE",
+                        "PAUSE",
+                        "RESUME",
+                        "RECONNECT",
+                        "KILL",
+                        "KILL_CLIENT",
+                        "DISABLE",
+                        "ENABLE",
+                        "WAIT_CLOSE",
+                        "SHUTDOWN"),
+                r.stream().filter(m -> m.type() == 'C').map(Msg::tag).toList());
+        assertEquals(
+                List.of(
+                        "PAUSE null",
+                        "PAUSE app",
+                        "RESUME my-db",
+                        "RECONNECT null",
+                        "KILL app",
+                        "KILL_CLIENT 42",
+                        "DISABLE app",
+                        "ENABLE app",
+                        "WAIT_CLOSE null",
+                        "SHUTDOWN WAIT_FOR_CLIENTS"),
                 admin.control.calls);
         assertEquals("42601", simple("DISABLE").get(0).sqlState());
         assertEquals("42601", simple("KILL_CLIENT abc").get(0).sqlState());
@@ -255,7 +320,8 @@ class AdminSessionTest {
         assertEquals("EZ", types(r));
         assertEquals("55000", r.get(0).sqlState());
         assertEquals("pooler is not paused/suspended", r.get(0).fields().get('M'));
-        admin.control.answers.put("RELOAD", CompletableFuture.failedFuture(new IllegalStateException("boom")));
+        admin.control.answers.put(
+                "RELOAD", CompletableFuture.failedFuture(new IllegalStateException("boom")));
         assertEquals("XX000", simple("RELOAD").get(0).sqlState());
     }
 
@@ -266,8 +332,14 @@ class AdminSessionTest {
         simple("SET server_reset_query = 'DISCARD ALL; -- it''s fine'");
         simple("SET \"Key\" TO \"v\"");
         simple("SET a=b");
-        assertEquals(List.of("SET default_pool_size=50", "SET log_connections=0",
-                "SET server_reset_query=DISCARD ALL; -- it's fine", "SET Key=v", "SET a=b"), admin.control.calls);
+        assertEquals(
+                List.of(
+                        "SET default_pool_size=50",
+                        "SET log_connections=0",
+                        "SET server_reset_query=DISCARD ALL; -- it's fine",
+                        "SET Key=v",
+                        "SET a=b"),
+                admin.control.calls);
 
         admin.control.answers.put("SET", AdminControl.failed("unknown setting: nope"));
         List<Msg> r = simple("SET nope = 1");
@@ -302,7 +374,8 @@ class AdminSessionTest {
 
     @Test
     void unnamedStatementAsPgJdbcSendsIt() {
-        admin.send(parse("", "SHOW POOLS"), bind("", ""), describe('P', ""), execute("", 0), sync());
+        admin.send(
+                parse("", "SHOW POOLS"), bind("", ""), describe('P', ""), execute("", 0), sync());
         List<Msg> r = admin.replies();
         assertEquals("12TDCZ", types(r));
         assertEquals("database", r.get(2).columnNames().get(0));
@@ -332,10 +405,16 @@ class AdminSessionTest {
 
     @Test
     void describeOfControlAndHelpIsNoData() {
-        admin.send(parse("", "RELOAD"), describe('S', ""), bind("", ""), describe('P', ""),
-                execute("", 0), sync());
+        admin.send(
+                parse("", "RELOAD"),
+                describe('S', ""),
+                bind("", ""),
+                describe('P', ""),
+                execute("", 0),
+                sync());
         assertEquals("1tn2nCZ", types(admin.replies()));
-        admin.send(parse("h", "SHOW HELP"), bind("", "h"), describe('P', ""), execute("", 0), sync());
+        admin.send(
+                parse("h", "SHOW HELP"), bind("", "h"), describe('P', ""), execute("", 0), sync());
         assertEquals("12nNCZ", types(admin.replies()));
         admin.send(parse("", ""), bind("", ""), describe('P', ""), execute("", 0), sync());
         assertEquals("12nIZ", types(admin.replies()));
@@ -343,8 +422,14 @@ class AdminSessionTest {
 
     @Test
     void errorInExtendedModeSkipsUntilSync() {
-        admin.send(parse("", "BOGUS"), bind("", ""), describe('P', ""), execute("", 0), flush(),
-                query("SHOW VERSION"), sync());
+        admin.send(
+                parse("", "BOGUS"),
+                bind("", ""),
+                describe('P', ""),
+                execute("", 0),
+                flush(),
+                query("SHOW VERSION"),
+                sync());
         List<Msg> r = admin.replies();
         assertEquals("EZ", types(r));
         assertEquals("42601", r.get(0).sqlState());
@@ -382,7 +467,13 @@ class AdminSessionTest {
 
     @Test
     void executeWithRowLimitSuspendsThePortal() {
-        admin.send(parse("", "SHOW STATE"), bind("c", ""), execute("c", 2), execute("c", 2), execute("c", 2), sync());
+        admin.send(
+                parse("", "SHOW STATE"),
+                bind("c", ""),
+                execute("c", 2),
+                execute("c", 2),
+                execute("c", 2),
+                sync());
         List<Msg> r = admin.replies();
         assertEquals("12DDsDCCZ", types(r));
         assertEquals(List.of("suspended", "no"), r.get(5).values());
@@ -391,7 +482,12 @@ class AdminSessionTest {
 
     @Test
     void binaryResultFormatsAreHonoured() {
-        admin.send(parse("", "SHOW STATS"), bind("", "", 1), describe('P', ""), execute("", 0), sync());
+        admin.send(
+                parse("", "SHOW STATS"),
+                bind("", "", 1),
+                describe('P', ""),
+                execute("", 0),
+                sync());
         List<Msg> r = admin.replies();
         assertEquals("12TDDCZ", types(r));
         List<Column> cols = r.get(2).columns();
@@ -400,11 +496,16 @@ class AdminSessionTest {
         assertEquals("app", new String(values.get(0)));
         // total_query_count = 30: ndigits 1, weight 0, sign +, dscale 0, digit 30
         assertArrayEquals(new byte[] {0, 1, 0, 0, 0, 0, 0, 0, 0, 30}, values.get(3));
-        // avg_client_login_count = 1234 5678 0000: the trailing zero digit is dropped, weight stays 2
-        assertArrayEquals(new byte[] {0, 2, 0, 2, 0, 0, 0, 0, 0x04, (byte) 0xd2, 0x16, 0x2e}, values.get(24));
+        // avg_client_login_count = 1234 5678 0000: the trailing zero digit is dropped, weight stays
+        // 2
+        assertArrayEquals(
+                new byte[] {0, 2, 0, 2, 0, 0, 0, 0, 0x04, (byte) 0xd2, 0x16, 0x2e}, values.get(24));
 
-        admin.send(parse("", "SHOW POOLS"), bind("", "", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                execute("", 0), sync());
+        admin.send(
+                parse("", "SHOW POOLS"),
+                bind("", "", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                execute("", 0),
+                sync());
         r = admin.replies();
         assertEquals("12DCZ", types(r));
         assertEquals(3, ByteBuffer.wrap(r.get(2).rawValues().get(2)).getInt());
@@ -470,7 +571,8 @@ class AdminSessionTest {
     void extendedControlFailureLaterSkipsUntilSync() {
         CompletableFuture<String> paused = new CompletableFuture<>();
         admin.control.answers.put("PAUSE", paused);
-        admin.send(parse("", "PAUSE"), bind("", ""), execute("", 0), parse("", "SHOW STATE"), sync());
+        admin.send(
+                parse("", "PAUSE"), bind("", ""), execute("", 0), parse("", "SHOW STATE"), sync());
         assertEquals("12", types(admin.replies()));
         paused.complete("already suspended/paused");
         admin.runScheduled();
@@ -517,7 +619,8 @@ class AdminSessionTest {
 
     @Test
     void malformedOrUnknownMessagesAreFatal() {
-        ByteBuf unterminated = ConsoleHarness.frame('Q', Unpooled.buffer().writeBytes("SHOW POOLS".getBytes()));
+        ByteBuf unterminated =
+                ConsoleHarness.frame('Q', Unpooled.buffer().writeBytes("SHOW POOLS".getBytes()));
         admin.send(unterminated);
         List<Msg> r = admin.replies();
         assertEquals("E", types(r));
@@ -540,7 +643,8 @@ class AdminSessionTest {
 
     @Test
     void bindCountsAreUnsigned() {
-        // 0xffff parameter formats, as FFFF and not -1 (found by AdminConsoleFuzzTest): too short a message.
+        // 0xffff parameter formats, as FFFF and not -1 (found by AdminConsoleFuzzTest): too short a
+        // message.
         admin.send(ConsoleHarness.frame('B', Unpooled.buffer().writeShort(0).writeShort(0xffff)));
         List<Msg> r = admin.replies();
         assertEquals("E", types(r));

@@ -26,16 +26,21 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * An AdminSession wired to a fake view and control, with frontend frames built by hand and
- * backend replies decoded into {@link Msg}s. Every buffer given to the session is remembered
- * so a test can check it was released; every buffer the session wrote is released on decode.
+ * An AdminSession wired to a fake view and control, with frontend frames built by hand and backend
+ * replies decoded into {@link Msg}s. Every buffer given to the session is remembered so a test can
+ * check it was released; every buffer the session wrote is released on decode.
  */
 final class ConsoleHarness {
 
     final FakeView view = new FakeView();
     final FakeControl control = new FakeControl();
-    /** Continuations the session scheduled; run with {@link #runScheduled()}, as the event loop would. */
+
+    /**
+     * Continuations the session scheduled; run with {@link #runScheduled()}, as the event loop
+     * would.
+     */
     final ArrayDeque<Runnable> scheduled = new ArrayDeque<>();
+
     final List<ByteBuf> written = new ArrayList<>();
     final List<ByteBuf> sent = new ArrayList<>();
     boolean outputClosed;
@@ -46,18 +51,24 @@ final class ConsoleHarness {
     }
 
     ConsoleHarness(boolean mayControl, ByteBufAllocator alloc) {
-        session = new AdminSession(view, control, mayControl, alloc,
-                scheduled::add, new AdminSession.Output() {
-                    @Override
-                    public void write(ByteBuf messages) {
-                        written.add(messages);
-                    }
+        session =
+                new AdminSession(
+                        view,
+                        control,
+                        mayControl,
+                        alloc,
+                        scheduled::add,
+                        new AdminSession.Output() {
+                            @Override
+                            public void write(ByteBuf messages) {
+                                written.add(messages);
+                            }
 
-                    @Override
-                    public void close() {
-                        outputClosed = true;
-                    }
-                });
+                            @Override
+                            public void close() {
+                                outputClosed = true;
+                            }
+                        });
     }
 
     void send(ByteBuf... frames) {
@@ -167,8 +178,7 @@ final class ConsoleHarness {
 
     // ---- backend messages ----
 
-    record Column(String name, int oid, int format) {
-    }
+    record Column(String name, int oid, int format) {}
 
     record Msg(char type, byte[] body) {
 
@@ -282,24 +292,63 @@ final class ConsoleHarness {
         @Override
         public List<PoolRow> pools() {
             showCalls++;
-            return List.of(new PoolRow("app", "alice", 3, 1, 0, 0, 2, 0, 0, 5, 0, 0, 1, 2_500_000,
-                    "transaction", null, "primary", "10.0.0.1:5432"));
+            return List.of(
+                    new PoolRow(
+                            "app",
+                            "alice",
+                            3,
+                            1,
+                            0,
+                            0,
+                            2,
+                            0,
+                            0,
+                            5,
+                            0,
+                            0,
+                            1,
+                            2_500_000,
+                            "transaction",
+                            null,
+                            "primary",
+                            "10.0.0.1:5432"));
         }
 
         @Override
         public List<StatsRow> stats() {
             showCalls++;
             StatCounters total = new StatCounters(10, 20, 30, 4000, 5000, 600, 700, 80, 9, 8, 7, 6);
-            StatCounters avg = new StatCounters(1, 2, 3, 400, 500, 60, 70, 8, 0, 0, 0, 123_456_780_000L);
-            return List.of(new StatsRow("app", total, avg), new StatsRow("pgbouncer", StatCounters.ZERO, StatCounters.ZERO));
+            StatCounters avg =
+                    new StatCounters(1, 2, 3, 400, 500, 60, 70, 8, 0, 0, 0, 123_456_780_000L);
+            return List.of(
+                    new StatsRow("app", total, avg),
+                    new StatsRow("pgbouncer", StatCounters.ZERO, StatCounters.ZERO));
         }
 
         @Override
         public List<ConnectionRow> clients() {
             showCalls++;
-            return List.of(new ConnectionRow("alice", "app", "none", "active", "127.0.0.1", 40000,
-                    "127.0.0.1", 6432, Instant.parse("2025-01-02T03:04:05Z"), null, 1_000_001, false,
-                    "c1", "s1", 0, "", "psql", 0, 7));
+            return List.of(
+                    new ConnectionRow(
+                            "alice",
+                            "app",
+                            "none",
+                            "active",
+                            "127.0.0.1",
+                            40000,
+                            "127.0.0.1",
+                            6432,
+                            Instant.parse("2025-01-02T03:04:05Z"),
+                            null,
+                            1_000_001,
+                            false,
+                            "c1",
+                            "s1",
+                            0,
+                            "",
+                            "psql",
+                            0,
+                            7));
         }
 
         @Override
@@ -311,8 +360,25 @@ final class ConsoleHarness {
         @Override
         public List<DatabaseRow> databases() {
             showCalls++;
-            return List.of(new DatabaseRow("app", "10.0.0.1", 5432, "app", null, 20, 0, 5, 3600,
-                    null, null, 0, 2, 0, 4, true, false));
+            return List.of(
+                    new DatabaseRow(
+                            "app",
+                            "10.0.0.1",
+                            5432,
+                            "app",
+                            null,
+                            20,
+                            0,
+                            5,
+                            3600,
+                            null,
+                            null,
+                            0,
+                            2,
+                            0,
+                            4,
+                            true,
+                            false));
         }
 
         @Override
@@ -330,7 +396,8 @@ final class ConsoleHarness {
         @Override
         public List<ConfigRow> config() {
             showCalls++;
-            return List.of(new ConfigRow("max_client_conn", "100", "100", true),
+            return List.of(
+                    new ConfigRow("max_client_conn", "100", "100", true),
                     new ConfigRow("listen_port", "6432", "6432", false));
         }
 
@@ -349,8 +416,19 @@ final class ConsoleHarness {
         @Override
         public List<TopologyRow> topology() {
             showCalls++;
-            return List.of(new TopologyRow("node1", "10.0.0.1", 5432, "primary", "running", null, false,
-                    true, "etcd", true, null));
+            return List.of(
+                    new TopologyRow(
+                            "node1",
+                            "10.0.0.1",
+                            5432,
+                            "primary",
+                            "running",
+                            null,
+                            false,
+                            true,
+                            "etcd",
+                            true,
+                            null));
         }
     }
 

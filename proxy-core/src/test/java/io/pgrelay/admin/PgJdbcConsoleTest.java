@@ -34,8 +34,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The console as pgjdbc sees it: a bare Netty server that does the login pgrelay does (trust)
- * and hands every later frame to an AdminSession, as the lead's client session will.
+ * The console as pgjdbc sees it: a bare Netty server that does the login pgrelay does (trust) and
+ * hands every later frame to an AdminSession, as the lead's client session will.
  */
 class PgJdbcConsoleTest {
 
@@ -47,14 +47,21 @@ class PgJdbcConsoleTest {
     @BeforeAll
     static void start() throws InterruptedException {
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
-        server = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        FrameDecoder decoder = FrameDecoder.frontend(1 << 20);
-                        ch.pipeline().addLast(decoder, new ConsoleHandler(decoder));
-                    }
-                }).bind("127.0.0.1", 0).sync().channel();
+        server =
+                new ServerBootstrap()
+                        .group(group)
+                        .channel(NioServerSocketChannel.class)
+                        .childHandler(
+                                new ChannelInitializer<SocketChannel>() {
+                                    @Override
+                                    protected void initChannel(SocketChannel ch) {
+                                        FrameDecoder decoder = FrameDecoder.frontend(1 << 20);
+                                        ch.pipeline().addLast(decoder, new ConsoleHandler(decoder));
+                                    }
+                                })
+                        .bind("127.0.0.1", 0)
+                        .sync()
+                        .channel();
     }
 
     @AfterAll
@@ -76,7 +83,8 @@ class PgJdbcConsoleTest {
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, ByteBuf msg) {
             if (session != null) {
-                session.onFrame(msg.retain()); // SimpleChannelInboundHandler releases its own reference
+                session.onFrame(
+                        msg.retain()); // SimpleChannelInboundHandler releases its own reference
                 return;
             }
             int code = StartupMessage.code(msg);
@@ -85,8 +93,10 @@ class PgJdbcConsoleTest {
                 return;
             }
             String user = StartupMessage.parameters(msg).get("user");
-            String serverVersion = StartupMessage.parameters(msg).getOrDefault("options", "").contains("legacy")
-                    ? "1.25.0/bouncer" : "16.0";
+            String serverVersion =
+                    StartupMessage.parameters(msg).getOrDefault("options", "").contains("legacy")
+                            ? "1.25.0/bouncer"
+                            : "16.0";
             decoder.typedPhase();
             ctx.write(Messages.authenticationOk());
             ctx.write(Messages.parameterStatus(ctx.alloc(), "server_version", serverVersion));
@@ -96,18 +106,24 @@ class PgJdbcConsoleTest {
             ctx.write(Messages.parameterStatus(ctx.alloc(), "standard_conforming_strings", "on"));
             ctx.write(Messages.backendKeyData(ctx.alloc(), 1, 2));
             ctx.writeAndFlush(Messages.readyForQueryIdle());
-            session = new AdminSession(VIEW, CONTROL, user.equals("admin"), ctx.alloc(), ctx.channel().eventLoop(),
-                    new AdminSession.Output() {
-                        @Override
-                        public void write(ByteBuf messages) {
-                            ctx.writeAndFlush(messages);
-                        }
+            session =
+                    new AdminSession(
+                            VIEW,
+                            CONTROL,
+                            user.equals("admin"),
+                            ctx.alloc(),
+                            ctx.channel().eventLoop(),
+                            new AdminSession.Output() {
+                                @Override
+                                public void write(ByteBuf messages) {
+                                    ctx.writeAndFlush(messages);
+                                }
 
-                        @Override
-                        public void close() {
-                            ctx.close();
-                        }
-                    });
+                                @Override
+                                public void close() {
+                                    ctx.close();
+                                }
+                            });
         }
 
         @Override
@@ -120,14 +136,20 @@ class PgJdbcConsoleTest {
 
     private static Connection connect(String user, String extra) throws SQLException {
         int port = ((InetSocketAddress) server.localAddress()).getPort();
-        return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/pgbouncer?user=" + user
-                + "&sslmode=disable&connectTimeout=5&socketTimeout=10" + extra);
+        return DriverManager.getConnection(
+                "jdbc:postgresql://127.0.0.1:"
+                        + port
+                        + "/pgbouncer?user="
+                        + user
+                        + "&sslmode=disable&connectTimeout=5&socketTimeout=10"
+                        + extra);
     }
 
     @Test
     void executeQueryShowPools() throws SQLException {
-        try (Connection c = connect("admin", ""); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW POOLS")) {
+        try (Connection c = connect("admin", "");
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SHOW POOLS")) {
             assertEquals(Types.VARCHAR, rs.getMetaData().getColumnType(1));
             assertEquals("int4", rs.getMetaData().getColumnTypeName(3));
             assertTrue(rs.next());
@@ -142,21 +164,23 @@ class PgJdbcConsoleTest {
     @Test
     void preparedStatementSurvivesTheSwitchToNamedAndBinary() throws SQLException {
         try (Connection c = connect("admin", "&prepareThreshold=2");
-             PreparedStatement ps = c.prepareStatement("SHOW STATS")) {
+                PreparedStatement ps = c.prepareStatement("SHOW STATS")) {
             for (int i = 0; i < 6; i++) {
                 try (ResultSet rs = ps.executeQuery()) {
                     assertTrue(rs.next());
                     assertEquals("app", rs.getString("database"));
                     assertEquals(30, rs.getLong("total_query_count"));
                     assertEquals(30, rs.getLong("total_requests"));
-                    assertEquals(new BigDecimal("123456780000"), rs.getBigDecimal("avg_client_login_count"));
+                    assertEquals(
+                            new BigDecimal("123456780000"),
+                            rs.getBigDecimal("avg_client_login_count"));
                     assertTrue(rs.next());
                     assertFalse(rs.next());
                 }
             }
         }
         try (Connection c = connect("admin", "&prepareThreshold=1");
-             PreparedStatement ps = c.prepareStatement("SHOW POOLS")) {
+                PreparedStatement ps = c.prepareStatement("SHOW POOLS")) {
             for (int i = 0; i < 3; i++) {
                 try (ResultSet rs = ps.executeQuery()) {
                     assertTrue(rs.next());
@@ -169,8 +193,10 @@ class PgJdbcConsoleTest {
 
     @Test
     void errorsKeepTheConnectionUsable() throws SQLException {
-        try (Connection c = connect("admin", ""); Statement st = c.createStatement()) {
-            SQLException e = assertThrows(SQLException.class, () -> st.executeQuery("SHOW NOTHING"));
+        try (Connection c = connect("admin", "");
+                Statement st = c.createStatement()) {
+            SQLException e =
+                    assertThrows(SQLException.class, () -> st.executeQuery("SHOW NOTHING"));
             assertEquals("42601", e.getSQLState());
             assertTrue(c.isValid(2));
             try (ResultSet rs = st.executeQuery("SHOW VERSION")) {
@@ -184,19 +210,22 @@ class PgJdbcConsoleTest {
     void controlCommandsAndStatsUsers() throws SQLException {
         CompletableFuture<String> paused = new CompletableFuture<>();
         CONTROL.answers.put("PAUSE", paused);
-        try (Connection c = connect("admin", ""); Statement st = c.createStatement()) {
-            CompletableFuture.runAsync(() -> {
-                try {
-                    Thread.sleep(100);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                paused.complete(null);
-            });
+        try (Connection c = connect("admin", "");
+                Statement st = c.createStatement()) {
+            CompletableFuture.runAsync(
+                    () -> {
+                        try {
+                            Thread.sleep(100);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        paused.complete(null);
+                    });
             assertFalse(st.execute("PAUSE app"));
             assertFalse(st.execute("RESUME app"));
         }
-        try (Connection c = connect("stats", ""); Statement st = c.createStatement()) {
+        try (Connection c = connect("stats", "");
+                Statement st = c.createStatement()) {
             SQLException e = assertThrows(SQLException.class, () -> st.execute("KILL app"));
             assertEquals("42501", e.getSQLState());
             try (ResultSet rs = st.executeQuery("SHOW LISTS")) {
@@ -208,12 +237,14 @@ class PgJdbcConsoleTest {
     @Test
     void simpleQueryModeAndPgBouncerServerVersion() throws SQLException {
         try (Connection c = connect("admin", "&preferQueryMode=simple&options=legacy");
-             Statement st = c.createStatement(); ResultSet rs = st.executeQuery("show databases;")) {
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("show databases;")) {
             assertTrue(rs.next());
             assertEquals(5, rs.getInt("reserve_pool"));
         }
-        try (Connection c = connect("admin", "&options=legacy"); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW CONFIG")) {
+        try (Connection c = connect("admin", "&options=legacy");
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SHOW CONFIG")) {
             assertTrue(rs.next());
             assertEquals("max_client_conn", rs.getString("key"));
         }

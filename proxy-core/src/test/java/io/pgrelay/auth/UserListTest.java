@@ -16,21 +16,26 @@ import org.junit.jupiter.api.io.TempDir;
 
 class UserListTest {
 
-    private static final String SCRAM = "SCRAM-SHA-256$4096:86zmph30laJLWnAw2ScC9w==$"
-            + "B3hvNc+4Y0WxOKe2DUvRAdpilawFLb/+9rt5QtMtwLY=:MKiFMX5aFgT5TmvxCOSnZBJ8NwWxpNCIKX+FKHDglwY=";
+    private static final String SCRAM =
+            "SCRAM-SHA-256$4096:86zmph30laJLWnAw2ScC9w==$"
+                    + "B3hvNc+4Y0WxOKe2DUvRAdpilawFLb/+9rt5QtMtwLY=:MKiFMX5aFgT5TmvxCOSnZBJ8NwWxpNCIKX+FKHDglwY=";
 
     @Test
     void parsesAllSecretKindsQuotesAndComments() {
-        UserList users = UserList.parse(String.join("\n",
-                "; PgBouncer comment",
-                "# another comment",
-                "",
-                "   ",
-                "\"alice\" \"" + SCRAM + "\"",
-                "\"bob\"\t\"md53175bce1d3201d16594cebf9d7eb3f9d\" \"ignored\" trailing words",
-                "  \"we\"\"ird\" \"pa\"\"ss word\"",
-                "\"carol\" \"\"\r",
-                ""), "userlist.txt");
+        UserList users =
+                UserList.parse(
+                        String.join(
+                                "\n",
+                                "; PgBouncer comment",
+                                "# another comment",
+                                "",
+                                "   ",
+                                "\"alice\" \"" + SCRAM + "\"",
+                                "\"bob\"\t\"md53175bce1d3201d16594cebf9d7eb3f9d\" \"ignored\" trailing words",
+                                "  \"we\"\"ird\" \"pa\"\"ss word\"",
+                                "\"carol\" \"\"\r",
+                                ""),
+                        "userlist.txt");
 
         assertEquals(Set.of("alice", "bob", "we\"ird", "carol"), users.users());
         assertInstanceOf(Secret.Scram.class, users.secret("alice").orElseThrow());
@@ -48,12 +53,29 @@ class UserListTest {
 
     @Test
     void malformedLineNamesFileAndLine() {
-        for (String bad : new String[] {
-                "alice \"pw\"", "\"alice\" pw", "\"alice\"", "\"alice\" \"pw", "\"alice\"\"pw\"", "\"\" \"pw\""}) {
-            IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
-                    () -> UserList.parse("; ok\n\"ok\" \"ok\"\n" + bad + "\n", "/etc/pgrelay/userlist.txt"), bad);
-            assertTrue(error.getMessage().startsWith("/etc/pgrelay/userlist.txt:3: "), error.getMessage());
-            assertFalse(error.getMessage().contains("pw"), "must not leak the secret: " + error.getMessage());
+        for (String bad :
+                new String[] {
+                    "alice \"pw\"",
+                    "\"alice\" pw",
+                    "\"alice\"",
+                    "\"alice\" \"pw",
+                    "\"alice\"\"pw\"",
+                    "\"\" \"pw\""
+                }) {
+            IllegalArgumentException error =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    UserList.parse(
+                                            "; ok\n\"ok\" \"ok\"\n" + bad + "\n",
+                                            "/etc/pgrelay/userlist.txt"),
+                            bad);
+            assertTrue(
+                    error.getMessage().startsWith("/etc/pgrelay/userlist.txt:3: "),
+                    error.getMessage());
+            assertFalse(
+                    error.getMessage().contains("pw"),
+                    "must not leak the secret: " + error.getMessage());
         }
     }
 

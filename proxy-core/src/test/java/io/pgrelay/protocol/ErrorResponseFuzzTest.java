@@ -18,8 +18,11 @@ class ErrorResponseFuzzTest {
 
     @FuzzTest
     void decode(byte[] body) {
-        ByteBuf frame = Unpooled.buffer(5 + body.length).writeByte(ErrorResponse.TYPE).writeInt(4 + body.length)
-                .writeBytes(body);
+        ByteBuf frame =
+                Unpooled.buffer(5 + body.length)
+                        .writeByte(ErrorResponse.TYPE)
+                        .writeInt(4 + body.length)
+                        .writeBytes(body);
         ErrorResponse error;
         try {
             error = ErrorResponse.decode(frame);

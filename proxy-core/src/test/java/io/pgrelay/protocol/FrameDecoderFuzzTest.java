@@ -19,10 +19,10 @@ import java.util.Arrays;
 
 /**
  * FrameDecoder against arbitrary bytes in fragments the fuzzer chooses. Every input is checked
- * against a reference framing of the whole byte stream: the decoder must emit exactly the
- * complete messages before the first bad length (no byte lost, reordered or held back), fail
- * with a ProtocolException exactly when there is a bad length, never throw anything else, and
- * release every buffer.
+ * against a reference framing of the whole byte stream: the decoder must emit exactly the complete
+ * messages before the first bad length (no byte lost, reordered or held back), fail with a
+ * ProtocolException exactly when there is a bad length, never throw anything else, and release
+ * every buffer.
  */
 class FrameDecoderFuzzTest {
 
@@ -40,11 +40,13 @@ class FrameDecoderFuzzTest {
 
     private static void run(FuzzedDataProvider data, boolean frontend) {
         boolean runs = data.consumeBoolean();
-        // pgrelay frames server bytes with no limit (Integer.MAX_VALUE); clients get max_message_size.
+        // pgrelay frames server bytes with no limit (Integer.MAX_VALUE); clients get
+        // max_message_size.
         int max = data.consumeBoolean() ? Integer.MAX_VALUE : data.consumeInt(4, 4096);
-        FrameDecoder decoder = frontend
-                ? (runs ? FrameDecoder.frontendRuns(max) : FrameDecoder.frontend(max))
-                : (runs ? FrameDecoder.backendRuns(max) : FrameDecoder.backend(max));
+        FrameDecoder decoder =
+                frontend
+                        ? (runs ? FrameDecoder.frontendRuns(max) : FrameDecoder.frontend(max))
+                        : (runs ? FrameDecoder.backendRuns(max) : FrameDecoder.backend(max));
         TrackingAllocator alloc = new TrackingAllocator();
         Collector collector = new Collector(decoder, frontend, runs, max);
         EmbeddedChannel ch = new EmbeddedChannel();
@@ -68,8 +70,11 @@ class FrameDecoderFuzzTest {
         }
 
         Reference expected = Reference.frame(wire.toByteArray(), frontend, max);
-        assertEquals(expected.violation, failed, "ProtocolException iff the stream has a bad length");
-        assertArrayEquals(expected.complete, collector.emitted.toByteArray(),
+        assertEquals(
+                expected.violation, failed, "ProtocolException iff the stream has a bad length");
+        assertArrayEquals(
+                expected.complete,
+                collector.emitted.toByteArray(),
                 "emitted bytes must be exactly the complete messages before any bad length");
         alloc.assertAllReleased();
     }
@@ -92,10 +97,10 @@ class FrameDecoderFuzzTest {
     }
 
     /**
-     * Stands in for ClientSession / ServerConnection: checks each emitted slice is whole
-     * messages, switches the decoder to the typed phase after a protocol 3 StartupMessage, and
-     * stops reading after anything that makes ClientSession close (CancelRequest, other
-     * protocol versions, a bad SSLRequest).
+     * Stands in for ClientSession / ServerConnection: checks each emitted slice is whole messages,
+     * switches the decoder to the typed phase after a protocol 3 StartupMessage, and stops reading
+     * after anything that makes ClientSession close (CancelRequest, other protocol versions, a bad
+     * SSLRequest).
      */
     private static final class Collector extends ChannelInboundHandlerAdapter {
 
@@ -133,8 +138,12 @@ class FrameDecoderFuzzTest {
                     for (int i = start; i < start + length; ) {
                         assertTrue(start + length - i >= 5, "run ends in a partial header");
                         long declared = m.getInt(i + 1);
-                        assertTrue(declared >= 4 && declared <= max, "bad length in a run: " + declared);
-                        assertTrue(i + 1 + declared <= start + length, "run ends in a partial message");
+                        assertTrue(
+                                declared >= 4 && declared <= max,
+                                "bad length in a run: " + declared);
+                        assertTrue(
+                                i + 1 + declared <= start + length,
+                                "run ends in a partial message");
                         i += 1 + (int) declared;
                     }
                 } else {
@@ -165,7 +174,8 @@ class FrameDecoderFuzzTest {
 
         /** What ClientSession does after an untyped packet: stay, go typed, or close. */
         static int afterStartupPacket(int code, int length) {
-            if (code == StartupMessage.SSL_REQUEST_CODE || code == StartupMessage.GSSENC_REQUEST_CODE) {
+            if (code == StartupMessage.SSL_REQUEST_CODE
+                    || code == StartupMessage.GSSENC_REQUEST_CODE) {
                 return length == 8 ? STARTUP : CLOSE;
             }
             return code >>> 16 == 3 ? TYPED : CLOSE;
@@ -204,7 +214,10 @@ class FrameDecoderFuzzTest {
         }
 
         private static int readInt(byte[] b, int i) {
-            return (b[i] & 0xff) << 24 | (b[i + 1] & 0xff) << 16 | (b[i + 2] & 0xff) << 8 | (b[i + 3] & 0xff);
+            return (b[i] & 0xff) << 24
+                    | (b[i + 1] & 0xff) << 16
+                    | (b[i + 2] & 0xff) << 8
+                    | (b[i + 3] & 0xff);
         }
     }
 }

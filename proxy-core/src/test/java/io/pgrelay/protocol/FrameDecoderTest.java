@@ -102,11 +102,14 @@ class FrameDecoderTest {
     @Test
     void oversizedLengthFailsBeforeBufferingTheBody() {
         EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.backend(1024));
-        DecoderException e = assertThrows(DecoderException.class,
-                () -> ch.writeInbound(bytes('Q', 0x7f, 0xff, 0xff, 0xff, 's')));
+        DecoderException e =
+                assertThrows(
+                        DecoderException.class,
+                        () -> ch.writeInbound(bytes('Q', 0x7f, 0xff, 0xff, 0xff, 's')));
         ProtocolException pe = (ProtocolException) e.getCause();
         assertEquals(SqlState.PROTOCOL_VIOLATION, pe.sqlState());
-        assertTrue(pe.getMessage().contains("length 2147483647 (expected: <= 1024"), pe.getMessage());
+        assertTrue(
+                pe.getMessage().contains("length 2147483647 (expected: <= 1024"), pe.getMessage());
         // After a failure everything else is discarded, and nothing leaks.
         ch.writeInbound(bytes('Z', 0, 0, 0, 5, 'I'));
         assertNull(ch.readInbound());
@@ -115,9 +118,13 @@ class FrameDecoderTest {
 
     @Test
     void lengthOfIntegerMaxValueWithoutLimitWaitsForTheBody() {
-        // Server connections frame with no limit; length + 1 used to overflow (found by FrameDecoderFuzzTest).
-        for (FrameDecoder decoder : new FrameDecoder[] {FrameDecoder.backend(Integer.MAX_VALUE),
-                FrameDecoder.backendRuns(Integer.MAX_VALUE)}) {
+        // Server connections frame with no limit; length + 1 used to overflow (found by
+        // FrameDecoderFuzzTest).
+        for (FrameDecoder decoder :
+                new FrameDecoder[] {
+                    FrameDecoder.backend(Integer.MAX_VALUE),
+                    FrameDecoder.backendRuns(Integer.MAX_VALUE)
+                }) {
             EmbeddedChannel ch = new EmbeddedChannel(decoder);
             ch.writeInbound(bytes('Z', 0, 0, 0, 5, 'I', 'D', 0x7f, 0xff, 0xff, 0xff, 0, 1));
             ByteBuf z = ch.readInbound();
@@ -138,7 +145,8 @@ class FrameDecoderTest {
     @Test
     void startupPacketLimits() {
         EmbeddedChannel ch = new EmbeddedChannel(FrameDecoder.frontend(1024));
-        assertThrows(DecoderException.class, () -> ch.writeInbound(bytes(0, 0, 0x27, 0x11, 0, 3, 0, 0)));
+        assertThrows(
+                DecoderException.class, () -> ch.writeInbound(bytes(0, 0, 0x27, 0x11, 0, 3, 0, 0)));
         assertFalse(ch.finish());
         EmbeddedChannel tiny = new EmbeddedChannel(FrameDecoder.frontend(1024));
         assertThrows(DecoderException.class, () -> tiny.writeInbound(bytes(0, 0, 0, 4)));
@@ -147,7 +155,8 @@ class FrameDecoderTest {
 
     @Test
     void errorResponseRoundTrip() {
-        ErrorResponse e = ErrorResponse.fatal("57P01", "terminating connection due to administrator command");
+        ErrorResponse e =
+                ErrorResponse.fatal("57P01", "terminating connection due to administrator command");
         ByteBuf wire = e.encode(Unpooled.buffer().alloc());
         ErrorResponse back = ErrorResponse.decode(wire);
         wire.release();
@@ -164,6 +173,7 @@ class FrameDecoderTest {
         assertEquals(Unpooled.wrappedBuffer(new byte[] {'Z', 0, 0, 0, 5, 'I'}), z);
         z.release();
     }
+
     private static ByteBuf queryHeader(int length, int bodyBytes) {
         ByteBuf b = Unpooled.buffer(5 + bodyBytes).writeByte('Q').writeInt(length);
         return b.writeZero(bodyBytes);
@@ -180,10 +190,14 @@ class FrameDecoderTest {
         int size = 200 * 1024;
         a.writeInbound(queryHeader(size - 1, 1000));
         assertEquals(size, memory.used(), "reserved when the header arrives");
-        DecoderException e = assertThrows(DecoderException.class, () -> b.writeInbound(queryHeader(size - 1, 10)));
+        DecoderException e =
+                assertThrows(
+                        DecoderException.class, () -> b.writeInbound(queryHeader(size - 1, 10)));
         ProtocolException cause = (ProtocolException) e.getCause();
         assertEquals(SqlState.OUT_OF_MEMORY, cause.sqlState());
-        assertTrue(cause.getMessage().contains("limits.max_buffered_message_bytes"), cause.getMessage());
+        assertTrue(
+                cause.getMessage().contains("limits.max_buffered_message_bytes"),
+                cause.getMessage());
         assertEquals(size, memory.used(), "the refused message reserved nothing");
 
         // The rest arrives in pieces; the message comes out whole and its reservation is returned.

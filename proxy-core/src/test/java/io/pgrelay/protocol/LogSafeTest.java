@@ -27,8 +27,13 @@ class LogSafeTest {
         assertEquals("\"\\x00\\x01\\x1f\"", LogSafe.quote("\0\u0001\u001f"));
         assertEquals("\"\\x1b[31mred\"", LogSafe.quote("\u001b[31mred"), "ESC");
         assertEquals("\"\\x7f\"", LogSafe.quote("\u007f"), "DEL");
-        assertEquals("\"\\x80\\x85\\x9b\\x9f\"", LogSafe.quote("\u0080\u0085\u009b\u009f"), "C1, NEL and CSI included");
-        assertEquals("\"\\u202eevil\\u2028\\u2029\\ufeff\\u200b\"", LogSafe.quote("\u202eevil\u2028\u2029\ufeff\u200b"),
+        assertEquals(
+                "\"\\x80\\x85\\x9b\\x9f\"",
+                LogSafe.quote("\u0080\u0085\u009b\u009f"),
+                "C1, NEL and CSI included");
+        assertEquals(
+                "\"\\u202eevil\\u2028\\u2029\\ufeff\\u200b\"",
+                LogSafe.quote("\u202eevil\u2028\u2029\ufeff\u200b"),
                 "bidi override, line and paragraph separator, BOM, zero-width space");
         assertEquals("\"\u00a0\u00e9\"", LogSafe.quote("\u00a0\u00e9"), "printable Latin-1 stays");
     }
@@ -38,7 +43,10 @@ class LogSafeTest {
         String name = "d".repeat(9000);
         String quoted = LogSafe.quote(name);
         assertEquals("\"" + "d".repeat(64) + "\"...", quoted);
-        assertEquals("\"" + "d".repeat(64) + "\"", LogSafe.quote("d".repeat(64)), "exactly at the limit: not cut");
+        assertEquals(
+                "\"" + "d".repeat(64) + "\"",
+                LogSafe.quote("d".repeat(64)),
+                "exactly at the limit: not cut");
         assertEquals("\"abc\"...", LogSafe.quote("abcdef", 3));
     }
 
@@ -51,13 +59,14 @@ class LogSafeTest {
 
     @Test
     void aSurrogatePairIsNeverSplit() {
-        String name = "a".repeat(63) + "\uD83D\uDE00" + "tail";   // U+1F600 at characters 63-64
+        String name = "a".repeat(63) + "\uD83D\uDE00" + "tail"; // U+1F600 at characters 63-64
         assertEquals("\"" + "a".repeat(63) + "\"...", LogSafe.quote(name));
     }
 
     @Test
     void escapeHasNoQuotes() {
-        assertEquals("FATAL 3D000 database \"x\\ny\" does not exist",
+        assertEquals(
+                "FATAL 3D000 database \"x\\ny\" does not exist",
                 LogSafe.escape("FATAL 3D000 database \"x\ny\" does not exist", 200));
         assertEquals("abc...", LogSafe.escape("abcdef", 3));
         assertEquals("null", LogSafe.escape(null, 3));

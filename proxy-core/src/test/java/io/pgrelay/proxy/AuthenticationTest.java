@@ -22,7 +22,11 @@ class AuthenticationTest {
     @BeforeAll
     static void start() {
         primary = PgServer.startPrimary();
-        appScramSecret = primary.psql(PgServer.POSTGRES_DB, "select rolpassword from pg_authid where rolname = 'app'").trim();
+        appScramSecret =
+                primary.psql(
+                                PgServer.POSTGRES_DB,
+                                "select rolpassword from pg_authid where rolname = 'app'")
+                        .trim();
     }
 
     @AfterAll
@@ -32,7 +36,8 @@ class AuthenticationTest {
         }
     }
 
-    private static void assertWorks(RelayFixture relay, String user, String password) throws Exception {
+    private static void assertWorks(RelayFixture relay, String user, String password)
+            throws Exception {
         try (Connection c = relay.connect(user, password)) {
             assertEquals(user, one(c, "select current_user"));
         }
@@ -45,11 +50,17 @@ class AuthenticationTest {
 
     @Test
     void scramWithPlainAndMd5AndScramSecrets() throws Exception {
-        String users = "\"app\" \"" + appScramSecret + "\"\n"
-                + "\"md5user\" \"" + Md5Password.encode("md5user", "md5-secret") + "\"\n"
-                + "\"postgres\" \"postgres\"\n";
+        String users =
+                "\"app\" \""
+                        + appScramSecret
+                        + "\"\n"
+                        + "\"md5user\" \""
+                        + Md5Password.encode("md5user", "md5-secret")
+                        + "\"\n"
+                        + "\"postgres\" \"postgres\"\n";
         try (RelayFixture relay = RelayFixture.builder(primary).userlist(users).start()) {
-            // SCRAM secret only: the ClientKey from the client's proof logs pgrelay in to PostgreSQL.
+            // SCRAM secret only: the ClientKey from the client's proof logs pgrelay in to
+            // PostgreSQL.
             assertWorks(relay, "app", "app-secret");
             assertWorks(relay, "postgres", "postgres");
             assertRejected(relay, "app", "wrong");
@@ -60,10 +71,19 @@ class AuthenticationTest {
 
     @Test
     void md5ClientAuth() throws Exception {
-        String users = "\"app\" \"" + appScramSecret + "\"\n"
-                + "\"md5user\" \"" + Md5Password.encode("md5user", "md5-secret") + "\"\n"
-                + "\"postgres\" \"postgres\"\n";
-        try (RelayFixture relay = RelayFixture.builder(primary).userlist(users).set("auth.auth_type", "md5").start()) {
+        String users =
+                "\"app\" \""
+                        + appScramSecret
+                        + "\"\n"
+                        + "\"md5user\" \""
+                        + Md5Password.encode("md5user", "md5-secret")
+                        + "\"\n"
+                        + "\"postgres\" \"postgres\"\n";
+        try (RelayFixture relay =
+                RelayFixture.builder(primary)
+                        .userlist(users)
+                        .set("auth.auth_type", "md5")
+                        .start()) {
             assertWorks(relay, "md5user", "md5-secret");
             assertWorks(relay, "postgres", "postgres");
             // md5 mode asks users with a SCRAM secret for SCRAM.
@@ -75,12 +95,14 @@ class AuthenticationTest {
 
     @Test
     void plainAndTrust() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("auth.auth_type", "plain").start()) {
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("auth.auth_type", "plain").start()) {
             assertWorks(relay, "app", "app-secret");
             assertWorks(relay, "md5user", "md5-secret");
             assertRejected(relay, "app", "nope");
         }
-        try (RelayFixture relay = RelayFixture.builder(primary).set("auth.auth_type", "trust").start()) {
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("auth.auth_type", "trust").start()) {
             assertWorks(relay, "app", "anything");
             assertRejected(relay, "ghost", "anything");
         }
@@ -89,7 +111,11 @@ class AuthenticationTest {
     @Test
     void scramSecretWithoutPriorScramLoginCannotReachTheServer() throws Exception {
         String users = "\"app\" \"" + appScramSecret + "\"\n";
-        try (RelayFixture relay = RelayFixture.builder(primary).userlist(users).set("auth.auth_type", "trust").start()) {
+        try (RelayFixture relay =
+                RelayFixture.builder(primary)
+                        .userlist(users)
+                        .set("auth.auth_type", "trust")
+                        .start()) {
             PSQLException e = assertThrows(PSQLException.class, () -> relay.connect("app", "x"));
             assertEquals("08006", e.getSQLState(), e.getMessage());
         }
@@ -98,12 +124,24 @@ class AuthenticationTest {
     @Test
     void unknownStartupParameterIsReportedLikePostgreSQL() throws Exception {
         try (RelayFixture relay = RelayFixture.builder(primary).start()) {
-            PSQLException e = assertThrows(PSQLException.class, () -> {
-                try (Connection c = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret",
-                        Map.of("options", "-c no_such_setting_xyz=1", "prepareThreshold", "0"))) {
-                    one(c, "select 1");
-                }
-            });
+            PSQLException e =
+                    assertThrows(
+                            PSQLException.class,
+                            () -> {
+                                try (Connection c =
+                                        relay.connect(
+                                                relay.writePort(),
+                                                PgServer.APP_DB,
+                                                "app",
+                                                "app-secret",
+                                                Map.of(
+                                                        "options",
+                                                        "-c no_such_setting_xyz=1",
+                                                        "prepareThreshold",
+                                                        "0"))) {
+                                    one(c, "select 1");
+                                }
+                            });
             assertEquals("42704", e.getSQLState(), e.getMessage());
         }
     }

@@ -25,8 +25,8 @@ import org.junit.jupiter.api.Test;
 import org.postgresql.util.PSQLException;
 
 /**
- * Malformed and hostile input from raw sockets: each gets a PostgreSQL ErrorResponse with the
- * right SQLSTATE, and a client already connected keeps working throughout.
+ * Malformed and hostile input from raw sockets: each gets a PostgreSQL ErrorResponse with the right
+ * SQLSTATE, and a client already connected keeps working throughout.
  */
 class BadInputTest {
 
@@ -39,8 +39,11 @@ class BadInputTest {
     @BeforeAll
     static void start() throws Exception {
         primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.max_client_conn", MAX_CLIENT_CONN)
-                .set("protocol.max_message_size", "1MiB").start();
+        relay =
+                RelayFixture.builder(primary)
+                        .set("pool.max_client_conn", MAX_CLIENT_CONN)
+                        .set("protocol.max_message_size", "1MiB")
+                        .start();
         bystander = relay.app();
     }
 
@@ -57,7 +60,10 @@ class BadInputTest {
         }
     }
 
-    /** Reads backend messages until the server closes; returns the ErrorResponse fields of the first error. */
+    /**
+     * Reads backend messages until the server closes; returns the ErrorResponse fields of the first
+     * error.
+     */
     static Map<Character, String> readError(Socket s) throws IOException {
         s.setSoTimeout(5000);
         DataInputStream in = new DataInputStream(s.getInputStream());
@@ -101,7 +107,8 @@ class BadInputTest {
     @Test
     void garbageInsteadOfAStartupPacket() throws Exception {
         try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
-            s.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
             Map<Character, String> e = readError(s);
             assertEquals("08P01", e.get('C'));
             assertTrue(e.get('M').contains("invalid length of startup packet"), e.get('M'));
@@ -149,8 +156,13 @@ class BadInputTest {
 
     @Test
     void sslRequestIsRefusedAndTheClientGoesOnInTheClear() throws Exception {
-        try (Connection c = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret",
-                Map.of("sslmode", "prefer", "prepareThreshold", "0"))) {
+        try (Connection c =
+                relay.connect(
+                        relay.writePort(),
+                        PgServer.APP_DB,
+                        "app",
+                        "app-secret",
+                        Map.of("sslmode", "prefer", "prepareThreshold", "0"))) {
             assertEquals("1", one(c, "select 1"));
         }
     }
@@ -182,7 +194,9 @@ class BadInputTest {
                     refused = e;
                 }
             }
-            assertTrue(refused != null, "max_client_conn " + MAX_CLIENT_CONN + " never refused a client");
+            assertTrue(
+                    refused != null,
+                    "max_client_conn " + MAX_CLIENT_CONN + " never refused a client");
             assertEquals("53300", refused.getSQLState());
             assertTrue(refused.getMessage().contains("max_client_conn"), refused.getMessage());
             assertBystanderWorks();
@@ -193,7 +207,9 @@ class BadInputTest {
         }
         // Slots come back once clients leave. Their Terminates are handled asynchronously (on
         // either event loop), so a new connection may otherwise race them.
-        Await.until("the closed clients to leave", Duration.ofSeconds(10),
+        Await.until(
+                "the closed clients to leave",
+                Duration.ofSeconds(10),
                 () -> relay.relay().clientCount() < MAX_CLIENT_CONN);
         try (Connection c = relay.app()) {
             assertEquals("1", one(c, "select 1"));
@@ -206,7 +222,10 @@ class BadInputTest {
         assertBystanderWorks();
     }
 
-    /** A raw socket past startup: with SCRAM the client has to answer; garbage right after the startup is enough. */
+    /**
+     * A raw socket past startup: with SCRAM the client has to answer; garbage right after the
+     * startup is enough.
+     */
     private Socket loggedInTrustlessSocket() throws IOException {
         Socket s = new Socket("127.0.0.1", relay.writePort());
         s.getOutputStream().write(startupPacket(3 << 16, "user", "app", "database", "appdb"));

@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -40,13 +39,17 @@ class HttpAndReloadTest {
     }
 
     private static HttpResponse<String> get(int port, String path) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .build(), HttpResponse.BodyHandlers.ofString());
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
     }
 
     @Test
     void metricsHealthReadyAndStatusPage() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("admin.http_port", FreePorts.next()).start()) {
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("admin.http_port", FreePorts.next()).start()) {
             try (Connection c = relay.app()) {
                 for (int i = 0; i < 20; i++) {
                     one(c, "select 1");
@@ -57,19 +60,22 @@ class HttpAndReloadTest {
             HttpResponse<String> metrics = get(port, "/metrics");
             assertEquals(200, metrics.statusCode());
             String body = metrics.body();
-            for (String expected : new String[] {
-                "pgrelay_transactions_seconds_bucket{role=\"primary\"",
-                "pgrelay_queries_seconds_count{role=\"primary\"}",
-                "pgrelay_client_wait_seconds_bucket",
-                "pgrelay_client_connections{state=\"active\"}",
-                "pgrelay_server_connections{backend=\"" + primary.hostPort() + "\",database=\"appdb\"",
-                "pgrelay_pool_transactions_total{",
-                "pgrelay_pool_received_bytes_total{",
-                "pgrelay_errors_total{class=\"42\"}",
-                "pgrelay_prepared_binds_total{",
-                "jvm_memory_used_bytes",
-                "# HELP pgrelay_transactions_seconds",
-            }) {
+            for (String expected :
+                    new String[] {
+                        "pgrelay_transactions_seconds_bucket{role=\"primary\"",
+                        "pgrelay_queries_seconds_count{role=\"primary\"}",
+                        "pgrelay_client_wait_seconds_bucket",
+                        "pgrelay_client_connections{state=\"active\"}",
+                        "pgrelay_server_connections{backend=\""
+                                + primary.hostPort()
+                                + "\",database=\"appdb\"",
+                        "pgrelay_pool_transactions_total{",
+                        "pgrelay_pool_received_bytes_total{",
+                        "pgrelay_errors_total{class=\"42\"}",
+                        "pgrelay_prepared_binds_total{",
+                        "jvm_memory_used_bytes",
+                        "# HELP pgrelay_transactions_seconds",
+                    }) {
                 assertTrue(body.contains(expected), "missing " + expected + " in\n" + body);
             }
             assertEquals(200, get(port, "/health").statusCode());
@@ -88,23 +94,36 @@ class HttpAndReloadTest {
         Path users = dir.resolve("userlist.txt");
         Path conf = dir.resolve("pgrelay.conf");
         Files.writeString(users, "\"app\" \"app-secret\"\n\"postgres\" \"postgres\"\n");
-        String base = "pgrelay.listen.write_port = 0\npgrelay.listen.read_port = 0\npgrelay.admin.http_port = 0\n"
-                + "pgrelay.backends.primary = \"" + primary.hostPort() + "\"\n"
-                + "pgrelay.auth.auth_file = \"" + users + "\"\n";
+        String base =
+                "pgrelay.listen.write_port = 0\npgrelay.listen.read_port = 0\npgrelay.admin.http_port = 0\n"
+                        + "pgrelay.backends.primary = \""
+                        + primary.hostPort()
+                        + "\"\n"
+                        + "pgrelay.auth.auth_file = \""
+                        + users
+                        + "\"\n";
         Files.writeString(conf, base + "pgrelay.pool.default_pool_size = 3\n");
         PgRelay relay = new PgRelay(ProxyConfig.load(conf.toFile()), conf.toFile()).start();
         try {
             assertEquals(3, relay.config().poolSettings().poolSize());
             try (Connection c = connect(relay, "app-secret")) {
                 one(c, "select 1");
-                Files.writeString(conf, base + "pgrelay.pool.default_pool_size = 7\npgrelay.listen.host = \"127.0.0.2\"\n");
-                // A password change in the auth file: the client must use the new one; PostgreSQL keeps its own.
+                Files.writeString(
+                        conf,
+                        base
+                                + "pgrelay.pool.default_pool_size = 7\npgrelay.listen.host = \"127.0.0.2\"\n");
+                // A password change in the auth file: the client must use the new one; PostgreSQL
+                // keeps its own.
                 primary.psql(PgServer.POSTGRES_DB, "alter role app password 'app-secret-2'");
                 Files.writeString(users, "\"app\" \"app-secret-2\"\n\"postgres\" \"postgres\"\n");
                 assertEquals(null, relay.reload());
                 assertEquals(7, relay.config().poolSettings().poolSize());
                 for (ServerPool p : relay.pools().all()) {
-                    assertEquals(7, p.pool().stats().total() >= 0 ? relay.config().poolSettings().poolSize() : -1);
+                    assertEquals(
+                            7,
+                            p.pool().stats().total() >= 0
+                                    ? relay.config().poolSettings().poolSize()
+                                    : -1);
                 }
                 // The connected client is not dropped.
                 assertEquals("1", one(c, "select 1"));
@@ -132,6 +151,7 @@ class HttpAndReloadTest {
         p.setProperty("user", "app");
         p.setProperty("password", password);
         p.setProperty("prepareThreshold", "0");
-        return java.sql.DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + relay.writePort() + "/appdb", p);
+        return java.sql.DriverManager.getConnection(
+                "jdbc:postgresql://127.0.0.1:" + relay.writePort() + "/appdb", p);
     }
 }

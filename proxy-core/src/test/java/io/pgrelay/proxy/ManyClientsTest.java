@@ -22,25 +22,37 @@ class ManyClientsTest {
     @Test
     void thousandClientsOnTwentyServerConnections() throws Exception {
         try (PgServer primary = PgServer.startPrimary();
-             RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 20).start();
-             Connection admin = primary.connect(PgServer.POSTGRES_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                RelayFixture relay =
+                        RelayFixture.builder(primary).set("pool.default_pool_size", 20).start();
+                Connection admin =
+                        primary.connect(
+                                PgServer.POSTGRES_DB,
+                                PgServer.SUPERUSER,
+                                PgServer.SUPERUSER_PASSWORD)) {
             int clients = 1000;
             int threads = 50;
             List<Connection> conns = new ArrayList<>();
             ExecutorService pool = Executors.newFixedThreadPool(threads);
             AtomicInteger peak = new AtomicInteger();
             AtomicBoolean sampling = new AtomicBoolean(true);
-            Thread sampler = new Thread(() -> {
-                while (sampling.get()) {
-                    try {
-                        peak.accumulateAndGet(Integer.parseInt(one(admin, "select count(*) from pg_stat_activity"
-                                + " where usename = 'app' and backend_type = 'client backend'")), Math::max);
-                        Thread.sleep(20);
-                    } catch (Exception e) {
-                        return;
-                    }
-                }
-            });
+            Thread sampler =
+                    new Thread(
+                            () -> {
+                                while (sampling.get()) {
+                                    try {
+                                        peak.accumulateAndGet(
+                                                Integer.parseInt(
+                                                        one(
+                                                                admin,
+                                                                "select count(*) from pg_stat_activity"
+                                                                        + " where usename = 'app' and backend_type = 'client backend'")),
+                                                Math::max);
+                                        Thread.sleep(20);
+                                    } catch (Exception e) {
+                                        return;
+                                    }
+                                }
+                            });
             try {
                 List<Future<Connection>> opened = new ArrayList<>();
                 for (int i = 0; i < clients; i++) {
@@ -55,15 +67,19 @@ class ManyClientsTest {
                 List<Future<?>> work = new ArrayList<>();
                 for (int t = 0; t < threads; t++) {
                     int first = t;
-                    work.add(pool.submit(() -> {
-                        for (int round = 0; round < 5; round++) {
-                            for (int i = first; i < clients; i += threads) {
-                                assertEquals(String.valueOf(i), one(conns.get(i), "select " + i));
-                                ok.incrementAndGet();
-                            }
-                        }
-                        return null;
-                    }));
+                    work.add(
+                            pool.submit(
+                                    () -> {
+                                        for (int round = 0; round < 5; round++) {
+                                            for (int i = first; i < clients; i += threads) {
+                                                assertEquals(
+                                                        String.valueOf(i),
+                                                        one(conns.get(i), "select " + i));
+                                                ok.incrementAndGet();
+                                            }
+                                        }
+                                        return null;
+                                    }));
                 }
                 for (Future<?> f : work) {
                     f.get(120, TimeUnit.SECONDS);
@@ -77,8 +93,10 @@ class ManyClientsTest {
                 }
                 pool.shutdownNow();
             }
-            System.out.println("ManyClientsTest: peak server connections for 1000 clients: " + peak.get());
-            assertTrue(peak.get() >= 1 && peak.get() <= 20, "peak server connections " + peak.get());
+            System.out.println(
+                    "ManyClientsTest: peak server connections for 1000 clients: " + peak.get());
+            assertTrue(
+                    peak.get() >= 1 && peak.get() <= 20, "peak server connections " + peak.get());
         }
     }
 }

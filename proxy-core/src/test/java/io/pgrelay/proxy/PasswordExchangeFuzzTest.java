@@ -18,8 +18,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * A client's login, as ClientSession runs it: the exchange for an auth_type and a secret, then
  * whatever messages the client sends until the exchange is over. Allowed: a Step, or a
- * ProtocolException (the session reports it and closes). An unknown user or an empty password
- * never logs in, and every reply buffer is released.
+ * ProtocolException (the session reports it and closes). An unknown user or an empty password never
+ * logs in, and every reply buffer is released.
  */
 class PasswordExchangeFuzzTest {
 
@@ -29,11 +29,17 @@ class PasswordExchangeFuzzTest {
 
     private static final String USER = "alice";
     private static final String PASSWORD = "s3cret";
+
     /** Few iterations: cleartext login against a SCRAM secret runs PBKDF2 for every message. */
-    private static final Secret SCRAM = Secret.Scram.fromPassword(PASSWORD,
-            "c2FsdHNhbHRzYWx0".getBytes(StandardCharsets.US_ASCII), 16);
+    private static final Secret SCRAM =
+            Secret.Scram.fromPassword(
+                    PASSWORD, "c2FsdHNhbHRzYWx0".getBytes(StandardCharsets.US_ASCII), 16);
+
     private static final Secret[] SECRETS = {
-        null, new Secret.Plain(PASSWORD), new Secret.Plain(""), Secret.parse(Md5Password.encode(USER, PASSWORD)),
+        null,
+        new Secret.Plain(PASSWORD),
+        new Secret.Plain(""),
+        Secret.parse(Md5Password.encode(USER, PASSWORD)),
         SCRAM,
     };
 
@@ -44,15 +50,23 @@ class PasswordExchangeFuzzTest {
         Secret secret = SECRETS[secretIndex];
         boolean mayLogIn = secret != null && secretIndex != 2;
         TrackingAllocator alloc = new TrackingAllocator();
-        PasswordExchange exchange = new PasswordExchange(USER, secret, new Credentials(UserList.parse("", "test")));
+        PasswordExchange exchange =
+                new PasswordExchange(USER, secret, new Credentials(UserList.parse("", "test")));
         PasswordExchange.Step step = exchange.start(type, alloc);
         release(step);
-        for (int i = 0; i < 4 && step.outcome() == PasswordExchange.Outcome.CONTINUE && data.remainingBytes() > 0;
+        for (int i = 0;
+                i < 4
+                        && step.outcome() == PasswordExchange.Outcome.CONTINUE
+                        && data.remainingBytes() > 0;
                 i++) {
             byte messageType = data.consumeBoolean() ? (byte) 'p' : data.consumeByte();
             byte[] body = data.consumeBytes(data.consumeInt(0, 512));
             // A whole frame, as FrameDecoder hands it on: type, length, body.
-            ByteBuf frame = alloc.buffer(5 + body.length).writeByte(messageType).writeInt(4 + body.length).writeBytes(body);
+            ByteBuf frame =
+                    alloc.buffer(5 + body.length)
+                            .writeByte(messageType)
+                            .writeInt(4 + body.length)
+                            .writeBytes(body);
             try {
                 step = exchange.onPasswordMessage(frame, alloc);
             } catch (ProtocolException e) {
@@ -63,7 +77,9 @@ class PasswordExchangeFuzzTest {
             }
             release(step);
             if (!mayLogIn) {
-                assertNotEquals(PasswordExchange.Outcome.SUCCEEDED, step.outcome(),
+                assertNotEquals(
+                        PasswordExchange.Outcome.SUCCEEDED,
+                        step.outcome(),
                         "logged in as an unknown user or with an empty password");
             }
         }

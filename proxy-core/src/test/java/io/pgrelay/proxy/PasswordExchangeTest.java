@@ -18,7 +18,9 @@ import io.pgrelay.protocol.ProtocolException;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-/** Each auth_type's exchange message by message, with pgrelay's own SCRAM client on the other side. */
+/**
+ * Each auth_type's exchange message by message, with pgrelay's own SCRAM client on the other side.
+ */
 class PasswordExchangeTest {
 
     private static final ByteBufAllocator ALLOC = new UnpooledByteBufAllocator(false);
@@ -35,7 +37,8 @@ class PasswordExchangeTest {
     }
 
     private static String saslData(ByteBuf message) {
-        return message.toString(message.readerIndex() + 9, message.readableBytes() - 9, StandardCharsets.UTF_8);
+        return message.toString(
+                message.readerIndex() + 9, message.readableBytes() - 9, StandardCharsets.UTF_8);
     }
 
     private static PasswordExchange.Step answer(PasswordExchange ex, ByteBuf message) {
@@ -48,7 +51,8 @@ class PasswordExchangeTest {
 
     @Test
     void trustNeedsOnlyAKnownUser() {
-        assertEquals(PasswordExchange.Outcome.SUCCEEDED,
+        assertEquals(
+                PasswordExchange.Outcome.SUCCEEDED,
                 exchange(new Secret.Plain(PASSWORD)).start(AuthType.TRUST, ALLOC).outcome());
         PasswordExchange.Step unknown = exchange(null).start(AuthType.TRUST, ALLOC);
         assertEquals(PasswordExchange.Outcome.FAILED, unknown.outcome());
@@ -61,7 +65,9 @@ class PasswordExchangeTest {
         ByteBuf request = ex.start(AuthType.PLAIN, ALLOC).reply();
         assertEquals(Messages.AUTH_CLEARTEXT_PASSWORD, authCode(request));
         request.release();
-        assertEquals(PasswordExchange.Outcome.SUCCEEDED, answer(ex, Messages.passwordMessage(ALLOC, PASSWORD)).outcome());
+        assertEquals(
+                PasswordExchange.Outcome.SUCCEEDED,
+                answer(ex, Messages.passwordMessage(ALLOC, PASSWORD)).outcome());
 
         PasswordExchange wrong = exchange(new Secret.Plain(PASSWORD));
         wrong.start(AuthType.PLAIN, ALLOC).reply().release();
@@ -75,7 +81,9 @@ class PasswordExchangeTest {
         // Found by PasswordExchangeFuzzTest: md5 and SCRAM refused it, cleartext let it in.
         PasswordExchange ex = exchange(new Secret.Plain(""));
         ex.start(AuthType.PLAIN, ALLOC).reply().release();
-        assertEquals(PasswordExchange.Outcome.FAILED, answer(ex, Messages.passwordMessage(ALLOC, "")).outcome());
+        assertEquals(
+                PasswordExchange.Outcome.FAILED,
+                answer(ex, Messages.passwordMessage(ALLOC, "")).outcome());
     }
 
     @Test
@@ -87,7 +95,9 @@ class PasswordExchangeTest {
         request.getBytes(request.readerIndex() + 9, salt);
         request.release();
         String response = Md5Password.response(Md5Password.encode("alice", PASSWORD), salt);
-        assertEquals(PasswordExchange.Outcome.SUCCEEDED, answer(ex, Messages.passwordMessage(ALLOC, response)).outcome());
+        assertEquals(
+                PasswordExchange.Outcome.SUCCEEDED,
+                answer(ex, Messages.passwordMessage(ALLOC, response)).outcome());
     }
 
     @Test
@@ -98,14 +108,22 @@ class PasswordExchangeTest {
         request.release();
 
         ScramClient client = ScramClient.withPassword(PASSWORD);
-        PasswordExchange.Step first = answer(ex, Messages.saslInitialResponse(ALLOC, ScramClient.MECHANISM,
-                client.clientFirst().getBytes(StandardCharsets.UTF_8)));
+        PasswordExchange.Step first =
+                answer(
+                        ex,
+                        Messages.saslInitialResponse(
+                                ALLOC,
+                                ScramClient.MECHANISM,
+                                client.clientFirst().getBytes(StandardCharsets.UTF_8)));
         assertEquals(PasswordExchange.Outcome.CONTINUE, first.outcome());
         assertEquals(Messages.AUTH_SASL_CONTINUE, authCode(first.reply()));
         String clientFinal = client.clientFinal(saslData(first.reply()));
         first.reply().release();
 
-        PasswordExchange.Step last = answer(ex, Messages.saslResponse(ALLOC, clientFinal.getBytes(StandardCharsets.UTF_8)));
+        PasswordExchange.Step last =
+                answer(
+                        ex,
+                        Messages.saslResponse(ALLOC, clientFinal.getBytes(StandardCharsets.UTF_8)));
         assertEquals(PasswordExchange.Outcome.SUCCEEDED, last.outcome());
         assertEquals(Messages.AUTH_SASL_FINAL, authCode(last.reply()));
         client.verifyServerFinal(saslData(last.reply()));
@@ -117,12 +135,20 @@ class PasswordExchangeTest {
         PasswordExchange ex = exchange(null);
         ex.start(AuthType.SCRAM_SHA_256, ALLOC).reply().release();
         ScramClient client = ScramClient.withPassword(PASSWORD);
-        PasswordExchange.Step first = answer(ex, Messages.saslInitialResponse(ALLOC, ScramClient.MECHANISM,
-                client.clientFirst().getBytes(StandardCharsets.UTF_8)));
+        PasswordExchange.Step first =
+                answer(
+                        ex,
+                        Messages.saslInitialResponse(
+                                ALLOC,
+                                ScramClient.MECHANISM,
+                                client.clientFirst().getBytes(StandardCharsets.UTF_8)));
         assertEquals(PasswordExchange.Outcome.CONTINUE, first.outcome());
         String clientFinal = client.clientFinal(saslData(first.reply()));
         first.reply().release();
-        PasswordExchange.Step last = answer(ex, Messages.saslResponse(ALLOC, clientFinal.getBytes(StandardCharsets.UTF_8)));
+        PasswordExchange.Step last =
+                answer(
+                        ex,
+                        Messages.saslResponse(ALLOC, clientFinal.getBytes(StandardCharsets.UTF_8)));
         assertEquals(PasswordExchange.Outcome.FAILED, last.outcome());
         assertNull(last.reply());
         assertNotNull(last.failure());
@@ -132,8 +158,10 @@ class PasswordExchangeTest {
     void anythingButAPasswordMessageIsAProtocolViolation() {
         PasswordExchange ex = exchange(new Secret.Plain(PASSWORD));
         ex.start(AuthType.PLAIN, ALLOC).reply().release();
-        ProtocolException e = assertThrows(ProtocolException.class,
-                () -> answer(ex, Messages.query(ALLOC, "select 1")));
+        ProtocolException e =
+                assertThrows(
+                        ProtocolException.class,
+                        () -> answer(ex, Messages.query(ALLOC, "select 1")));
         assertEquals("expected password response, got message type 'Q'", e.getMessage());
     }
 
@@ -141,8 +169,16 @@ class PasswordExchangeTest {
     void saslInitialResponseWithAnotherMechanismIsRefused() {
         PasswordExchange ex = exchange(new Secret.Plain(PASSWORD));
         ex.start(AuthType.SCRAM_SHA_256, ALLOC).reply().release();
-        ProtocolException e = assertThrows(ProtocolException.class, () -> answer(ex,
-                Messages.saslInitialResponse(ALLOC, "SCRAM-SHA-1", "n,,n=,r=x".getBytes(StandardCharsets.UTF_8))));
+        ProtocolException e =
+                assertThrows(
+                        ProtocolException.class,
+                        () ->
+                                answer(
+                                        ex,
+                                        Messages.saslInitialResponse(
+                                                ALLOC,
+                                                "SCRAM-SHA-1",
+                                                "n,,n=,r=x".getBytes(StandardCharsets.UTF_8))));
         assertEquals("client selected an invalid SASL authentication mechanism", e.getMessage());
     }
 }

@@ -32,10 +32,9 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * pgrelay in front of a real 3-node Patroni cluster on a real etcd: routing, a planned
- * switchover under load, an etcd outage, a stopped replica and a killed leader. One cluster for
- * the whole class; the tests run in order and each leaves the cluster healthy for the next,
- * except the last.
+ * pgrelay in front of a real 3-node Patroni cluster on a real etcd: routing, a planned switchover
+ * under load, an etcd outage, a stopped replica and a killed leader. One cluster for the whole
+ * class; the tests run in order and each leaves the cluster healthy for the next, except the last.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(300)
@@ -47,17 +46,25 @@ class PatroniRoutingTest {
     @BeforeAll
     static void start() {
         cluster = PatroniCluster.start("pgrelay" + ProcessHandle.current().pid());
-        cluster.psql(cluster.leaderName(), PgServer.APP_DB,
+        cluster.psql(
+                cluster.leaderName(),
+                PgServer.APP_DB,
                 "create table writes(thread int, seq bigint, primary key (thread, seq)); alter table writes owner to app");
-        relay = RelayFixture.patroni(cluster).set("pool.default_pool_size", 10)
-                .set("routing.patroni.leader_wait_timeout", "60s").start();
-        Await.until("pgrelay confirms the leader", Duration.ofSeconds(30), () -> {
-            try (Connection c = relay.app()) {
-                return "f".equals(one(c, "select pg_is_in_recovery()"));
-            } catch (SQLException e) {
-                return false;
-            }
-        });
+        relay =
+                RelayFixture.patroni(cluster)
+                        .set("pool.default_pool_size", 10)
+                        .set("routing.patroni.leader_wait_timeout", "60s")
+                        .start();
+        Await.until(
+                "pgrelay confirms the leader",
+                Duration.ofSeconds(30),
+                () -> {
+                    try (Connection c = relay.app()) {
+                        return "f".equals(one(c, "select pg_is_in_recovery()"));
+                    } catch (SQLException e) {
+                        return false;
+                    }
+                });
     }
 
     @AfterAll
@@ -70,7 +77,10 @@ class PatroniRoutingTest {
         }
     }
 
-    /** Writers doing autocommit INSERTs and readers doing SELECTs, counting errors and the longest write gap. */
+    /**
+     * Writers doing autocommit INSERTs and readers doing SELECTs, counting errors and the longest
+     * write gap.
+     */
     static final class Load implements AutoCloseable {
         final AtomicBoolean running = new AtomicBoolean(true);
         final Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
@@ -107,9 +117,16 @@ class PatroniRoutingTest {
             while (running.get()) {
                 try {
                     if (c == null) {
-                        c = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret", Map.of());
+                        c =
+                                relay.connect(
+                                        relay.writePort(),
+                                        PgServer.APP_DB,
+                                        "app",
+                                        "app-secret",
+                                        Map.of());
                     }
-                    try (PreparedStatement ps = c.prepareStatement("insert into writes values (?, ?)")) {
+                    try (PreparedStatement ps =
+                            c.prepareStatement("insert into writes values (?, ?)")) {
                         ps.setInt(1, thread);
                         ps.setLong(2, seq);
                         ps.executeUpdate();
@@ -137,7 +154,13 @@ class PatroniRoutingTest {
             while (running.get()) {
                 try {
                     if (c == null) {
-                        c = relay.connect(relay.readPort(), PgServer.APP_DB, "app", "app-secret", Map.of());
+                        c =
+                                relay.connect(
+                                        relay.readPort(),
+                                        PgServer.APP_DB,
+                                        "app",
+                                        "app-secret",
+                                        Map.of());
                     }
                     readPorts.add(Integer.parseInt(one(c, "select inet_server_port()")));
                     Thread.sleep(5);
@@ -196,8 +219,13 @@ class PatroniRoutingTest {
     private static void assertAllAcknowledgedWritesPresent(Load load) throws SQLException {
         try (Connection c = relay.app()) {
             for (long key : load.acknowledged) {
-                String found = one(c, "select count(*) from writes where thread = " + (key / 1_000_000_000L)
-                        + " and seq = " + (key % 1_000_000_000L));
+                String found =
+                        one(
+                                c,
+                                "select count(*) from writes where thread = "
+                                        + (key / 1_000_000_000L)
+                                        + " and seq = "
+                                        + (key % 1_000_000_000L));
                 assertEquals("1", found, "acknowledged write " + key + " is missing");
             }
         }
@@ -207,13 +235,18 @@ class PatroniRoutingTest {
     @Order(1)
     void writesGoToTheLeaderAndReadsAreSpreadOverBothReplicas() throws Exception {
         String leader = cluster.leaderName();
-        try (Connection w = relay.app(); Connection r = relay.appRead()) {
+        try (Connection w = relay.app();
+                Connection r = relay.appRead()) {
             assertEquals("f", one(w, "select pg_is_in_recovery()"));
-            assertEquals(String.valueOf(cluster.memberPort(leader)), one(w, "select inet_server_port()"));
+            assertEquals(
+                    String.valueOf(cluster.memberPort(leader)),
+                    one(w, "select inet_server_port()"));
             Set<String> ports = new HashSet<>();
             for (int i = 0; i < 20; i++) {
                 // One statement, one transaction: each transaction is routed on its own.
-                String[] answer = one(r, "select pg_is_in_recovery()::text || ' ' || inet_server_port()").split(" ");
+                String[] answer =
+                        one(r, "select pg_is_in_recovery()::text || ' ' || inet_server_port()")
+                                .split(" ");
                 assertEquals("true", answer[0]);
                 ports.add(answer[1]);
             }
@@ -229,23 +262,33 @@ class PatroniRoutingTest {
         try (Load load = new Load(0, 2)) {
             Thread.sleep(500);
             cluster.stopMember(replica);
-            Await.until(replica + " out of the read rotation", Duration.ofSeconds(30),
-                    () -> !relay.relay().patroni().replicas().contains(
-                            new io.pgrelay.routing.Backend("127.0.0.1", port)));
+            Await.until(
+                    replica + " out of the read rotation",
+                    Duration.ofSeconds(30),
+                    () ->
+                            !relay.relay()
+                                    .patroni()
+                                    .replicas()
+                                    .contains(new io.pgrelay.routing.Backend("127.0.0.1", port)));
             int errorsAtExclusion = load.readErrors.size();
             load.readPorts.clear();
             Thread.sleep(1500);
             assertFalse(load.readPorts.contains(port), "reads still reach the stopped replica");
-            assertEquals(errorsAtExclusion, load.readErrors.size(), "read errors after the replica left: "
-                    + load.readErrors);
+            assertEquals(
+                    errorsAtExclusion,
+                    load.readErrors.size(),
+                    "read errors after the replica left: " + load.readErrors);
             // Only transactions cut by the replica's own shutdown may have failed.
             for (String e : load.readErrors) {
                 assertTrue(e.startsWith("57P01") || e.startsWith("08"), e);
             }
-            System.out.println("PatroniRoutingTest: replica stop cut " + load.readErrors.size() + " read(s)");
+            System.out.println(
+                    "PatroniRoutingTest: replica stop cut " + load.readErrors.size() + " read(s)");
             cluster.startMember(replica);
             cluster.awaitHealthy(Duration.ofSeconds(60));
-            Await.until(replica + " back in the read rotation", Duration.ofSeconds(30),
+            Await.until(
+                    replica + " back in the read rotation",
+                    Duration.ofSeconds(30),
                     () -> load.readPorts.contains(port));
         }
     }
@@ -263,14 +306,20 @@ class PatroniRoutingTest {
         } finally {
             load.close();
         }
-        System.out.printf("PatroniRoutingTest: switchover: %d writes, %d write errors, %d read errors, longest write"
-                + " gap %d ms%n", load.acknowledged.size(), load.writeErrors.size(), load.readErrors.size(),
+        System.out.printf(
+                "PatroniRoutingTest: switchover: %d writes, %d write errors, %d read errors, longest write"
+                        + " gap %d ms%n",
+                load.acknowledged.size(),
+                load.writeErrors.size(),
+                load.readErrors.size(),
                 load.longestGapNanos.get() / 1_000_000);
         assertEquals(List.of(), load.writeErrors);
         assertEquals(List.of(), load.readErrors);
         assertAllAcknowledgedWritesPresent(load);
         try (Connection w = relay.app()) {
-            assertEquals(String.valueOf(cluster.memberPort(cluster.leaderName())), one(w, "select inet_server_port()"));
+            assertEquals(
+                    String.valueOf(cluster.memberPort(cluster.leaderName())),
+                    one(w, "select inet_server_port()"));
         }
         cluster.awaitHealthy(Duration.ofSeconds(60));
     }
@@ -282,29 +331,41 @@ class PatroniRoutingTest {
         try {
             Thread.sleep(1000);
             cluster.stopEtcd();
-            Await.until("pgrelay notices etcd is gone", Duration.ofSeconds(20),
+            Await.until(
+                    "pgrelay notices etcd is gone",
+                    Duration.ofSeconds(20),
                     () -> !relay.relay().patroni().topology().sourceConnected());
             Thread.sleep(30_000);
             cluster.startEtcd();
-            Await.until("pgrelay reconnects to etcd", Duration.ofSeconds(60),
+            Await.until(
+                    "pgrelay reconnects to etcd",
+                    Duration.ofSeconds(60),
                     () -> relay.relay().patroni().topology().sourceConnected());
         } finally {
             load.close();
         }
-        System.out.printf("PatroniRoutingTest: etcd outage: %d writes, %d write errors, %d read errors, longest write"
-                + " gap %d ms%n", load.acknowledged.size(), load.writeErrors.size(), load.readErrors.size(),
+        System.out.printf(
+                "PatroniRoutingTest: etcd outage: %d writes, %d write errors, %d read errors, longest write"
+                        + " gap %d ms%n",
+                load.acknowledged.size(),
+                load.writeErrors.size(),
+                load.readErrors.size(),
                 load.longestGapNanos.get() / 1_000_000);
         assertEquals(List.of(), load.writeErrors);
         assertEquals(List.of(), load.readErrors);
         cluster.awaitHealthy(Duration.ofSeconds(60));
         String newLeader = cluster.switchover(null);
-        Await.until("writes follow the switchover after the outage", Duration.ofSeconds(30), () -> {
-            try (Connection w = relay.app()) {
-                return String.valueOf(cluster.memberPort(newLeader)).equals(one(w, "select inet_server_port()"));
-            } catch (SQLException e) {
-                return false;
-            }
-        });
+        Await.until(
+                "writes follow the switchover after the outage",
+                Duration.ofSeconds(30),
+                () -> {
+                    try (Connection w = relay.app()) {
+                        return String.valueOf(cluster.memberPort(newLeader))
+                                .equals(one(w, "select inet_server_port()"));
+                    } catch (SQLException e) {
+                        return false;
+                    }
+                });
         cluster.awaitHealthy(Duration.ofSeconds(60));
     }
 
@@ -313,24 +374,31 @@ class PatroniRoutingTest {
     void killedLeaderWritesResumeOnTheNewLeader() throws Exception {
         List<long[]> leaderChanges = new CopyOnWriteArrayList<>();
         String oldLeader = cluster.leaderName();
-        try (EtcdTopologySource watch = new EtcdTopologySource(List.of(cluster.etcdEndpoint()), cluster.namespace(),
-                cluster.scope())) {
-            watch.start(t -> {
-                if (t.leader() != null && !t.leader().equals(oldLeader)) {
-                    leaderChanges.add(new long[] {System.nanoTime()});
-                }
-            });
+        try (EtcdTopologySource watch =
+                new EtcdTopologySource(
+                        List.of(cluster.etcdEndpoint()), cluster.namespace(), cluster.scope())) {
+            watch.start(
+                    t -> {
+                        if (t.leader() != null && !t.leader().equals(oldLeader)) {
+                            leaderChanges.add(new long[] {System.nanoTime()});
+                        }
+                    });
             Load load = new Load(4, 0);
             try {
                 Thread.sleep(1000);
                 cluster.killLeader();
-                Await.until("a new leader key", Duration.ofSeconds(60), () -> !leaderChanges.isEmpty());
+                Await.until(
+                        "a new leader key", Duration.ofSeconds(60), () -> !leaderChanges.isEmpty());
                 long keyAt = leaderChanges.get(0)[0];
-                Await.until("a write after the new leader key", Duration.ofSeconds(30),
+                Await.until(
+                        "a write after the new leader key",
+                        Duration.ofSeconds(30),
                         () -> load.firstWriteAfter(keyAt) > 0);
                 long delayMs = (load.firstWriteAfter(keyAt) - keyAt) / 1_000_000;
-                System.out.printf("PatroniRoutingTest: killed leader: first write %d ms after the new leader key;"
-                        + " %d write errors (transactions cut by the kill)%n", delayMs, load.writeErrors.size());
+                System.out.printf(
+                        "PatroniRoutingTest: killed leader: first write %d ms after the new leader key;"
+                                + " %d write errors (transactions cut by the kill)%n",
+                        delayMs, load.writeErrors.size());
             } finally {
                 load.close();
             }
@@ -339,12 +407,23 @@ class PatroniRoutingTest {
             long lost = 0;
             try (Connection c = relay.app()) {
                 for (long key : load.acknowledged) {
-                    lost += "0".equals(one(c, "select count(*) from writes where thread = " + (key / 1_000_000_000L)
-                            + " and seq = " + (key % 1_000_000_000L))) ? 1 : 0;
+                    lost +=
+                            "0"
+                                            .equals(
+                                                    one(
+                                                            c,
+                                                            "select count(*) from writes where thread = "
+                                                                    + (key / 1_000_000_000L)
+                                                                    + " and seq = "
+                                                                    + (key % 1_000_000_000L)))
+                                    ? 1
+                                    : 0;
                 }
             }
-            System.out.printf("PatroniRoutingTest: killed leader: %d of %d acknowledged writes were not replicated"
-                    + " before the kill (asynchronous replication)%n", lost, load.acknowledged.size());
+            System.out.printf(
+                    "PatroniRoutingTest: killed leader: %d of %d acknowledged writes were not replicated"
+                            + " before the kill (asynchronous replication)%n",
+                    lost, load.acknowledged.size());
         }
     }
 }

@@ -9,7 +9,6 @@ import io.pgrelay.testkit.PgServer;
 import io.pgrelay.testkit.Proc;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -35,9 +34,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Named prepared statements in transaction mode with pgjdbc's defaults (prepareThreshold=5:
- * named S_n statements from the fifth execution) and pgbench -M prepared, on a small pool so
- * server connections change hands constantly.
+ * Named prepared statements in transaction mode with pgjdbc's defaults (prepareThreshold=5: named
+ * S_n statements from the fifth execution) and pgbench -M prepared, on a small pool so server
+ * connections change hands constantly.
  */
 class PreparedStatementMappingTest {
 
@@ -46,9 +45,11 @@ class PreparedStatementMappingTest {
     @BeforeAll
     static void start() {
         primary = PgServer.startPrimary();
-        primary.psql(PgServer.APP_DB, "create table kv(k int primary key, v text, n bigint default 0);"
-                + " alter table kv owner to app;"
-                + " insert into kv select g, 'v' || g from generate_series(1, 1000) g");
+        primary.psql(
+                PgServer.APP_DB,
+                "create table kv(k int primary key, v text, n bigint default 0);"
+                        + " alter table kv owner to app;"
+                        + " insert into kv select g, 'v' || g from generate_series(1, 1000) g");
     }
 
     @AfterAll
@@ -106,7 +107,8 @@ class PreparedStatementMappingTest {
                 assertEquals(1, ps.executeUpdate());
             }
             if (i % 7 == 0) {
-                try (PreparedStatement ps = c.prepareStatement("select k, v, n from kv where k between ? and ?")) {
+                try (PreparedStatement ps =
+                        c.prepareStatement("select k, v, n from kv where k between ? and ?")) {
                     ps.setInt(1, k);
                     ps.setInt(2, k + 2);
                     ResultSetMetaData md = ps.getMetaData();
@@ -118,7 +120,8 @@ class PreparedStatementMappingTest {
                 }
             }
             if (i % 11 == 0) {
-                try (PreparedStatement ps = c.prepareStatement("update kv set n = n + ? where k = ?")) {
+                try (PreparedStatement ps =
+                        c.prepareStatement("update kv set n = n + ? where k = ?")) {
                     for (int j = 0; j < 5; j++) {
                         ps.setInt(1, 1);
                         ps.setInt(2, 1 + (k + j) % 1000);
@@ -129,7 +132,8 @@ class PreparedStatementMappingTest {
             }
             if (i % 13 == 0) {
                 // An error in the middle of a batch.
-                try (PreparedStatement ps = c.prepareStatement("insert into kv(k, v) values (?, ?)")) {
+                try (PreparedStatement ps =
+                        c.prepareStatement("insert into kv(k, v) values (?, ?)")) {
                     for (int key : new int[] {-thread * 100000 - i, k, -thread * 100000 - i - 1}) {
                         ps.setInt(1, key);
                         ps.setString(2, "dup");
@@ -147,10 +151,14 @@ class PreparedStatementMappingTest {
         }
     }
 
-    /** Errors a client may see when its server connection is terminated under it: that transaction only. */
+    /**
+     * Errors a client may see when its server connection is terminated under it: that transaction
+     * only.
+     */
     static final AtomicLong CUT = new AtomicLong();
 
-    private static void workloadTolerant(Connection c, int thread, int iterations) throws SQLException {
+    private static void workloadTolerant(Connection c, int thread, int iterations)
+            throws SQLException {
         for (int i = 0; i < iterations; i++) {
             try {
                 iteration(c, thread, i);
@@ -167,42 +175,50 @@ class PreparedStatementMappingTest {
         }
     }
 
-    private static void runThreads(RelayFixture relay, int threads, int iterations, Runnable meanwhile)
-            throws Exception {
+    private static void runThreads(
+            RelayFixture relay, int threads, int iterations, Runnable meanwhile) throws Exception {
         runThreads(relay, threads, iterations, meanwhile, false);
     }
 
-    private static void runThreads(RelayFixture relay, int threads, int iterations, Runnable meanwhile,
-            boolean tolerateCuts) throws Exception {
+    private static void runThreads(
+            RelayFixture relay,
+            int threads,
+            int iterations,
+            Runnable meanwhile,
+            boolean tolerateCuts)
+            throws Exception {
         ExecutorService ex = Executors.newFixedThreadPool(threads);
         try {
             List<Future<?>> fs = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
                 int thread = t;
-                fs.add(ex.submit(() -> {
-                    try (Connection c = jdbc(relay)) {
-                        if (tolerateCuts) {
-                            workloadTolerant(c, thread, iterations);
-                        } else {
-                            workload(c, thread, iterations);
-                        }
-                        // Whatever happened, the client connection still works (under churn the
-                        // check itself may be cut once, like any transaction).
-                        String answer = null;
-                        for (int attempt = 1; answer == null; attempt++) {
-                            try {
-                                answer = one(c, "select 1");
-                            } catch (SQLException e) {
-                                if (!tolerateCuts || attempt == 3) {
-                                    throw e;
-                                }
-                                CUT.incrementAndGet();
-                            }
-                        }
-                        assertEquals("1", answer);
-                    }
-                    return null;
-                }));
+                fs.add(
+                        ex.submit(
+                                () -> {
+                                    try (Connection c = jdbc(relay)) {
+                                        if (tolerateCuts) {
+                                            workloadTolerant(c, thread, iterations);
+                                        } else {
+                                            workload(c, thread, iterations);
+                                        }
+                                        // Whatever happened, the client connection still works
+                                        // (under churn the
+                                        // check itself may be cut once, like any transaction).
+                                        String answer = null;
+                                        for (int attempt = 1; answer == null; attempt++) {
+                                            try {
+                                                answer = one(c, "select 1");
+                                            } catch (SQLException e) {
+                                                if (!tolerateCuts || attempt == 3) {
+                                                    throw e;
+                                                }
+                                                CUT.incrementAndGet();
+                                            }
+                                        }
+                                        assertEquals("1", answer);
+                                    }
+                                    return null;
+                                }));
             }
             meanwhile.run();
             for (Future<?> f : fs) {
@@ -215,50 +231,71 @@ class PreparedStatementMappingTest {
 
     @Test
     void pgjdbcDefaultsOnASmallPool() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 4).start()) {
-            runThreads(relay, 8, 400, () -> { });
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("pool.default_pool_size", 4).start()) {
+            runThreads(relay, 8, 400, () -> {});
             assertTrue(relay.relay().preparedStatements().size() >= 0);
         }
     }
 
     @Test
     void serverConnectionChurn() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 4)
-                .set("pool.server_lifetime", "1s").start();
-             Connection admin = primary.connect(PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary)
+                                .set("pool.default_pool_size", 4)
+                                .set("pool.server_lifetime", "1s")
+                                .start();
+                Connection admin =
+                        primary.connect(
+                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
             AtomicBoolean stop = new AtomicBoolean();
             AtomicLong terminated = new AtomicLong();
-            Thread killer = new Thread(() -> {
-                while (!stop.get()) {
-                    try {
-                        Thread.sleep(700);
-                        // Only idle server connections: a client inside a transaction would
-                        // rightly see its transaction fail.
-                        terminated.addAndGet(Long.parseLong(one(admin, "select count(pg_terminate_backend(pid))"
-                                + " from pg_stat_activity where usename = 'app' and state = 'idle'")));
-                    } catch (Exception e) {
-                        return;
-                    }
-                }
-            });
+            Thread killer =
+                    new Thread(
+                            () -> {
+                                while (!stop.get()) {
+                                    try {
+                                        Thread.sleep(700);
+                                        // Only idle server connections: a client inside a
+                                        // transaction would
+                                        // rightly see its transaction fail.
+                                        terminated.addAndGet(
+                                                Long.parseLong(
+                                                        one(
+                                                                admin,
+                                                                "select count(pg_terminate_backend(pid))"
+                                                                        + " from pg_stat_activity where usename = 'app' and state = 'idle'")));
+                                    } catch (Exception e) {
+                                        return;
+                                    }
+                                }
+                            });
             CUT.set(0);
             runThreads(relay, 8, 300, killer::start, true);
             stop.set(true);
             killer.join();
             assertTrue(terminated.get() > 0, "no idle server connection was terminated");
             // Each termination can cut at most the one transaction that was about to use it.
-            assertTrue(CUT.get() <= terminated.get(), CUT.get() + " cut transactions for " + terminated.get()
-                    + " terminations");
-            System.out.println("serverConnectionChurn: " + terminated.get() + " server connections terminated, "
-                    + CUT.get() + " transactions cut");
+            assertTrue(
+                    CUT.get() <= terminated.get(),
+                    CUT.get() + " cut transactions for " + terminated.get() + " terminations");
+            System.out.println(
+                    "serverConnectionChurn: "
+                            + terminated.get()
+                            + " server connections terminated, "
+                            + CUT.get()
+                            + " transactions cut");
         }
     }
 
     @Test
     void tinyStatementLimitEvicts() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 2)
-                .set("pool.max_prepared_statements", 3).start();
-             Connection c = jdbc(relay)) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary)
+                                .set("pool.default_pool_size", 2)
+                                .set("pool.max_prepared_statements", 3)
+                                .start();
+                Connection c = jdbc(relay)) {
             for (int round = 0; round < 10; round++) {
                 for (int s = 0; s < 10; s++) {
                     try (PreparedStatement ps = c.prepareStatement("select ?::int + " + s)) {
@@ -271,15 +308,20 @@ class PreparedStatementMappingTest {
                 }
             }
             // The server never holds more than 3 of pgrelay's statements.
-            String count = one(c, "select count(*) from pg_prepared_statements where name like 'PGRELAY_%'");
+            String count =
+                    one(
+                            c,
+                            "select count(*) from pg_prepared_statements where name like 'PGRELAY_%'");
             assertTrue(Integer.parseInt(count) <= 3, count);
         }
     }
 
     @Test
     void twoClientsSameNameDifferentQueries() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1).start();
-             Socket a = RawClient.login(relay.writePort()); Socket b = RawClient.login(relay.writePort())) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary).set("pool.default_pool_size", 1).start();
+                Socket a = RawClient.login(relay.writePort());
+                Socket b = RawClient.login(relay.writePort())) {
             RawClient.send(a, RawClient.parse("S_1", "select 'from a'"), RawClient.sync());
             RawClient.send(b, RawClient.parse("S_1", "select 'from b'"), RawClient.sync());
             assertEquals("1Z", RawClient.types(a));
@@ -291,15 +333,24 @@ class PreparedStatementMappingTest {
                 assertEquals("from b", RawClient.firstValue(b));
             }
             // Reusing a name without closing it: 42P05, and the connection goes on.
-            RawClient.send(a, RawClient.parse("S_1", "select 2"), RawClient.bind("S_1"), RawClient.execute(),
+            RawClient.send(
+                    a,
+                    RawClient.parse("S_1", "select 2"),
+                    RawClient.bind("S_1"),
+                    RawClient.execute(),
                     RawClient.sync());
             assertEquals("42P05", RawClient.errorCode(a));
             // Unknown name: 26000.
             RawClient.send(a, RawClient.bind("S_9"), RawClient.execute(), RawClient.sync());
             assertEquals("26000", RawClient.errorCode(a));
             // Close then reuse.
-            RawClient.send(a, RawClient.close("S_1"), RawClient.parse("S_1", "select 'again'"), RawClient.bind("S_1"),
-                    RawClient.execute(), RawClient.sync());
+            RawClient.send(
+                    a,
+                    RawClient.close("S_1"),
+                    RawClient.parse("S_1", "select 'again'"),
+                    RawClient.bind("S_1"),
+                    RawClient.execute(),
+                    RawClient.sync());
             assertEquals("again", RawClient.firstValue(a));
             // DEALLOCATE ALL clears a's names only; b keeps working.
             RawClient.send(a, RawClient.query("deallocate all"));
@@ -313,8 +364,9 @@ class PreparedStatementMappingTest {
 
     @Test
     void sessionModeIsUnchanged() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.pool_mode", "session").start()) {
-            runThreads(relay, 4, 100, () -> { });
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("pool.pool_mode", "session").start()) {
+            runThreads(relay, 4, 100, () -> {});
             try (Connection c = jdbc(relay)) {
                 for (int i = 0; i < 10; i++) {
                     try (PreparedStatement ps = c.prepareStatement("select 1")) {
@@ -322,26 +374,65 @@ class PreparedStatementMappingTest {
                     }
                 }
                 // No renaming in session mode: pgjdbc's own names reach the server.
-                assertEquals("0", one(c, "select count(*) from pg_prepared_statements where name like 'PGRELAY_%'"));
+                assertEquals(
+                        "0",
+                        one(
+                                c,
+                                "select count(*) from pg_prepared_statements where name like 'PGRELAY_%'"));
             }
         }
     }
 
     @Test
     void pgbenchPreparedAtManyClientCounts() {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 20).start()) {
-            Proc.of("pgbench", "-i", "-s", "1", "-h", "127.0.0.1", "-p", String.valueOf(relay.writePort()), "-U", "app",
-                    "appdb").cleanPgEnv().env("PGPASSWORD", "app-secret").check();
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("pool.default_pool_size", 20).start()) {
+            Proc.of(
+                            "pgbench",
+                            "-i",
+                            "-s",
+                            "1",
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            String.valueOf(relay.writePort()),
+                            "-U",
+                            "app",
+                            "appdb")
+                    .cleanPgEnv()
+                    .env("PGPASSWORD", "app-secret")
+                    .check();
             for (int clients : new int[] {16, 64, 1000}) {
-                String out = Proc.of("pgbench", "-n", "-S", "-M", "prepared", "-c", String.valueOf(clients), "-j", "2",
-                        "-T", String.valueOf(clients >= 1000 ? 25 : 3), "-h", "127.0.0.1", "-p",
-                        String.valueOf(relay.writePort()), "-U", "app", "appdb")
-                        .cleanPgEnv().env("PGPASSWORD", "app-secret").timeout(java.time.Duration.ofSeconds(120))
-                        .check().stdout();
+                String out =
+                        Proc.of(
+                                        "pgbench",
+                                        "-n",
+                                        "-S",
+                                        "-M",
+                                        "prepared",
+                                        "-c",
+                                        String.valueOf(clients),
+                                        "-j",
+                                        "2",
+                                        "-T",
+                                        String.valueOf(clients >= 1000 ? 25 : 3),
+                                        "-h",
+                                        "127.0.0.1",
+                                        "-p",
+                                        String.valueOf(relay.writePort()),
+                                        "-U",
+                                        "app",
+                                        "appdb")
+                                .cleanPgEnv()
+                                .env("PGPASSWORD", "app-secret")
+                                .timeout(java.time.Duration.ofSeconds(120))
+                                .check()
+                                .stdout();
                 Matcher processed = Pattern.compile("actually processed: (\\d+)").matcher(out);
                 assertTrue(processed.find(), out);
                 assertTrue(Long.parseLong(processed.group(1)) > 0, out);
-                Matcher failed = Pattern.compile("number of failed transactions: (\\d+)").matcher(out);
+                Matcher failed =
+                        Pattern.compile("number of failed transactions: (\\d+)").matcher(out);
                 if (failed.find()) {
                     assertEquals("0", failed.group(1), out);
                 }
@@ -353,8 +444,10 @@ class PreparedStatementMappingTest {
     static final class RawClient {
 
         static Socket login(int port) throws IOException {
-            // trust is not configured: use pgjdbc-free SCRAM? Simpler: a relay in plain auth would do,
-            // but the fixture uses SCRAM; so log in with cleartext via a dedicated relay is avoided by
+            // trust is not configured: use pgjdbc-free SCRAM? Simpler: a relay in plain auth would
+            // do,
+            // but the fixture uses SCRAM; so log in with cleartext via a dedicated relay is avoided
+            // by
             // doing SCRAM here.
             Socket s = new Socket("127.0.0.1", port);
             s.setSoTimeout(10_000);
@@ -416,8 +509,7 @@ class PreparedStatementMappingTest {
             s.getOutputStream().flush();
         }
 
-        record Msg(char type, byte[] body) {
-        }
+        record Msg(char type, byte[] body) {}
 
         /** Reads up to and including ReadyForQuery. */
         static List<Msg> untilReady(Socket s) throws IOException {
@@ -448,12 +540,16 @@ class PreparedStatementMappingTest {
             for (Msg m : untilReady(s)) {
                 seen.append(m.type());
                 if (m.type() == 'D' && value == null) {
-                    int len = ((m.body()[2] & 0xff) << 24) | ((m.body()[3] & 0xff) << 16) | ((m.body()[4] & 0xff) << 8)
-                            | (m.body()[5] & 0xff);
+                    int len =
+                            ((m.body()[2] & 0xff) << 24)
+                                    | ((m.body()[3] & 0xff) << 16)
+                                    | ((m.body()[4] & 0xff) << 8)
+                                    | (m.body()[5] & 0xff);
                     value = new String(m.body(), 6, len, StandardCharsets.UTF_8);
                 }
                 if (m.type() == 'E') {
-                    throw new AssertionError("error: " + new String(m.body(), StandardCharsets.UTF_8));
+                    throw new AssertionError(
+                            "error: " + new String(m.body(), StandardCharsets.UTF_8));
                 }
             }
             if (value == null) {

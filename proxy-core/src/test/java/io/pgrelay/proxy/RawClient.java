@@ -13,7 +13,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A logged-in client speaking the protocol byte by byte, for tests that send what no driver would. */
+/**
+ * A logged-in client speaking the protocol byte by byte, for tests that send what no driver would.
+ */
 final class RawClient implements AutoCloseable {
 
     /** One backend message: its type and body. */
@@ -41,8 +43,11 @@ final class RawClient implements AutoCloseable {
             int n = ((body[0] & 0xff) << 8) | (body[1] & 0xff);
             int at = 2;
             for (int c = 0; c < n; c++) {
-                int len = ((body[at] & 0xff) << 24) | ((body[at + 1] & 0xff) << 16) | ((body[at + 2] & 0xff) << 8)
-                        | (body[at + 3] & 0xff);
+                int len =
+                        ((body[at] & 0xff) << 24)
+                                | ((body[at + 1] & 0xff) << 16)
+                                | ((body[at + 2] & 0xff) << 8)
+                                | (body[at + 3] & 0xff);
                 at += 4;
                 out.add(len < 0 ? null : new String(body, at, len, StandardCharsets.UTF_8));
                 at += Math.max(len, 0);

@@ -33,7 +33,8 @@ final class RelayFixture implements AutoCloseable {
 
     /** A relay following a Patroni cluster through its etcd. */
     static Builder patroni(io.pgrelay.testkit.PatroniCluster cluster) {
-        return new Builder().set("routing.source", "patroni")
+        return new Builder()
+                .set("routing.source", "patroni")
                 .set("routing.patroni.etcd_endpoints", List.of(cluster.etcdEndpoint()))
                 .set("routing.patroni.namespace", cluster.namespace())
                 .set("routing.patroni.scope", cluster.scope());
@@ -41,7 +42,8 @@ final class RelayFixture implements AutoCloseable {
 
     static final class Builder {
         private final Map<String, Object> settings = new HashMap<>();
-        private String userlist = "\"app\" \"app-secret\"\n\"postgres\" \"postgres\"\n\"md5user\" \"md5-secret\"\n";
+        private String userlist =
+                "\"app\" \"app-secret\"\n\"postgres\" \"postgres\"\n\"md5user\" \"md5-secret\"\n";
 
         Builder(PgServer primary) {
             this();
@@ -58,7 +60,9 @@ final class RelayFixture implements AutoCloseable {
         }
 
         Builder replicas(PgServer... replicas) {
-            settings.put("backends.replicas", java.util.Arrays.stream(replicas).map(PgServer::hostPort).toList());
+            settings.put(
+                    "backends.replicas",
+                    java.util.Arrays.stream(replicas).map(PgServer::hostPort).toList());
             return this;
         }
 
@@ -80,10 +84,15 @@ final class RelayFixture implements AutoCloseable {
                 settings.put("auth.auth_file", users.toString());
                 Map<String, Object> prefixed = new HashMap<>();
                 settings.forEach((k, v) -> prefixed.put("pgrelay." + k, v));
-                // -Dpgrelay.runtime.* (e.g. use_io_uring=true) runs the whole suite on another transport.
-                Config config = ConfigFactory.parseMap(prefixed)
-                        .withFallback(ConfigFactory.systemProperties().withOnlyPath("pgrelay.runtime"))
-                        .withFallback(ConfigFactory.parseResources("pgrelay.conf")).resolve();
+                // -Dpgrelay.runtime.* (e.g. use_io_uring=true) runs the whole suite on another
+                // transport.
+                Config config =
+                        ConfigFactory.parseMap(prefixed)
+                                .withFallback(
+                                        ConfigFactory.systemProperties()
+                                                .withOnlyPath("pgrelay.runtime"))
+                                .withFallback(ConfigFactory.parseResources("pgrelay.conf"))
+                                .resolve();
                 PgRelay relay = new PgRelay(ProxyConfig.from(config.getConfig("pgrelay"))).start();
                 return new RelayFixture(relay, dir);
             } catch (IOException e) {
@@ -108,12 +117,17 @@ final class RelayFixture implements AutoCloseable {
     }
 
     String url(int port, String db, String extra) {
-        return "jdbc:postgresql://127.0.0.1:" + port + "/" + db + (extra.isEmpty() ? "" : "?" + extra);
+        return "jdbc:postgresql://127.0.0.1:"
+                + port
+                + "/"
+                + db
+                + (extra.isEmpty() ? "" : "?" + extra);
     }
 
     /** pgjdbc through the write port; prepareThreshold=0 unless told otherwise. */
     Connection connect(String user, String password) throws SQLException {
-        return connect(writePort(), PgServer.APP_DB, user, password, Map.of("prepareThreshold", "0"));
+        return connect(
+                writePort(), PgServer.APP_DB, user, password, Map.of("prepareThreshold", "0"));
     }
 
     Connection app() throws SQLException {
@@ -121,10 +135,16 @@ final class RelayFixture implements AutoCloseable {
     }
 
     Connection appRead() throws SQLException {
-        return connect(readPort(), PgServer.APP_DB, PgServer.APP_USER, PgServer.APP_PASSWORD, Map.of("prepareThreshold", "0"));
+        return connect(
+                readPort(),
+                PgServer.APP_DB,
+                PgServer.APP_USER,
+                PgServer.APP_PASSWORD,
+                Map.of("prepareThreshold", "0"));
     }
 
-    Connection connect(int port, String db, String user, String password, Map<String, String> props) throws SQLException {
+    Connection connect(int port, String db, String user, String password, Map<String, String> props)
+            throws SQLException {
         Properties p = new Properties();
         p.setProperty("user", user);
         p.setProperty("password", password);
@@ -148,7 +168,8 @@ final class RelayFixture implements AutoCloseable {
     }
 
     static List<String> column(Connection c, String sql) throws SQLException {
-        try (var st = c.createStatement(); var rs = st.executeQuery(sql)) {
+        try (var st = c.createStatement();
+                var rs = st.executeQuery(sql)) {
             List<String> out = new java.util.ArrayList<>();
             while (rs.next()) {
                 out.add(rs.getString(1));

@@ -11,8 +11,7 @@ import java.nio.charset.StandardCharsets;
 /** Logs a raw socket in with SCRAM-SHA-256, for tests that speak the protocol by hand. */
 final class ScramLogin {
 
-    private ScramLogin() {
-    }
+    private ScramLogin() {}
 
     static void login(Socket s, String user, String password, String database) throws IOException {
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
@@ -41,7 +40,11 @@ final class ScramLogin {
             if (type != 'R') {
                 continue;
             }
-            int code = ((body[0] & 0xff) << 24) | ((body[1] & 0xff) << 16) | ((body[2] & 0xff) << 8) | (body[3] & 0xff);
+            int code =
+                    ((body[0] & 0xff) << 24)
+                            | ((body[1] & 0xff) << 16)
+                            | ((body[2] & 0xff) << 8)
+                            | (body[3] & 0xff);
             String data = new String(body, 4, body.length - 4, StandardCharsets.UTF_8);
             if (code == 10) {
                 byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);

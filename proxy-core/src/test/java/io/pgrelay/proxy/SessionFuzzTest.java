@@ -23,22 +23,40 @@ import org.junit.jupiter.api.BeforeAll;
  * sequences the fuzzer makes, mostly well-formed extended and simple protocol with named
  * statements, sometimes arbitrary bodies. After each input both clients end their work (Sync,
  * ROLLBACK) and ask a question only they know the answer to; the invariants are:
+ *
  * <ul>
- *   <li>each gets its own answer, never the other's (no server connection in two hands);</li>
- *   <li>within seconds (no hang);</li>
- *   <li>afterwards no client holds a server connection and the pool has none leased;</li>
- *   <li>no buffer leaks (Netty's paranoid detector; a report fails the build).</li>
+ *   <li>each gets its own answer, never the other's (no server connection in two hands);
+ *   <li>within seconds (no hang);
+ *   <li>afterwards no client holds a server connection and the pool has none leased;
+ *   <li>no buffer leaks (Netty's paranoid detector; a report fails the build).
  * </ul>
+ *
  * A client pgrelay disconnects (bad length, FATAL) is replaced and not checked that round.
  */
 class SessionFuzzTest {
 
-    private static final char[] TYPES = {'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H', 'F', 'd', 'c', 'f'};
+    private static final char[] TYPES = {
+        'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H', 'F', 'd', 'c', 'f'
+    };
     private static final String[] NAMES = {"", "s1", "s2", "S_1"};
     private static final String[] SQL = {
-        "select 1", "select $1::int", "begin", "commit", "rollback", "savepoint a", "rollback to a",
-        "select pg_backend_pid()", "select 1/0", "deallocate all", "discard all", "prepare p as select 1",
-        "set application_name = 'x'", "select * from generate_series(1, 20)", "", "selec", "begin; select 1",
+        "select 1",
+        "select $1::int",
+        "begin",
+        "commit",
+        "rollback",
+        "savepoint a",
+        "rollback to a",
+        "select pg_backend_pid()",
+        "select 1/0",
+        "deallocate all",
+        "discard all",
+        "prepare p as select 1",
+        "set application_name = 'x'",
+        "select * from generate_series(1, 20)",
+        "",
+        "selec",
+        "begin; select 1",
     };
 
     /**
@@ -56,8 +74,11 @@ class SessionFuzzTest {
     @BeforeAll
     static void start() throws IOException {
         primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1)
-                .set("pool.query_wait_timeout", "20s").start();
+        relay =
+                RelayFixture.builder(primary)
+                        .set("pool.default_pool_size", 1)
+                        .set("pool.query_wait_timeout", "20s")
+                        .start();
     }
 
     @AfterAll
@@ -92,7 +113,13 @@ class SessionFuzzTest {
         }
         round++;
         if (System.getenv("SESSIONFUZZ_TRACE") != null) {
-            System.err.println("round " + round + " A: " + describe(toA.toByteArray()) + " B: " + describe(toB.toByteArray()));
+            System.err.println(
+                    "round "
+                            + round
+                            + " A: "
+                            + describe(toA.toByteArray())
+                            + " B: "
+                            + describe(toB.toByteArray()));
         }
         boolean aAlive = send(a, toA.toByteArray());
         boolean bAlive = send(b, toB.toByteArray());
@@ -157,7 +184,9 @@ class SessionFuzzTest {
                 int params = data.consumeInt(0, 1);
                 body.writeBytes(new byte[] {0, (byte) params});
                 for (int i = 0; i < params; i++) {
-                    byte[] value = Integer.toString(data.consumeInt(-5, 5)).getBytes(StandardCharsets.US_ASCII);
+                    byte[] value =
+                            Integer.toString(data.consumeInt(-5, 5))
+                                    .getBytes(StandardCharsets.US_ASCII);
                     body.writeBytes(new byte[] {0, 0, 0, (byte) value.length});
                     body.writeBytes(value);
                 }
@@ -180,11 +209,16 @@ class SessionFuzzTest {
     private static String describe(byte[] bytes) {
         StringBuilder out = new StringBuilder();
         for (int i = 0; i + 5 <= bytes.length; ) {
-            int len = ((bytes[i + 1] & 0xff) << 24) | ((bytes[i + 2] & 0xff) << 16) | ((bytes[i + 3] & 0xff) << 8) | (bytes[i + 4] & 0xff);
+            int len =
+                    ((bytes[i + 1] & 0xff) << 24)
+                            | ((bytes[i + 2] & 0xff) << 16)
+                            | ((bytes[i + 3] & 0xff) << 8)
+                            | (bytes[i + 4] & 0xff);
             out.append((char) bytes[i]).append('[');
             for (int j = i + 5; j < Math.min(bytes.length, i + 1 + len); j++) {
                 char c = (char) (bytes[j] & 0xff);
-                out.append(c >= 32 && c < 127 ? String.valueOf(c) : String.format("\\x%02x", (int) c));
+                out.append(
+                        c >= 32 && c < 127 ? String.valueOf(c) : String.format("\\x%02x", (int) c));
             }
             out.append("] ");
             i += 1 + len;
@@ -227,7 +261,9 @@ class SessionFuzzTest {
             try {
                 m = client.read();
             } catch (java.net.SocketTimeoutException e) {
-                throw new AssertionError("no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState(), e);
+                throw new AssertionError(
+                        "no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState(),
+                        e);
             } catch (IOException closed) {
                 return false;
             }
@@ -246,14 +282,18 @@ class SessionFuzzTest {
                 }
             }
         }
-        throw new AssertionError("no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState());
+        throw new AssertionError(
+                "no answer within " + HANG_MILLIS / 1000 + " s: a hang; " + relayState());
     }
 
     /** What pgrelay thinks of its clients and pools, for a hang's report. */
     private static String relayState() {
         StringBuilder out = new StringBuilder("clients:");
         for (ClientSession s : relay.relay().sessions()) {
-            out.append(' ').append(s.id).append('=').append(s.stateLabel())
+            out.append(' ')
+                    .append(s.id)
+                    .append('=')
+                    .append(s.stateLabel())
                     .append(s.linkedServer() != null ? "+server" : "");
         }
         relay.relay().pools().all().forEach(p -> out.append("; pool ").append(p.pool().stats()));
@@ -272,7 +312,9 @@ class SessionFuzzTest {
                     assertTrue(linked.add(c), "one server connection linked to two clients");
                 }
             }
-            boolean leased = relay.relay().pools().all().stream().anyMatch(p -> p.pool().stats().active() > 0);
+            boolean leased =
+                    relay.relay().pools().all().stream()
+                            .anyMatch(p -> p.pool().stats().active() > 0);
             if (!any && !leased) {
                 return;
             }

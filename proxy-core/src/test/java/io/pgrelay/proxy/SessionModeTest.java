@@ -13,7 +13,10 @@ import org.junit.jupiter.api.Test;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
 
-/** pool_mode = session: a client keeps one server connection; session state is reset between clients. */
+/**
+ * pool_mode = session: a client keeps one server connection; session state is reset between
+ * clients.
+ */
 class SessionModeTest {
 
     static PgServer primary;
@@ -22,7 +25,11 @@ class SessionModeTest {
     @BeforeAll
     static void start() {
         primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.pool_mode", "session").set("pool.default_pool_size", 2).start();
+        relay =
+                RelayFixture.builder(primary)
+                        .set("pool.pool_mode", "session")
+                        .set("pool.default_pool_size", 2)
+                        .start();
     }
 
     @AfterAll
@@ -37,7 +44,8 @@ class SessionModeTest {
 
     @Test
     void listenNotify() throws Exception {
-        try (Connection listener = relay.app(); Connection notifier = relay.app()) {
+        try (Connection listener = relay.app();
+                Connection notifier = relay.app()) {
             try (Statement st = listener.createStatement()) {
                 st.execute("listen jobs");
             }
@@ -70,7 +78,8 @@ class SessionModeTest {
             assertEquals("7MB", one(c, "show work_mem"));
         }
         // The next client may get the same server connection, after DISCARD ALL.
-        try (Connection a = relay.app(); Connection b = relay.app()) {
+        try (Connection a = relay.app();
+                Connection b = relay.app()) {
             for (Connection c : new Connection[] {a, b}) {
                 assertEquals("4MB", one(c, "show work_mem"));
                 assertEquals("0", one(c, "select count(*) from pg_prepared_statements"));

@@ -13,13 +13,23 @@ class SessionParametersTest {
 
     @Test
     void setsWhatDiffersAndResetsWhatAnEarlierClientLeft() {
-        Map<String, String> server = new HashMap<>(Map.of("TimeZone", "UTC", "application_name", "",
-                "server_version", "15.1", "extra_float_digits", "3"));
+        Map<String, String> server =
+                new HashMap<>(
+                        Map.of(
+                                "TimeZone",
+                                "UTC",
+                                "application_name",
+                                "",
+                                "server_version",
+                                "15.1",
+                                "extra_float_digits",
+                                "3"));
         Map<String, String> client = new LinkedHashMap<>();
         client.put("TimeZone", "Europe/Berlin");
         client.put("application_name", "");
         client.put("server_version", "15.1");
-        assertEquals("SET TimeZone TO 'Europe/Berlin';RESET extra_float_digits",
+        assertEquals(
+                "SET TimeZone TO 'Europe/Berlin';RESET extra_float_digits",
                 SessionParameters.synchronize(client, server));
         assertEquals("Europe/Berlin", server.get("TimeZone"));
         assertNull(SessionParameters.synchronize(client, server));
@@ -34,9 +44,22 @@ class SessionParametersTest {
     @Test
     void optionsAreSplitLikePostgreSQL() {
         Map<String, String> into = new LinkedHashMap<>();
-        SessionParameters.parseOptions("-c search_path=a,b --statement-timeout=5s -cTimeZone=UTC -c x=with\\ space", into);
-        assertEquals(Map.of("search_path", "a,b", "statement_timeout", "5s", "TimeZone", "UTC", "x", "with space"), into);
-        assertThrows(IllegalArgumentException.class, () -> SessionParameters.parseOptions("-D /tmp", new HashMap<>()));
+        SessionParameters.parseOptions(
+                "-c search_path=a,b --statement-timeout=5s -cTimeZone=UTC -c x=with\\ space", into);
+        assertEquals(
+                Map.of(
+                        "search_path",
+                        "a,b",
+                        "statement_timeout",
+                        "5s",
+                        "TimeZone",
+                        "UTC",
+                        "x",
+                        "with space"),
+                into);
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> SessionParameters.parseOptions("-D /tmp", new HashMap<>()));
     }
 
     @Test

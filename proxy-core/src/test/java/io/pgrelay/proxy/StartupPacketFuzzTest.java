@@ -14,21 +14,23 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The startup packet as ClientSession reads it: code, parameters, the libpq "options" string
- * and parameter names. Allowed failures: ProtocolException and IllegalArgumentException (both
- * become a FATAL to the client). What is accepted must come out of SessionParameters as SQL
- * that sets exactly those parameters to exactly those values: the values are the client's, so
- * a quoting slip would be SQL injection on a pooled server connection.
+ * The startup packet as ClientSession reads it: code, parameters, the libpq "options" string and
+ * parameter names. Allowed failures: ProtocolException and IllegalArgumentException (both become a
+ * FATAL to the client). What is accepted must come out of SessionParameters as SQL that sets
+ * exactly those parameters to exactly those values: the values are the client's, so a quoting slip
+ * would be SQL injection on a pooled server connection.
  */
 class StartupPacketFuzzTest {
 
     @FuzzTest
     void startupPacket(byte[] body) {
-        // FrameDecoder hands on only packets of 8..MAX_STARTUP_PACKET_LENGTH bytes, length word first.
+        // FrameDecoder hands on only packets of 8..MAX_STARTUP_PACKET_LENGTH bytes, length word
+        // first.
         if (body.length < 4 || body.length > FrameDecoder.MAX_STARTUP_PACKET_LENGTH - 4) {
             return;
         }
-        ByteBuf packet = Unpooled.buffer(4 + body.length).writeInt(4 + body.length).writeBytes(body);
+        ByteBuf packet =
+                Unpooled.buffer(4 + body.length).writeInt(4 + body.length).writeBytes(body);
         try {
             check(packet);
         } finally {
@@ -51,14 +53,18 @@ class StartupPacketFuzzTest {
             return;
         }
         for (String name : requested.keySet()) {
-            assertEquals(name, SessionParameters.canonicalName(name), "canonical names are fixed points");
+            assertEquals(
+                    name,
+                    SessionParameters.canonicalName(name),
+                    "canonical names are fixed points");
         }
         Map<String, String> server = new HashMap<>();
         String sql = SessionParameters.synchronize(requested, server);
         Map<String, String> expected = new LinkedHashMap<>(requested);
         expected.keySet().removeAll(SessionParameters.NOT_SYNCED);
         assertEquals(expected, server, "server values after the SETs");
-        assertEquals(expected, sql == null ? Map.of() : parseSets(sql), "what the SQL sets: " + sql);
+        assertEquals(
+                expected, sql == null ? Map.of() : parseSets(sql), "what the SQL sets: " + sql);
     }
 
     /**
@@ -95,7 +101,9 @@ class StartupPacketFuzzTest {
                     // Without E'', a backslash means one thing or another depending on
                     // standard_conforming_strings: literal() must never leave one there.
                     assertTrue(escapes, "backslash in a plain literal: " + sql);
-                    assertTrue(i < sql.length() && sql.charAt(i) == '\\', "backslash escape other than \\\\: " + sql);
+                    assertTrue(
+                            i < sql.length() && sql.charAt(i) == '\\',
+                            "backslash escape other than \\\\: " + sql);
                     i++;
                 }
                 value.append(c);

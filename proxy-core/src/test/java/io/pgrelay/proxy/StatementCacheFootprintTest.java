@@ -12,14 +12,17 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * The statement cache shares one entry per distinct statement however many clients use it;
- * reports what 1,000 clients x 20 statements cost (the per-client name maps dominate).
+ * The statement cache shares one entry per distinct statement however many clients use it; reports
+ * what 1,000 clients x 20 statements cost (the per-client name maps dominate).
  */
 class StatementCacheFootprintTest {
 
     private static byte[] parseBody(int n) {
-        String sql = "select id, name, value, updated_at from table_" + n + " where tenant_id = $1 and id = $2"
-                + " order by updated_at desc limit 50";
+        String sql =
+                "select id, name, value, updated_at from table_"
+                        + n
+                        + " where tenant_id = $1 and id = $2"
+                        + " order by updated_at desc limit 50";
         byte[] q = sql.getBytes(StandardCharsets.UTF_8);
         byte[] body = new byte[q.length + 1 + 2 + 8];
         System.arraycopy(q, 0, body, 0, q.length);
@@ -50,9 +53,10 @@ class StatementCacheFootprintTest {
         long after = usedHeap();
         assertEquals(20, cache.size());
         assertSame(clients.get(0).get("S_3"), clients.get(999).get("S_3"));
-        System.out.printf("StatementCacheFootprintTest: 1000 clients x 20 statements: %d shared entries, %d bytes of"
-                + " statement text; heap growth about %d kB (%.0f bytes per client)%n", cache.size(), cache.bytes(),
-                (after - before) / 1024, (after - before) / 1000.0);
+        System.out.printf(
+                "StatementCacheFootprintTest: 1000 clients x 20 statements: %d shared entries, %d bytes of"
+                        + " statement text; heap growth about %d kB (%.0f bytes per client)%n",
+                cache.size(), cache.bytes(), (after - before) / 1024, (after - before) / 1000.0);
         for (Map<String, Statement> names : clients) {
             names.values().forEach(cache::release);
         }

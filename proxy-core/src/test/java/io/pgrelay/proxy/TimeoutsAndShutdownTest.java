@@ -35,9 +35,13 @@ class TimeoutsAndShutdownTest {
 
     @Test
     void queryWaitTimeoutFailsTheRequestAndTheClientMayRetry() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1)
-                .set("pool.query_wait_timeout", "1s").start();
-             Connection holder = relay.app(); Connection waiter = relay.app()) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary)
+                                .set("pool.default_pool_size", 1)
+                                .set("pool.query_wait_timeout", "1s")
+                                .start();
+                Connection holder = relay.app();
+                Connection waiter = relay.app()) {
             holder.setAutoCommit(false);
             one(holder, "select 1"); // holds the only server connection inside a transaction
             long start = System.nanoTime();
@@ -52,21 +56,30 @@ class TimeoutsAndShutdownTest {
 
     @Test
     void idleTransactionTimeoutDisconnectsTheClient() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.idle_transaction_timeout", "1s").start();
-             Connection c = relay.app(); Connection other = relay.app()) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary)
+                                .set("pool.idle_transaction_timeout", "1s")
+                                .start();
+                Connection c = relay.app();
+                Connection other = relay.app()) {
             c.setAutoCommit(false);
             one(c, "select 1");
             Thread.sleep(2500);
             SQLException e = assertThrows(SQLException.class, () -> one(c, "select 1"));
-            assertTrue(e.getSQLState().startsWith("08") || e.getSQLState().equals("25P03"), e.getSQLState());
+            assertTrue(
+                    e.getSQLState().startsWith("08") || e.getSQLState().equals("25P03"),
+                    e.getSQLState());
             assertEquals("1", one(other, "select 1"));
         }
     }
 
     @Test
     void clientIdleTimeoutDisconnectsIdleClients() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("pool.client_idle_timeout", "1s").start();
-             Connection c = relay.app()) {
+        try (RelayFixture relay =
+                        RelayFixture.builder(primary)
+                                .set("pool.client_idle_timeout", "1s")
+                                .start();
+                Connection c = relay.app()) {
             one(c, "select 1");
             Thread.sleep(2500);
             assertThrows(SQLException.class, () -> one(c, "select 1"));
@@ -76,7 +89,8 @@ class TimeoutsAndShutdownTest {
 
     @Test
     void deadBackendGivesAClearError() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).set("backends.primary", "127.0.0.1:1").start()) {
+        try (RelayFixture relay =
+                RelayFixture.builder(primary).set("backends.primary", "127.0.0.1:1").start()) {
             SQLException e = assertThrows(SQLException.class, relay::app);
             assertEquals("08006", e.getSQLState(), e.getMessage());
             assertTrue(e.getMessage().contains("127.0.0.1:1"), e.getMessage());
@@ -86,20 +100,24 @@ class TimeoutsAndShutdownTest {
     @Test
     void gracefulShutdownLetsTheTransactionFinish() throws Exception {
         RelayFixture relay = RelayFixture.builder(primary).start();
-        try (Connection inTx = relay.app(); Connection idle = relay.app()) {
+        try (Connection inTx = relay.app();
+                Connection idle = relay.app()) {
             inTx.setAutoCommit(false);
             try (Statement st = inTx.createStatement()) {
                 st.execute("create temp table t(i int)");
             }
-            CompletableFuture<Void> stopping = CompletableFuture.runAsync(() -> {
-                try {
-                    relay.relay().shutdown(Duration.ofSeconds(10));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
+            CompletableFuture<Void> stopping =
+                    CompletableFuture.runAsync(
+                            () -> {
+                                try {
+                                    relay.relay().shutdown(Duration.ofSeconds(10));
+                                } catch (InterruptedException e) {
+                                    Thread.currentThread().interrupt();
+                                }
+                            });
             Thread.sleep(500);
-            // New clients are refused, the idle one is gone, the transaction still runs and commits.
+            // New clients are refused, the idle one is gone, the transaction still runs and
+            // commits.
             assertThrows(SQLException.class, relay::app);
             assertThrows(SQLException.class, () -> one(idle, "select 1"));
             try (Statement st = inTx.createStatement()) {

@@ -41,9 +41,15 @@ class TransactionPoolingTest {
     static void start() {
         primary = PgServer.startPrimary();
         replica = primary.startReplica();
-        primary.psql(PgServer.APP_DB, "create table items(id int primary key, name text); "
-                + "alter table items owner to app");
-        relay = RelayFixture.builder(primary).replicas(replica).set("pool.default_pool_size", 4).start();
+        primary.psql(
+                PgServer.APP_DB,
+                "create table items(id int primary key, name text); "
+                        + "alter table items owner to app");
+        relay =
+                RelayFixture.builder(primary)
+                        .replicas(replica)
+                        .set("pool.default_pool_size", 4)
+                        .start();
     }
 
     @AfterAll
@@ -78,7 +84,8 @@ class TransactionPoolingTest {
 
     @Test
     void writesGoToThePrimaryAndReadsToTheReplica() throws Exception {
-        try (Connection w = relay.app(); Connection r = relay.appRead()) {
+        try (Connection w = relay.app();
+                Connection r = relay.appRead()) {
             assertEquals("f", one(w, "select pg_is_in_recovery()"));
             assertEquals("t", one(r, "select pg_is_in_recovery()"));
             assertEquals(String.valueOf(replica.port()), one(r, "select inet_server_port()"));
@@ -98,7 +105,8 @@ class TransactionPoolingTest {
                 assertEquals(100, ps.executeBatch().length);
             }
             c.commit();
-            assertEquals("100", one(c, "select count(*) from items where id between 1000 and 1099"));
+            assertEquals(
+                    "100", one(c, "select count(*) from items where id between 1000 and 1099"));
             c.commit();
             // A failing statement in a batch: the batch fails, the connection goes on.
             try (PreparedStatement ps = c.prepareStatement("insert into items values (?, ?)")) {
@@ -117,7 +125,8 @@ class TransactionPoolingTest {
 
     @Test
     void transactionKeepsItsServerConnectionWhileOthersInterleave() throws Exception {
-        try (Connection a = relay.app(); Connection b = relay.app()) {
+        try (Connection a = relay.app();
+                Connection b = relay.app()) {
             a.setAutoCommit(false);
             String pid = one(a, "select pg_backend_pid()");
             Set<String> otherPids = new HashSet<>();
@@ -125,7 +134,9 @@ class TransactionPoolingTest {
                 otherPids.add(one(b, "select pg_backend_pid()"));
                 assertEquals(pid, one(a, "select pg_backend_pid()"));
             }
-            assertFalse(otherPids.contains(pid), "another client used a server connection inside a transaction");
+            assertFalse(
+                    otherPids.contains(pid),
+                    "another client used a server connection inside a transaction");
             a.commit();
         }
     }
@@ -141,28 +152,39 @@ class TransactionPoolingTest {
             long in = copy.copyIn("copy items from stdin", new StringReader(data.toString()));
             assertEquals(2000, in);
             ByteArrayOutputStream out = new ByteArrayOutputStream();
-            long n = copy.copyOut("copy (select * from items where id >= 5000 and id < 7000 order by id) to stdout", out);
+            long n =
+                    copy.copyOut(
+                            "copy (select * from items where id >= 5000 and id < 7000 order by id) to stdout",
+                            out);
             assertEquals(2000, n);
             assertEquals(data.toString(), out.toString(StandardCharsets.UTF_8));
             // A COPY that fails on the server leaves the connection usable.
-            assertThrows(SQLException.class,
-                    () -> copy.copyIn("copy items from stdin", new StringReader("5000\tduplicate\n")));
+            assertThrows(
+                    SQLException.class,
+                    () ->
+                            copy.copyIn(
+                                    "copy items from stdin",
+                                    new StringReader("5000\tduplicate\n")));
             assertEquals("1", one(c, "select 1"));
         }
     }
 
     @Test
     void cancelStopsTheQueryOnItsServer() throws Exception {
-        try (Connection c = relay.app(); Statement st = c.createStatement()) {
+        try (Connection c = relay.app();
+                Statement st = c.createStatement()) {
             ExecutorService ex = Executors.newSingleThreadExecutor();
             try {
                 long start = System.nanoTime();
-                Future<?> cancel = ex.submit(() -> {
-                    Thread.sleep(300);
-                    st.cancel();
-                    return null;
-                });
-                SQLException e = assertThrows(SQLException.class, () -> st.execute("select pg_sleep(10)"));
+                Future<?> cancel =
+                        ex.submit(
+                                () -> {
+                                    Thread.sleep(300);
+                                    st.cancel();
+                                    return null;
+                                });
+                SQLException e =
+                        assertThrows(SQLException.class, () -> st.execute("select pg_sleep(10)"));
                 long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
                 assertEquals("57014", e.getSQLState());
                 assertTrue(ms < 1300, "cancel took " + ms + " ms");
@@ -176,15 +198,19 @@ class TransactionPoolingTest {
 
     @Test
     void terminatedBackendFailsOnlyItsClient() throws Exception {
-        try (Connection victim = relay.app(); Connection bystander = relay.app(); Connection admin =
-                primary.connect(PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+        try (Connection victim = relay.app();
+                Connection bystander = relay.app();
+                Connection admin =
+                        primary.connect(
+                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
             victim.setAutoCommit(false);
             String pid = one(victim, "select pg_backend_pid()");
             one(admin, "select pg_terminate_backend(" + pid + ")");
             SQLException e = assertThrows(SQLException.class, () -> one(victim, "select 1"));
             assertEquals("57P01", e.getSQLState(), e.getMessage());
             assertEquals("1", one(bystander, "select 1"));
-            // The same client connection goes on with its next transaction on another server connection.
+            // The same client connection goes on with its next transaction on another server
+            // connection.
             victim.rollback();
             assertEquals("2", one(victim, "select 2"));
             victim.commit();
@@ -193,12 +219,28 @@ class TransactionPoolingTest {
 
     @Test
     void sessionParametersFollowEachClient() throws Exception {
-        Map<String, String> berlin = Map.of("prepareThreshold", "0", "options", "-c TimeZone=Europe/Berlin -c search_path=public",
-                "ApplicationName", "berlin-app");
-        Map<String, String> tokyo = Map.of("prepareThreshold", "0", "options", "-c TimeZone=Asia/Tokyo",
-                "ApplicationName", "tokyo-app");
-        try (Connection b = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret", berlin);
-             Connection t = relay.connect(relay.writePort(), PgServer.APP_DB, "app", "app-secret", tokyo)) {
+        Map<String, String> berlin =
+                Map.of(
+                        "prepareThreshold",
+                        "0",
+                        "options",
+                        "-c TimeZone=Europe/Berlin -c search_path=public",
+                        "ApplicationName",
+                        "berlin-app");
+        Map<String, String> tokyo =
+                Map.of(
+                        "prepareThreshold",
+                        "0",
+                        "options",
+                        "-c TimeZone=Asia/Tokyo",
+                        "ApplicationName",
+                        "tokyo-app");
+        try (Connection b =
+                        relay.connect(
+                                relay.writePort(), PgServer.APP_DB, "app", "app-secret", berlin);
+                Connection t =
+                        relay.connect(
+                                relay.writePort(), PgServer.APP_DB, "app", "app-secret", tokyo)) {
             for (int i = 0; i < 10; i++) {
                 assertEquals("Europe/Berlin", one(b, "show timezone"));
                 assertEquals("berlin-app", one(b, "select current_setting('application_name')"));
@@ -223,11 +265,18 @@ class TransactionPoolingTest {
         PSQLException wrong = assertThrows(PSQLException.class, () -> relay.connect("app", "nope"));
         assertEquals("28P01", wrong.getSQLState());
         assertTrue(wrong.getMessage().contains("password authentication failed for user \"app\""));
-        PSQLException unknown = assertThrows(PSQLException.class, () -> relay.connect("nobody", "nope"));
+        PSQLException unknown =
+                assertThrows(PSQLException.class, () -> relay.connect("nobody", "nope"));
         assertEquals("28P01", unknown.getSQLState());
-        assertTrue(unknown.getMessage().contains("password authentication failed for user \"nobody\""));
-        PSQLException db = assertThrows(PSQLException.class, () -> relay.connect(relay.writePort(), "nodb", "app",
-                "app-secret", Map.of()));
+        assertTrue(
+                unknown.getMessage()
+                        .contains("password authentication failed for user \"nobody\""));
+        PSQLException db =
+                assertThrows(
+                        PSQLException.class,
+                        () ->
+                                relay.connect(
+                                        relay.writePort(), "nodb", "app", "app-secret", Map.of()));
         assertEquals("3D000", db.getSQLState());
         try (Connection c = relay.app()) {
             assertEquals("1", one(c, "select 1"));
@@ -237,30 +286,41 @@ class TransactionPoolingTest {
     @Test
     void manyClientsShareFewServerConnections() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(16);
-        try (Connection admin = primary.connect(PgServer.POSTGRES_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+        try (Connection admin =
+                primary.connect(
+                        PgServer.POSTGRES_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
             var futures = new java.util.ArrayList<Future<Integer>>();
             for (int t = 0; t < 16; t++) {
-                futures.add(pool.submit(() -> {
-                    int done = 0;
-                    try (Connection c = relay.app()) {
-                        for (int i = 0; i < 50; i++) {
-                            assertEquals("1", one(c, "select 1"));
-                            done++;
-                        }
-                    }
-                    return done;
-                }));
+                futures.add(
+                        pool.submit(
+                                () -> {
+                                    int done = 0;
+                                    try (Connection c = relay.app()) {
+                                        for (int i = 0; i < 50; i++) {
+                                            assertEquals("1", one(c, "select 1"));
+                                            done++;
+                                        }
+                                    }
+                                    return done;
+                                }));
             }
             int peak = 0;
             for (Future<Integer> f : futures) {
                 while (!f.isDone()) {
-                    peak = Math.max(peak, Integer.parseInt(one(admin,
-                            "select count(*) from pg_stat_activity where usename = 'app' and datname = 'appdb'"
-                                    + " and client_port is not null and backend_type = 'client backend'")));
+                    peak =
+                            Math.max(
+                                    peak,
+                                    Integer.parseInt(
+                                            one(
+                                                    admin,
+                                                    "select count(*) from pg_stat_activity where usename = 'app' and datname = 'appdb'"
+                                                            + " and client_port is not null and backend_type = 'client backend'")));
                 }
                 assertEquals(50, f.get());
             }
-            assertTrue(peak <= 4, "server connections for appdb/app: " + peak + " > default_pool_size 4");
+            assertTrue(
+                    peak <= 4,
+                    "server connections for appdb/app: " + peak + " > default_pool_size 4");
         } finally {
             pool.shutdownNow();
         }

@@ -9,8 +9,7 @@ public final class Await {
 
     private static final long POLL_MILLIS = 100;
 
-    private Await() {
-    }
+    private Await() {}
 
     /**
      * Polls {@code probe} until its value satisfies {@code accept} or {@code timeout} passes.
@@ -19,7 +18,8 @@ public final class Await {
      * @return the first accepted value
      * @throws AssertionError on timeout, naming {@code what} and the last value/exception seen
      */
-    public static <T> T until(String what, Duration timeout, Callable<T> probe, Predicate<? super T> accept) {
+    public static <T> T until(
+            String what, Duration timeout, Callable<T> probe, Predicate<? super T> accept) {
         long deadline = System.nanoTime() + timeout.toNanos();
         T last = null;
         Exception lastError = null;
@@ -34,9 +34,15 @@ public final class Await {
                 lastError = e;
             }
             if (System.nanoTime() - deadline > 0) {
-                AssertionError failure = new AssertionError("timed out after " + timeout.toMillis()
-                        + " ms waiting for " + what + "; last value: " + last
-                        + (lastError != null ? "; last error: " + lastError : ""));
+                AssertionError failure =
+                        new AssertionError(
+                                "timed out after "
+                                        + timeout.toMillis()
+                                        + " ms waiting for "
+                                        + what
+                                        + "; last value: "
+                                        + last
+                                        + (lastError != null ? "; last error: " + lastError : ""));
                 if (lastError != null) {
                     failure.initCause(lastError);
                 }

@@ -23,8 +23,7 @@ public final class FreePorts {
     private static final Set<Integer> RESERVED = Set.of(5432, 5433);
     private static final int MAX_ATTEMPTS = 200;
 
-    private FreePorts() {
-    }
+    private FreePorts() {}
 
     /** Returns a free loopback TCP port never handed out before in this JVM. */
     public static synchronized int next() {
@@ -40,7 +39,8 @@ public final class FreePorts {
             }
             return port;
         }
-        throw new IllegalStateException("no free loopback port found after " + MAX_ATTEMPTS + " attempts");
+        throw new IllegalStateException(
+                "no free loopback port found after " + MAX_ATTEMPTS + " attempts");
     }
 
     /** Returns {@code count} distinct free loopback TCP ports. */

@@ -1,7 +1,6 @@
 package io.pgrelay.testkit;
 
 import io.pgrelay.routing.EtcdProcess;
-
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -22,8 +21,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * A real 3-node Patroni 3 cluster (PostgreSQL 15) with its own single-member etcd, all on
- * loopback, for failover tests.
+ * A real 3-node Patroni 3 cluster (PostgreSQL 15) with its own single-member etcd, all on loopback,
+ * for failover tests.
  *
  * <pre>{@code
  * try (PatroniCluster cluster = PatroniCluster.start("t" + System.nanoTime())) {
@@ -32,24 +31,24 @@ import java.util.stream.Stream;
  * }
  * }</pre>
  *
- * <p>Layout: {@code <tmp>/pgrelay-patroni-*} holds {@code etcd.log}, {@code etcd-data/} and one
- * dir per node ({@code node1..3}: {@code patroni.yml}, {@code patroni.log}, {@code data/} with
+ * <p>Layout: {@code <tmp>/pgrelay-patroni-*} holds {@code etcd.log}, {@code etcd-data/} and one dir
+ * per node ({@code node1..3}: {@code patroni.yml}, {@code patroni.log}, {@code data/} with
  * PostgreSQL's own {@code log/postgresql.log}, {@code sock/}, {@code pgpass}). Failures quote the
  * tails of those logs.
  *
- * <p>DCS settings are tuned for quick tests: {@code ttl 20}, {@code loop_wait 2},
- * {@code retry_timeout 5}, and {@code failsafe_mode: true} so the primary keeps serving during
- * an etcd outage while it can reach every member. Roles match {@link PgServer}:
- * {@value PgServer#SUPERUSER}/{@value PgServer#SUPERUSER_PASSWORD} superuser,
- * {@value PgServer#APP_USER}/{@value PgServer#APP_PASSWORD} owning {@value PgServer#APP_DB},
- * {@value PgServer#REPLICATION_USER}/{@value PgServer#REPLICATION_PASSWORD}; pg_hba: local
- * trust, replication md5, everything else scram-sha-256 on 127.0.0.1.
+ * <p>DCS settings are tuned for quick tests: {@code ttl 20}, {@code loop_wait 2}, {@code
+ * retry_timeout 5}, and {@code failsafe_mode: true} so the primary keeps serving during an etcd
+ * outage while it can reach every member. Roles match {@link PgServer}: {@value
+ * PgServer#SUPERUSER}/{@value PgServer#SUPERUSER_PASSWORD} superuser, {@value
+ * PgServer#APP_USER}/{@value PgServer#APP_PASSWORD} owning {@value PgServer#APP_DB}, {@value
+ * PgServer#REPLICATION_USER}/{@value PgServer#REPLICATION_PASSWORD}; pg_hba: local trust,
+ * replication md5, everything else scram-sha-256 on 127.0.0.1.
  *
- * <p>Processes: each node is {@code runuser -u postgres -- patroni node.yml}; Patroni detaches
- * the postmaster from itself, so killing a node means killing the Patroni tree <em>and</em> the
- * postmaster tree found through {@code postmaster.pid}. {@link #close()}, a JVM shutdown hook,
- * and the orphan reaper (for JVMs that died without hooks; it kills every process whose command
- * line names an orphaned directory) all do that and delete the directory.
+ * <p>Processes: each node is {@code runuser -u postgres -- patroni node.yml}; Patroni detaches the
+ * postmaster from itself, so killing a node means killing the Patroni tree <em>and</em> the
+ * postmaster tree found through {@code postmaster.pid}. {@link #close()}, a JVM shutdown hook, and
+ * the orphan reaper (for JVMs that died without hooks; it kills every process whose command line
+ * names an orphaned directory) all do that and delete the directory.
  */
 public final class PatroniCluster implements AutoCloseable {
 
@@ -127,8 +126,15 @@ public final class PatroniCluster implements AutoCloseable {
             cluster.awaitAppDbEverywhere(Duration.ofSeconds(30));
             return cluster;
         } catch (RuntimeException | Error e) {
-            IllegalStateException failure = new IllegalStateException(
-                    "Patroni cluster '" + scope + "' did not start: " + e.getMessage() + "\n" + cluster.logTails(), e);
+            IllegalStateException failure =
+                    new IllegalStateException(
+                            "Patroni cluster '"
+                                    + scope
+                                    + "' did not start: "
+                                    + e.getMessage()
+                                    + "\n"
+                                    + cluster.logTails(),
+                            e);
             cluster.close();
             throw failure;
         }
@@ -236,16 +242,29 @@ public final class PatroniCluster implements AutoCloseable {
         args.add("--force");
         Proc.Result r = patronictl(args.toArray(new String[0]));
         if (!r.ok() || !r.stdout().contains("Successfully")) {
-            throw new IllegalStateException("switchover " + old + " → " + candidateOrNull + " failed:\n"
-                    + r.stdout() + r.stderr() + "\n" + logTails());
+            throw new IllegalStateException(
+                    "switchover "
+                            + old
+                            + " → "
+                            + candidateOrNull
+                            + " failed:\n"
+                            + r.stdout()
+                            + r.stderr()
+                            + "\n"
+                            + logTails());
         }
-        return awaitCondition("a new running leader after switchover from " + old, Duration.ofSeconds(60), () -> {
-            String now = leaderName();
-            boolean done = now != null && !now.equals(old)
-                    && (candidateOrNull == null || candidateOrNull.equals(now))
-                    && httpStatus(member(now), "/primary") == 200;
-            return done ? now : null;
-        });
+        return awaitCondition(
+                "a new running leader after switchover from " + old,
+                Duration.ofSeconds(60),
+                () -> {
+                    String now = leaderName();
+                    boolean done =
+                            now != null
+                                    && !now.equals(old)
+                                    && (candidateOrNull == null || candidateOrNull.equals(now))
+                                    && httpStatus(member(now), "/primary") == 200;
+                    return done ? now : null;
+                });
     }
 
     /**
@@ -278,7 +297,8 @@ public final class PatroniCluster implements AutoCloseable {
         }
         try {
             if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                throw new IllegalStateException("Patroni " + name + " did not stop within 60 s\n" + logTail(m));
+                throw new IllegalStateException(
+                        "Patroni " + name + " did not stop within 60 s\n" + logTail(m));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -289,7 +309,9 @@ public final class PatroniCluster implements AutoCloseable {
             }
         }
         // Patroni stops PostgreSQL before exiting; make sure no postmaster is left behind
-        awaitCondition("postmaster of " + name + " to exit", Duration.ofSeconds(30),
+        awaitCondition(
+                "postmaster of " + name + " to exit",
+                Duration.ofSeconds(30),
                 () -> postmaster(m).isEmpty() ? Boolean.TRUE : null);
     }
 
@@ -300,12 +322,16 @@ public final class PatroniCluster implements AutoCloseable {
         if (running != null && running.isAlive()) {
             return;
         }
-        List<String> cmd = Proc.of("patroni", m.config().toString()).asPostgresOwner().commandLine();
-        ProcessBuilder pb = new ProcessBuilder(cmd)
-                .directory(m.dir().toFile())
-                .redirectErrorStream(true)
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(m.dir().resolve("patroni.log").toFile()));
+        List<String> cmd =
+                Proc.of("patroni", m.config().toString()).asPostgresOwner().commandLine();
+        ProcessBuilder pb =
+                new ProcessBuilder(cmd)
+                        .directory(m.dir().toFile())
+                        .redirectErrorStream(true)
+                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                        .redirectOutput(
+                                ProcessBuilder.Redirect.appendTo(
+                                        m.dir().resolve("patroni.log").toFile()));
         Map<String, String> env = pb.environment();
         env.keySet().removeIf(k -> k.startsWith("PG") || k.startsWith("PATRONI"));
         env.put("LC_ALL", "C.UTF-8");
@@ -329,32 +355,58 @@ public final class PatroniCluster implements AutoCloseable {
      * answer {@code /replica}, and the leader sees two streaming replication connections.
      */
     public void awaitHealthy(Duration timeout) {
-        awaitCondition("leader + " + (NODES - 1) + " streaming replicas", timeout, () -> {
-            String leader = leaderName();
-            if (leader == null || httpStatus(member(leader), "/primary") != 200) {
-                return null;
-            }
-            for (MemberInfo m : members.values()) {
-                if (!m.name().equals(leader) && httpStatus(m, "/replica") != 200) {
-                    return null;
-                }
-            }
-            String streaming = psql(leader, PgServer.POSTGRES_DB,
-                    "select count(*) from pg_stat_replication where state = 'streaming'");
-            return Integer.parseInt(streaming.trim()) >= NODES - 1 ? Boolean.TRUE : null;
-        });
+        awaitCondition(
+                "leader + " + (NODES - 1) + " streaming replicas",
+                timeout,
+                () -> {
+                    String leader = leaderName();
+                    if (leader == null || httpStatus(member(leader), "/primary") != 200) {
+                        return null;
+                    }
+                    for (MemberInfo m : members.values()) {
+                        if (!m.name().equals(leader) && httpStatus(m, "/replica") != 200) {
+                            return null;
+                        }
+                    }
+                    String streaming =
+                            psql(
+                                    leader,
+                                    PgServer.POSTGRES_DB,
+                                    "select count(*) from pg_stat_replication where state = 'streaming'");
+                    return Integer.parseInt(streaming.trim()) >= NODES - 1 ? Boolean.TRUE : null;
+                });
     }
 
-    /** Runs SQL on {@code member} through its unix socket as the superuser; returns unaligned output. */
+    /**
+     * Runs SQL on {@code member} through its unix socket as the superuser; returns unaligned
+     * output.
+     */
     public String psql(String member, String db, String sql) {
         MemberInfo m = member(member);
-        return Proc.of(PgServer.pgBinDir().resolve("psql").toString(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                        "-h", m.socketDir().toString(), "-p", Integer.toString(m.pgPort()), "-U", PgServer.SUPERUSER,
-                        "-d", db, "-f", "-")
+        return Proc.of(
+                        PgServer.pgBinDir().resolve("psql").toString(),
+                        "-X",
+                        "-q",
+                        "-A",
+                        "-t",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        "-h",
+                        m.socketDir().toString(),
+                        "-p",
+                        Integer.toString(m.pgPort()),
+                        "-U",
+                        PgServer.SUPERUSER,
+                        "-d",
+                        db,
+                        "-f",
+                        "-")
                 .stdin(sql)
-                .asPostgresOwner().cleanPgEnv()
+                .asPostgresOwner()
+                .cleanPgEnv()
                 .timeout(Duration.ofSeconds(30))
-                .check().stdoutTrimmed();
+                .check()
+                .stdoutTrimmed();
     }
 
     /** Tails of every node's patroni.log and postgresql.log, and etcd's log. */
@@ -374,66 +426,102 @@ public final class PatroniCluster implements AutoCloseable {
     // ------------------------------------------------------------------------------------------
 
     private void writeConfig(MemberInfo m) {
-        String yaml = "# written by io.pgrelay.testkit.PatroniCluster\n"
-                + "scope: " + scope + "\n"
-                + "namespace: " + NAMESPACE + "\n"
-                + "name: " + m.name() + "\n"
-                + "log:\n"
-                + "  level: INFO\n"
-                + "restapi:\n"
-                + "  listen: 127.0.0.1:" + m.restPort() + "\n"
-                + "  connect_address: 127.0.0.1:" + m.restPort() + "\n"
-                + "etcd3:\n"
-                + "  hosts: " + etcd.hostPort() + "\n"
-                + "bootstrap:\n"
-                + "  dcs:\n"
-                + "    ttl: 20\n"
-                + "    loop_wait: 2\n"
-                + "    retry_timeout: 5\n"
-                + "    maximum_lag_on_failover: 1048576\n"
-                + "    failsafe_mode: true\n"
-                + "    postgresql:\n"
-                + "      use_pg_rewind: true\n"
-                + "      parameters:\n"
-                + "        max_connections: 200\n"
-                + "        wal_level: replica\n"
-                + "        hot_standby: 'on'\n"
-                + "        max_wal_senders: 10\n"
-                + "        max_replication_slots: 10\n"
-                + "        wal_keep_size: 256MB\n"
-                + "        wal_log_hints: 'on'\n"
-                + "        password_encryption: scram-sha-256\n"
-                + "  initdb:\n"
-                + "  - encoding: UTF8\n"
-                + "  - locale: C\n"
-                + "  - data-checksums\n"
-                + "  pg_hba:\n"
-                + "  - local all all trust\n"
-                + "  - host replication " + PgServer.REPLICATION_USER + " 127.0.0.1/32 md5\n"
-                + "  - host all all 127.0.0.1/32 scram-sha-256\n"
-                + "postgresql:\n"
-                + "  listen: 127.0.0.1:" + m.pgPort() + "\n"
-                + "  connect_address: 127.0.0.1:" + m.pgPort() + "\n"
-                + "  data_dir: " + m.dataDir() + "\n"
-                + "  bin_dir: " + PgServer.pgBinDir() + "\n"
-                + "  pgpass: " + m.dir().resolve("pgpass") + "\n"
-                // the default spread checkpoint can hold a second concurrent basebackup for minutes
-                + "  basebackup:\n"
-                + "  - checkpoint: fast\n"
-                + "  authentication:\n"
-                + "    superuser: {username: " + PgServer.SUPERUSER + ", password: " + PgServer.SUPERUSER_PASSWORD + "}\n"
-                + "    replication: {username: " + PgServer.REPLICATION_USER + ", password: "
-                + PgServer.REPLICATION_PASSWORD + "}\n"
-                + "  parameters:\n"
-                + "    unix_socket_directories: " + m.socketDir() + "\n"
-                // speed over durability: only processes die in these tests, never the machine
-                + "    fsync: 'off'\n"
-                + "    synchronous_commit: 'off'\n"
-                + "    shared_buffers: 32MB\n"
-                + "    logging_collector: 'on'\n"
-                + "    log_directory: log\n"
-                + "    log_filename: postgresql.log\n"
-                + "    log_line_prefix: '%m [%p] %q%u@%d '\n";
+        String yaml =
+                "# written by io.pgrelay.testkit.PatroniCluster\n"
+                        + "scope: "
+                        + scope
+                        + "\n"
+                        + "namespace: "
+                        + NAMESPACE
+                        + "\n"
+                        + "name: "
+                        + m.name()
+                        + "\n"
+                        + "log:\n"
+                        + "  level: INFO\n"
+                        + "restapi:\n"
+                        + "  listen: 127.0.0.1:"
+                        + m.restPort()
+                        + "\n"
+                        + "  connect_address: 127.0.0.1:"
+                        + m.restPort()
+                        + "\n"
+                        + "etcd3:\n"
+                        + "  hosts: "
+                        + etcd.hostPort()
+                        + "\n"
+                        + "bootstrap:\n"
+                        + "  dcs:\n"
+                        + "    ttl: 20\n"
+                        + "    loop_wait: 2\n"
+                        + "    retry_timeout: 5\n"
+                        + "    maximum_lag_on_failover: 1048576\n"
+                        + "    failsafe_mode: true\n"
+                        + "    postgresql:\n"
+                        + "      use_pg_rewind: true\n"
+                        + "      parameters:\n"
+                        + "        max_connections: 200\n"
+                        + "        wal_level: replica\n"
+                        + "        hot_standby: 'on'\n"
+                        + "        max_wal_senders: 10\n"
+                        + "        max_replication_slots: 10\n"
+                        + "        wal_keep_size: 256MB\n"
+                        + "        wal_log_hints: 'on'\n"
+                        + "        password_encryption: scram-sha-256\n"
+                        + "  initdb:\n"
+                        + "  - encoding: UTF8\n"
+                        + "  - locale: C\n"
+                        + "  - data-checksums\n"
+                        + "  pg_hba:\n"
+                        + "  - local all all trust\n"
+                        + "  - host replication "
+                        + PgServer.REPLICATION_USER
+                        + " 127.0.0.1/32 md5\n"
+                        + "  - host all all 127.0.0.1/32 scram-sha-256\n"
+                        + "postgresql:\n"
+                        + "  listen: 127.0.0.1:"
+                        + m.pgPort()
+                        + "\n"
+                        + "  connect_address: 127.0.0.1:"
+                        + m.pgPort()
+                        + "\n"
+                        + "  data_dir: "
+                        + m.dataDir()
+                        + "\n"
+                        + "  bin_dir: "
+                        + PgServer.pgBinDir()
+                        + "\n"
+                        + "  pgpass: "
+                        + m.dir().resolve("pgpass")
+                        + "\n"
+                        // the default spread checkpoint can hold a second concurrent basebackup for
+                        // minutes
+                        + "  basebackup:\n"
+                        + "  - checkpoint: fast\n"
+                        + "  authentication:\n"
+                        + "    superuser: {username: "
+                        + PgServer.SUPERUSER
+                        + ", password: "
+                        + PgServer.SUPERUSER_PASSWORD
+                        + "}\n"
+                        + "    replication: {username: "
+                        + PgServer.REPLICATION_USER
+                        + ", password: "
+                        + PgServer.REPLICATION_PASSWORD
+                        + "}\n"
+                        + "  parameters:\n"
+                        + "    unix_socket_directories: "
+                        + m.socketDir()
+                        + "\n"
+                        // speed over durability: only processes die in these tests, never the
+                        // machine
+                        + "    fsync: 'off'\n"
+                        + "    synchronous_commit: 'off'\n"
+                        + "    shared_buffers: 32MB\n"
+                        + "    logging_collector: 'on'\n"
+                        + "    log_directory: log\n"
+                        + "    log_filename: postgresql.log\n"
+                        + "    log_line_prefix: '%m [%p] %q%u@%d '\n";
         try {
             Files.writeString(m.config(), yaml, StandardCharsets.UTF_8);
             PgServer.chownToPostgres(m.config());
@@ -443,33 +531,66 @@ public final class PatroniCluster implements AutoCloseable {
     }
 
     private void createRoles(String leader) {
-        psql(leader, PgServer.POSTGRES_DB, "SET password_encryption = 'scram-sha-256';\n"
-                + "ALTER ROLE " + PgServer.SUPERUSER + " PASSWORD '" + PgServer.SUPERUSER_PASSWORD + "';\n"
-                + "CREATE ROLE " + PgServer.APP_USER + " LOGIN PASSWORD '" + PgServer.APP_PASSWORD + "';\n"
-                + "CREATE DATABASE " + PgServer.APP_DB + " OWNER " + PgServer.APP_USER + ";\n");
+        psql(
+                leader,
+                PgServer.POSTGRES_DB,
+                "SET password_encryption = 'scram-sha-256';\n"
+                        + "ALTER ROLE "
+                        + PgServer.SUPERUSER
+                        + " PASSWORD '"
+                        + PgServer.SUPERUSER_PASSWORD
+                        + "';\n"
+                        + "CREATE ROLE "
+                        + PgServer.APP_USER
+                        + " LOGIN PASSWORD '"
+                        + PgServer.APP_PASSWORD
+                        + "';\n"
+                        + "CREATE DATABASE "
+                        + PgServer.APP_DB
+                        + " OWNER "
+                        + PgServer.APP_USER
+                        + ";\n");
     }
 
     private String awaitLeaderRunning(Duration timeout) {
-        return awaitCondition("a bootstrapped leader", timeout, () -> {
-            String leader = leaderName();
-            return leader != null && httpStatus(member(leader), "/primary") == 200 ? leader : null;
-        });
+        return awaitCondition(
+                "a bootstrapped leader",
+                timeout,
+                () -> {
+                    String leader = leaderName();
+                    return leader != null && httpStatus(member(leader), "/primary") == 200
+                            ? leader
+                            : null;
+                });
     }
 
     private void awaitAppDbEverywhere(Duration timeout) {
         for (MemberInfo m : members.values()) {
-            awaitCondition(PgServer.APP_DB + " replicated to " + m.name(), timeout, () ->
-                    "1".equals(psql(m.name(), PgServer.POSTGRES_DB,
-                            "select 1 from pg_database where datname = '" + PgServer.APP_DB + "'")) ? Boolean.TRUE : null);
+            awaitCondition(
+                    PgServer.APP_DB + " replicated to " + m.name(),
+                    timeout,
+                    () ->
+                            "1"
+                                            .equals(
+                                                    psql(
+                                                            m.name(),
+                                                            PgServer.POSTGRES_DB,
+                                                            "select 1 from pg_database where datname = '"
+                                                                    + PgServer.APP_DB
+                                                                    + "'"))
+                                    ? Boolean.TRUE
+                                    : null);
         }
     }
 
     /** Polls until {@code probe} returns non-null; failures carry the node log tails. */
-    private <T> T awaitCondition(String what, Duration timeout, java.util.concurrent.Callable<T> probe) {
+    private <T> T awaitCondition(
+            String what, Duration timeout, java.util.concurrent.Callable<T> probe) {
         try {
             return Await.until(what, timeout, probe, v -> v != null);
         } catch (AssertionError e) {
-            AssertionError withLogs = new AssertionError(e.getMessage() + "\n" + logTails(), e.getCause());
+            AssertionError withLogs =
+                    new AssertionError(e.getMessage() + "\n" + logTails(), e.getCause());
             throw withLogs;
         }
     }
@@ -477,8 +598,12 @@ public final class PatroniCluster implements AutoCloseable {
     private Proc.Result patronictl(String... args) {
         List<String> cmd = new ArrayList<>(List.of("patronictl", "-c", anyConfig().toString()));
         cmd.addAll(List.of(args));
-        return Proc.of(cmd).asPostgresOwner().cleanPgEnv().env("LC_ALL", "C.UTF-8")
-                .timeout(Duration.ofSeconds(90)).run();
+        return Proc.of(cmd)
+                .asPostgresOwner()
+                .cleanPgEnv()
+                .env("LC_ALL", "C.UTF-8")
+                .timeout(Duration.ofSeconds(90))
+                .run();
     }
 
     private Path anyConfig() {
@@ -494,8 +619,11 @@ public final class PatroniCluster implements AutoCloseable {
     /** HTTP status of Patroni's REST endpoint, or -1 when it does not answer. */
     private static int httpStatus(MemberInfo m, String path) {
         try {
-            HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + m.restPort() + path)
-                    .toURL().openConnection();
+            HttpURLConnection c =
+                    (HttpURLConnection)
+                            URI.create("http://127.0.0.1:" + m.restPort() + path)
+                                    .toURL()
+                                    .openConnection();
             c.setConnectTimeout(1000);
             c.setReadTimeout(2000);
             try {
@@ -519,14 +647,16 @@ public final class PatroniCluster implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        postmaster(m).ifPresent(pm -> {
-            Proc.killTree(pm);
-            try {
-                pm.onExit().get(10, TimeUnit.SECONDS);
-            } catch (Exception ignored) {
-                // checked by callers that care
-            }
-        });
+        postmaster(m)
+                .ifPresent(
+                        pm -> {
+                            Proc.killTree(pm);
+                            try {
+                                pm.onExit().get(10, TimeUnit.SECONDS);
+                            } catch (Exception ignored) {
+                                // checked by callers that care
+                            }
+                        });
     }
 
     /** The live postmaster of {@code m}, from {@code postmaster.pid}. */
@@ -536,33 +666,45 @@ public final class PatroniCluster implements AutoCloseable {
 
     private static Optional<ProcessHandle> postmasterOf(Path dataDir) {
         try {
-            String first = Files.readAllLines(dataDir.resolve("postmaster.pid"), StandardCharsets.UTF_8).get(0).trim();
-            Optional<ProcessHandle> h = ProcessHandle.of(Long.parseLong(first)).filter(ProcessHandle::isAlive);
+            String first =
+                    Files.readAllLines(dataDir.resolve("postmaster.pid"), StandardCharsets.UTF_8)
+                            .get(0)
+                            .trim();
+            Optional<ProcessHandle> h =
+                    ProcessHandle.of(Long.parseLong(first)).filter(ProcessHandle::isAlive);
             // a stale pid file can name an unrelated process that reused the pid
-            return h.filter(ph -> ph.info().commandLine().map(c -> c.contains("postgres")).orElse(true));
+            return h.filter(
+                    ph -> ph.info().commandLine().map(c -> c.contains("postgres")).orElse(true));
         } catch (IOException | RuntimeException e) {
             return Optional.empty();
         }
     }
 
     /**
-     * The python process under {@code runuser} (signals to runuser itself are not always
-     * relayed). Matched on the config path: the postmaster's command line also contains
-     * "patroni", through the data dir.
+     * The python process under {@code runuser} (signals to runuser itself are not always relayed).
+     * Matched on the config path: the postmaster's command line also contains "patroni", through
+     * the data dir.
      */
     private static Optional<ProcessHandle> patroniHandle(Process runner, MemberInfo m) {
         String config = m.config().toString();
-        return runner.toHandle().descendants()
+        return runner.toHandle()
+                .descendants()
                 .filter(ph -> ph.info().commandLine().map(c -> c.contains(config)).orElse(false))
                 .findFirst();
     }
 
     private String logTail(MemberInfo m) {
         StringBuilder sb = new StringBuilder();
-        sb.append("--- ").append(m.name()).append(" patroni.log ---\n").append(tailOf(m.dir().resolve("patroni.log"), 25))
+        sb.append("--- ")
+                .append(m.name())
+                .append(" patroni.log ---\n")
+                .append(tailOf(m.dir().resolve("patroni.log"), 25))
                 .append('\n');
-        sb.append("--- ").append(m.name()).append(" postgresql.log ---\n")
-                .append(tailOf(m.dataDir().resolve("log").resolve("postgresql.log"), 10)).append('\n');
+        sb.append("--- ")
+                .append(m.name())
+                .append(" postgresql.log ---\n")
+                .append(tailOf(m.dataDir().resolve("log").resolve("postgresql.log"), 10))
+                .append('\n');
         return sb.toString();
     }
 
@@ -584,15 +726,19 @@ public final class PatroniCluster implements AutoCloseable {
                 return;
             }
             initialized = true;
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                for (PatroniCluster c : List.copyOf(LIVE)) {
-                    try {
-                        c.close();
-                    } catch (RuntimeException ignored) {
-                        // best effort at exit
-                    }
-                }
-            }, "pgrelay-testkit-patroni-cleanup"));
+            Runtime.getRuntime()
+                    .addShutdownHook(
+                            new Thread(
+                                    () -> {
+                                        for (PatroniCluster c : List.copyOf(LIVE)) {
+                                            try {
+                                                c.close();
+                                            } catch (RuntimeException ignored) {
+                                                // best effort at exit
+                                            }
+                                        }
+                                    },
+                                    "pgrelay-testkit-patroni-cleanup"));
             reapOrphans();
         }
     }
@@ -600,10 +746,15 @@ public final class PatroniCluster implements AutoCloseable {
     /** Clusters left by test JVMs that died without running hooks: kill what runs there, delete. */
     private static void reapOrphans() {
         try (Stream<Path> dirs = Files.list(tempRoot())) {
-            for (Path dir : dirs.filter(p -> p.getFileName().toString().startsWith(DIR_PREFIX)).toList()) {
+            for (Path dir :
+                    dirs.filter(p -> p.getFileName().toString().startsWith(DIR_PREFIX)).toList()) {
                 long owner;
                 try {
-                    owner = Long.parseLong(Files.readString(dir.resolve(OWNER_FILE), StandardCharsets.UTF_8).trim());
+                    owner =
+                            Long.parseLong(
+                                    Files.readString(
+                                                    dir.resolve(OWNER_FILE), StandardCharsets.UTF_8)
+                                            .trim());
                 } catch (IOException | NumberFormatException e) {
                     continue;
                 }
@@ -613,7 +764,8 @@ public final class PatroniCluster implements AutoCloseable {
                 // Patroni first, or it restarts the postmaster we are about to kill
                 killProcessesNaming(dir);
                 try (Stream<Path> nodes = Files.list(dir)) {
-                    nodes.forEach(node -> postmasterOf(node.resolve("data")).ifPresent(Proc::killTree));
+                    nodes.forEach(
+                            node -> postmasterOf(node.resolve("data")).ifPresent(Proc::killTree));
                 }
                 deleteRecursively(dir);
             }

@@ -42,25 +42,30 @@ import java.util.stream.Stream;
  * <p>Each instance lives in its own temp directory ({@code <tmp>/pgrelay-pg-*}: {@code data/},
  * {@code sock/}, {@code pg_ctl.log}), listens on a free port from {@link FreePorts} and on a unix
  * socket in {@code sock/}. Settings are tuned for speed (fsync=off etc.), never for durability.
- * When the JVM runs as root every PostgreSQL program runs as the {@code postgres} OS user
- * (see {@link Proc#asPostgresOwner()}) and the directories are chowned to it.
+ * When the JVM runs as root every PostgreSQL program runs as the {@code postgres} OS user (see
+ * {@link Proc#asPostgresOwner()}) and the directories are chowned to it.
  *
  * <p>Roles created on a primary (replicas inherit them):
+ *
  * <ul>
- *   <li>{@value #SUPERUSER} / {@value #SUPERUSER_PASSWORD} — superuser (scram)</li>
- *   <li>{@value #APP_USER} / {@value #APP_PASSWORD} — LOGIN, scram, owner of database {@value #APP_DB}</li>
- *   <li>{@value #MD5_USER} / {@value #MD5_PASSWORD} — LOGIN, password stored as md5, md5 auth over TCP</li>
- *   <li>{@value #REPLICATION_USER} / {@value #REPLICATION_PASSWORD} — LOGIN REPLICATION (scram)</li>
+ *   <li>{@value #SUPERUSER} / {@value #SUPERUSER_PASSWORD} — superuser (scram)
+ *   <li>{@value #APP_USER} / {@value #APP_PASSWORD} — LOGIN, scram, owner of database {@value
+ *       #APP_DB}
+ *   <li>{@value #MD5_USER} / {@value #MD5_PASSWORD} — LOGIN, password stored as md5, md5 auth over
+ *       TCP
+ *   <li>{@value #REPLICATION_USER} / {@value #REPLICATION_PASSWORD} — LOGIN REPLICATION (scram)
  * </ul>
+ *
  * pg_hba.conf: local trust; TCP scram-sha-256, except {@value #MD5_USER} which uses md5.
  *
- * <p>Cleanup: {@link #close()} stops the server and deletes its directory. A JVM shutdown hook
- * does the same (with {@code pg_ctl -m immediate}) for servers still alive at exit, and directories
- * left by a JVM that died without running hooks are reaped when the next server starts.
+ * <p>Cleanup: {@link #close()} stops the server and deletes its directory. A JVM shutdown hook does
+ * the same (with {@code pg_ctl -m immediate}) for servers still alive at exit, and directories left
+ * by a JVM that died without running hooks are reaped when the next server starts.
  *
- * <p>System properties: {@code pgrelay.testkit.pg_bindir} (default {@code /usr/lib/postgresql/15/bin},
- * else {@code pg_config --bindir}), {@code pgrelay.testkit.tmpdir} (default {@code /tmp} when root,
- * else {@code java.io.tmpdir}), {@code pgrelay.testkit.pg_os_user} (default {@code postgres}).
+ * <p>System properties: {@code pgrelay.testkit.pg_bindir} (default {@code
+ * /usr/lib/postgresql/15/bin}, else {@code pg_config --bindir}), {@code pgrelay.testkit.tmpdir}
+ * (default {@code /tmp} when root, else {@code java.io.tmpdir}), {@code pgrelay.testkit.pg_os_user}
+ * (default {@code postgres}).
  */
 public final class PgServer implements AutoCloseable {
 
@@ -75,6 +80,7 @@ public final class PgServer implements AutoCloseable {
     public static final String MD5_PASSWORD = "md5-secret";
     public static final String REPLICATION_USER = "replicator";
     public static final String REPLICATION_PASSWORD = "rep";
+
     /** The maintenance database that always exists. */
     public static final String POSTGRES_DB = "postgres";
 
@@ -197,7 +203,9 @@ public final class PgServer implements AutoCloseable {
         }
     }
 
-    /** Starts a streaming hot standby of {@code primary}; same as {@code primary.startReplica()}. */
+    /**
+     * Starts a streaming hot standby of {@code primary}; same as {@code primary.startReplica()}.
+     */
     public static PgServer startReplica(PgServer primary) {
         return primary.startReplica();
     }
@@ -215,7 +223,9 @@ public final class PgServer implements AutoCloseable {
             replica.basebackupFrom(this);
             replica.writeConfig();
             replica.firstStart();
-            Await.until("replica on port " + replica.port + " to be in recovery", options.readyTimeout(),
+            Await.until(
+                    "replica on port " + replica.port + " to be in recovery",
+                    options.readyTimeout(),
                     () -> "t".equals(replica.psql(POSTGRES_DB, "select pg_is_in_recovery()")));
             return replica;
         } catch (RuntimeException | Error e) {
@@ -330,7 +340,8 @@ public final class PgServer implements AutoCloseable {
         for (Path p : List.of(baseDir.resolve("pg_ctl.log"), logFile())) {
             sb.append("--- ").append(p).append(" ---\n");
             try {
-                sb.append(Proc.tail(Files.readString(p, StandardCharsets.UTF_8), maxLines)).append('\n');
+                sb.append(Proc.tail(Files.readString(p, StandardCharsets.UTF_8), maxLines))
+                        .append('\n');
             } catch (IOException e) {
                 sb.append("(unreadable: ").append(e).append(")\n");
             }
@@ -340,7 +351,11 @@ public final class PgServer implements AutoCloseable {
 
     @Override
     public String toString() {
-        return (isReplica() ? "PgServer[replica " : "PgServer[primary ") + hostPort() + " " + dataDir + "]";
+        return (isReplica() ? "PgServer[replica " : "PgServer[primary ")
+                + hostPort()
+                + " "
+                + dataDir
+                + "]";
     }
 
     // ------------------------------------------------------------------------------------------
@@ -349,8 +364,8 @@ public final class PgServer implements AutoCloseable {
 
     /**
      * Starts the (stopped or killed) server and waits, bounded by the ready timeout, until it
-     * accepts TCP connections. Called by the factories; use it to restart after {@link #stop()}
-     * or {@link #kill()}. On failure the server log tail is in the exception message.
+     * accepts TCP connections. Called by the factories; use it to restart after {@link #stop()} or
+     * {@link #kill()}. On failure the server log tail is in the exception message.
      */
     public void start() {
         ensureOpen();
@@ -359,26 +374,64 @@ public final class PgServer implements AutoCloseable {
         }
         Duration timeout = options.readyTimeout();
         long deadline = System.nanoTime() + timeout.toNanos();
-        Proc.Result r = pg("pg_ctl", "-D", dataDir.toString(), "-l", baseDir.resolve("pg_ctl.log").toString(),
-                "-w", "-t", Long.toString(Math.max(1, timeout.toSeconds())), "start")
-                .timeout(timeout.plusSeconds(10)).run();
+        Proc.Result r =
+                pg(
+                                "pg_ctl",
+                                "-D",
+                                dataDir.toString(),
+                                "-l",
+                                baseDir.resolve("pg_ctl.log").toString(),
+                                "-w",
+                                "-t",
+                                Long.toString(Math.max(1, timeout.toSeconds())),
+                                "start")
+                        .timeout(timeout.plusSeconds(10))
+                        .run();
         if (!r.ok()) {
             String tail = logTail(40);
             stopQuietly();
-            throw new IllegalStateException("PostgreSQL on port " + port + " did not start (pg_ctl exit "
-                    + r.exitCode() + "): " + r.stderr() + r.stdout() + "\n" + tail);
+            throw new IllegalStateException(
+                    "PostgreSQL on port "
+                            + port
+                            + " did not start (pg_ctl exit "
+                            + r.exitCode()
+                            + "): "
+                            + r.stderr()
+                            + r.stdout()
+                            + "\n"
+                            + tail);
         }
         while (true) {
-            Proc.Result ready = pg("pg_isready", "-h", HOST, "-p", Integer.toString(port), "-U", SUPERUSER,
-                    "-d", POSTGRES_DB, "-t", "2").timeout(Duration.ofSeconds(10)).run();
+            Proc.Result ready =
+                    pg(
+                                    "pg_isready",
+                                    "-h",
+                                    HOST,
+                                    "-p",
+                                    Integer.toString(port),
+                                    "-U",
+                                    SUPERUSER,
+                                    "-d",
+                                    POSTGRES_DB,
+                                    "-t",
+                                    "2")
+                            .timeout(Duration.ofSeconds(10))
+                            .run();
             if (ready.ok()) {
                 return;
             }
             if (System.nanoTime() - deadline > 0 || !isRunning()) {
                 String tail = logTail(40);
                 stopQuietly();
-                throw new IllegalStateException("PostgreSQL on port " + port + " not ready within "
-                        + timeout.toSeconds() + " s (pg_isready: " + ready.stdoutTrimmed() + ")\n" + tail);
+                throw new IllegalStateException(
+                        "PostgreSQL on port "
+                                + port
+                                + " not ready within "
+                                + timeout.toSeconds()
+                                + " s (pg_isready: "
+                                + ready.stdoutTrimmed()
+                                + ")\n"
+                                + tail);
             }
             sleep(100);
         }
@@ -395,7 +448,9 @@ public final class PgServer implements AutoCloseable {
                 return;
             } catch (IllegalStateException e) {
                 String msg = String.valueOf(e.getMessage());
-                if (attempt >= 3 || !(msg.contains("Address already in use") || msg.contains("could not bind"))) {
+                if (attempt >= 3
+                        || !(msg.contains("Address already in use")
+                                || msg.contains("could not bind"))) {
                     throw e;
                 }
                 port = FreePorts.next();
@@ -412,13 +467,17 @@ public final class PgServer implements AutoCloseable {
         if (!isRunning()) {
             return;
         }
-        Proc.Result r = pg("pg_ctl", "-D", dataDir.toString(), "-m", "fast", "-w", "-t", "30", "stop")
-                .timeout(Duration.ofSeconds(40)).run();
+        Proc.Result r =
+                pg("pg_ctl", "-D", dataDir.toString(), "-m", "fast", "-w", "-t", "30", "stop")
+                        .timeout(Duration.ofSeconds(40))
+                        .run();
         if (r.ok() && !isRunning()) {
             return;
         }
-        r = pg("pg_ctl", "-D", dataDir.toString(), "-m", "immediate", "-w", "-t", "15", "stop")
-                .timeout(Duration.ofSeconds(25)).run();
+        r =
+                pg("pg_ctl", "-D", dataDir.toString(), "-m", "immediate", "-w", "-t", "15", "stop")
+                        .timeout(Duration.ofSeconds(25))
+                        .run();
         if (r.ok() && !isRunning()) {
             return;
         }
@@ -426,8 +485,8 @@ public final class PgServer implements AutoCloseable {
     }
 
     /**
-     * Simulates a crash: SIGKILLs the postmaster and all its child processes (so client sockets
-     * are reset at once) and waits until they are gone. {@link #start()} brings it back with crash
+     * Simulates a crash: SIGKILLs the postmaster and all its child processes (so client sockets are
+     * reset at once) and waits until they are gone. {@link #start()} brings it back with crash
      * recovery. No-op if it is not running.
      */
     public void kill() {
@@ -457,12 +516,19 @@ public final class PgServer implements AutoCloseable {
     /** {@code pg_ctl promote -w}: turns a replica into a primary. */
     public void promote() {
         ensureOpen();
-        pg("pg_ctl", "-D", dataDir.toString(), "-w", "-t", "30", "promote").timeout(Duration.ofSeconds(40)).check();
-        Await.until("server on port " + port + " to leave recovery", options.readyTimeout(),
+        pg("pg_ctl", "-D", dataDir.toString(), "-w", "-t", "30", "promote")
+                .timeout(Duration.ofSeconds(40))
+                .check();
+        Await.until(
+                "server on port " + port + " to leave recovery",
+                options.readyTimeout(),
                 () -> "f".equals(psql(POSTGRES_DB, "select pg_is_in_recovery()")));
     }
 
-    /** Stops the server (fast, falling back to immediate/SIGKILL) and deletes its directory. Idempotent. */
+    /**
+     * Stops the server (fast, falling back to immediate/SIGKILL) and deletes its directory.
+     * Idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -483,18 +549,48 @@ public final class PgServer implements AutoCloseable {
 
     private void initdb() {
         createDirOwned(socketDir);
-        pg("initdb", "-D", dataDir.toString(), "-U", SUPERUSER, "--auth-local=trust",
-                "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-                .timeout(Duration.ofSeconds(120)).check();
-        appendLine(dataDir.resolve("postgresql.conf"), "\n# pgrelay testkit overrides\ninclude '" + CONF_FILE + "'\n");
+        pg(
+                        "initdb",
+                        "-D",
+                        dataDir.toString(),
+                        "-U",
+                        SUPERUSER,
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                        "--no-sync",
+                        "--no-instructions")
+                .timeout(Duration.ofSeconds(120))
+                .check();
+        appendLine(
+                dataDir.resolve("postgresql.conf"),
+                "\n# pgrelay testkit overrides\ninclude '" + CONF_FILE + "'\n");
     }
 
     private void basebackupFrom(PgServer source) {
         createDirOwned(socketDir);
-        pg("pg_basebackup", "-D", dataDir.toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync",
-                "-h", HOST, "-p", Integer.toString(source.port), "-U", REPLICATION_USER, "-w")
+        pg(
+                        "pg_basebackup",
+                        "-D",
+                        dataDir.toString(),
+                        "-R",
+                        "-X",
+                        "stream",
+                        "-c",
+                        "fast",
+                        "--no-sync",
+                        "-h",
+                        HOST,
+                        "-p",
+                        Integer.toString(source.port),
+                        "-U",
+                        REPLICATION_USER,
+                        "-w")
                 .env("PGPASSWORD", REPLICATION_PASSWORD)
-                .timeout(Duration.ofSeconds(120)).check();
+                .timeout(Duration.ofSeconds(120))
+                .check();
         // The copy carries the primary's logs and startup log; start the replica with fresh ones.
         deleteRecursively(dataDir.resolve(LOG_DIR));
     }
@@ -528,31 +624,70 @@ public final class PgServer implements AutoCloseable {
     }
 
     private void writeHba() {
-        String hba = "# written by io.pgrelay.testkit.PgServer\n"
-                + "# TYPE  DATABASE     USER       ADDRESS        METHOD\n"
-                + "local   all          all                       trust\n"
-                + "host    replication  all        127.0.0.1/32   scram-sha-256\n"
-                + "host    all          " + MD5_USER + "    127.0.0.1/32   md5\n"
-                + "host    all          all        127.0.0.1/32   scram-sha-256\n";
+        String hba =
+                "# written by io.pgrelay.testkit.PgServer\n"
+                        + "# TYPE  DATABASE     USER       ADDRESS        METHOD\n"
+                        + "local   all          all                       trust\n"
+                        + "host    replication  all        127.0.0.1/32   scram-sha-256\n"
+                        + "host    all          "
+                        + MD5_USER
+                        + "    127.0.0.1/32   md5\n"
+                        + "host    all          all        127.0.0.1/32   scram-sha-256\n";
         writeOwned(dataDir.resolve("pg_hba.conf"), hba);
     }
 
     private void createRoles() {
-        String sql = "ALTER ROLE " + SUPERUSER + " PASSWORD " + literal(SUPERUSER_PASSWORD) + ";\n"
-                + "SET password_encryption = 'scram-sha-256';\n"
-                + "CREATE ROLE " + APP_USER + " LOGIN PASSWORD " + literal(APP_PASSWORD) + ";\n"
-                + "CREATE ROLE " + REPLICATION_USER + " LOGIN REPLICATION PASSWORD "
-                + literal(REPLICATION_PASSWORD) + ";\n"
-                + "SET password_encryption = 'md5';\n"
-                + "CREATE ROLE " + MD5_USER + " LOGIN PASSWORD " + literal(MD5_PASSWORD) + ";\n"
-                + "RESET password_encryption;\n"
-                + "CREATE DATABASE " + APP_DB + " OWNER " + APP_USER + ";\n";
+        String sql =
+                "ALTER ROLE "
+                        + SUPERUSER
+                        + " PASSWORD "
+                        + literal(SUPERUSER_PASSWORD)
+                        + ";\n"
+                        + "SET password_encryption = 'scram-sha-256';\n"
+                        + "CREATE ROLE "
+                        + APP_USER
+                        + " LOGIN PASSWORD "
+                        + literal(APP_PASSWORD)
+                        + ";\n"
+                        + "CREATE ROLE "
+                        + REPLICATION_USER
+                        + " LOGIN REPLICATION PASSWORD "
+                        + literal(REPLICATION_PASSWORD)
+                        + ";\n"
+                        + "SET password_encryption = 'md5';\n"
+                        + "CREATE ROLE "
+                        + MD5_USER
+                        + " LOGIN PASSWORD "
+                        + literal(MD5_PASSWORD)
+                        + ";\n"
+                        + "RESET password_encryption;\n"
+                        + "CREATE DATABASE "
+                        + APP_DB
+                        + " OWNER "
+                        + APP_USER
+                        + ";\n";
         psqlProc(POSTGRES_DB).stdin(sql).check();
     }
 
     private Proc psqlProc(String db) {
-        return pg("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socketDir.toString(),
-                "-p", Integer.toString(port), "-U", SUPERUSER, "-d", db, "-f", "-")
+        return pg(
+                        "psql",
+                        "-X",
+                        "-q",
+                        "-A",
+                        "-t",
+                        "-v",
+                        "ON_ERROR_STOP=1",
+                        "-h",
+                        socketDir.toString(),
+                        "-p",
+                        Integer.toString(port),
+                        "-U",
+                        SUPERUSER,
+                        "-d",
+                        db,
+                        "-f",
+                        "-")
                 .timeout(Duration.ofSeconds(60));
     }
 
@@ -568,15 +703,18 @@ public final class PgServer implements AutoCloseable {
     public static Path pgBinDir() {
         Path dir = binDir;
         if (dir == null) {
-            String configured = System.getProperty("pgrelay.testkit.pg_bindir", System.getenv("PG_BINDIR"));
+            String configured =
+                    System.getProperty("pgrelay.testkit.pg_bindir", System.getenv("PG_BINDIR"));
             if (configured != null && !configured.isBlank()) {
                 dir = Path.of(configured);
             } else if (Files.isExecutable(Path.of("/usr/lib/postgresql/15/bin/initdb"))) {
                 dir = Path.of("/usr/lib/postgresql/15/bin");
             } else {
-                Proc.Result r = Proc.of("pg_config", "--bindir").timeout(Duration.ofSeconds(10)).run();
+                Proc.Result r =
+                        Proc.of("pg_config", "--bindir").timeout(Duration.ofSeconds(10)).run();
                 if (!r.ok()) {
-                    throw new IllegalStateException("cannot find the PostgreSQL bin dir; set -Dpgrelay.testkit.pg_bindir");
+                    throw new IllegalStateException(
+                            "cannot find the PostgreSQL bin dir; set -Dpgrelay.testkit.pg_bindir");
                 }
                 dir = Path.of(r.stdoutTrimmed());
             }
@@ -612,7 +750,8 @@ public final class PgServer implements AutoCloseable {
         try {
             if (isRunning()) {
                 pg("pg_ctl", "-D", dataDir.toString(), "-m", "immediate", "-w", "-t", "10", "stop")
-                        .timeout(Duration.ofSeconds(15)).run();
+                        .timeout(Duration.ofSeconds(15))
+                        .run();
                 kill();
             }
         } catch (RuntimeException ignored) {
@@ -629,11 +768,15 @@ public final class PgServer implements AutoCloseable {
                 return;
             }
             initialized = true;
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                for (PgServer s : List.copyOf(LIVE)) {
-                    s.emergencyCleanup();
-                }
-            }, "pgrelay-testkit-pg-cleanup"));
+            Runtime.getRuntime()
+                    .addShutdownHook(
+                            new Thread(
+                                    () -> {
+                                        for (PgServer s : List.copyOf(LIVE)) {
+                                            s.emergencyCleanup();
+                                        }
+                                    },
+                                    "pgrelay-testkit-pg-cleanup"));
             reapOrphans();
         }
     }
@@ -645,11 +788,13 @@ public final class PgServer implements AutoCloseable {
     private static void reapOrphans() {
         Path tmp = tempRoot();
         try (Stream<Path> dirs = Files.list(tmp)) {
-            for (Path dir : dirs.filter(p -> p.getFileName().toString().startsWith(DIR_PREFIX)).toList()) {
+            for (Path dir :
+                    dirs.filter(p -> p.getFileName().toString().startsWith(DIR_PREFIX)).toList()) {
                 Path owner = dir.resolve(OWNER_FILE);
                 long ownerPid;
                 try {
-                    ownerPid = Long.parseLong(Files.readString(owner, StandardCharsets.UTF_8).trim());
+                    ownerPid =
+                            Long.parseLong(Files.readString(owner, StandardCharsets.UTF_8).trim());
                 } catch (IOException | NumberFormatException e) {
                     continue; // not ours or still being created
                 }
@@ -658,9 +803,20 @@ public final class PgServer implements AutoCloseable {
                 }
                 Path data = dir.resolve("data");
                 if (Files.exists(data.resolve("postmaster.pid"))) {
-                    Proc.of(pgBinDir().resolve("pg_ctl").toString(), "-D", data.toString(), "-m", "immediate",
-                                    "-w", "-t", "10", "stop")
-                            .asPostgresOwner().cleanPgEnv().timeout(Duration.ofSeconds(15)).run();
+                    Proc.of(
+                                    pgBinDir().resolve("pg_ctl").toString(),
+                                    "-D",
+                                    data.toString(),
+                                    "-m",
+                                    "immediate",
+                                    "-w",
+                                    "-t",
+                                    "10",
+                                    "stop")
+                            .asPostgresOwner()
+                            .cleanPgEnv()
+                            .timeout(Duration.ofSeconds(15))
+                            .run();
                 }
                 deleteRecursively(dir);
             }
@@ -675,7 +831,9 @@ public final class PgServer implements AutoCloseable {
             return false;
         }
         try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.UTF_8);
+            String stat =
+                    Files.readString(
+                            Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.UTF_8);
             int close = stat.lastIndexOf(')');
             return close < 0 || close + 2 >= stat.length() || stat.charAt(close + 2) != 'Z';
         } catch (IOException e) {
@@ -692,11 +850,15 @@ public final class PgServer implements AutoCloseable {
         return Path.of(Proc.isRoot() ? "/tmp" : System.getProperty("java.io.tmpdir"));
     }
 
-    /** A new directory owned by the postgres user, marked with this JVM's pid for the orphan reaper. */
+    /**
+     * A new directory owned by the postgres user, marked with this JVM's pid for the orphan reaper.
+     */
     static Path newOwnedTempDir(String prefix) {
         try {
             Path dir = Files.createTempDirectory(tempRoot(), prefix);
-            Files.writeString(dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()),
+            Files.writeString(
+                    dir.resolve(OWNER_FILE),
+                    Long.toString(ProcessHandle.current().pid()),
                     StandardCharsets.UTF_8);
             chownToPostgres(dir);
             return dir;
@@ -729,7 +891,8 @@ public final class PgServer implements AutoCloseable {
 
     private static void appendLine(Path file, String content) {
         try {
-            Files.writeString(file, content, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
+            Files.writeString(
+                    file, content, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -748,7 +911,8 @@ public final class PgServer implements AutoCloseable {
         } catch (IOException e) {
             group = null;
         }
-        PosixFileAttributeView view = Files.getFileAttributeView(path, PosixFileAttributeView.class);
+        PosixFileAttributeView view =
+                Files.getFileAttributeView(path, PosixFileAttributeView.class);
         view.setOwner(user);
         if (group != null) {
             view.setGroup(group);
@@ -760,24 +924,28 @@ public final class PgServer implements AutoCloseable {
             return;
         }
         try {
-            Files.walkFileTree(root, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                    Files.deleteIfExists(file);
-                    return FileVisitResult.CONTINUE;
-                }
+            Files.walkFileTree(
+                    root,
+                    new SimpleFileVisitor<>() {
+                        @Override
+                        public FileVisitResult visitFile(Path file, BasicFileAttributes attrs)
+                                throws IOException {
+                            Files.deleteIfExists(file);
+                            return FileVisitResult.CONTINUE;
+                        }
 
-                @Override
-                public FileVisitResult visitFileFailed(Path file, IOException exc) {
-                    return FileVisitResult.CONTINUE;
-                }
+                        @Override
+                        public FileVisitResult visitFileFailed(Path file, IOException exc) {
+                            return FileVisitResult.CONTINUE;
+                        }
 
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException exc) throws IOException {
-                    Files.deleteIfExists(dir);
-                    return FileVisitResult.CONTINUE;
-                }
-            });
+                        @Override
+                        public FileVisitResult postVisitDirectory(Path dir, IOException exc)
+                                throws IOException {
+                            Files.deleteIfExists(dir);
+                            return FileVisitResult.CONTINUE;
+                        }
+                    });
         } catch (IOException e) {
             // A non-root JVM cannot always remove files created by another user: fall back to rm.
             Proc.of("rm", "-rf", root.toString()).timeout(Duration.ofSeconds(60)).run();

@@ -15,8 +15,8 @@ import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Runs an external command with a timeout and captures its output. Used for every external
- * program the test kit starts (initdb, pg_ctl, psql, pg_basebackup, ...).
+ * Runs an external command with a timeout and captures its output. Used for every external program
+ * the test kit starts (initdb, pg_ctl, psql, pg_basebackup, ...).
  *
  * <pre>{@code
  * Proc.Result r = Proc.of("psql", "-c", "select 1").asPostgresOwner().timeout(Duration.ofSeconds(10)).check();
@@ -86,8 +86,8 @@ public final class Proc {
 
     /**
      * Removes all inherited {@code PG*} variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSERVICE,
-     * PGOPTIONS, ...) so libpq tools only see what is passed explicitly; also sets {@code LC_ALL=C}.
-     * Variables set with {@link #env} are kept.
+     * PGOPTIONS, ...) so libpq tools only see what is passed explicitly; also sets {@code
+     * LC_ALL=C}. Variables set with {@link #env} are kept.
      */
     public Proc cleanPgEnv() {
         this.stripPgEnv = true;
@@ -182,13 +182,30 @@ public final class Proc {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                Result partial = new Result(cmdLine, -1, read(out), read(err),
-                        Duration.ofNanos(System.nanoTime() - startNanos));
-                throw new ProcException("timed out after " + timeout.toMillis() + " ms: " + cmdLine
-                        + "\n--- stdout ---\n" + tail(partial.stdout(), 40)
-                        + "\n--- stderr ---\n" + tail(partial.stderr(), 40), partial, null);
+                Result partial =
+                        new Result(
+                                cmdLine,
+                                -1,
+                                read(out),
+                                read(err),
+                                Duration.ofNanos(System.nanoTime() - startNanos));
+                throw new ProcException(
+                        "timed out after "
+                                + timeout.toMillis()
+                                + " ms: "
+                                + cmdLine
+                                + "\n--- stdout ---\n"
+                                + tail(partial.stdout(), 40)
+                                + "\n--- stderr ---\n"
+                                + tail(partial.stderr(), 40),
+                        partial,
+                        null);
             }
-            return new Result(cmdLine, process.exitValue(), read(out), read(err),
+            return new Result(
+                    cmdLine,
+                    process.exitValue(),
+                    read(out),
+                    read(err),
                     Duration.ofNanos(System.nanoTime() - startNanos));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -202,14 +219,23 @@ public final class Proc {
     /**
      * Runs the command and requires exit code 0.
      *
-     * @throws ProcException (with stderr/stdout in the message) on non-zero exit, start failure or timeout
+     * @throws ProcException (with stderr/stdout in the message) on non-zero exit, start failure or
+     *     timeout
      */
     public Result check() {
         Result r = run();
         if (r.exitCode() != 0) {
-            throw new ProcException("exit code " + r.exitCode() + ": " + r.command()
-                    + "\n--- stderr ---\n" + tail(r.stderr(), 60)
-                    + "\n--- stdout ---\n" + tail(r.stdout(), 20), r, null);
+            throw new ProcException(
+                    "exit code "
+                            + r.exitCode()
+                            + ": "
+                            + r.command()
+                            + "\n--- stderr ---\n"
+                            + tail(r.stderr(), 60)
+                            + "\n--- stdout ---\n"
+                            + tail(r.stdout(), 20),
+                    r,
+                    null);
         }
         return r;
     }
@@ -224,7 +250,9 @@ public final class Proc {
         return r;
     }
 
-    /** The OS user that owns and runs PostgreSQL when this JVM is root (default {@code postgres}). */
+    /**
+     * The OS user that owns and runs PostgreSQL when this JVM is root (default {@code postgres}).
+     */
     public static String postgresOsUser() {
         return System.getProperty("pgrelay.testkit.pg_os_user", "postgres");
     }
@@ -247,7 +275,10 @@ public final class Proc {
         if (lines.length <= maxLines) {
             return text;
         }
-        StringBuilder sb = new StringBuilder("[... ").append(lines.length - maxLines).append(" lines cut ...]\n");
+        StringBuilder sb =
+                new StringBuilder("[... ")
+                        .append(lines.length - maxLines)
+                        .append(" lines cut ...]\n");
         for (int i = lines.length - maxLines; i < lines.length; i++) {
             sb.append(lines[i]);
             if (i < lines.length - 1) {
@@ -260,7 +291,8 @@ public final class Proc {
     private static boolean detectRoot() {
         try {
             Process p = new ProcessBuilder("id", "-u").redirectErrorStream(true).start();
-            String outText = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            String outText =
+                    new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
             if (p.waitFor(10, TimeUnit.SECONDS) && p.exitValue() == 0) {
                 return "0".equals(outText);
             }
@@ -299,7 +331,8 @@ public final class Proc {
     }
 
     /** Outcome of a finished command. */
-    public record Result(List<String> command, int exitCode, String stdout, String stderr, Duration elapsed) {
+    public record Result(
+            List<String> command, int exitCode, String stdout, String stderr, Duration elapsed) {
 
         /** True if the exit code is 0. */
         public boolean ok() {

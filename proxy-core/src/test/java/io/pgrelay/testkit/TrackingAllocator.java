@@ -7,9 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Unpooled heap buffers that are remembered, so a test can check that every buffer it or the
- * code under test allocated was released. Netty's leak detector finds the same leaks only after
- * a GC; fuzz tests need the answer for each input, at once.
+ * Unpooled heap buffers that are remembered, so a test can check that every buffer it or the code
+ * under test allocated was released. Netty's leak detector finds the same leaks only after a GC;
+ * fuzz tests need the answer for each input, at once.
  */
 public final class TrackingAllocator extends AbstractByteBufAllocator {
 
@@ -42,8 +42,16 @@ public final class TrackingAllocator extends AbstractByteBufAllocator {
         for (int i = 0; i < allocated.size(); i++) {
             ByteBuf buf = allocated.get(i);
             if (buf.refCnt() != 0) {
-                throw new AssertionError("buffer " + i + " of " + allocated.size() + " not released (refCnt "
-                        + buf.refCnt() + ", capacity " + buf.capacity() + ")");
+                throw new AssertionError(
+                        "buffer "
+                                + i
+                                + " of "
+                                + allocated.size()
+                                + " not released (refCnt "
+                                + buf.refCnt()
+                                + ", capacity "
+                                + buf.capacity()
+                                + ")");
             }
         }
     }

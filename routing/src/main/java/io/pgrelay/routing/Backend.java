@@ -20,7 +20,8 @@ public record Backend(String host, int port) {
         String s = hostPort.trim();
         int colon = s.lastIndexOf(':');
         if (colon <= 0 || colon == s.length() - 1) {
-            throw new IllegalArgumentException("backend address '" + hostPort + "' (expected: host:port)");
+            throw new IllegalArgumentException(
+                    "backend address '" + hostPort + "' (expected: host:port)");
         }
         String host = s.substring(0, colon);
         if (host.startsWith("[") && host.endsWith("]")) {
@@ -30,7 +31,8 @@ public record Backend(String host, int port) {
         try {
             port = Integer.parseInt(s.substring(colon + 1));
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("backend address '" + hostPort + "': port is not a number");
+            throw new IllegalArgumentException(
+                    "backend address '" + hostPort + "': port is not a number");
         }
         return new Backend(host, port);
     }

@@ -34,33 +34,34 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Follows a Patroni cluster in etcd v3: one prefix GET of {@code <namespace><scope>/}, then a
- * prefix watch from the GET's revision + 1, each event applied to a {@link PatroniKeyspace} and
- * the resulting {@link Topology} handed to the listener.
+ * prefix watch from the GET's revision + 1, each event applied to a {@link PatroniKeyspace} and the
+ * resulting {@link Topology} handed to the listener.
  *
- * <p>Everything (reads, event application, listener calls, retries) runs on one dedicated
- * thread, so the listener sees topologies strictly in etcd order. Watch callbacks arrive on
- * jetcd/Vert.x threads and are only queued onto that thread, tagged with the watch generation
- * they belong to; callbacks of a watch we already abandoned are dropped.
+ * <p>Everything (reads, event application, listener calls, retries) runs on one dedicated thread,
+ * so the listener sees topologies strictly in etcd order. Watch callbacks arrive on jetcd/Vert.x
+ * threads and are only queued onto that thread, tagged with the watch generation they belong to;
+ * callbacks of a watch we already abandoned are dropped.
  *
  * <p>Hazards this class exists to contain (see the jetcd issue tracker):
+ *
  * <ul>
  *   <li>{@code kv.get(..).get()} can block forever while etcd is unreachable (jetcd #1509): every
- *       call here has {@link Settings#requestTimeout()}.</li>
+ *       call here has {@link Settings#requestTimeout()}.
  *   <li>jetcd re-subscribes a watch by itself only on UNAVAILABLE/INTERNAL, resuming from its own
  *       revision; on compaction, "no leader" or server-side completion it just closes it. Rather
- *       than reason about which case we are in, <em>any</em> watch error or completion abandons
- *       the watch and starts over with a full GET: Patroni's keyspace is a handful of small keys,
- *       and a re-read can never miss an event or trip over a compacted revision.</li>
+ *       than reason about which case we are in, <em>any</em> watch error or completion abandons the
+ *       watch and starts over with a full GET: Patroni's keyspace is a handful of small keys, and a
+ *       re-read can never miss an event or trip over a compacted revision.
  *   <li>After an outage the gRPC channel sits in reconnect backoff (1 s growing to 120 s; jetcd
  *       #1616) and keeps failing calls with UNAVAILABLE although etcd is back — measured here: 20 s
- *       after a 25 s outage. So while disconnected, each retry first tries a plain TCP connect
- *       to the endpoints: if one accepts but the client still fails, the client is stuck and is
- *       rebuilt (at most once per {@link Settings#maxBackoff()}). Independently, a client that
- *       has been disconnected for {@link Settings#clientRebuildAfter()} is rebuilt anyway.</li>
+ *       after a 25 s outage. So while disconnected, each retry first tries a plain TCP connect to
+ *       the endpoints: if one accepts but the client still fails, the client is stuck and is
+ *       rebuilt (at most once per {@link Settings#maxBackoff()}). Independently, a client that has
+ *       been disconnected for {@link Settings#clientRebuildAfter()} is rebuilt anyway.
  * </ul>
  *
- * <p>While disconnected the last topology is kept and republished with
- * {@code sourceConnected=false}; no leader is ever invented or dropped on our own.
+ * <p>While disconnected the last topology is kept and republished with {@code
+ * sourceConnected=false}; no leader is ever invented or dropped on our own.
  */
 public final class EtcdTopologySource implements TopologySource {
 
@@ -72,16 +73,24 @@ public final class EtcdTopologySource implements TopologySource {
     /**
      * Connection settings.
      *
-     * @param endpoints          etcd client URLs ({@code http://host:port}; bare {@code host:port} gets http://)
-     * @param namespace          Patroni's {@code namespace} (default {@code /service/})
-     * @param scope              Patroni's {@code scope} (the cluster name)
-     * @param requestTimeout     bound on every etcd call (connect, GET)
-     * @param initialBackoff     first retry delay after a failure; doubled per failure
-     * @param maxBackoff         retry delay ceiling
-     * @param clientRebuildAfter disconnected this long ⇒ throw the jetcd client away and build a new one
+     * @param endpoints etcd client URLs ({@code http://host:port}; bare {@code host:port} gets
+     *     http://)
+     * @param namespace Patroni's {@code namespace} (default {@code /service/})
+     * @param scope Patroni's {@code scope} (the cluster name)
+     * @param requestTimeout bound on every etcd call (connect, GET)
+     * @param initialBackoff first retry delay after a failure; doubled per failure
+     * @param maxBackoff retry delay ceiling
+     * @param clientRebuildAfter disconnected this long ⇒ throw the jetcd client away and build a
+     *     new one
      */
-    public record Settings(List<String> endpoints, String namespace, String scope, Duration requestTimeout,
-                           Duration initialBackoff, Duration maxBackoff, Duration clientRebuildAfter) {
+    public record Settings(
+            List<String> endpoints,
+            String namespace,
+            String scope,
+            Duration requestTimeout,
+            Duration initialBackoff,
+            Duration maxBackoff,
+            Duration clientRebuildAfter) {
 
         public static final String DEFAULT_NAMESPACE = "/service/";
         public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(3);
@@ -99,11 +108,14 @@ public final class EtcdTopologySource implements TopologySource {
                 try {
                     uri = endpointUri(endpoint);
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("etcd endpoint '" + endpoint + "' is not a URL", e);
+                    throw new IllegalArgumentException(
+                            "etcd endpoint '" + endpoint + "' is not a URL", e);
                 }
                 if (uri.getHost() == null || uri.getPort() < 1) {
-                    throw new IllegalArgumentException("etcd endpoint '" + endpoint
-                            + "' (expected: http://host:port or host:port)");
+                    throw new IllegalArgumentException(
+                            "etcd endpoint '"
+                                    + endpoint
+                                    + "' (expected: http://host:port or host:port)");
                 }
             }
             namespace = namespace == null || namespace.isBlank() ? DEFAULT_NAMESPACE : namespace;
@@ -115,27 +127,49 @@ public final class EtcdTopologySource implements TopologySource {
             requirePositive("maxBackoff", maxBackoff);
             requirePositive("clientRebuildAfter", clientRebuildAfter);
             if (maxBackoff.compareTo(initialBackoff) < 0) {
-                throw new IllegalArgumentException("maxBackoff: " + maxBackoff + " (expected: >= initialBackoff "
-                        + initialBackoff + ")");
+                throw new IllegalArgumentException(
+                        "maxBackoff: "
+                                + maxBackoff
+                                + " (expected: >= initialBackoff "
+                                + initialBackoff
+                                + ")");
             }
         }
 
-        /** Default timeouts: 3 s per call, retry 0.5 s doubling to 5 s, rebuild the client after 30 s. */
+        /**
+         * Default timeouts: 3 s per call, retry 0.5 s doubling to 5 s, rebuild the client after 30
+         * s.
+         */
         public static Settings of(List<String> endpoints, String namespace, String scope) {
-            return new Settings(endpoints, namespace, scope, DEFAULT_REQUEST_TIMEOUT, DEFAULT_INITIAL_BACKOFF,
-                    DEFAULT_MAX_BACKOFF, DEFAULT_CLIENT_REBUILD_AFTER);
+            return new Settings(
+                    endpoints,
+                    namespace,
+                    scope,
+                    DEFAULT_REQUEST_TIMEOUT,
+                    DEFAULT_INITIAL_BACKOFF,
+                    DEFAULT_MAX_BACKOFF,
+                    DEFAULT_CLIENT_REBUILD_AFTER);
         }
 
         public Settings withRequestTimeout(Duration value) {
-            return new Settings(endpoints, namespace, scope, value, initialBackoff, maxBackoff, clientRebuildAfter);
+            return new Settings(
+                    endpoints,
+                    namespace,
+                    scope,
+                    value,
+                    initialBackoff,
+                    maxBackoff,
+                    clientRebuildAfter);
         }
 
         public Settings withBackoff(Duration initial, Duration max) {
-            return new Settings(endpoints, namespace, scope, requestTimeout, initial, max, clientRebuildAfter);
+            return new Settings(
+                    endpoints, namespace, scope, requestTimeout, initial, max, clientRebuildAfter);
         }
 
         public Settings withClientRebuildAfter(Duration value) {
-            return new Settings(endpoints, namespace, scope, requestTimeout, initialBackoff, maxBackoff, value);
+            return new Settings(
+                    endpoints, namespace, scope, requestTimeout, initialBackoff, maxBackoff, value);
         }
 
         /** {@code host:port} gets {@code http://}; anything with a scheme is taken as is. */
@@ -169,8 +203,10 @@ public final class EtcdTopologySource implements TopologySource {
     private Client client;
     private long clientBuiltNanos;
     private Watch.Watcher watcher;
+
     /** Bumped whenever a watch is abandoned, so its late callbacks are recognised and dropped. */
     private long watchGeneration;
+
     private boolean connected;
     private boolean everConnected;
     private long disconnectedSinceNanos;
@@ -184,11 +220,14 @@ public final class EtcdTopologySource implements TopologySource {
         this.keys = new PatroniKeyspace(settings.keyPrefix());
         this.prefixKey = ByteSequence.from(keys.prefix(), StandardCharsets.UTF_8);
         this.backoffMillis = settings.initialBackoff().toMillis();
-        ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, r -> {
-            Thread t = new Thread(r, "pgrelay-etcd-" + settings.scope());
-            t.setDaemon(true);
-            return t;
-        });
+        ScheduledThreadPoolExecutor executor =
+                new ScheduledThreadPoolExecutor(
+                        1,
+                        r -> {
+                            Thread t = new Thread(r, "pgrelay-etcd-" + settings.scope());
+                            t.setDaemon(true);
+                            return t;
+                        });
         // a retry scheduled for later must not run (and reconnect) after close()
         executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
         executor.setRemoveOnCancelPolicy(true);
@@ -215,12 +254,17 @@ public final class EtcdTopologySource implements TopologySource {
             }
             started = true;
         }
-        log.info("following Patroni scope '{}' at {} in etcd {}", settings.scope(), keys.prefix(), settings.endpoints());
-        onLoop(() -> {
-            this.listener = listener;
-            this.disconnectedSinceNanos = System.nanoTime();
-            readAndWatch();
-        });
+        log.info(
+                "following Patroni scope '{}' at {} in etcd {}",
+                settings.scope(),
+                keys.prefix(),
+                settings.endpoints());
+        onLoop(
+                () -> {
+                    this.listener = listener;
+                    this.disconnectedSinceNanos = System.nanoTime();
+                    readAndWatch();
+                });
     }
 
     @Override
@@ -242,9 +286,12 @@ public final class EtcdTopologySource implements TopologySource {
         }
         loop.shutdown();
         try {
-            if (!loop.awaitTermination(settings.requestTimeout().toMillis() + 2000, TimeUnit.MILLISECONDS)) {
+            if (!loop.awaitTermination(
+                    settings.requestTimeout().toMillis() + 2000, TimeUnit.MILLISECONDS)) {
                 loop.shutdownNow();
-                log.warn("etcd topology thread for scope '{}' did not stop in time", settings.scope());
+                log.warn(
+                        "etcd topology thread for scope '{}' did not stop in time",
+                        settings.scope());
             }
         } catch (InterruptedException e) {
             loop.shutdownNow();
@@ -269,7 +316,8 @@ public final class EtcdTopologySource implements TopologySource {
             if (client == null) {
                 client = newClient();
             }
-            pending = client.getKVClient().get(prefixKey, GetOption.builder().isPrefix(true).build());
+            pending =
+                    client.getKVClient().get(prefixKey, GetOption.builder().isPrefix(true).build());
             response = pending.get(settings.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -284,12 +332,18 @@ public final class EtcdTopologySource implements TopologySource {
         long revision = response.getHeader().getRevision();
         keys.clear();
         for (KeyValue kv : response.getKvs()) {
-            keys.put(kv.getKey().toString(StandardCharsets.UTF_8), kv.getValue().toString(StandardCharsets.UTF_8));
+            keys.put(
+                    kv.getKey().toString(StandardCharsets.UTF_8),
+                    kv.getValue().toString(StandardCharsets.UTF_8));
         }
         boolean firstRead = !everConnected;
         if (everConnected) {
-            long outageMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - disconnectedSinceNanos);
-            log.info("etcd reconnected after {} ms (revision {}); re-read {} keys", outageMillis, revision,
+            long outageMillis =
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - disconnectedSinceNanos);
+            log.info(
+                    "etcd reconnected after {} ms (revision {}); re-read {} keys",
+                    outageMillis,
+                    revision,
                     response.getKvs().size());
         }
         connected = true;
@@ -307,41 +361,50 @@ public final class EtcdTopologySource implements TopologySource {
 
     private void watchFrom(long revision) {
         long generation = ++watchGeneration;
-        WatchOption option = WatchOption.builder()
-                .isPrefix(true)
-                .withPrevKV(true)
-                .withRevision(revision)
-                // a member cut off from the etcd quorum must not feed us a frozen picture
-                .withRequireLeader(true)
-                .build();
-        watcher = client.getWatchClient().watch(prefixKey, option, new Watch.Listener() {
-            @Override
-            public void onNext(WatchResponse response) {
-                onLoop(() -> {
-                    if (generation == watchGeneration) {
-                        applyWatchResponse(response);
-                    }
-                });
-            }
+        WatchOption option =
+                WatchOption.builder()
+                        .isPrefix(true)
+                        .withPrevKV(true)
+                        .withRevision(revision)
+                        // a member cut off from the etcd quorum must not feed us a frozen picture
+                        .withRequireLeader(true)
+                        .build();
+        watcher =
+                client.getWatchClient()
+                        .watch(
+                                prefixKey,
+                                option,
+                                new Watch.Listener() {
+                                    @Override
+                                    public void onNext(WatchResponse response) {
+                                        onLoop(
+                                                () -> {
+                                                    if (generation == watchGeneration) {
+                                                        applyWatchResponse(response);
+                                                    }
+                                                });
+                                    }
 
-            @Override
-            public void onError(Throwable error) {
-                onLoop(() -> {
-                    if (generation == watchGeneration) {
-                        onFailure("watch failed", error);
-                    }
-                });
-            }
+                                    @Override
+                                    public void onError(Throwable error) {
+                                        onLoop(
+                                                () -> {
+                                                    if (generation == watchGeneration) {
+                                                        onFailure("watch failed", error);
+                                                    }
+                                                });
+                                    }
 
-            @Override
-            public void onCompleted() {
-                onLoop(() -> {
-                    if (generation == watchGeneration) {
-                        onFailure("watch closed by etcd", null);
-                    }
-                });
-            }
-        });
+                                    @Override
+                                    public void onCompleted() {
+                                        onLoop(
+                                                () -> {
+                                                    if (generation == watchGeneration) {
+                                                        onFailure("watch closed by etcd", null);
+                                                    }
+                                                });
+                                    }
+                                });
     }
 
     private void applyWatchResponse(WatchResponse response) {
@@ -372,14 +435,19 @@ public final class EtcdTopologySource implements TopologySource {
             connected = false;
             disconnectedSinceNanos = now;
             lastOutageLogNanos = now;
-            log.warn("etcd disconnected ({}); keeping the last topology (leader {}, {} members) until it is back",
-                    cause, current.leader() == null ? "(none)" : current.leader(), current.members().size());
+            log.warn(
+                    "etcd disconnected ({}); keeping the last topology (leader {}, {} members) until it is back",
+                    cause,
+                    current.leader() == null ? "(none)" : current.leader(),
+                    current.members().size());
             Topology kept = current.withSourceConnected(false, Instant.now());
             current = kept;
             notifyListener(kept);
         } else if (failedAttempts == 0 || now - lastOutageLogNanos > OUTAGE_LOG_INTERVAL_NANOS) {
             lastOutageLogNanos = now;
-            log.warn("etcd unreachable for {} ms ({}); retrying", TimeUnit.NANOSECONDS.toMillis(now - disconnectedSinceNanos),
+            log.warn(
+                    "etcd unreachable for {} ms ({}); retrying",
+                    TimeUnit.NANOSECONDS.toMillis(now - disconnectedSinceNanos),
                     cause);
         } else {
             log.debug("etcd still unreachable: {}", cause);
@@ -408,7 +476,8 @@ public final class EtcdTopologySource implements TopologySource {
         }
         next = keys.toTopology(connected, now, revision, now);
         current = next;
-        String switchover = keys.failover().map(PatroniKeyspace.FailoverRequest::describe).orElse(null);
+        String switchover =
+                keys.failover().map(PatroniKeyspace.FailoverRequest::describe).orElse(null);
         for (String line : TopologyChanges.describe(before, next, how, switchover)) {
             log.info("scope {}: {}", settings.scope(), line);
         }
@@ -417,7 +486,10 @@ public final class EtcdTopologySource implements TopologySource {
         notifyListener(next);
     }
 
-    /** A switchover scheduled for later becomes pending at its time; no etcd event marks that moment. */
+    /**
+     * A switchover scheduled for later becomes pending at its time; no etcd event marks that
+     * moment.
+     */
     private void scheduleSwitchoverCheck(Instant now) {
         if (switchoverCheck != null) {
             switchoverCheck.cancel(false);
@@ -426,12 +498,22 @@ public final class EtcdTopologySource implements TopologySource {
         keys.failover()
                 .map(PatroniKeyspace.FailoverRequest::scheduledAt)
                 .filter(at -> at.isAfter(now))
-                .ifPresent(at -> {
-                    log.info("scope {}: switchover scheduled at {}; writes are held from then on", settings.scope(), at);
-                    long delay = Math.max(0, Duration.between(now, at).toMillis()) + 1;
-                    switchoverCheck = loop.schedule(() -> publish(current.revision(), "scheduled switchover time reached"),
-                            delay, TimeUnit.MILLISECONDS);
-                });
+                .ifPresent(
+                        at -> {
+                            log.info(
+                                    "scope {}: switchover scheduled at {}; writes are held from then on",
+                                    settings.scope(),
+                                    at);
+                            long delay = Math.max(0, Duration.between(now, at).toMillis()) + 1;
+                            switchoverCheck =
+                                    loop.schedule(
+                                            () ->
+                                                    publish(
+                                                            current.revision(),
+                                                            "scheduled switchover time reached"),
+                                            delay,
+                                            TimeUnit.MILLISECONDS);
+                        });
     }
 
     private void notifyListener(Topology topology) {
@@ -468,7 +550,8 @@ public final class EtcdTopologySource implements TopologySource {
         long age = now - clientBuiltNanos;
         long outage = now - disconnectedSinceNanos;
         String reason = null;
-        if (outage > settings.clientRebuildAfter().toNanos() && age > settings.clientRebuildAfter().toNanos()) {
+        if (outage > settings.clientRebuildAfter().toNanos()
+                && age > settings.clientRebuildAfter().toNanos()) {
             reason = "unreachable for " + TimeUnit.NANOSECONDS.toMillis(outage) + " ms";
         } else if (age > settings.maxBackoff().toNanos() && anyEndpointAcceptsTcp()) {
             reason = "reachable again but the client is still in reconnect backoff";
@@ -481,12 +564,14 @@ public final class EtcdTopologySource implements TopologySource {
 
     /** A bare TCP connect, bounded by a fraction of the request timeout per endpoint. */
     private boolean anyEndpointAcceptsTcp() {
-        int timeoutMillis = (int) Math.max(100, Math.min(1000, settings.requestTimeout().toMillis() / 3));
+        int timeoutMillis =
+                (int) Math.max(100, Math.min(1000, settings.requestTimeout().toMillis() / 3));
         for (String endpoint : settings.endpoints()) {
             try {
                 URI uri = Settings.endpointUri(endpoint);
                 try (Socket socket = new Socket()) {
-                    socket.connect(new InetSocketAddress(uri.getHost(), uri.getPort()), timeoutMillis);
+                    socket.connect(
+                            new InetSocketAddress(uri.getHost(), uri.getPort()), timeoutMillis);
                     return true;
                 }
             } catch (IOException | IllegalArgumentException e) {
@@ -501,15 +586,17 @@ public final class EtcdTopologySource implements TopologySource {
         for (String endpoint : settings.endpoints()) {
             urls.add(Settings.endpointUri(endpoint).toString());
         }
-        Client c = Client.builder()
-                .endpoints(urls.toArray(new String[0]))
-                .connectTimeout(settings.requestTimeout())
-                // fail fast instead of queueing calls behind a channel in reconnect backoff
-                .waitForReady(false)
-                // etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets us cut off
-                .keepaliveTime(Duration.ofSeconds(10))
-                .keepaliveTimeout(Duration.ofSeconds(5))
-                .build();
+        Client c =
+                Client.builder()
+                        .endpoints(urls.toArray(new String[0]))
+                        .connectTimeout(settings.requestTimeout())
+                        // fail fast instead of queueing calls behind a channel in reconnect backoff
+                        .waitForReady(false)
+                        // etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets
+                        // us cut off
+                        .keepaliveTime(Duration.ofSeconds(10))
+                        .keepaliveTimeout(Duration.ofSeconds(5))
+                        .build();
         clientBuiltNanos = System.nanoTime();
         return c;
     }
@@ -540,15 +627,16 @@ public final class EtcdTopologySource implements TopologySource {
             return;
         }
         try {
-            loop.execute(() -> {
-                try {
-                    task.run();
-                } catch (RuntimeException e) {
-                    // never let one bad event kill the only thread that follows etcd
-                    log.error("etcd topology update failed; re-reading", e);
-                    onFailure("internal error", e);
-                }
-            });
+            loop.execute(
+                    () -> {
+                        try {
+                            task.run();
+                        } catch (RuntimeException e) {
+                            // never let one bad event kill the only thread that follows etcd
+                            log.error("etcd topology update failed; re-reading", e);
+                            onFailure("internal error", e);
+                        }
+                    });
         } catch (RejectedExecutionException ignored) {
             // closing
         }
@@ -556,7 +644,8 @@ public final class EtcdTopologySource implements TopologySource {
 
     private static String describe(Throwable error) {
         Throwable t = error;
-        while ((t instanceof ExecutionException || t instanceof CompletionException) && t.getCause() != null) {
+        while ((t instanceof ExecutionException || t instanceof CompletionException)
+                && t.getCause() != null) {
             t = t.getCause();
         }
         if (t instanceof TimeoutException) {

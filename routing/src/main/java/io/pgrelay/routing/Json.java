@@ -7,13 +7,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A strict, minimal JSON reader for the few small documents Patroni writes to etcd (member
- * keys, {@code status}, {@code failover}). It exists so the routing module does not depend on a
- * JSON library only reachable transitively through jetcd's Vert.x.
+ * A strict, minimal JSON reader for the few small documents Patroni writes to etcd (member keys,
+ * {@code status}, {@code failover}). It exists so the routing module does not depend on a JSON
+ * library only reachable transitively through jetcd's Vert.x.
  *
  * <p>Values map to {@link Map} (insertion-ordered), {@link List}, {@link String}, {@link Long}
- * (integers that fit), {@link Double} (any other number), {@link Boolean} and {@code null}.
- * Nesting is limited to {@value #MAX_DEPTH} levels so a hostile value cannot overflow the stack.
+ * (integers that fit), {@link Double} (any other number), {@link Boolean} and {@code null}. Nesting
+ * is limited to {@value #MAX_DEPTH} levels so a hostile value cannot overflow the stack.
  */
 final class Json {
 
@@ -239,7 +239,8 @@ final class Json {
     }
 
     private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException("invalid JSON at offset " + pos + ": " + what + " in " + abbreviate(text));
+        return new IllegalArgumentException(
+                "invalid JSON at offset " + pos + ": " + what + " in " + abbreviate(text));
     }
 
     private static String abbreviate(String s) {

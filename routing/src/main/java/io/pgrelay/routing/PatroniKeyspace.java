@@ -13,10 +13,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The keys of one Patroni scope as last seen in etcd, turned into a {@link Topology} on demand.
  *
- * <p>Not thread-safe: owned by the single thread of the source that feeds it. The source feeds
- * it the full prefix after every (re)read and then each watch event, so it must accept any key
- * order and repeated values. Keys it does not route by ({@code config}, {@code initialize},
- * {@code history}, {@code sync}, ...) are ignored.
+ * <p>Not thread-safe: owned by the single thread of the source that feeds it. The source feeds it
+ * the full prefix after every (re)read and then each watch event, so it must accept any key order
+ * and repeated values. Keys it does not route by ({@code config}, {@code initialize}, {@code
+ * history}, {@code sync}, ...) are ignored.
  *
  * <p>A member value that is not valid member JSON is logged (once per distinct value) and the
  * member is dropped: routing to an address we could not read is worse than routing around it.
@@ -28,15 +28,18 @@ final class PatroniKeyspace {
     private static final String LEADER = "leader";
     private static final String MEMBERS = "members/";
     private static final String STATUS = "status";
+
     /** Patroni < 2.1 kept the leader's WAL position here as a bare number. */
     private static final String LEGACY_OPTIME = "optime/leader";
+
     private static final String FAILOVER = "failover";
     private static final int DEFAULT_PG_PORT = 5432;
 
     /** A switchover or failover request from the {@code failover} key. */
     record FailoverRequest(String fromLeader, String toMember, Instant scheduledAt) {
         String describe() {
-            return (fromLeader == null ? "(current leader)" : fromLeader) + " → "
+            return (fromLeader == null ? "(current leader)" : fromLeader)
+                    + " → "
                     + (toMember == null ? "(any eligible member)" : toMember)
                     + (scheduledAt == null ? "" : " scheduled at " + scheduledAt);
         }
@@ -44,22 +47,28 @@ final class PatroniKeyspace {
 
     private final String prefix;
     private final Map<String, Member> members = new TreeMap<>();
-    /** Last unreadable value per member key, so a stuck bad value is logged once, not every loop. */
+
+    /**
+     * Last unreadable value per member key, so a stuck bad value is logged once, not every loop.
+     */
     private final Map<String, String> badValues = new HashMap<>();
+
     private String leader;
     private long statusOptime = -1;
     private long legacyOptime = -1;
     private FailoverRequest failover;
 
-    /** @param prefix the scope's key prefix, e.g. {@code /service/demo/} */
+    /**
+     * @param prefix the scope's key prefix, e.g. {@code /service/demo/}
+     */
     PatroniKeyspace(String prefix) {
         this.prefix = prefix;
     }
 
     /**
-     * The key prefix Patroni uses for {@code namespace} and {@code scope}: Patroni joins them
-     * with '/' and collapses repeated slashes, so {@code service}, {@code /service} and
-     * {@code /service/} all mean {@code /service/<scope>/}.
+     * The key prefix Patroni uses for {@code namespace} and {@code scope}: Patroni joins them with
+     * '/' and collapses repeated slashes, so {@code service}, {@code /service} and {@code
+     * /service/} all mean {@code /service/<scope>/}.
      */
     static String prefixFor(String namespace, String scope) {
         if (scope == null || scope.isBlank()) {
@@ -103,7 +112,11 @@ final class PatroniKeyspace {
                 badValues.remove(key);
             } catch (RuntimeException e) {
                 if (!value.equals(badValues.put(key, value))) {
-                    log.warn("ignoring member {}: unreadable value in {}: {}", memberName, key, e.getMessage());
+                    log.warn(
+                            "ignoring member {}: unreadable value in {}: {}",
+                            memberName,
+                            key,
+                            e.getMessage());
                 }
                 members.remove(memberName);
             }
@@ -159,12 +172,14 @@ final class PatroniKeyspace {
     }
 
     /**
-     * The topology these keys describe at {@code now}. A failover request scheduled for later
-     * does not count as pending yet: Patroni acts on it only at that time, and holding writes
-     * for hours would be an outage of our own making. The source re-evaluates at that time.
+     * The topology these keys describe at {@code now}. A failover request scheduled for later does
+     * not count as pending yet: Patroni acts on it only at that time, and holding writes for hours
+     * would be an outage of our own making. The source re-evaluates at that time.
      */
     Topology toTopology(boolean connected, Instant lastChange, long revision, Instant now) {
-        boolean pending = failover != null && (failover.scheduledAt() == null || !failover.scheduledAt().isAfter(now));
+        boolean pending =
+                failover != null
+                        && (failover.scheduledAt() == null || !failover.scheduledAt().isAfter(now));
         long optime = Math.max(statusOptime, legacyOptime);
         return new Topology(members, leader, optime, pending, connected, lastChange, revision);
     }
@@ -181,14 +196,20 @@ final class PatroniKeyspace {
         }
         Backend backend = backendFromConnUrl(url);
         Map<?, ?> tags = json.get("tags") instanceof Map<?, ?> t ? t : Map.of();
-        return new Member(name, backend, asString(json.get("role")), asString(json.get("state")),
-                asLong(json.get("timeline")), asLong(json.get("xlog_location")),
-                truthy(tags.get("noloadbalance")), truthy(tags.get("nofailover")));
+        return new Member(
+                name,
+                backend,
+                asString(json.get("role")),
+                asString(json.get("state")),
+                asLong(json.get("timeline")),
+                asLong(json.get("xlog_location")),
+                truthy(tags.get("noloadbalance")),
+                truthy(tags.get("nofailover")));
     }
 
     /**
-     * Host and port from a libpq URI such as {@code postgres://127.0.0.1:15432/postgres}
-     * (user info, path and query ignored; port 5432 when absent; IPv6 in brackets).
+     * Host and port from a libpq URI such as {@code postgres://127.0.0.1:15432/postgres} (user
+     * info, path and query ignored; port 5432 when absent; IPv6 in brackets).
      */
     static Backend backendFromConnUrl(String url) {
         int scheme = url.indexOf("://");
@@ -211,9 +232,10 @@ final class PatroniKeyspace {
         if (authority.indexOf(',') >= 0) {
             throw new IllegalArgumentException("conn_url '" + url + "' names several hosts");
         }
-        boolean hasPort = authority.startsWith("[")
-                ? authority.lastIndexOf(']') < authority.lastIndexOf(':')
-                : authority.lastIndexOf(':') >= 0;
+        boolean hasPort =
+                authority.startsWith("[")
+                        ? authority.lastIndexOf(']') < authority.lastIndexOf(':')
+                        : authority.lastIndexOf(':') >= 0;
         return Backend.parse(hasPort ? authority : authority + ":" + DEFAULT_PG_PORT);
     }
 
@@ -227,8 +249,8 @@ final class PatroniKeyspace {
     }
 
     /**
-     * Empty value or {@code {}} means no request. Anything else that is not readable still
-     * counts as a request: holding writes briefly is safer than writing into a shutdown.
+     * Empty value or {@code {}} means no request. Anything else that is not readable still counts
+     * as a request: holding writes briefly is safer than writing into a shutdown.
      */
     private static FailoverRequest parseFailover(String key, String value) {
         String trimmed = value.trim();
@@ -250,12 +272,16 @@ final class PatroniKeyspace {
             try {
                 scheduledAt = OffsetDateTime.parse(at.trim().replace(' ', 'T')).toInstant();
             } catch (DateTimeParseException e) {
-                log.warn("unreadable scheduled_at '{}' in {}: treating the switchover as immediate", at, key);
+                log.warn(
+                        "unreadable scheduled_at '{}' in {}: treating the switchover as immediate",
+                        at,
+                        key);
             }
         }
         String from = asString(json.get("leader"));
         String to = asString(json.get("member"));
-        return new FailoverRequest(from.isEmpty() ? null : from, to.isEmpty() ? null : to, scheduledAt);
+        return new FailoverRequest(
+                from.isEmpty() ? null : from, to.isEmpty() ? null : to, scheduledAt);
     }
 
     private static String asString(Object value) {
@@ -293,7 +319,11 @@ final class PatroniKeyspace {
         }
         if (value instanceof String s) {
             String v = s.trim().toLowerCase(java.util.Locale.ROOT);
-            return v.equals("true") || v.equals("on") || v.equals("yes") || v.equals("y") || v.equals("1");
+            return v.equals("true")
+                    || v.equals("on")
+                    || v.equals("yes")
+                    || v.equals("y")
+                    || v.equals("1");
         }
         return false;
     }

@@ -22,35 +22,34 @@ import org.slf4j.LoggerFactory;
  * thread.
  *
  * <p><b>Writes are never guessed.</b> {@code route(PRIMARY)} answers only when all of these hold:
- * the {@code leader} key names a member; that member is {@code running} with a primary role
- * ({@code master}/{@code primary}) or a pre-promotion one ({@code replica}/{@code promoted});
- * the proxy has confirmed it writable with {@link #confirmWritable} (PostgreSQL reported
- * {@code in_hot_standby=off}); and no switchover is pending. Otherwise it is empty and the proxy
- * holds writes.
+ * the {@code leader} key names a member; that member is {@code running} with a primary role ({@code
+ * master}/{@code primary}) or a pre-promotion one ({@code replica}/{@code promoted}); the proxy has
+ * confirmed it writable with {@link #confirmWritable} (PostgreSQL reported {@code
+ * in_hot_standby=off}); and no switchover is pending. Otherwise it is empty and the proxy holds
+ * writes.
  *
  * <p>Why a leader still published as {@code replica} can take writes once confirmed: a node can
- * hold the leader key before PostgreSQL finished promoting (Patroni #2972/#3306), so the key
- * alone is never enough — but once PostgreSQL itself says it is writable, the key holder's
- * member JSON is only stale. Patroni 3.0.2 republishes it one HA cycle after promoting
- * (measured here: leader key moved +1.39 s after the {@code failover} PUT, {@code failover}
- * cleared +1.43 s, member role {@code master} only +2.69 s); requiring {@code master} would
- * stretch every switchover's write gap by up to {@code loop_wait}.
+ * hold the leader key before PostgreSQL finished promoting (Patroni #2972/#3306), so the key alone
+ * is never enough — but once PostgreSQL itself says it is writable, the key holder's member JSON is
+ * only stale. Patroni 3.0.2 republishes it one HA cycle after promoting (measured here: leader key
+ * moved +1.39 s after the {@code failover} PUT, {@code failover} cleared +1.43 s, member role
+ * {@code master} only +2.69 s); requiring {@code master} would stretch every switchover's write gap
+ * by up to {@code loop_wait}.
  *
- * <p>The confirmation belongs to one leader "term": it is dropped when the leader key changes
- * hands (name or address) and when the leader stops being running-primary-or-promoting (its
- * PostgreSQL stopped, restarted, or it is demoting), so a stale "writable" never leaks into a
- * new term. A pending switchover holds writes from the moment the {@code failover} key appears
- * (≈150 ms before the old primary terminates its sessions) until the leader changes and the
- * key clears; cleared without a change (cancelled), the old leader is routable again with its
- * confirmation intact.
+ * <p>The confirmation belongs to one leader "term": it is dropped when the leader key changes hands
+ * (name or address) and when the leader stops being running-primary-or-promoting (its PostgreSQL
+ * stopped, restarted, or it is demoting), so a stale "writable" never leaks into a new term. A
+ * pending switchover holds writes from the moment the {@code failover} key appears (≈150 ms before
+ * the old primary terminates its sessions) until the leader changes and the key clears; cleared
+ * without a change (cancelled), the old leader is routable again with its confirmation intact.
  *
- * <p><b>Reads.</b> Eligible replicas: role {@code replica}, state {@code running}, no
- * {@code noloadbalance} tag, not the leader, and (when {@code maxReplicaLagBytes >= 0}) at most
- * that far behind the leader's optime — Patroni refreshes these numbers each {@code loop_wait},
- * so the filter is coarse. With no eligible replica and {@code readFallbackToPrimary}, reads go
- * to the leader when it is a running primary and no switchover is pending; write confirmation
- * is not required for that, because reads are correct on a node still in recovery too. Without
- * fallback, reads are held like writes.
+ * <p><b>Reads.</b> Eligible replicas: role {@code replica}, state {@code running}, no {@code
+ * noloadbalance} tag, not the leader, and (when {@code maxReplicaLagBytes >= 0}) at most that far
+ * behind the leader's optime — Patroni refreshes these numbers each {@code loop_wait}, so the
+ * filter is coarse. With no eligible replica and {@code readFallbackToPrimary}, reads go to the
+ * leader when it is a running primary and no switchover is pending; write confirmation is not
+ * required for that, because reads are correct on a node still in recovery too. Without fallback,
+ * reads are held like writes.
  *
  * <p><b>Stale-topology note.</b> While the source is disconnected the last topology keeps routing:
  * the proxy never invents or drops a leader on its own.
@@ -62,15 +61,21 @@ public final class PatroniRouter implements Router {
     /**
      * What routing currently answers; immutable, swapped atomically.
      *
-     * @param primary        the routable write target, or null (writes held)
+     * @param primary the routable write target, or null (writes held)
      * @param leaderCandidate the leader per etcd, confirmed or not, or null
-     * @param replicas       eligible read targets in member-name order
-     * @param readFallback   the read target when {@code replicas} is empty, or null
+     * @param replicas eligible read targets in member-name order
+     * @param readFallback the read target when {@code replicas} is empty, or null
      * @param primaryServing backends whose existing connections may keep serving writes
      * @param replicaServing backends whose existing connections may keep serving reads
      */
-    private record Snapshot(Topology topology, Backend primary, Backend leaderCandidate, List<Backend> replicas,
-                            Backend readFallback, Set<Backend> primaryServing, Set<Backend> replicaServing) {
+    private record Snapshot(
+            Topology topology,
+            Backend primary,
+            Backend leaderCandidate,
+            List<Backend> replicas,
+            Backend readFallback,
+            Set<Backend> primaryServing,
+            Set<Backend> replicaServing) {
 
         boolean sameOutcome(Snapshot other) {
             return Objects.equals(primary, other.primary)
@@ -92,19 +97,23 @@ public final class PatroniRouter implements Router {
 
     // ---- guarded by lock ----
     private Topology topology = Topology.empty();
+
     /** The leader term the confirmation belongs to: member name + address. */
     private String termLeader;
+
     private Backend termBackend;
     private boolean termWasEligible;
     private boolean confirmed;
 
     /**
-     * @param maxReplicaLagBytes    replicas further behind the leader are not read from; -1 = no limit
-     * @param readFallbackToPrimary with no eligible replica, send reads to the leader instead of holding them
+     * @param maxReplicaLagBytes replicas further behind the leader are not read from; -1 = no limit
+     * @param readFallbackToPrimary with no eligible replica, send reads to the leader instead of
+     *     holding them
      */
     public PatroniRouter(long maxReplicaLagBytes, boolean readFallbackToPrimary) {
         if (maxReplicaLagBytes < -1) {
-            throw new IllegalArgumentException("maxReplicaLagBytes: " + maxReplicaLagBytes + " (expected: -1 or >= 0)");
+            throw new IllegalArgumentException(
+                    "maxReplicaLagBytes: " + maxReplicaLagBytes + " (expected: -1 or >= 0)");
         }
         this.maxReplicaLagBytes = maxReplicaLagBytes;
         this.readFallbackToPrimary = readFallbackToPrimary;
@@ -129,20 +138,23 @@ public final class PatroniRouter implements Router {
             return Optional.of(replicas.get(0));
         }
         // floorMod keeps the index valid after the counter wraps past Integer.MAX_VALUE
-        return Optional.of(replicas.get(Math.floorMod(nextReplica.getAndIncrement(), replicas.size())));
+        return Optional.of(
+                replicas.get(Math.floorMod(nextReplica.getAndIncrement(), replicas.size())));
     }
 
     /**
-     * False once {@code backend} left the topology or no longer has a role that serves
-     * {@code role}: writes — it is the leader, running, primary or promoting (confirmation and
-     * pending switchovers gate new leases only); reads — a running replica without
-     * {@code noloadbalance}, or the running primary leader when reads may fall back to it. Lag is
-     * deliberately not considered: it flaps, and closing connections on every flap would churn.
+     * False once {@code backend} left the topology or no longer has a role that serves {@code
+     * role}: writes — it is the leader, running, primary or promoting (confirmation and pending
+     * switchovers gate new leases only); reads — a running replica without {@code noloadbalance},
+     * or the running primary leader when reads may fall back to it. Lag is deliberately not
+     * considered: it flaps, and closing connections on every flap would churn.
      */
     @Override
     public boolean stillServes(Backend backend, Role role) {
         Snapshot s = snapshot;
-        return role == Role.PRIMARY ? s.primaryServing.contains(backend) : s.replicaServing.contains(backend);
+        return role == Role.PRIMARY
+                ? s.primaryServing.contains(backend)
+                : s.replicaServing.contains(backend);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -161,15 +173,22 @@ public final class PatroniRouter implements Router {
             boolean eligible = leader != null && leader.isRunningPrimaryOrPromoting();
             if (!Objects.equals(name, termLeader) || !Objects.equals(address, termBackend)) {
                 if (confirmed) {
-                    log.info("leader changed from {} ({}) to {} ({}): writes held until it is confirmed writable",
-                            termLeader, termBackend, name, address);
+                    log.info(
+                            "leader changed from {} ({}) to {} ({}): writes held until it is confirmed writable",
+                            termLeader,
+                            termBackend,
+                            name,
+                            address);
                 }
                 confirmed = false;
                 termLeader = name;
                 termBackend = address;
             } else if (termWasEligible && !eligible && confirmed) {
-                log.info("leader {} is no longer a running primary (role {}, state {}): writes held until it is "
-                        + "confirmed writable again", name, leader == null ? "?" : leader.role(),
+                log.info(
+                        "leader {} is no longer a running primary (role {}, state {}): writes held until it is "
+                                + "confirmed writable again",
+                        name,
+                        leader == null ? "?" : leader.role(),
                         leader == null ? "?" : leader.state());
                 confirmed = false;
             }
@@ -182,9 +201,9 @@ public final class PatroniRouter implements Router {
     }
 
     /**
-     * Reports what a server connection to {@code backend} said about itself
-     * ({@code in_hot_standby} off ⇒ writable). Confirms (or revokes) the current leader term
-     * only: reports about any other backend are ignored, as they may predate a leader change.
+     * Reports what a server connection to {@code backend} said about itself ({@code in_hot_standby}
+     * off ⇒ writable). Confirms (or revokes) the current leader term only: reports about any other
+     * backend are ignored, as they may predate a leader change.
      */
     public void confirmWritable(Backend backend, boolean writable) {
         Objects.requireNonNull(backend, "backend");
@@ -197,7 +216,10 @@ public final class PatroniRouter implements Router {
                 return;
             }
             confirmed = writable;
-            log.info("leader {} at {} {}", termLeader, backend,
+            log.info(
+                    "leader {} at {} {}",
+                    termLeader,
+                    backend,
                     writable ? "confirmed writable" : "reports it is read-only: writes held");
             changed = swap();
         }
@@ -206,10 +228,13 @@ public final class PatroniRouter implements Router {
         }
     }
 
-    /** Reload: new read-routing settings take effect at once (the replica rotation is recomputed). */
+    /**
+     * Reload: new read-routing settings take effect at once (the replica rotation is recomputed).
+     */
     public void reconfigure(long newMaxReplicaLagBytes, boolean newReadFallbackToPrimary) {
         if (newMaxReplicaLagBytes < -1) {
-            throw new IllegalArgumentException("maxReplicaLagBytes: " + newMaxReplicaLagBytes + " (expected: -1 or >= 0)");
+            throw new IllegalArgumentException(
+                    "maxReplicaLagBytes: " + newMaxReplicaLagBytes + " (expected: -1 or >= 0)");
         }
         boolean changed;
         synchronized (lock) {
@@ -223,11 +248,11 @@ public final class PatroniRouter implements Router {
     }
 
     /**
-     * Runs after every change of what {@link #route}, {@link #leaderCandidate} or
-     * {@link #stillServes} answer (leader candidate changed — probe it; leader confirmed; writes
-     * held or released; replica set changed), on the thread that caused it. Listeners get no
-     * payload: they re-ask the router, so two writers firing out of order is harmless. Must be
-     * quick and must not block.
+     * Runs after every change of what {@link #route}, {@link #leaderCandidate} or {@link
+     * #stillServes} answer (leader candidate changed — probe it; leader confirmed; writes held or
+     * released; replica set changed), on the thread that caused it. Listeners get no payload: they
+     * re-ask the router, so two writers firing out of order is harmless. Must be quick and must not
+     * block.
      */
     public void addListener(Runnable listener) {
         listeners.add(Objects.requireNonNull(listener, "listener"));
@@ -285,13 +310,18 @@ public final class PatroniRouter implements Router {
         Member leader = t.leaderMember().orElse(null);
         boolean leaderRunningPrimary = leader != null && leader.isRunningPrimary();
         boolean leaderEligible = leader != null && leader.isRunningPrimaryOrPromoting();
-        Backend primary = leaderEligible && leaderConfirmed && !t.switchoverPending() ? leader.backend() : null;
+        Backend primary =
+                leaderEligible && leaderConfirmed && !t.switchoverPending()
+                        ? leader.backend()
+                        : null;
         Backend candidate = leader == null ? null : leader.backend();
 
         List<Backend> replicas = new ArrayList<>();
         Set<Backend> replicaServing = new HashSet<>();
         for (Member m : t.members().values()) {
-            if (!m.isRunningReplica() || m.noLoadBalance() || m.name().equals(t.leader())
+            if (!m.isRunningReplica()
+                    || m.noLoadBalance()
+                    || m.name().equals(t.leader())
                     || (candidate != null && m.backend().equals(candidate))) {
                 continue;
             }
@@ -311,7 +341,13 @@ public final class PatroniRouter implements Router {
             }
         }
         Set<Backend> primaryServing = leaderEligible ? Set.of(leader.backend()) : Set.of();
-        return new Snapshot(t, primary, candidate, List.copyOf(replicas), fallback, primaryServing,
+        return new Snapshot(
+                t,
+                primary,
+                candidate,
+                List.copyOf(replicas),
+                fallback,
+                primaryServing,
                 Set.copyOf(replicaServing));
     }
 

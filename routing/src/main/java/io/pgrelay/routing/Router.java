@@ -12,7 +12,10 @@ public interface Router {
     /** The backend to use now for {@code role}, or empty when none is available. */
     Optional<Backend> route(Role role);
 
-    /** Whether a server connection to {@code backend} may still serve {@code role} (role changes retire pools). */
+    /**
+     * Whether a server connection to {@code backend} may still serve {@code role} (role changes
+     * retire pools).
+     */
     default boolean stillServes(Backend backend, Role role) {
         return true;
     }

@@ -5,8 +5,8 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Routing for users without Patroni: a fixed primary, and a fixed list of replicas taken in
- * turn. Reads fall back to the primary when the list is empty.
+ * Routing for users without Patroni: a fixed primary, and a fixed list of replicas taken in turn.
+ * Reads fall back to the primary when the list is empty.
  */
 public final class StaticRouter implements Router {
 

@@ -10,28 +10,37 @@ import java.util.TreeMap;
 /**
  * An immutable picture of one Patroni cluster as read from its DCS.
  *
- * <p>While the DCS is unreachable a source keeps publishing the last picture it had with
- * {@code sourceConnected=false}: the members were there a moment ago and are the best guess, but
- * nothing new will be learned (not even that the leader died) until the source reconnects.
+ * <p>While the DCS is unreachable a source keeps publishing the last picture it had with {@code
+ * sourceConnected=false}: the members were there a moment ago and are the best guess, but nothing
+ * new will be learned (not even that the leader died) until the source reconnects.
  *
- * @param members           by member name, iterated in name order
- * @param leader            the member name in the {@code leader} key; null when no one holds it
- * @param optime            the leader's WAL position from the {@code status} key; -1 if unknown
+ * @param members by member name, iterated in name order
+ * @param leader the member name in the {@code leader} key; null when no one holds it
+ * @param optime the leader's WAL position from the {@code status} key; -1 if unknown
  * @param switchoverPending a non-empty {@code failover} key: a switchover/failover was requested
- *                          and the current leader is about to shut down
- * @param sourceConnected   whether the source is currently following the DCS
- * @param lastChange        when this picture (apart from {@code revision}) last changed
- * @param revision          the etcd revision this picture reflects (0 for hand-built ones)
+ *     and the current leader is about to shut down
+ * @param sourceConnected whether the source is currently following the DCS
+ * @param lastChange when this picture (apart from {@code revision}) last changed
+ * @param revision the etcd revision this picture reflects (0 for hand-built ones)
  */
-public record Topology(Map<String, Member> members, String leader, long optime, boolean switchoverPending,
-                       boolean sourceConnected, Instant lastChange, long revision) {
+public record Topology(
+        Map<String, Member> members,
+        String leader,
+        long optime,
+        boolean switchoverPending,
+        boolean sourceConnected,
+        Instant lastChange,
+        long revision) {
 
-    private static final Topology EMPTY = new Topology(Map.of(), null, -1, false, false, Instant.EPOCH, 0);
+    private static final Topology EMPTY =
+            new Topology(Map.of(), null, -1, false, false, Instant.EPOCH, 0);
 
     public Topology {
         Objects.requireNonNull(lastChange, "lastChange");
         // sorted, so every consumer sees members in one stable order (round robin, logs, tests)
-        members = Collections.unmodifiableMap(new TreeMap<>(Objects.requireNonNull(members, "members")));
+        members =
+                Collections.unmodifiableMap(
+                        new TreeMap<>(Objects.requireNonNull(members, "members")));
     }
 
     /** No members, no leader, never connected. */
@@ -46,9 +55,9 @@ public record Topology(Map<String, Member> members, String leader, long optime, 
 
     /**
      * How far {@code member} is behind the leader, in bytes: {@code optime − xlog_location}, at
-     * least 0. When the {@code status} optime is unknown the leader's own {@code xlog_location}
-     * is the reference. {@link Long#MAX_VALUE} when either side is unknown, so a lag filter
-     * excludes members it cannot judge.
+     * least 0. When the {@code status} optime is unknown the leader's own {@code xlog_location} is
+     * the reference. {@link Long#MAX_VALUE} when either side is unknown, so a lag filter excludes
+     * members it cannot judge.
      */
     public long lagBytes(Member member) {
         long reference = optime;
@@ -72,26 +81,39 @@ public record Topology(Map<String, Member> members, String leader, long optime, 
     }
 
     public Topology withSourceConnected(boolean connected, Instant now) {
-        return connected == sourceConnected ? this
-                : new Topology(members, leader, optime, switchoverPending, connected, now, revision);
+        return connected == sourceConnected
+                ? this
+                : new Topology(
+                        members, leader, optime, switchoverPending, connected, now, revision);
     }
 
     @Override
     public String toString() {
-        StringBuilder sb = new StringBuilder("Topology{leader=").append(leader)
-                .append(", optime=").append(optime)
-                .append(switchoverPending ? ", switchover pending" : "")
-                .append(sourceConnected ? "" : ", DISCONNECTED")
-                .append(", rev=").append(revision)
-                .append(", members=[");
+        StringBuilder sb =
+                new StringBuilder("Topology{leader=")
+                        .append(leader)
+                        .append(", optime=")
+                        .append(optime)
+                        .append(switchoverPending ? ", switchover pending" : "")
+                        .append(sourceConnected ? "" : ", DISCONNECTED")
+                        .append(", rev=")
+                        .append(revision)
+                        .append(", members=[");
         boolean first = true;
         for (Member m : members.values()) {
             if (!first) {
                 sb.append(", ");
             }
             first = false;
-            sb.append(m.name()).append('@').append(m.backend()).append(' ').append(m.role()).append('/')
-                    .append(m.state()).append(" lsn=").append(m.xlogLocation());
+            sb.append(m.name())
+                    .append('@')
+                    .append(m.backend())
+                    .append(' ')
+                    .append(m.role())
+                    .append('/')
+                    .append(m.state())
+                    .append(" lsn=")
+                    .append(m.xlogLocation());
             if (m.noLoadBalance()) {
                 sb.append(" noloadbalance");
             }

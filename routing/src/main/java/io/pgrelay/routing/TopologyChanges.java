@@ -11,24 +11,38 @@ import java.util.Objects;
  */
 final class TopologyChanges {
 
-    private TopologyChanges() {
-    }
+    private TopologyChanges() {}
 
     /**
-     * @param how             what produced {@code after}: e.g. "watch" or "re-read after reconnect"
+     * @param how what produced {@code after}: e.g. "watch" or "re-read after reconnect"
      * @param switchoverDetail description of the failover request, when one is pending
      */
-    static List<String> describe(Topology before, Topology after, String how, String switchoverDetail) {
+    static List<String> describe(
+            Topology before, Topology after, String how, String switchoverDetail) {
         List<String> lines = new ArrayList<>();
         if (!Objects.equals(before.leader(), after.leader())) {
-            lines.add("leader " + name(before.leader()) + " → " + name(after.leader()) + " ("
-                    + leaderChangeReason(before, after, how) + ")");
+            lines.add(
+                    "leader "
+                            + name(before.leader())
+                            + " → "
+                            + name(after.leader())
+                            + " ("
+                            + leaderChangeReason(before, after, how)
+                            + ")");
         }
         for (Member old : before.members().values()) {
             Member now = after.members().get(old.name());
             if (now == null) {
-                lines.add("member " + old.name() + " left (was " + old.role() + "/" + old.state() + " at "
-                        + old.backend() + ")");
+                lines.add(
+                        "member "
+                                + old.name()
+                                + " left (was "
+                                + old.role()
+                                + "/"
+                                + old.state()
+                                + " at "
+                                + old.backend()
+                                + ")");
                 continue;
             }
             if (!old.role().equals(now.role())) {
@@ -38,24 +52,52 @@ final class TopologyChanges {
                 lines.add("member " + old.name() + " state " + old.state() + " → " + now.state());
             }
             if (!old.backend().equals(now.backend())) {
-                lines.add("member " + old.name() + " address " + old.backend() + " → " + now.backend());
+                lines.add(
+                        "member "
+                                + old.name()
+                                + " address "
+                                + old.backend()
+                                + " → "
+                                + now.backend());
             }
             if (old.noLoadBalance() != now.noLoadBalance()) {
-                lines.add("member " + old.name() + " noloadbalance " + old.noLoadBalance() + " → " + now.noLoadBalance());
+                lines.add(
+                        "member "
+                                + old.name()
+                                + " noloadbalance "
+                                + old.noLoadBalance()
+                                + " → "
+                                + now.noLoadBalance());
             }
             if (old.noFailover() != now.noFailover()) {
-                lines.add("member " + old.name() + " nofailover " + old.noFailover() + " → " + now.noFailover());
+                lines.add(
+                        "member "
+                                + old.name()
+                                + " nofailover "
+                                + old.noFailover()
+                                + " → "
+                                + now.noFailover());
             }
         }
         for (Member now : after.members().values()) {
             if (!before.members().containsKey(now.name())) {
-                lines.add("member " + now.name() + " joined (" + now.role() + "/" + now.state() + " at "
-                        + now.backend() + ")");
+                lines.add(
+                        "member "
+                                + now.name()
+                                + " joined ("
+                                + now.role()
+                                + "/"
+                                + now.state()
+                                + " at "
+                                + now.backend()
+                                + ")");
             }
         }
         if (!before.switchoverPending() && after.switchoverPending()) {
-            lines.add("switchover announced: " + (switchoverDetail == null ? "?" : switchoverDetail)
-                    + "; writes are held until the new leader is confirmed");
+            lines.add(
+                    "switchover announced: "
+                            + (switchoverDetail == null ? "?" : switchoverDetail)
+                            + "; writes are held until the new leader is confirmed");
         } else if (before.switchoverPending() && !after.switchoverPending()) {
             // the leader may have changed several events earlier: name the outcome, not a delta
             lines.add("switchover request cleared; leader is " + name(after.leader()));
@@ -70,13 +112,17 @@ final class TopologyChanges {
             if (before.switchoverPending() || after.switchoverPending()) {
                 return "released for a switchover, " + how;
             }
-            if (!after.members().containsKey(oldLeader) && before.members().containsKey(oldLeader)) {
+            if (!after.members().containsKey(oldLeader)
+                    && before.members().containsKey(oldLeader)) {
                 return "leader and member keys gone: lease expired, node died or lost etcd, " + how;
             }
             return "leader key removed, " + how;
         }
         if (oldLeader == null) {
-            return (before.switchoverPending() ? "switchover: " : "") + newLeader + " took the leader key, " + how;
+            return (before.switchoverPending() ? "switchover: " : "")
+                    + newLeader
+                    + " took the leader key, "
+                    + how;
         }
         return "leader key changed hands directly, " + how;
     }

@@ -5,9 +5,8 @@ import java.util.function.Consumer;
 /**
  * Follows a cluster's DCS and reports every change of its {@link Topology}.
  *
- * <p>Implementations call the listener from one thread at a time, in order, never concurrently;
- * a slow listener delays the following updates, so it should only swap snapshots and wake
- * waiters.
+ * <p>Implementations call the listener from one thread at a time, in order, never concurrently; a
+ * slow listener delays the following updates, so it should only swap snapshots and wake waiters.
  */
 public interface TopologySource extends AutoCloseable {
 

@@ -19,11 +19,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * A single-member etcd on loopback for tests: the routing module's own, and proxy-core's
- * Patroni test kit through this module's test-jar. Data lives in a temp dir that survives {@link #stop()}, so
- * {@link #start()} brings the same cluster back — that is how tests simulate an outage.
- * {@link #close()} kills it and deletes the dir; a shutdown hook does the same for instances a
- * failed test left behind. Output goes to {@code etcd.log} in the dir, quoted on failure.
+ * A single-member etcd on loopback for tests: the routing module's own, and proxy-core's Patroni
+ * test kit through this module's test-jar. Data lives in a temp dir that survives {@link #stop()},
+ * so {@link #start()} brings the same cluster back — that is how tests simulate an outage. {@link
+ * #close()} kills it and deletes the dir; a shutdown hook does the same for instances a failed test
+ * left behind. Output goes to {@code etcd.log} in the dir, quoted on failure.
  */
 public final class EtcdProcess implements AutoCloseable {
 
@@ -31,11 +31,15 @@ public final class EtcdProcess implements AutoCloseable {
     private static final Set<EtcdProcess> LIVE = ConcurrentHashMap.newKeySet();
 
     static {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            for (EtcdProcess p : List.copyOf(LIVE)) {
-                p.close();
-            }
-        }, "etcd-process-cleanup"));
+        Runtime.getRuntime()
+                .addShutdownHook(
+                        new Thread(
+                                () -> {
+                                    for (EtcdProcess p : List.copyOf(LIVE)) {
+                                        p.close();
+                                    }
+                                },
+                                "etcd-process-cleanup"));
     }
 
     private final Path dir;
@@ -92,13 +96,26 @@ public final class EtcdProcess implements AutoCloseable {
         }
         String client = endpoint();
         String peer = "http://127.0.0.1:" + peerPort;
-        ProcessBuilder pb = new ProcessBuilder("etcd", "--name", "e1",
-                "--data-dir", dir.resolve("data").toString(),
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", "e1=" + peer)
-                .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("etcd.log").toFile()));
+        ProcessBuilder pb =
+                new ProcessBuilder(
+                                "etcd",
+                                "--name",
+                                "e1",
+                                "--data-dir",
+                                dir.resolve("data").toString(),
+                                "--listen-client-urls",
+                                client,
+                                "--advertise-client-urls",
+                                client,
+                                "--listen-peer-urls",
+                                peer,
+                                "--initial-advertise-peer-urls",
+                                peer,
+                                "--initial-cluster",
+                                "e1=" + peer)
+                        .redirectErrorStream(true)
+                        .redirectOutput(
+                                ProcessBuilder.Redirect.appendTo(dir.resolve("etcd.log").toFile()));
         pb.environment().keySet().removeIf(k -> k.startsWith("ETCD"));
         try {
             process = pb.start();
@@ -108,10 +125,12 @@ public final class EtcdProcess implements AutoCloseable {
         long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
         while (!healthy()) {
             if (!process.isAlive()) {
-                throw new IllegalStateException("etcd exited with " + process.exitValue() + "\n" + logTail());
+                throw new IllegalStateException(
+                        "etcd exited with " + process.exitValue() + "\n" + logTail());
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("etcd not healthy after " + READY_TIMEOUT + "\n" + logTail());
+                throw new IllegalStateException(
+                        "etcd not healthy after " + READY_TIMEOUT + "\n" + logTail());
             }
             sleep(50);
         }
@@ -137,8 +156,9 @@ public final class EtcdProcess implements AutoCloseable {
 
     /** Runs {@code etcdctl} (API v3) against this etcd; returns stdout, throws on non-zero exit. */
     public String etcdctl(String... args) {
-        List<String> cmd = new java.util.ArrayList<>(List.of("etcdctl", "--endpoints=" + endpoint(),
-                "--command-timeout=5s"));
+        List<String> cmd =
+                new java.util.ArrayList<>(
+                        List.of("etcdctl", "--endpoints=" + endpoint(), "--command-timeout=5s"));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().keySet().removeIf(k -> k.startsWith("ETCD"));
@@ -156,7 +176,8 @@ public final class EtcdProcess implements AutoCloseable {
             }
             String text = new String(out, StandardCharsets.UTF_8);
             if (p.exitValue() != 0) {
-                throw new IllegalStateException("etcdctl exit " + p.exitValue() + ": " + cmd + "\n" + text);
+                throw new IllegalStateException(
+                        "etcdctl exit " + p.exitValue() + ": " + cmd + "\n" + text);
             }
             return text;
         } catch (IOException e) {
@@ -198,8 +219,10 @@ public final class EtcdProcess implements AutoCloseable {
 
     public String logTail(int count) {
         try {
-            List<String> lines = Files.readAllLines(dir.resolve("etcd.log"), StandardCharsets.UTF_8);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - count), lines.size()));
+            List<String> lines =
+                    Files.readAllLines(dir.resolve("etcd.log"), StandardCharsets.UTF_8);
+            return String.join(
+                    "\n", lines.subList(Math.max(0, lines.size() - count), lines.size()));
         } catch (IOException e) {
             return "(no etcd.log: " + e.getMessage() + ")";
         }
@@ -207,11 +230,13 @@ public final class EtcdProcess implements AutoCloseable {
 
     private boolean healthy() {
         try {
-            HttpURLConnection c = (HttpURLConnection) URI.create(endpoint() + "/health").toURL().openConnection();
+            HttpURLConnection c =
+                    (HttpURLConnection) URI.create(endpoint() + "/health").toURL().openConnection();
             c.setConnectTimeout(500);
             c.setReadTimeout(1000);
             try (InputStream in = c.getInputStream()) {
-                return new String(in.readAllBytes(), StandardCharsets.UTF_8).contains("\"health\":\"true\"");
+                return new String(in.readAllBytes(), StandardCharsets.UTF_8)
+                        .contains("\"health\":\"true\"");
             } finally {
                 c.disconnect();
             }

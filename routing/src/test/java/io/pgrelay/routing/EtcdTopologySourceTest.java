@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * {@link EtcdTopologySource} against a real etcd started by the test: keys are written the way
- * Patroni writes them (with etcdctl, which — unlike a long-lived test client — is unaffected by
- * the outages the tests cause).
+ * Patroni writes them (with etcdctl, which — unlike a long-lived test client — is unaffected by the
+ * outages the tests cause).
  */
 @Timeout(120)
 class EtcdTopologySourceTest {
@@ -44,9 +44,15 @@ class EtcdTopologySourceTest {
     }
 
     private static String member(int port, String role, long xlog) {
-        return "{\"conn_url\":\"postgres://127.0.0.1:" + port + "/postgres\",\"api_url\":\"http://127.0.0.1:"
-                + (port + 1000) + "/patroni\",\"state\":\"running\",\"role\":\"" + role
-                + "\",\"version\":\"3.0.2\",\"xlog_location\":" + xlog + ",\"timeline\":1}";
+        return "{\"conn_url\":\"postgres://127.0.0.1:"
+                + port
+                + "/postgres\",\"api_url\":\"http://127.0.0.1:"
+                + (port + 1000)
+                + "/patroni\",\"state\":\"running\",\"role\":\""
+                + role
+                + "\",\"version\":\"3.0.2\",\"xlog_location\":"
+                + xlog
+                + ",\"timeline\":1}";
     }
 
     private void put(String key, String value) {
@@ -72,10 +78,11 @@ class EtcdTopologySourceTest {
 
     private void startSource(EtcdTopologySource.Settings settings) {
         source = new EtcdTopologySource(settings);
-        source.start(t -> {
-            listenerThreads.add(Thread.currentThread().getName());
-            seen.add(t);
-        });
+        source.start(
+                t -> {
+                    listenerThreads.add(Thread.currentThread().getName());
+                    seen.add(t);
+                });
     }
 
     private Topology await(String what, Predicate<Topology> condition) {
@@ -83,7 +90,8 @@ class EtcdTopologySourceTest {
     }
 
     private long etcdRevision() {
-        Map<String, Object> json = Json.parseObject(etcd.etcdctl("get", "--write-out=json", P + "leader").trim());
+        Map<String, Object> json =
+                Json.parseObject(etcd.etcdctl("get", "--write-out=json", P + "leader").trim());
         return ((Number) ((Map<?, ?>) json.get("header")).get("revision")).longValue();
     }
 
@@ -94,11 +102,13 @@ class EtcdTopologySourceTest {
         put("members/broken", "{not json");
         startSource(fastSettings(etcd.endpoint()));
 
-        Topology initial = await("initial read", t -> t.sourceConnected() && t.members().size() == 3);
+        Topology initial =
+                await("initial read", t -> t.sourceConnected() && t.members().size() == 3);
         assertEquals("node1", initial.leader());
         assertEquals(1000L, initial.optime());
         assertFalse(initial.switchoverPending());
-        assertEquals(Backend.parse("127.0.0.1:15432"), initial.leaderMember().orElseThrow().backend());
+        assertEquals(
+                Backend.parse("127.0.0.1:15432"), initial.leaderMember().orElseThrow().backend());
         assertEquals(100L, initial.lagBytes(initial.members().get("node3")));
         assertTrue(initial.revision() > 0);
 
@@ -114,8 +124,14 @@ class EtcdTopologySourceTest {
         put("members/node2", member(15433, "master", 1100));
         put("history", "[[1,1100,\"no recovery target specified\"]]");
         put("failover", "{}");
-        Topology after = await("switchover done", t -> !t.switchoverPending()
-                && t.leaderMember().map(Member::isPrimaryRole).orElse(false));
+        Topology after =
+                await(
+                        "switchover done",
+                        t ->
+                                !t.switchoverPending()
+                                        && t.leaderMember()
+                                                .map(Member::isPrimaryRole)
+                                                .orElse(false));
         assertEquals("node2", after.leader());
 
         put("status", "{\"optime\":5000}");
@@ -137,13 +153,16 @@ class EtcdTopologySourceTest {
         etcd.etcdctl("lease", "revoke", lease);
         await("lease gone", t -> t.leader() == null && !t.members().containsKey("node4"));
         for (Topology t : seen) {
-            assertFalse("node4".equals(t.leader()) && !t.members().containsKey("node4"),
+            assertFalse(
+                    "node4".equals(t.leader()) && !t.members().containsKey("node4"),
                     "half-applied revision seen: " + t);
         }
 
         assertEquals(1, listenerThreads.size(), "listener ran on one thread: " + listenerThreads);
         for (int i = 1; i < seen.size(); i++) {
-            assertTrue(seen.get(i).revision() >= seen.get(i - 1).revision(), "topologies arrive in etcd order");
+            assertTrue(
+                    seen.get(i).revision() >= seen.get(i - 1).revision(),
+                    "topologies arrive in etcd order");
         }
     }
 
@@ -175,9 +194,10 @@ class EtcdTopologySourceTest {
         etcd = EtcdProcess.startNew();
         seedCluster();
         // slow retries, so the changes and the compaction land before the source comes back
-        startSource(EtcdTopologySource.Settings.of(List.of(etcd.endpoint()), "/service/", SCOPE)
-                .withRequestTimeout(Duration.ofSeconds(2))
-                .withBackoff(Duration.ofSeconds(6), Duration.ofSeconds(6)));
+        startSource(
+                EtcdTopologySource.Settings.of(List.of(etcd.endpoint()), "/service/", SCOPE)
+                        .withRequestTimeout(Duration.ofSeconds(2))
+                        .withBackoff(Duration.ofSeconds(6), Duration.ofSeconds(6)));
         await("initial read", t -> t.sourceConnected() && "node1".equals(t.leader()));
 
         etcd.stop();
@@ -193,14 +213,22 @@ class EtcdTopologySourceTest {
         long compactedAt = etcdRevision();
         etcd.etcdctl("compact", Long.toString(compactedAt));
 
-        Topology t = await("caught up after compaction", x -> x.sourceConnected() && "node3".equals(x.leader())
-                && !x.members().containsKey("node2"));
+        Topology t =
+                await(
+                        "caught up after compaction",
+                        x ->
+                                x.sourceConnected()
+                                        && "node3".equals(x.leader())
+                                        && !x.members().containsKey("node2"));
         assertEquals("master", t.members().get("node3").role());
         assertEquals("replica", t.members().get("node1").role());
-        assertTrue(t.revision() >= compactedAt, "re-read at or after the compaction: " + t.revision());
+        assertTrue(
+                t.revision() >= compactedAt, "re-read at or after the compaction: " + t.revision());
         Topology firstAfterOutage = seen.get(disconnectedAt);
-        assertTrue(firstAfterOutage.sourceConnected() && "node3".equals(firstAfterOutage.leader()),
-                "one re-read brought everything, no replay of compacted history: " + firstAfterOutage);
+        assertTrue(
+                firstAfterOutage.sourceConnected() && "node3".equals(firstAfterOutage.leader()),
+                "one re-read brought everything, no replay of compacted history: "
+                        + firstAfterOutage);
 
         put("failover", "{\"leader\":\"node3\"}");
         await("watch works after the re-read", Topology::switchoverPending);
@@ -219,7 +247,10 @@ class EtcdTopologySourceTest {
         assertTrue(seen.isEmpty(), "nothing is published before the first successful read");
 
         etcd.start();
-        Topology t = await("first read once etcd is up", x -> x.sourceConnected() && "node1".equals(x.leader()));
+        Topology t =
+                await(
+                        "first read once etcd is up",
+                        x -> x.sourceConnected() && "node1".equals(x.leader()));
         assertEquals(3, t.members().size());
     }
 
@@ -236,9 +267,13 @@ class EtcdTopologySourceTest {
         assertEquals(Backend.parse("127.0.0.1:15432"), router.route(Role.PRIMARY).orElseThrow());
 
         put("failover", "{\"leader\":\"node1\",\"member\":\"node2\"}");
-        Poll.until("writes held", WAIT, () -> router.route(Role.PRIMARY), java.util.Optional::isEmpty);
+        Poll.until(
+                "writes held", WAIT, () -> router.route(Role.PRIMARY), java.util.Optional::isEmpty);
         put("failover", "{}");
-        Poll.until("cancelled switchover: writes resume", WAIT, () -> router.route(Role.PRIMARY),
+        Poll.until(
+                "cancelled switchover: writes resume",
+                WAIT,
+                () -> router.route(Role.PRIMARY),
                 java.util.Optional::isPresent);
     }
 

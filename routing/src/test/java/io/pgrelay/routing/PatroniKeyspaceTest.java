@@ -13,12 +13,14 @@ import org.junit.jupiter.api.Test;
 class PatroniKeyspaceTest {
 
     private static final String P = "/service/demo/";
-    private static final String NODE1 = "{\"conn_url\":\"postgres://127.0.0.1:15432/postgres\",\"api_url\":"
-            + "\"http://127.0.0.1:18008/patroni\",\"state\":\"running\",\"role\":\"master\",\"version\":\"3.0.2\","
-            + "\"xlog_location\":67108864,\"timeline\":1}";
-    private static final String NODE2 = "{\"conn_url\":\"postgres://127.0.0.1:15433/postgres\",\"api_url\":"
-            + "\"http://127.0.0.1:18009/patroni\",\"state\":\"running\",\"role\":\"replica\",\"version\":\"3.0.2\","
-            + "\"xlog_location\":50331648,\"timeline\":1,\"tags\":{\"noloadbalance\":true,\"nofailover\":\"yes\"}}";
+    private static final String NODE1 =
+            "{\"conn_url\":\"postgres://127.0.0.1:15432/postgres\",\"api_url\":"
+                    + "\"http://127.0.0.1:18008/patroni\",\"state\":\"running\",\"role\":\"master\",\"version\":\"3.0.2\","
+                    + "\"xlog_location\":67108864,\"timeline\":1}";
+    private static final String NODE2 =
+            "{\"conn_url\":\"postgres://127.0.0.1:15433/postgres\",\"api_url\":"
+                    + "\"http://127.0.0.1:18009/patroni\",\"state\":\"running\",\"role\":\"replica\",\"version\":\"3.0.2\","
+                    + "\"xlog_location\":50331648,\"timeline\":1,\"tags\":{\"noloadbalance\":true,\"nofailover\":\"yes\"}}";
 
     private static Topology topology(PatroniKeyspace keys) {
         Instant now = Instant.now();
@@ -31,7 +33,8 @@ class PatroniKeyspaceTest {
         assertEquals("/service/demo/", PatroniKeyspace.prefixFor("service", "demo"));
         assertEquals("/service/demo/", PatroniKeyspace.prefixFor(null, "demo"));
         assertEquals("/a/b/demo/", PatroniKeyspace.prefixFor("//a//b/", "demo"));
-        assertThrows(IllegalArgumentException.class, () -> PatroniKeyspace.prefixFor("/service/", ""));
+        assertThrows(
+                IllegalArgumentException.class, () -> PatroniKeyspace.prefixFor("/service/", ""));
     }
 
     @Test
@@ -50,8 +53,17 @@ class PatroniKeyspaceTest {
         assertEquals(67108864L, t.optime());
         assertFalse(t.switchoverPending());
         Member n1 = t.leaderMember().orElseThrow();
-        assertEquals(new Member("node1", Backend.parse("127.0.0.1:15432"), "master", "running", 1, 67108864L, false,
-                false), n1);
+        assertEquals(
+                new Member(
+                        "node1",
+                        Backend.parse("127.0.0.1:15432"),
+                        "master",
+                        "running",
+                        1,
+                        67108864L,
+                        false,
+                        false),
+                n1);
         Member n2 = t.members().get("node2");
         assertTrue(n2.noLoadBalance());
         assertTrue(n2.noFailover());
@@ -104,7 +116,9 @@ class PatroniKeyspaceTest {
     @Test
     void scheduledSwitchoverIsPendingOnlyFromItsTime() {
         PatroniKeyspace keys = new PatroniKeyspace(P);
-        keys.put(P + "failover", "{\"leader\":\"node1\",\"member\":\"node2\",\"scheduled_at\":\"2030-01-01T12:00:00+00:00\"}");
+        keys.put(
+                P + "failover",
+                "{\"leader\":\"node1\",\"member\":\"node2\",\"scheduled_at\":\"2030-01-01T12:00:00+00:00\"}");
         Instant at = Instant.parse("2030-01-01T12:00:00Z");
         assertFalse(keys.toTopology(true, at, 1, at.minusSeconds(1)).switchoverPending());
         assertTrue(keys.toTopology(true, at, 1, at).switchoverPending());
@@ -121,12 +135,24 @@ class PatroniKeyspaceTest {
 
     @Test
     void connUrls() {
-        assertEquals(Backend.parse("127.0.0.1:15432"), PatroniKeyspace.backendFromConnUrl("postgres://127.0.0.1:15432/postgres"));
-        assertEquals(Backend.parse("db1:5432"), PatroniKeyspace.backendFromConnUrl("postgresql://db1/postgres"));
-        assertEquals(Backend.parse("db1:6000"), PatroniKeyspace.backendFromConnUrl("postgres://u:p@db1:6000"));
-        assertEquals(new Backend("::1", 15432), PatroniKeyspace.backendFromConnUrl("postgres://[::1]:15432/postgres"));
-        assertEquals(new Backend("::1", 5432), PatroniKeyspace.backendFromConnUrl("postgres://[::1]/postgres"));
-        assertThrows(IllegalArgumentException.class, () -> PatroniKeyspace.backendFromConnUrl("127.0.0.1:15432"));
+        assertEquals(
+                Backend.parse("127.0.0.1:15432"),
+                PatroniKeyspace.backendFromConnUrl("postgres://127.0.0.1:15432/postgres"));
+        assertEquals(
+                Backend.parse("db1:5432"),
+                PatroniKeyspace.backendFromConnUrl("postgresql://db1/postgres"));
+        assertEquals(
+                Backend.parse("db1:6000"),
+                PatroniKeyspace.backendFromConnUrl("postgres://u:p@db1:6000"));
+        assertEquals(
+                new Backend("::1", 15432),
+                PatroniKeyspace.backendFromConnUrl("postgres://[::1]:15432/postgres"));
+        assertEquals(
+                new Backend("::1", 5432),
+                PatroniKeyspace.backendFromConnUrl("postgres://[::1]/postgres"));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> PatroniKeyspace.backendFromConnUrl("127.0.0.1:15432"));
     }
 
     @Test
@@ -141,9 +167,11 @@ class PatroniKeyspaceTest {
         keys.put(P + "members/node1", NODE1.replace("\"master\"", "\"demoted\""));
         Topology after = topology(keys);
         List<String> lines = TopologyChanges.describe(before, after, "watch", "node1 → node2");
-        assertEquals(List.of(
-                "leader node1 → (none) (released for a switchover, watch)",
-                "member node1 role master → demoted",
-                "switchover announced: node1 → node2; writes are held until the new leader is confirmed"), lines);
+        assertEquals(
+                List.of(
+                        "leader node1 → (none) (released for a switchover, watch)",
+                        "member node1 role master → demoted",
+                        "switchover announced: node1 → node2; writes are held until the new leader is confirmed"),
+                lines);
     }
 }

@@ -30,11 +30,19 @@ class PatroniRouterTest {
     }
 
     private static Member with(Member m, String role, String state) {
-        return new Member(m.name(), m.backend(), role, state, m.timeline(), m.xlogLocation(), m.noLoadBalance(),
+        return new Member(
+                m.name(),
+                m.backend(),
+                role,
+                state,
+                m.timeline(),
+                m.xlogLocation(),
+                m.noLoadBalance(),
                 m.noFailover());
     }
 
-    private static Topology topology(String leader, long optime, boolean switchover, Member... members) {
+    private static Topology topology(
+            String leader, long optime, boolean switchover, Member... members) {
         Map<String, Member> map = new LinkedHashMap<>();
         for (Member m : members) {
             map.put(m.name(), m);
@@ -44,7 +52,13 @@ class PatroniRouterTest {
 
     /** node1 primary, node2 and node3 replicas caught up. */
     private static Topology healthy() {
-        return topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 1000), replica("node3", N3, 1000));
+        return topology(
+                "node1",
+                1000,
+                false,
+                primary("node1", N1),
+                replica("node2", N2, 1000),
+                replica("node3", N3, 1000));
     }
 
     private static List<Backend> reads(PatroniRouter router, int n) {
@@ -60,8 +74,14 @@ class PatroniRouterTest {
     @Test
     void reconfigureAppliesANewLagLimitAtOnce() {
         PatroniRouter router = new PatroniRouter(-1, true);
-        router.update(topology("node1", 10_000, false, primary("node1", N1), replica("node2", N2, 10_000),
-                replica("node3", N3, 1_000)));
+        router.update(
+                topology(
+                        "node1",
+                        10_000,
+                        false,
+                        primary("node1", N1),
+                        replica("node2", N2, 10_000),
+                        replica("node3", N3, 1_000)));
         assertEquals(List.of(N2, N3), router.replicas());
         router.reconfigure(5_000, true);
         assertEquals(List.of(N2), router.replicas());
@@ -118,20 +138,31 @@ class PatroniRouterTest {
         router.confirmWritable(N1, true);
 
         // failover: node1 gone, node2 takes the key, first as "promoted", then master
-        router.update(topology(null, 1000, false, replica("node2", N2, 1000), replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        null, 1000, false, replica("node2", N2, 1000), replica("node3", N3, 1000)));
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
         assertEquals(Optional.empty(), router.leaderCandidate());
 
-        router.update(topology("node2", 1000, false, with(replica("node2", N2, 1000), "promoted", "running"),
-                replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        with(replica("node2", N2, 1000), "promoted", "running"),
+                        replica("node3", N3, 1000)));
         assertEquals(Optional.of(N2), router.leaderCandidate());
         assertEquals(Optional.empty(), router.route(Role.PRIMARY), "the key alone is never enough");
 
         // PostgreSQL says it is writable before Patroni republishes its member key as master
         router.confirmWritable(N2, true);
         assertEquals(Optional.of(N2), router.route(Role.PRIMARY));
-        router.update(topology("node2", 1000, false, primary("node2", N2), replica("node3", N3, 1000)));
-        assertEquals(Optional.of(N2), router.route(Role.PRIMARY), "the promotion settling keeps the confirmation");
+        router.update(
+                topology("node2", 1000, false, primary("node2", N2), replica("node3", N3, 1000)));
+        assertEquals(
+                Optional.of(N2),
+                router.route(Role.PRIMARY),
+                "the promotion settling keeps the confirmation");
 
         // an old report about node1 arriving late changes nothing
         router.confirmWritable(N1, true);
@@ -140,9 +171,16 @@ class PatroniRouterTest {
 
     @Test
     void keyHolderStillPublishedAsReplicaIsRoutableOnceConfirmed() {
-        // Patroni 3.0.2 order: leader key moves, failover key clears, member role "master" one HA cycle later
+        // Patroni 3.0.2 order: leader key moves, failover key clears, member role "master" one HA
+        // cycle later
         PatroniRouter router = new PatroniRouter(-1, false);
-        router.update(topology("node2", 1000, false, replica("node1", N1, 1000), replica("node2", N2, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        replica("node1", N1, 1000),
+                        replica("node2", N2, 1000)));
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
         router.confirmWritable(N2, false); // probed while still in recovery
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
@@ -155,7 +193,8 @@ class PatroniRouterTest {
     void demotedOrStandbyLeaderNeverTakesWrites() {
         for (String role : List.of("demoted", "standby_leader", "uninitialized")) {
             PatroniRouter router = new PatroniRouter(-1, false);
-            router.update(topology("node1", 1000, false, with(primary("node1", N1), role, "running")));
+            router.update(
+                    topology("node1", 1000, false, with(primary("node1", N1), role, "running")));
             router.confirmWritable(N1, true);
             assertEquals(Optional.empty(), router.route(Role.PRIMARY), role);
             assertFalse(router.stillServes(N1, Role.PRIMARY), role);
@@ -167,10 +206,18 @@ class PatroniRouterTest {
         PatroniRouter router = new PatroniRouter(-1, false);
         router.update(healthy());
         router.confirmWritable(N1, true);
-        router.update(topology("node1", 1000, false, with(primary("node1", N1), "demoted", "running"),
-                replica("node2", N2, 1000)));
+        router.update(
+                topology(
+                        "node1",
+                        1000,
+                        false,
+                        with(primary("node1", N1), "demoted", "running"),
+                        replica("node2", N2, 1000)));
         router.update(healthy());
-        assertEquals(Optional.empty(), router.route(Role.PRIMARY), "a new confirmation is needed after a demotion");
+        assertEquals(
+                Optional.empty(),
+                router.route(Role.PRIMARY),
+                "a new confirmation is needed after a demotion");
     }
 
     @Test
@@ -178,8 +225,14 @@ class PatroniRouterTest {
         PatroniRouter router = new PatroniRouter(-1, false);
         router.update(healthy());
         router.confirmWritable(N1, true);
-        router.update(topology("node2", 1000, false, replica("node1", N1, 1000), primary("node2", N2),
-                replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        replica("node1", N1, 1000),
+                        primary("node2", N2),
+                        replica("node3", N3, 1000)));
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
         assertEquals(Optional.of(N2), router.leaderCandidate());
     }
@@ -190,11 +243,20 @@ class PatroniRouterTest {
         router.update(healthy());
         router.confirmWritable(N1, true);
         // PostgreSQL on the leader restarted under Patroni; the leader key never moved
-        router.update(topology("node1", 1000, false, with(primary("node1", N1), "master", "starting"),
-                replica("node2", N2, 1000)));
+        router.update(
+                topology(
+                        "node1",
+                        1000,
+                        false,
+                        with(primary("node1", N1), "master", "starting"),
+                        replica("node2", N2, 1000)));
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
-        router.update(topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 1000)));
-        assertEquals(Optional.empty(), router.route(Role.PRIMARY), "confirmation was dropped with the restart");
+        router.update(
+                topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 1000)));
+        assertEquals(
+                Optional.empty(),
+                router.route(Role.PRIMARY),
+                "confirmation was dropped with the restart");
         router.confirmWritable(N1, true);
         assertEquals(Optional.of(N1), router.route(Role.PRIMARY));
     }
@@ -214,22 +276,42 @@ class PatroniRouterTest {
         router.update(healthy());
         router.confirmWritable(N1, true);
 
-        Topology announced = topology("node1", 1000, true, primary("node1", N1), replica("node2", N2, 1000),
-                replica("node3", N3, 1000));
+        Topology announced =
+                topology(
+                        "node1",
+                        1000,
+                        true,
+                        primary("node1", N1),
+                        replica("node2", N2, 1000),
+                        replica("node3", N3, 1000));
         router.update(announced);
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
         assertEquals(Optional.of(N1), router.leaderCandidate());
-        assertTrue(router.stillServes(N1, Role.PRIMARY), "existing connections are not retired by an announcement");
+        assertTrue(
+                router.stillServes(N1, Role.PRIMARY),
+                "existing connections are not retired by an announcement");
 
         // new leader node2; failover key still set until Patroni writes {}
-        router.update(topology("node2", 1000, true, with(replica("node1", N1, 900), "demoted", "stopped"),
-                primary("node2", N2), replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        true,
+                        with(replica("node1", N1, 900), "demoted", "stopped"),
+                        primary("node2", N2),
+                        replica("node3", N3, 1000)));
         router.confirmWritable(N2, true);
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
         assertFalse(router.stillServes(N1, Role.PRIMARY));
 
-        router.update(topology("node2", 1000, false, replica("node1", N1, 1000), primary("node2", N2),
-                replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        replica("node1", N1, 1000),
+                        primary("node2", N2),
+                        replica("node3", N3, 1000)));
         assertEquals(Optional.of(N2), router.route(Role.PRIMARY));
     }
 
@@ -238,9 +320,11 @@ class PatroniRouterTest {
         PatroniRouter router = new PatroniRouter(-1, false);
         router.update(healthy());
         router.confirmWritable(N1, true);
-        router.update(topology("node1", 1000, true, primary("node1", N1), replica("node2", N2, 1000)));
+        router.update(
+                topology("node1", 1000, true, primary("node1", N1), replica("node2", N2, 1000)));
         assertEquals(Optional.empty(), router.route(Role.PRIMARY));
-        router.update(topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 1000)));
+        router.update(
+                topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 1000)));
         assertEquals(Optional.of(N1), router.route(Role.PRIMARY));
     }
 
@@ -266,8 +350,14 @@ class PatroniRouterTest {
     @Test
     void replicasThatAreNotRunningAreSkipped() {
         PatroniRouter router = new PatroniRouter(-1, false);
-        router.update(topology("node1", 1000, false, primary("node1", N1),
-                with(replica("node2", N2, 1000), "replica", "starting"), replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node1",
+                        1000,
+                        false,
+                        primary("node1", N1),
+                        with(replica("node2", N2, 1000), "replica", "starting"),
+                        replica("node3", N3, 1000)));
         assertEquals(List.of(N3, N3), reads(router, 2));
         assertFalse(router.stillServes(N2, Role.REPLICA));
     }
@@ -275,8 +365,14 @@ class PatroniRouterTest {
     @Test
     void noLoadBalanceReplicaGetsNoReads() {
         PatroniRouter router = new PatroniRouter(-1, false);
-        router.update(topology("node1", 1000, false, primary("node1", N1),
-                new Member("node2", N2, "replica", "running", 1, 1000, true, false), replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node1",
+                        1000,
+                        false,
+                        primary("node1", N1),
+                        new Member("node2", N2, "replica", "running", 1, 1000, true, false),
+                        replica("node3", N3, 1000)));
         assertEquals(List.of(N3, N3, N3), reads(router, 3));
         assertFalse(router.stillServes(N2, Role.REPLICA));
         assertTrue(router.stillServes(N3, Role.REPLICA));
@@ -285,8 +381,14 @@ class PatroniRouterTest {
     @Test
     void lagFilterUsesOptimeMinusXlogLocation() {
         PatroniRouter router = new PatroniRouter(100, false);
-        router.update(topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 900),
-                replica("node3", N3, 899)));
+        router.update(
+                topology(
+                        "node1",
+                        1000,
+                        false,
+                        primary("node1", N1),
+                        replica("node2", N2, 900),
+                        replica("node3", N3, 899)));
         assertEquals(List.of(N2, N2), reads(router, 2), "node3 is 101 bytes behind");
         // lag does not retire existing connections: it flaps
         assertTrue(router.stillServes(N3, Role.REPLICA));
@@ -295,24 +397,38 @@ class PatroniRouterTest {
     @Test
     void lagFilterOffAcceptsAnyLag() {
         PatroniRouter router = new PatroniRouter(-1, false);
-        router.update(topology("node1", 1_000_000, false, primary("node1", N1), replica("node2", N2, 0),
-                replica("node3", N3, -1)));
+        router.update(
+                topology(
+                        "node1",
+                        1_000_000,
+                        false,
+                        primary("node1", N1),
+                        replica("node2", N2, 0),
+                        replica("node3", N3, -1)));
         assertEquals(List.of(N2, N3), reads(router, 2));
     }
 
     @Test
     void unknownLagIsExcludedWhenFiltering() {
         PatroniRouter router = new PatroniRouter(1 << 20, false);
-        router.update(topology("node1", -1, false, primary("node1", N1), replica("node2", N2, 1000),
-                replica("node3", N3, -1)));
-        // no status optime: the leader's xlog_location (1000) is the reference; node3 publishes none
+        router.update(
+                topology(
+                        "node1",
+                        -1,
+                        false,
+                        primary("node1", N1),
+                        replica("node2", N2, 1000),
+                        replica("node3", N3, -1)));
+        // no status optime: the leader's xlog_location (1000) is the reference; node3 publishes
+        // none
         assertEquals(List.of(N2, N2), reads(router, 2));
     }
 
     @Test
     void readsFallBackToThePrimaryWhenEnabled() {
         PatroniRouter router = new PatroniRouter(10, true);
-        Topology allLagging = topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 0));
+        Topology allLagging =
+                topology("node1", 1000, false, primary("node1", N1), replica("node2", N2, 0));
         router.update(allLagging);
         // fallback does not need write confirmation: reads are fine on a node still in recovery
         assertEquals(Optional.of(N1), router.route(Role.REPLICA));
@@ -335,7 +451,13 @@ class PatroniRouterTest {
     void leaderIsNeverAReplicaTarget() {
         PatroniRouter router = new PatroniRouter(-1, false);
         // node2 holds the key but Patroni has not promoted it yet: still role replica
-        router.update(topology("node2", 1000, false, replica("node2", N2, 1000), replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        replica("node2", N2, 1000),
+                        replica("node3", N3, 1000)));
         assertEquals(List.of(N3, N3), reads(router, 2));
     }
 
@@ -348,18 +470,27 @@ class PatroniRouterTest {
         assertTrue(router.stillServes(N1, Role.PRIMARY));
         assertTrue(router.stillServes(N2, Role.REPLICA));
         assertFalse(router.stillServes(N2, Role.PRIMARY));
-        assertFalse(router.stillServes(N1, Role.REPLICA), "no read fallback: the primary serves no reads");
+        assertFalse(
+                router.stillServes(N1, Role.REPLICA),
+                "no read fallback: the primary serves no reads");
 
         // switchover node1 -> node2
-        router.update(topology("node2", 1000, false, replica("node1", N1, 1000), primary("node2", N2),
-                replica("node3", N3, 1000)));
+        router.update(
+                topology(
+                        "node2",
+                        1000,
+                        false,
+                        replica("node1", N1, 1000),
+                        primary("node2", N2),
+                        replica("node3", N3, 1000)));
         assertFalse(router.stillServes(N1, Role.PRIMARY));
         assertTrue(router.stillServes(N1, Role.REPLICA));
         assertTrue(router.stillServes(N2, Role.PRIMARY));
         assertFalse(router.stillServes(N2, Role.REPLICA));
 
         // node3 leaves
-        router.update(topology("node2", 1000, false, replica("node1", N1, 1000), primary("node2", N2)));
+        router.update(
+                topology("node2", 1000, false, replica("node1", N1, 1000), primary("node2", N2)));
         assertFalse(router.stillServes(N3, Role.REPLICA));
         assertFalse(router.stillServes(Backend.parse("127.0.0.1:1"), Role.REPLICA));
     }
@@ -376,8 +507,14 @@ class PatroniRouterTest {
         assertEquals(1, fired.get(), "candidate and replicas appeared");
         router.update(healthy());
         assertEquals(1, fired.get(), "same outcome: no wake-up");
-        router.update(topology("node1", 2000, false, primary("node1", N1), replica("node2", N2, 2000),
-                replica("node3", N3, 1999)));
+        router.update(
+                topology(
+                        "node1",
+                        2000,
+                        false,
+                        primary("node1", N1),
+                        replica("node2", N2, 2000),
+                        replica("node3", N3, 1999)));
         assertEquals(1, fired.get(), "WAL positions moved, routing did not");
 
         router.confirmWritable(N1, true);
@@ -385,7 +522,8 @@ class PatroniRouterTest {
         router.confirmWritable(N1, true);
         assertEquals(2, fired.get());
 
-        router.update(topology("node1", 2000, false, primary("node1", N1), replica("node2", N2, 2000)));
+        router.update(
+                topology("node1", 2000, false, primary("node1", N1), replica("node2", N2, 2000)));
         assertEquals(3, fired.get(), "replica set changed");
     }
 
@@ -393,9 +531,10 @@ class PatroniRouterTest {
     void failingListenerDoesNotBreakRouting() {
         PatroniRouter router = new PatroniRouter(-1, false);
         AtomicInteger fired = new AtomicInteger();
-        router.addListener(() -> {
-            throw new IllegalStateException("boom");
-        });
+        router.addListener(
+                () -> {
+                    throw new IllegalStateException("boom");
+                });
         router.addListener(fired::incrementAndGet);
         router.update(healthy());
         assertEquals(1, fired.get());

@@ -7,11 +7,11 @@ import java.util.function.Supplier;
 /** Bounded polling for the routing tests (proxy-core's Await is not visible here). */
 final class Poll {
 
-    private Poll() {
-    }
+    private Poll() {}
 
     /** Polls {@code probe} every 50 ms until {@code accept} holds; fails after {@code timeout}. */
-    static <T> T until(String what, Duration timeout, Supplier<T> probe, Predicate<? super T> accept) {
+    static <T> T until(
+            String what, Duration timeout, Supplier<T> probe, Predicate<? super T> accept) {
         long deadline = System.nanoTime() + timeout.toNanos();
         T last;
         while (true) {
@@ -20,8 +20,13 @@ final class Poll {
                 return last;
             }
             if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("timed out after " + timeout.toMillis() + " ms waiting for " + what
-                        + "; last value: " + last);
+                throw new AssertionError(
+                        "timed out after "
+                                + timeout.toMillis()
+                                + " ms waiting for "
+                                + what
+                                + "; last value: "
+                                + last);
             }
             try {
                 Thread.sleep(50);

@@ -23,14 +23,19 @@ class StaticRouterTest {
     @Test
     void readsRoundRobinOverReplicas() {
         StaticRouter router = new StaticRouter(primary, List.of(r1, r2));
-        assertEquals(List.of(r1, r2, r1, r2),
-                List.of(router.route(Role.REPLICA).orElseThrow(), router.route(Role.REPLICA).orElseThrow(),
-                        router.route(Role.REPLICA).orElseThrow(), router.route(Role.REPLICA).orElseThrow()));
+        assertEquals(
+                List.of(r1, r2, r1, r2),
+                List.of(
+                        router.route(Role.REPLICA).orElseThrow(),
+                                router.route(Role.REPLICA).orElseThrow(),
+                        router.route(Role.REPLICA).orElseThrow(),
+                                router.route(Role.REPLICA).orElseThrow()));
     }
 
     @Test
     void readsFallBackToThePrimaryWithoutReplicas() {
-        assertEquals(primary, new StaticRouter(primary, List.of()).route(Role.REPLICA).orElseThrow());
+        assertEquals(
+                primary, new StaticRouter(primary, List.of()).route(Role.REPLICA).orElseThrow());
     }
 
     @Test
