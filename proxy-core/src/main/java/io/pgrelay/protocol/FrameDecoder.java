@@ -110,7 +110,8 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         }
         int length = in.getInt(in.readerIndex());
         if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) {
-            throw fail(
+            failed = true;
+            throw ProtocolException.unanswered(
                     "invalid length of startup packet: "
                             + length
                             + " (expected: 8.."

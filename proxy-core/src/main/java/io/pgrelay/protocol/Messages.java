@@ -6,38 +6,66 @@ import io.netty.buffer.Unpooled;
 import java.util.List;
 
 /**
- * Encoders for the small messages pgrelay writes itself, named as in the protocol documentation
- * ("Message Formats"). Relayed messages never pass through here.
+ * The name of every message type, and encoders for the small messages pgrelay writes itself, named
+ * as in the protocol documentation ("Message Formats"). Relayed messages never pass through here;
+ * {@link MessageFields} reads the few that pgrelay looks into.
  */
 public final class Messages {
 
-    // Backend message types pgrelay acts on.
+    // Every message type, named as in "Message Formats". Frontend and backend types share
+    // letters ('D' is Describe from a client, DataRow from a server): the direction decides.
+
+    // Backend (server to client).
     public static final byte AUTHENTICATION = 'R';
     public static final byte BACKEND_KEY_DATA = 'K';
-    public static final byte PARAMETER_STATUS = 'S';
-    public static final byte READY_FOR_QUERY = 'Z';
-    public static final byte ERROR_RESPONSE = 'E';
-    public static final byte NOTICE_RESPONSE = 'N';
+    public static final byte BIND_COMPLETE = '2';
+    public static final byte CLOSE_COMPLETE = '3';
+    public static final byte COMMAND_COMPLETE = 'C';
+    public static final byte COPY_BOTH_RESPONSE = 'W';
     public static final byte COPY_IN_RESPONSE = 'G';
     public static final byte COPY_OUT_RESPONSE = 'H';
-    public static final byte COPY_BOTH_RESPONSE = 'W';
+    public static final byte DATA_ROW = 'D';
+    public static final byte EMPTY_QUERY_RESPONSE = 'I';
+    public static final byte ERROR_RESPONSE = 'E';
+    public static final byte FUNCTION_CALL_RESPONSE = 'V';
     public static final byte NEGOTIATE_PROTOCOL_VERSION = 'v';
+    public static final byte NO_DATA = 'n';
+    public static final byte NOTICE_RESPONSE = 'N';
+    public static final byte NOTIFICATION_RESPONSE = 'A';
+    public static final byte PARAMETER_DESCRIPTION = 't';
+    public static final byte PARAMETER_STATUS = 'S';
+    public static final byte PARSE_COMPLETE = '1';
+    public static final byte PORTAL_SUSPENDED = 's';
+    public static final byte READY_FOR_QUERY = 'Z';
+    public static final byte ROW_DESCRIPTION = 'T';
 
-    // Frontend message types pgrelay acts on.
-    public static final byte QUERY = 'Q';
-    public static final byte PARSE = 'P';
+    // Frontend (client to server).
     public static final byte BIND = 'B';
+    public static final byte CLOSE = 'C';
     public static final byte DESCRIBE = 'D';
     public static final byte EXECUTE = 'E';
-    public static final byte CLOSE = 'C';
-    public static final byte SYNC = 'S';
     public static final byte FLUSH = 'H';
-    public static final byte TERMINATE = 'X';
+    public static final byte FUNCTION_CALL = 'F';
+    public static final byte PARSE = 'P';
+
+    /** PasswordMessage, and the SASL and GSS responses, which share its type. */
     public static final byte PASSWORD_MESSAGE = 'p';
+
+    public static final byte QUERY = 'Q';
+    public static final byte SYNC = 'S';
+    public static final byte TERMINATE = 'X';
+
+    // Both directions.
     public static final byte COPY_DATA = 'd';
     public static final byte COPY_DONE = 'c';
+
+    /** Frontend only. */
     public static final byte COPY_FAIL = 'f';
-    public static final byte FUNCTION_CALL = 'F';
+
+    /** Describe and Close: the target is a prepared statement or a portal. */
+    public static final byte TARGET_STATEMENT = 'S';
+
+    public static final byte TARGET_PORTAL = 'P';
 
     // Authentication request codes.
     public static final int AUTH_OK = 0;
@@ -55,18 +83,26 @@ public final class Messages {
 
     private static final ByteBuf READY_IDLE =
             Unpooled.unreleasableBuffer(
-                            Unpooled.directBuffer(6).writeByte('Z').writeInt(5).writeByte('I'))
+                            Unpooled.directBuffer(6)
+                                    .writeByte(READY_FOR_QUERY)
+                                    .writeInt(5)
+                                    .writeByte(IDLE))
                     .asReadOnly();
     private static final ByteBuf AUTH_OK_MESSAGE =
             Unpooled.unreleasableBuffer(
-                            Unpooled.directBuffer(9).writeByte('R').writeInt(8).writeInt(0))
+                            Unpooled.directBuffer(9)
+                                    .writeByte(AUTHENTICATION)
+                                    .writeInt(8)
+                                    .writeInt(AUTH_OK))
                     .asReadOnly();
 
-    private static final ByteBuf PARSE_COMPLETE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('1').writeInt(4))
+    private static final ByteBuf PARSE_COMPLETE_MESSAGE =
+            Unpooled.unreleasableBuffer(
+                            Unpooled.directBuffer(5).writeByte(PARSE_COMPLETE).writeInt(4))
                     .asReadOnly();
-    private static final ByteBuf CLOSE_COMPLETE =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(5).writeByte('3').writeInt(4))
+    private static final ByteBuf CLOSE_COMPLETE_MESSAGE =
+            Unpooled.unreleasableBuffer(
+                            Unpooled.directBuffer(5).writeByte(CLOSE_COMPLETE).writeInt(4))
                     .asReadOnly();
 
     private Messages() {}
@@ -77,11 +113,11 @@ public final class Messages {
     }
 
     public static ByteBuf parseComplete() {
-        return PARSE_COMPLETE.duplicate();
+        return PARSE_COMPLETE_MESSAGE.duplicate();
     }
 
     public static ByteBuf closeComplete() {
-        return CLOSE_COMPLETE.duplicate();
+        return CLOSE_COMPLETE_MESSAGE.duplicate();
     }
 
     public static ByteBuf authenticationOk() {
@@ -200,11 +236,6 @@ public final class Messages {
 
     public static ByteBuf terminate(ByteBufAllocator alloc) {
         return alloc.buffer(5).writeByte(TERMINATE).writeInt(4);
-    }
-
-    /** The status byte of a ReadyForQuery frame. */
-    public static byte transactionStatus(ByteBuf readyForQuery) {
-        return readyForQuery.getByte(readyForQuery.readerIndex() + 5);
     }
 
     /**

@@ -9,10 +9,25 @@ public final class ProtocolException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     private final String sqlState;
+    private final boolean answered;
 
     public ProtocolException(String sqlState, String message) {
+        this(sqlState, message, true);
+    }
+
+    private ProtocolException(String sqlState, String message, boolean answered) {
         super(message, null, false, false);
         this.sqlState = sqlState;
+        this.answered = answered;
+    }
+
+    /**
+     * A violation PostgreSQL only logs (COMMERROR) and answers by closing the connection, such as a
+     * startup packet of impossible length: a client that sent Terminate before its startup packet,
+     * or something that is not a PostgreSQL client at all.
+     */
+    public static ProtocolException unanswered(String message) {
+        return new ProtocolException(SqlState.PROTOCOL_VIOLATION, message, false);
     }
 
     public ProtocolException(String message) {
@@ -21,5 +36,10 @@ public final class ProtocolException extends RuntimeException {
 
     public String sqlState() {
         return sqlState;
+    }
+
+    /** Whether the peer gets an ErrorResponse before the close; false: a quiet close. */
+    public boolean answered() {
+        return answered;
     }
 }

@@ -18,6 +18,11 @@ public final class SqlState {
     public static final String IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03";
     public static final String INVALID_PARAMETER_VALUE = "22023";
     public static final String INTERNAL_ERROR = "XX000";
+    public static final String INVALID_SQL_STATEMENT_NAME = "26000";
+    public static final String DUPLICATE_PREPARED_STATEMENT = "42P05";
+    public static final String OBJECT_NOT_IN_PREREQUISITE_STATE = "55000";
+    public static final String INSUFFICIENT_PRIVILEGE = "42501";
+    public static final String IDLE_SESSION_TIMEOUT = "57P05";
 
     private SqlState() {}
 }

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -229,8 +230,8 @@ final class AdminConsole implements AdminView, AdminControl {
                                 client == null ? null : Long.toHexString(client.id),
                                 c.processId(),
                                 null,
-                                c.parameters.getOrDefault("application_name", ""),
-                                c.prepared.size(),
+                                Objects.requireNonNullElse(c.parameter("application_name"), ""),
+                                c.statements().size(),
                                 c.id));
             }
         }

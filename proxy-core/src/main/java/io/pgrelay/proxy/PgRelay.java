@@ -25,6 +25,7 @@ import io.pgrelay.routing.Router;
 import io.pgrelay.routing.StaticRouter;
 import io.pgrelay.routing.Topology;
 import io.pgrelay.routing.TopologySource;
+import io.pgrelay.session.PreparedStatements;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -14,9 +14,12 @@ import io.pgrelay.pool.Poolable;
 import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.StartupMessage;
 import io.pgrelay.routing.Backend;
+import io.pgrelay.session.ServerStatements;
+import io.pgrelay.session.StatementMapper;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -42,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * as in_hot_standby on promotion, a FATAL before an administrator's shutdown); those are handled
  * here and a closed connection removes itself from the pool.
  */
-final class ServerConnection extends ChannelInboundHandlerAdapter implements Poolable {
+final class ServerConnection extends ChannelInboundHandlerAdapter
+        implements Poolable, StatementMapper.Server {
 
     private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
 
@@ -50,25 +54,23 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     private final ServerPool pool;
     private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
 
-    /** Server-side values of session parameters; read by the linked client's loop. */
-    final Map<String, String> parameters = new ConcurrentHashMap<>();
+    /**
+     * Server-side values of session parameters, as reported: at login and by ParameterStatus, seen
+     * here while idle or by the linked client while it holds the connection.
+     */
+    private final Map<String, String> parameters = new ConcurrentHashMap<>();
 
     /** ParameterStatus values reported at login, in order, for the pool's welcome. */
     final Map<String, String> loginParameters = new LinkedHashMap<>();
 
-    /**
-     * Shared statements prepared on this connection, least recently used first (access order).
-     * Touched only by the linked client's loop. A LinkedHashMap rather than Caffeine: eviction must
-     * happen synchronously, in the middle of a pipeline, so the Close goes out in order.
-     */
-    final LinkedHashMap<PreparedStatements.Statement, Boolean> prepared =
-            new LinkedHashMap<>(16, 0.75f, true);
+    /** Transaction mode's shared statements prepared here; changed by the linked client. */
+    private final ServerStatements statements = new ServerStatements();
 
     /**
      * The interned client parameter set this connection was last made to match, or null when its
-     * parameters changed some other way since. Owned by the linked client's loop.
+     * parameters changed some other way since. Set by the linked client, on its loop.
      */
-    Map<String, String> syncedTo;
+    private volatile Map<String, String> syncedTo;
 
     private static final java.util.concurrent.atomic.AtomicLong IDS =
             new java.util.concurrent.atomic.AtomicLong();
@@ -183,6 +185,37 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         return channel;
     }
 
+    /** The server's value of a session parameter, as last reported; null when never reported. */
+    String parameter(String name) {
+        return parameters.get(name);
+    }
+
+    /** The server's session parameters as reported (a live view; do not change it). */
+    Map<String, String> parameters() {
+        return parameters;
+    }
+
+    /** A ParameterStatus from the server: its value changed, so no client set is matched now. */
+    void reportParameter(String name, String value) {
+        parameters.put(name, value);
+        syncedTo = null;
+    }
+
+    /** The interned client parameters this connection matches, or null. */
+    Map<String, String> syncedTo() {
+        return syncedTo;
+    }
+
+    /** The linked client made this connection's parameters match {@code clientValues}. */
+    void syncedTo(Map<String, String> clientValues) {
+        syncedTo = clientValues;
+    }
+
+    @Override
+    public ServerStatements statements() {
+        return statements;
+    }
+
     @Override
     public Object affinity() {
         return channel.eventLoop();
@@ -245,7 +278,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
      * Writes without flushing; callable from any thread (Netty queues writes from other threads in
      * order).
      */
-    void write(ByteBuf frame) {
+    @Override
+    public void write(ByteBuf frame) {
         channel.write(frame, channel.voidPromise());
     }
 
@@ -255,10 +289,6 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     void setAutoRead(boolean on) {
         channel.config().setAutoRead(on);
-    }
-
-    boolean isWritable() {
-        return channel.isWritable();
     }
 
     /**
@@ -409,11 +439,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                     }
                 }
                 case Messages.PARAMETER_STATUS -> {
-                    ByteBuf body = frame.duplicate().skipBytes(5);
-                    String name = CStrings.read(body);
-                    String value = CStrings.read(body);
-                    parameters.put(name, value);
-                    syncedTo = null;
+                    String name = MessageFields.parameterName(frame, frame.readerIndex());
+                    String value = MessageFields.parameterValue(frame, frame.readerIndex());
+                    reportParameter(name, value);
                     if (name.equals("in_hot_standby")) {
                         // A promotion seen on an idle pooled connection confirms the new leader at
                         // once.
@@ -446,15 +474,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
         switch (Messages.type(frame)) {
             case Messages.AUTHENTICATION -> onAuthenticationRequest(frame);
             case Messages.PARAMETER_STATUS -> {
-                ByteBuf body = frame.duplicate().skipBytes(5);
-                String name = CStrings.read(body);
-                String value = CStrings.read(body);
+                String name = MessageFields.parameterName(frame, frame.readerIndex());
+                String value = MessageFields.parameterValue(frame, frame.readerIndex());
                 parameters.put(name, value);
                 loginParameters.put(name, value);
             }
             case Messages.BACKEND_KEY_DATA -> {
-                processId = frame.getInt(frame.readerIndex() + 5);
-                secretKey = frame.getInt(frame.readerIndex() + 9);
+                processId = MessageFields.processId(frame, frame.readerIndex());
+                secretKey = MessageFields.secretKey(frame, frame.readerIndex());
             }
             case Messages.ERROR_RESPONSE ->
                     throw new ServerLoginException(ErrorResponse.decode(frame));
@@ -477,7 +504,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     private void onAuthenticationRequest(ByteBuf frame) throws ServerLoginException {
         int start = frame.readerIndex();
-        int code = frame.getInt(start + 5);
+        int code = MessageFields.authenticationCode(frame, start);
         String user = pool.key().user();
         switch (code) {
             case Messages.AUTH_OK -> scram = null;
@@ -502,7 +529,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
                 send(Messages.passwordMessage(channel.alloc(), Md5Password.response(hash, salt)));
             }
             case Messages.AUTH_SASL -> {
-                ByteBuf body = frame.duplicate().skipBytes(9);
+                // The mechanism names follow the request code.
+                ByteBuf body = frame.slice(start + 9, frame.readableBytes() - 9);
                 boolean offered = false;
                 while (body.isReadable()) {
                     String mechanism = CStrings.read(body);

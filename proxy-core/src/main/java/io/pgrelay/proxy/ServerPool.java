@@ -3,6 +3,7 @@ package io.pgrelay.proxy;
 import io.micrometer.core.instrument.Meter;
 import io.pgrelay.pool.Pool;
 import io.pgrelay.routing.Role;
+import io.pgrelay.session.SessionCounters;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -17,7 +18,7 @@ import java.util.concurrent.atomic.LongAdder;
  * (SHOW STATS, /metrics): sessions count locally while they hold a server connection and add their
  * totals here when they let it go, so the relay path touches no shared counter per message.
  */
-final class ServerPool {
+final class ServerPool implements SessionCounters.Totals {
 
     private final PoolKey key;
     private final Role role;
@@ -54,6 +55,22 @@ final class ServerPool {
         this.key = key;
         this.role = key.role();
         this.pool = pool;
+    }
+
+    @Override
+    public void add(
+            long bytesReceived,
+            long bytesSent,
+            long queries,
+            long queryMicros,
+            long transactions,
+            long transactionMicros) {
+        this.bytesReceived.add(bytesReceived);
+        this.bytesSent.add(bytesSent);
+        this.queries.add(queries);
+        this.queryMicros.add(queryMicros);
+        this.transactions.add(transactions);
+        this.transactionMicros.add(transactionMicros);
     }
 
     PoolKey key() {

@@ -35,7 +35,7 @@ class FrameDecoderTest {
         wire.release();
         ByteBuf z = ch.readInbound();
         assertEquals(6, z.readableBytes());
-        assertEquals('I', Messages.transactionStatus(z));
+        assertEquals('I', MessageFields.transactionStatus(z, z.readerIndex()));
         ByteBuf c = ch.readInbound();
         assertEquals('C', Messages.type(c));
         assertEquals(12, c.readableBytes());
@@ -62,7 +62,7 @@ class FrameDecoderTest {
         ch.writeInbound(bytes('I'));
         ByteBuf z = ch.readInbound();
         assertEquals(6, z.readableBytes());
-        assertEquals('I', Messages.transactionStatus(z));
+        assertEquals('I', MessageFields.transactionStatus(z, z.readerIndex()));
         z.release();
         assertFalse(ch.finish());
     }

@@ -105,15 +105,27 @@ class BadInputTest {
     }
 
     @Test
-    void garbageInsteadOfAStartupPacket() throws Exception {
-        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
-            s.getOutputStream()
-                    .write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-            Map<Character, String> e = readError(s);
-            assertEquals("08P01", e.get('C'));
-            assertTrue(e.get('M').contains("invalid length of startup packet"), e.get('M'));
-        }
+    void garbageInsteadOfAStartupPacketIsClosedQuietly() throws Exception {
+        // PostgreSQL logs "invalid length of startup packet" and closes without a reply.
+        assertClosedWithoutReply(
+                "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
         assertBystanderWorks();
+    }
+
+    @Test
+    void terminateBeforeTheStartupPacketIsClosedQuietly() throws Exception {
+        // What node-postgres sends when client.end() runs before the connection is established.
+        assertClosedWithoutReply(new byte[] {'X', 0, 0, 0, 4});
+        assertBystanderWorks();
+    }
+
+    /** Sends {@code bytes} as the first thing on a connection: the relay must close, silently. */
+    private void assertClosedWithoutReply(byte[] bytes) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+            s.setSoTimeout(5000);
+            s.getOutputStream().write(bytes);
+            assertEquals(-1, s.getInputStream().read(), "closed, with no reply at all");
+        }
     }
 
     @Test

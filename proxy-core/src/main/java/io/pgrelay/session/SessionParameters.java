@@ -1,4 +1,4 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
 import java.util.Locale;
 import java.util.Map;
@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * with SQL inside a transaction-mode transaction cannot be seen and stays on that server
  * connection, exactly as with PgBouncer.
  */
-final class SessionParameters {
+public final class SessionParameters {
 
     /** Reported by the server but not settable, or not a client's business: never synced. */
     static final Set<String> NOT_SYNCED =
@@ -62,18 +62,18 @@ final class SessionParameters {
     private SessionParameters() {}
 
     /** The shared immutable copy of {@code values}. */
-    static Map<String, String> intern(Map<String, String> values) {
+    public static Map<String, String> intern(Map<String, String> values) {
         Map<String, String> copy = Map.copyOf(values);
         return INTERNED.get(copy, k -> k);
     }
 
     /** GUC names are case-insensitive; the server reports these in mixed case. */
-    static String canonicalName(String name) {
+    public static String canonicalName(String name) {
         String lower = name.toLowerCase(Locale.ROOT);
         return CANONICAL.getOrDefault(lower, lower);
     }
 
-    static boolean isValidName(String name) {
+    public static boolean isValidName(String name) {
         return NAME.matcher(name).matches();
     }
 
@@ -81,7 +81,7 @@ final class SessionParameters {
      * The SQL that makes a server connection's parameters equal the client's, or null when they
      * already are. Updates {@code server} to the values it will have afterwards.
      */
-    static String synchronize(Map<String, String> client, Map<String, String> server) {
+    public static String synchronize(Map<String, String> client, Map<String, String> server) {
         StringBuilder sql = null;
         for (Map.Entry<String, String> e : client.entrySet()) {
             String name = e.getKey();
@@ -111,7 +111,7 @@ final class SessionParameters {
     }
 
     /** A string literal safe whatever standard_conforming_strings says. */
-    static String literal(String value) {
+    public static String literal(String value) {
         String quoted = value.replace("'", "''");
         if (quoted.indexOf('\\') >= 0) {
             return "E'" + quoted.replace("\\", "\\\\") + "'";
@@ -123,7 +123,7 @@ final class SessionParameters {
      * Splits a libpq {@code options} value ({@code -c name=value --name=value}) into parameters.
      * Backslash escapes a space, as in PostgreSQL's pg_split_opts.
      */
-    static void parseOptions(String options, Map<String, String> into) {
+    public static void parseOptions(String options, Map<String, String> into) {
         java.util.List<String> words = new java.util.ArrayList<>();
         StringBuilder word = new StringBuilder();
         boolean escaped = false;

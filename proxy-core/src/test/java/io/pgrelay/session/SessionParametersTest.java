@@ -1,4 +1,4 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;

@@ -1,9 +1,9 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
-import io.pgrelay.proxy.PreparedStatements.Statement;
+import io.pgrelay.session.PreparedStatements.Statement;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -1,6 +1,6 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
-import io.pgrelay.proxy.PreparedStatements.Statement;
+import io.pgrelay.session.PreparedStatements.Statement;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;

@@ -1,7 +1,8 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
-import io.pgrelay.proxy.PreparedStatements.Statement;
+import io.pgrelay.protocol.Messages;
+import io.pgrelay.session.PreparedStatements.Statement;
 
 /**
  * What a request written to the server will be answered with, queued in write order so that replies
@@ -15,7 +16,7 @@ import io.pgrelay.proxy.PreparedStatements.Statement;
  * Query produces before its ReadyForQuery) passes through without moving the queue. After an
  * ErrorResponse in the extended protocol the server skips up to Sync, and so does the queue.
  */
-final class ExpectedReply {
+public final class ExpectedReply {
 
     enum Kind {
         PARSE,
@@ -85,30 +86,43 @@ final class ExpectedReply {
         return new ExpectedReply(Kind.SYNTHESIZED_ERROR, null, null, error);
     }
 
-    boolean isSynthesized() {
+    public boolean isSynthesized() {
         return kind == Kind.SYNTHESIZED_PARSE_COMPLETE
                 || kind == Kind.SYNTHESIZED_CLOSE_COMPLETE
                 || kind == Kind.SYNTHESIZED_ERROR;
     }
 
-    boolean endsWithReadyForQuery() {
+    public boolean endsWithReadyForQuery() {
         return kind == Kind.SYNC || kind == Kind.QUERY;
     }
 
-    boolean isSwallowed() {
+    public boolean isSwallowed() {
         return kind == Kind.INJECTED_PARSE || kind == Kind.EVICTION_CLOSE;
     }
 
     /** Whether a backend message of this type is the last reply to this request. */
-    boolean isTerminal(byte type) {
+    public boolean isTerminal(byte type) {
         return switch (kind) {
-            case PARSE, INJECTED_PARSE -> type == '1';
-            case BIND -> type == '2';
-            case DESCRIBE -> type == 'T' || type == 'n';
-            case EXECUTE -> type == 'C' || type == 'I' || type == 's';
-            case CLOSE, EVICTION_CLOSE -> type == '3';
-            case SYNC, QUERY -> type == 'Z';
+            case PARSE, INJECTED_PARSE -> type == Messages.PARSE_COMPLETE;
+            case BIND -> type == Messages.BIND_COMPLETE;
+            case DESCRIBE -> type == Messages.ROW_DESCRIPTION || type == Messages.NO_DATA;
+            case EXECUTE ->
+                    type == Messages.COMMAND_COMPLETE
+                            || type == Messages.EMPTY_QUERY_RESPONSE
+                            || type == Messages.PORTAL_SUSPENDED;
+            case CLOSE, EVICTION_CLOSE -> type == Messages.CLOSE_COMPLETE;
+            case SYNC, QUERY -> type == Messages.READY_FOR_QUERY;
             default -> false;
+        };
+    }
+
+    /** The reply pgrelay gives itself for a synthesized entry; the caller writes it. */
+    public ByteBuf message() {
+        return switch (kind) {
+            case SYNTHESIZED_PARSE_COMPLETE -> Messages.parseComplete();
+            case SYNTHESIZED_CLOSE_COMPLETE -> Messages.closeComplete();
+            case SYNTHESIZED_ERROR -> error;
+            default -> throw new IllegalStateException("not synthesized: " + this);
         };
     }
 

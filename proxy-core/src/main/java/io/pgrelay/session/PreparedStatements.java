@@ -1,9 +1,13 @@
-package io.pgrelay.proxy;
+package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.pgrelay.admin.AdminView;
+import io.pgrelay.protocol.Messages;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -22,10 +26,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * map's compute so intern and release cannot race). Server connections may still hold a statement
  * whose entry is gone; their LRU evicts it eventually.
  */
-final class PreparedStatements {
+public final class PreparedStatements {
 
     /** One distinct statement. Identity equality: the per-server sets hold entries. */
-    static final class Statement {
+    public static final class Statement {
         final String serverName;
 
         /** Query string, its terminator and the parameter-type section, as in the Parse body. */
@@ -45,11 +49,21 @@ final class PreparedStatements {
             byte[] name = serverName.getBytes(StandardCharsets.US_ASCII);
             int length = 4 + name.length + 1 + body.length;
             return alloc.buffer(1 + length)
-                    .writeByte('P')
+                    .writeByte(Messages.PARSE)
                     .writeInt(length)
                     .writeBytes(name)
                     .writeByte(0)
                     .writeBytes(body);
+        }
+
+        /** The pgrelay-wide name it is prepared under on servers, PGRELAY_<id>. */
+        public String serverName() {
+            return serverName;
+        }
+
+        /** Client names mapped to it now (read outside the cache's compute: a snapshot). */
+        public int references() {
+            return references;
         }
 
         @Override
@@ -91,7 +105,7 @@ final class PreparedStatements {
      * A cache that holds at most {@code maxBytes} of statement text
      * (limits.prepared_statement_cache_size).
      */
-    PreparedStatements(long maxBytes) {
+    public PreparedStatements(long maxBytes) {
         this.maxBytes = maxBytes;
     }
 
@@ -99,7 +113,7 @@ final class PreparedStatements {
      * The entry for this Parse body, with one more reference; null when it is new and the cache has
      * no room for it (existing entries are always shared).
      */
-    Statement intern(byte[] parseBody) {
+    public Statement intern(byte[] parseBody) {
         Key key = new Key(parseBody);
         Statement[] out = new Statement[1];
         statements.compute(
@@ -121,7 +135,7 @@ final class PreparedStatements {
     }
 
     /** Drops one reference; the entry leaves the cache with its last one. */
-    void release(Statement statement) {
+    public void release(Statement statement) {
         statements.computeIfPresent(
                 statement.key,
                 (k, s) -> {
@@ -137,9 +151,8 @@ final class PreparedStatements {
     }
 
     /** SHOW PREPARED_STATEMENTS: one row per shared statement. */
-    java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows() {
-        java.util.List<io.pgrelay.admin.AdminView.PreparedStatementRow> rows =
-                new java.util.ArrayList<>();
+    public List<AdminView.PreparedStatementRow> rows() {
+        List<AdminView.PreparedStatementRow> rows = new ArrayList<>();
         for (Statement s : statements.values()) {
             int end = 0;
             while (end < s.body.length && s.body[end] != 0) {
@@ -160,19 +173,19 @@ final class PreparedStatements {
                 }
             }
             rows.add(
-                    new io.pgrelay.admin.AdminView.PreparedStatementRow(
+                    new AdminView.PreparedStatementRow(
                             s.serverName, query, types.toString(), s.references, 0));
         }
         rows.sort((a, b) -> a.name().compareTo(b.name()));
         return rows;
     }
 
-    int size() {
+    public int size() {
         return statements.size();
     }
 
     /** Bytes held by statement texts and parameter types (the bulk of the cache). */
-    long bytes() {
+    public long bytes() {
         return bytes.get();
     }
 }

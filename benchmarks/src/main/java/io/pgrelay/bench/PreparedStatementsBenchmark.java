@@ -1,6 +1,8 @@
-package io.pgrelay.proxy;
+package io.pgrelay.bench;
 
-import io.pgrelay.proxy.PreparedStatements.Statement;
+import io.pgrelay.session.PreparedStatements;
+import io.pgrelay.session.PreparedStatements.Statement;
+import io.pgrelay.session.SessionParameters;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -136,12 +138,12 @@ public class PreparedStatementsBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (statements.size() != 1 || registered.references != 1) {
+        if (statements.size() != 1 || registered.references() != 1) {
             throw new IllegalStateException(
                     "cache changed: "
                             + statements.size()
                             + " entries, "
-                            + registered.references
+                            + registered.references()
                             + " references");
         }
         if (!serverValues.equals(clientValues)) {
@@ -152,7 +154,7 @@ public class PreparedStatementsBenchmark {
     @Benchmark
     public void internHit(Blackhole bh) {
         Statement statement = statements.intern(incomingBody);
-        bh.consume(statement.serverName);
+        bh.consume(statement.serverName());
         statements.release(statement);
     }
 
