@@ -1,6 +1,9 @@
 package io.pgrelay.proxy;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
 import io.pgrelay.admin.AdminControl;
+import io.pgrelay.admin.AdminSession;
 import io.pgrelay.admin.AdminView;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.pool.PoolStats;
@@ -38,6 +41,27 @@ final class AdminConsole implements AdminView, AdminControl {
 
     AdminConsole(PgRelay relay) {
         this.relay = relay;
+    }
+
+    /** A console session for a client that has logged in to the console database. */
+    AdminSession open(boolean mayControl, Channel channel) {
+        return new AdminSession(
+                this,
+                this,
+                mayControl,
+                channel.alloc(),
+                channel.eventLoop(),
+                new AdminSession.Output() {
+                    @Override
+                    public void write(ByteBuf messages) {
+                        channel.writeAndFlush(messages, channel.voidPromise());
+                    }
+
+                    @Override
+                    public void close() {
+                        channel.close();
+                    }
+                });
     }
 
     // ------------------------------------------------------------------ views

@@ -1,7 +1,6 @@
 package io.pgrelay.proxy;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -21,20 +20,18 @@ import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.routing.Role;
+import io.pgrelay.session.ClientParameters;
 import io.pgrelay.session.ExpectedReplies;
 import io.pgrelay.session.ExpectedReply;
+import io.pgrelay.session.FailedRequests;
 import io.pgrelay.session.SessionCounters;
-import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.StartupParser;
 import io.pgrelay.session.StatementMapper;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -66,18 +63,12 @@ import org.slf4j.LoggerFactory;
 final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
-    private static final ByteBuf ENCRYPTION_REFUSED =
-            Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
 
     /** Queued bytes beyond which a waiting client's reads are paused. */
     private static final long MAX_PENDING_BYTES = 1 << 20;
 
     private static final int BLOCKED_WAITING = 1;
     private static final int BLOCKED_BACKPRESSURE = 2;
-
-    /** {@link #skipUntilSync} when the error went out already: the Sync gets ReadyForQuery only. */
-    private static final ErrorResponse ALREADY_REPORTED =
-            ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, "reported");
 
     /** Tests only: runs right after a granted connection is linked, to make that path throw. */
     static volatile Consumer<ServerConnection> attachFaultForTests;
@@ -100,8 +91,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private EventLoop loop;
     private FrameDecoder decoder;
     private volatile State state = State.STARTUP;
-    private boolean sslAnswered;
-    private boolean gssAnswered;
 
     /** Holds a slot in ClientSlots: a login slot until {@link #loggedIn}, then a client slot. */
     private boolean counted;
@@ -112,19 +101,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private volatile String applicationName = "";
     private boolean consoleDatabase;
 
-    /** Parameters from the startup packet (canonical names), until the welcome is sent. */
-    private Map<String, String> requested;
+    /** What the client asked for at startup, until it is greeted. */
+    private StartupParser.Startup startup;
 
-    /** The client's view of its session parameters, kept in line on every server it gets. */
-    private Map<String, String> values;
-
-    /** {@link #values} interned (see SessionParameters.intern); null when values changed since. */
-    private Map<String, String> internedValues;
+    /** The client's session parameters, kept in line on every server it gets. */
+    private final ClientParameters parameters = new ClientParameters();
 
     private CancelKeys.Key cancelKey;
 
-    /** The password exchange while AUTHENTICATING. */
-    private PasswordExchange login;
+    /** The first packet and the password exchange, until the client is in. */
+    private ClientLogin login;
 
     /** Set for clients of the admin console database. */
     private AdminSession admin;
@@ -149,19 +135,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ExpectedReplies replies;
     private final SessionCounters counters;
 
-    /** Replies still due to queries pgrelay sent itself (parameter sync, the leader probe). */
-    private int injectedReplies;
-
-    private ErrorResponse injectedError;
+    /** Queries pgrelay sent itself (parameter sync, the leader probe), whose replies it drops. */
+    private final InjectedQueries injected;
 
     /** A FATAL the server sent before closing: reported when the close arrives. */
     private ErrorResponse serverFatal;
 
-    /** Set: skip frames up to the next Sync, then answer it with this error. */
-    private ErrorResponse skipUntilSync;
-
-    /** Set: the next request fails with this error (its transaction was lost with its server). */
-    private ErrorResponse failNext;
+    /** Requests answered with an error here: the server was lost, or none could be had. */
+    private final FailedRequests failures = new FailedRequests(new FailureAnswers());
 
     private boolean wroteToServer;
     private boolean wroteToClient;
@@ -183,43 +164,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
         this.poolMode = config.poolMode();
         this.probe = new LeaderProbe(relay);
-        this.counters = new SessionCounters(new Timings());
-    }
-
-    /** Query and transaction durations, into the relay's histograms. */
-    private final class Timings implements SessionCounters.Timings {
-        @Override
-        public void query(long nanos) {
-            relay.metrics().query(role, nanos);
-        }
-
-        @Override
-        public void transaction(long nanos) {
-            relay.metrics().transaction(role, nanos);
-        }
-    }
-
-    /** Statement mapping counts, into the linked server's pool; errors into the metrics. */
-    private final class MappingEvents implements StatementMapper.Listener {
-        @Override
-        public void clientParse() {
-            server.pool().clientParses.increment();
-        }
-
-        @Override
-        public void serverParse() {
-            server.pool().serverParses.increment();
-        }
-
-        @Override
-        public void bind() {
-            server.pool().binds.increment();
-        }
-
-        @Override
-        public void error(String sqlState) {
-            relay.metrics().error(sqlState);
-        }
+        this.injected = new InjectedQueries(relay, probe);
+        this.counters = new SessionCounters(relay.metrics().timings(role));
     }
 
     // ---------------------------------------------------------------- read by the console
@@ -313,13 +259,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         channel = ctx.channel();
         loop = channel.eventLoop();
         decoder = channel.pipeline().get(FrameDecoder.class);
+        login = new ClientLogin(relay, channel, new LoginEvents());
         lease = new ServerLease(relay, this, new LeaseEvents(), role);
         statements =
                 new StatementMapper(
                         relay.preparedStatements(),
                         relay::config,
                         channel.alloc(),
-                        new MappingEvents());
+                        relay.metrics()::error);
         replies = new ExpectedReplies(statements);
         statements.replyTo(replies);
         counted = true;
@@ -344,7 +291,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         lastActivityNanos = System.nanoTime();
         try {
             if (state == State.STARTUP) {
-                onStartupPacket(in);
+                login.onStartupPacket(in);
                 return;
             }
             int i = in.readerIndex();
@@ -375,7 +322,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         try {
             if (state == State.AUTHENTICATING) {
-                onLoginStep(login.onPasswordMessage(frame, channel.alloc()));
+                login.onPasswordMessage(frame);
             } else if (state == State.LOGGING_IN) {
                 // A client that pipelines its first query behind the startup packet.
                 pending.add(frame.retain());
@@ -453,109 +400,50 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    // ---------------------------------------------------------------- startup and login
+    // ---------------------------------------------------------------- login
 
-    private void onStartupPacket(ByteBuf packet) {
-        StartupParser.Packet parsed =
-                StartupParser.parse(
-                        packet, sslAnswered, gssAnswered, relay.config().ignoreStartupParameters());
-        if (parsed instanceof StartupParser.EncryptionRequest request) {
-            // TLS and GSS encryption are not offered: 'N' and the client goes on in the clear.
-            sslAnswered |= request.ssl();
-            gssAnswered |= !request.ssl();
-            channel.writeAndFlush(ENCRYPTION_REFUSED.duplicate());
-            return;
+    /** What the login reports, acted on here. */
+    private final class LoginEvents implements ClientLogin.Session {
+        @Override
+        public void started(StartupParser.Startup accepted) {
+            startup = accepted;
+            user = accepted.user();
+            database = accepted.database();
+            consoleDatabase = accepted.isConsole();
+            applicationName = accepted.applicationName();
+            state = State.AUTHENTICATING;
         }
-        if (parsed instanceof StartupParser.CancelRequest cancel) {
-            if (cancel.wellFormed()) {
-                relay.cancelKeys().cancel(cancel.processId(), cancel.secretKey());
-            }
-            state = State.CLOSED;
-            channel.close();
-            return;
-        }
-        if (relay.isShuttingDown()) {
-            // Checked after CancelRequest: clients finishing their transactions may still cancel.
-            fatal(ErrorResponse.fatal(SqlState.CANNOT_CONNECT_NOW, "pgrelay is shutting down"));
-            return;
-        }
-        decoder.typedPhase();
-        if (parsed instanceof StartupParser.Refused refused) {
-            negotiate(refused.negotiation());
-            fatal(refused.error());
-            return;
-        }
-        StartupParser.Startup startup = (StartupParser.Startup) parsed;
-        negotiate(startup.negotiation());
-        user = startup.user();
-        database = startup.database();
-        consoleDatabase = startup.isConsole();
-        applicationName = startup.applicationName();
-        requested = startup.requested();
-        if (!consoleDatabase && relay.isDisabled(database)) {
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.OBJECT_NOT_IN_PREREQUISITE_STATE,
-                            "database \"" + database + "\" does not allow connections (DISABLE)"));
-            return;
-        }
-        state = State.AUTHENTICATING;
-        login =
-                new PasswordExchange(
-                        user, relay.credentials().secret(user).orElse(null), relay.credentials());
-        onLoginStep(login.start(relay.config().authType(), channel.alloc()));
-    }
 
-    private void negotiate(StartupParser.Negotiation negotiation) {
-        if (negotiation != null) {
-            channel.write(
-                    Messages.negotiateProtocolVersion(
-                            channel.alloc(),
-                            negotiation.newestMinor(),
-                            negotiation.unrecognizedOptions()));
-        }
-    }
-
-    private void onLoginStep(PasswordExchange.Step step) {
-        if (step.reply() != null) {
-            channel.write(step.reply());
-        }
-        switch (step.outcome()) {
-            case CONTINUE -> channel.flush();
-            case SUCCEEDED -> authenticated();
-            case FAILED -> {
-                log.info(
-                        "client {}: password authentication failed for user {}: {}",
-                        channel.remoteAddress(),
-                        LogSafe.quote(user),
-                        LogSafe.escape(step.failure(), 300));
+        @Override
+        public void authenticated() {
+            if (!relay.clientLoggedIn(ClientSession.this)) {
                 fatal(
                         ErrorResponse.fatal(
-                                SqlState.INVALID_PASSWORD,
-                                "password authentication failed for user \"" + user + "\""));
+                                SqlState.TOO_MANY_CONNECTIONS,
+                                "no more connections allowed (max_client_conn)"));
+                return;
             }
+            loggedIn = true;
+            channel.write(Messages.authenticationOk());
+            if (consoleDatabase) {
+                startConsole();
+                return;
+            }
+            state = State.LOGGING_IN;
+            channel.flush();
+            continueLogin();
         }
-    }
 
-    private void authenticated() {
-        // The exchange is over: an idle client should not keep its SCRAM state alive.
-        login = null;
-        if (!relay.clientLoggedIn(this)) {
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.TOO_MANY_CONNECTIONS,
-                            "no more connections allowed (max_client_conn)"));
-            return;
+        @Override
+        public void refused(ErrorResponse error) {
+            fatal(error);
         }
-        loggedIn = true;
-        channel.write(Messages.authenticationOk());
-        if (consoleDatabase) {
-            startConsole();
-            return;
+
+        @Override
+        public void closed() {
+            state = State.CLOSED;
+            channel.close();
         }
-        state = State.LOGGING_IN;
-        channel.flush();
-        continueLogin();
     }
 
     /**
@@ -585,52 +473,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                                     + " (admin_users, stats_users)"));
             return;
         }
-        Map<String, String> greeting = new LinkedHashMap<>();
-        greeting.put("server_version", "15.0");
-        greeting.put("server_encoding", "UTF8");
-        greeting.put("client_encoding", requested.getOrDefault("client_encoding", "UTF8"));
-        greeting.put("DateStyle", "ISO, MDY");
-        greeting.put("TimeZone", "UTC");
-        greeting.put("integer_datetimes", "on");
-        greeting.put("standard_conforming_strings", "on");
-        greeting.put("application_name", applicationName);
-        greeting.forEach((k, v) -> channel.write(Messages.parameterStatus(channel.alloc(), k, v)));
-        sendKeyAndReady();
-        AdminConsole console = relay.console();
-        admin =
-                new AdminSession(
-                        console,
-                        console,
-                        mayControl,
-                        channel.alloc(),
-                        loop,
-                        new AdminSession.Output() {
-                            @Override
-                            public void write(ByteBuf messages) {
-                                channel.writeAndFlush(messages, channel.voidPromise());
-                            }
-
-                            @Override
-                            public void close() {
-                                channel.close();
-                            }
-                        });
+        login.greetConsole(startup);
+        ready();
+        admin = relay.console().open(mayControl, channel);
     }
 
     private void completeLogin(ServerPool pool) {
-        Map<String, String> welcome = pool.welcome();
         pool.clientLogins.increment();
         lease.home(pool);
-        values = new LinkedHashMap<>(welcome);
-        values.putAll(requested);
-        for (String name : welcome.keySet()) {
-            channel.write(Messages.parameterStatus(channel.alloc(), name, values.get(name)));
-        }
-        // Clients that asked for the same settings share one immutable map until one changes a
-        // parameter (copy on write): an idle client holds a reference, not a map of its own.
-        values = internedValues = SessionParameters.intern(values);
-        requested = null;
-        sendKeyAndReady();
+        login.greet(parameters.start(pool.welcome(), startup.requested()));
+        ready();
         lastActivityNanos = System.nanoTime();
         // Anything the client pipelined behind its startup goes through the normal path now.
         if (!pending.isEmpty()) {
@@ -642,13 +494,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void sendKeyAndReady() {
+    /** The greeting's end: the client is in, and the login's state can go. */
+    private void ready() {
         cancelKey = relay.cancelKeys().register(this);
-        channel.write(
-                Messages.backendKeyData(
-                        channel.alloc(), cancelKey.processId(), cancelKey.secretKey()));
-        channel.write(Messages.readyForQueryIdle());
-        channel.flush();
+        login.ready(cancelKey);
+        login = null;
+        startup = null;
         state = State.READY;
     }
 
@@ -669,7 +520,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             byte type = run.getByte(i);
             int next = Messages.end(run, i);
             if (server != null
-                    && skipUntilSync == null
+                    && !failures.skippingToSync()
                     && !probe.isAsking()
                     && !replies.skipping()
                     && type != Messages.TERMINATE
@@ -705,10 +556,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             channel.close();
         } else if (probe.isAsking()) {
             pending.add(frame);
-        } else if (server != null && skipUntilSync == null) {
+        } else if (server != null && !failures.skippingToSync()) {
             forward(frame);
-        } else if (skipUntilSync != null || failNext != null) {
-            absorbFailed(frame);
+        } else if (failures.active()) {
+            frame.release();
+            failures.absorb(type);
         } else if (type == Messages.COPY_DATA
                 || type == Messages.COPY_DONE
                 || type == Messages.COPY_FAIL) {
@@ -748,7 +600,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         relay.metrics().error(error.sqlState());
         channel.write(error.encode(channel.alloc()));
         wroteToClient = true;
-        skipUntilSync = ALREADY_REPORTED;
+        failures.reportedSkipToSync();
         return true;
     }
 
@@ -805,61 +657,37 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Requests that fail without reaching a server: answer each one as PostgreSQL would. */
-    private void absorbFailed(ByteBuf frame) {
-        byte type = Messages.type(frame);
-        frame.release();
-        if (skipUntilSync == null) {
-            if (type == Messages.QUERY || type == Messages.SYNC || type == Messages.FUNCTION_CALL) {
-                replyError(failNext);
-                failNext = null;
-                return;
-            }
-            if (type == Messages.COPY_DATA
-                    || type == Messages.COPY_DONE
-                    || type == Messages.COPY_FAIL) {
-                return;
-            }
-            skipUntilSync = failNext;
-            failNext = null;
+    /** Answers for requests that fail here, written as PostgreSQL writes them. */
+    private final class FailureAnswers implements FailedRequests.Client {
+        @Override
+        public void fail(ErrorResponse error) {
+            relay.metrics().error(error.sqlState());
+            channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
+            readyForQuery();
         }
-        if (type == Messages.SYNC) {
-            if (skipUntilSync == ALREADY_REPORTED) {
-                channel.write(Messages.readyForQueryIdle());
-                channel.flush();
-            } else {
-                replyError(skipUntilSync);
-            }
-            skipUntilSync = null;
+
+        @Override
+        public void readyForQuery() {
+            channel.write(Messages.readyForQueryIdle());
+            channel.flush();
         }
     }
 
-    private void replyError(ErrorResponse error) {
-        relay.metrics().error(error.sqlState());
-        channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
-        channel.write(Messages.readyForQueryIdle());
-        channel.flush();
-    }
-
-    /**
-     * Fails every queued request in order; an extended batch without its Sync yet fails at that
-     * Sync.
-     */
+    /** Fails every queued request in order, each as its own failed request. */
     private void failRequests(ErrorResponse error) {
         if (state == State.LOGGING_IN) {
             fatal(error.withSeverity("FATAL"));
             return;
         }
-        failNext = null;
+        failures.endOfQueue();
         pendingBytes = 0;
         while (!pending.isEmpty()) {
             ByteBuf frame = pending.poll();
-            if (skipUntilSync == null && failNext == null) {
-                failNext = error;
-            }
-            absorbFailed(frame);
+            byte type = Messages.type(frame);
+            frame.release();
+            failures.failEach(error, type);
         }
-        failNext = null;
+        failures.endOfQueue();
     }
 
     // ---------------------------------------------------------------- taking a server
@@ -879,7 +707,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 case ASK -> {
                     link(conn);
                     block(BLOCKED_WAITING);
-                    injectedReplies++;
+                    injected.sent();
                     probe.ask(conn, channel.alloc());
                 }
             }
@@ -941,7 +769,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return false;
         }
         probe.done();
-        injectedReplies = 0;
+        injected.reset();
         unlink(conn);
         return true;
     }
@@ -979,17 +807,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (!channel.isWritable()) {
             conn.setAutoRead(false);
         }
-        if (internedValues == null) {
-            values = internedValues = SessionParameters.intern(values);
-        }
-        if (conn.syncedTo() != internedValues) {
-            String sync = SessionParameters.synchronize(values, conn.parameters());
-            if (sync != null) {
-                conn.write(Messages.query(channel.alloc(), sync));
-                injectedReplies++;
-                wroteToServer = true;
-            }
-            conn.syncedTo(internedValues);
+        String sync = conn.synchronizeTo(parameters.interned());
+        if (sync != null) {
+            conn.write(Messages.query(channel.alloc(), sync));
+            injected.sent();
+            wroteToServer = true;
         }
         while (!pending.isEmpty() && server != null) {
             onClientFrame(pending.poll());
@@ -1024,7 +846,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (i < end) {
             byte type = run.getByte(i);
             int next = Messages.end(run, i);
-            if (injectedReplies == 0 && isPlainReply(type, run, i)) {
+            if (!injected.outstanding() && isPlainReply(type, run, i)) {
                 ExpectedReply done = replies.replied(type);
                 if (done != null) {
                     if (done.isSwallowed()) {
@@ -1082,7 +904,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void onServerFrame(ServerConnection conn, ByteBuf frame) {
         byte type = Messages.type(frame);
-        if (injectedReplies > 0) {
+        if (injected.outstanding()) {
             onInjectedReply(conn, type, frame);
             return;
         }
@@ -1128,11 +950,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** A parameter the server reports changed (SET, or a reload): the client's view follows. */
     private void onParameterStatus(ServerConnection conn, String name, String value) {
         conn.reportParameter(name, value);
-        if (values == internedValues) {
-            values = new HashMap<>(values);
-        }
-        values.put(name, value);
-        internedValues = null;
+        parameters.reported(name, value);
         if (name.equals("application_name")) {
             applicationName = value;
         } else if (name.equals("in_hot_standby")) {
@@ -1197,36 +1015,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** Replies to what pgrelay sent itself: the parameter sync, the leader probe. */
     private void onInjectedReply(ServerConnection conn, byte type, ByteBuf frame) {
+        InjectedQueries.Outcome outcome;
         try {
-            switch (type) {
-                case Messages.PARAMETER_STATUS -> {
-                    String name = MessageFields.parameterName(frame, frame.readerIndex());
-                    if (name.equals("in_hot_standby")) {
-                        String value = MessageFields.parameterValue(frame, frame.readerIndex());
-                        conn.reportParameter(name, value);
-                        relay.reportHotStandby(conn.backend(), value);
-                    }
-                }
-                case Messages.ERROR_RESPONSE -> injectedError = ErrorResponse.decode(frame);
-                case Messages.READY_FOR_QUERY -> {
-                    if (--injectedReplies == 0 && probe.isAsking()) {
-                        onProbeAnswered();
-                    } else if (injectedError != null) {
-                        // PostgreSQL would have refused these startup parameters at login.
-                        ErrorResponse error = injectedError;
-                        injectedError = null;
-                        conn.markBroken();
-                        fatal(error.withSeverity("FATAL"));
-                    }
-                }
-                default -> {
-                    if (probe.isAsking()) {
-                        probe.onReply(type, frame);
-                    }
-                }
-            }
+            outcome = injected.onReply(conn, type, frame);
         } finally {
             frame.release();
+        }
+        if (outcome == InjectedQueries.Outcome.PROBE_ANSWERED) {
+            onProbeAnswered();
+        } else if (outcome == InjectedQueries.Outcome.REFUSED) {
+            conn.markBroken();
+            fatal(injected.refusal().withSeverity("FATAL"));
         }
     }
 
@@ -1258,7 +1057,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (probe.isAsking()) {
             probe.done();
-            injectedReplies = 0;
+            injected.reset();
             serverFatal = null;
             unlink(conn);
             conn.pool().pool().discard(conn, "closed while probing");
@@ -1296,18 +1095,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fatal(error.withSeverity("FATAL"));
             return;
         }
-        for (int i = 0; i < lost.unanswered(); i++) {
-            channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
-            channel.write(Messages.readyForQueryIdle());
-        }
-        injectedReplies = 0;
-        injectedError = null;
-        if (lost.unsynced()) {
-            skipUntilSync = error;
-        } else if (lost.unanswered() == 0 && lost.inTransaction()) {
-            failNext = error;
-        }
-        channel.flush();
+        injected.reset();
+        failures.serverLost(lost, error);
         // Frames queued meanwhile now need a new server.
         if (!pending.isEmpty() && !lease.isPending()) {
             List<ByteBuf> queued = new ArrayList<>(pending);
@@ -1457,7 +1246,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             boolean clean =
                     !internalError
                             && replies.releasable()
-                            && injectedReplies == 0
+                            && !injected.outstanding()
                             && conn.isUsable();
             unlink(conn);
             if (!clean) {

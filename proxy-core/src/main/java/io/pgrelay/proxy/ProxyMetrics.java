@@ -10,6 +10,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.pgrelay.health.Metrics;
 import io.pgrelay.pool.PoolStats;
 import io.pgrelay.routing.Role;
+import io.pgrelay.session.SessionCounters;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -321,6 +322,21 @@ final class ProxyMetrics implements AutoCloseable {
         if (histograms) {
             queryTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
         }
+    }
+
+    /** A session's query and transaction durations, for its role's histograms. */
+    SessionCounters.Timings timings(Role role) {
+        return new SessionCounters.Timings() {
+            @Override
+            public void query(long nanos) {
+                ProxyMetrics.this.query(role, nanos);
+            }
+
+            @Override
+            public void transaction(long nanos) {
+                ProxyMetrics.this.transaction(role, nanos);
+            }
+        };
     }
 
     void clientWait(Role role, long nanos) {

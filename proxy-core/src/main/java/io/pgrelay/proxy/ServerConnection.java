@@ -19,6 +19,7 @@ import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.StartupMessage;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.session.ServerStatements;
+import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.StatementMapper;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -201,19 +202,28 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         syncedTo = null;
     }
 
-    /** The interned client parameters this connection matches, or null. */
-    Map<String, String> syncedTo() {
-        return syncedTo;
-    }
-
-    /** The linked client made this connection's parameters match {@code clientValues}. */
-    void syncedTo(Map<String, String> clientValues) {
+    /**
+     * The SQL that brings this connection's parameters to a client's (interned) values, or null
+     * when nothing differs; from then on the connection counts as matching them. The linked client
+     * sends it before its own requests.
+     */
+    String synchronizeTo(Map<String, String> clientValues) {
+        if (syncedTo == clientValues) {
+            return null;
+        }
+        String sql = SessionParameters.synchronize(clientValues, parameters);
         syncedTo = clientValues;
+        return sql;
     }
 
     @Override
     public ServerStatements statements() {
         return statements;
+    }
+
+    @Override
+    public StatementMapper.Counts counts() {
+        return pool;
     }
 
     @Override

@@ -4,6 +4,7 @@ import io.micrometer.core.instrument.Meter;
 import io.pgrelay.pool.Pool;
 import io.pgrelay.routing.Role;
 import io.pgrelay.session.SessionCounters;
+import io.pgrelay.session.StatementMapper;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -18,7 +19,7 @@ import java.util.concurrent.atomic.LongAdder;
  * (SHOW STATS, /metrics): sessions count locally while they hold a server connection and add their
  * totals here when they let it go, so the relay path touches no shared counter per message.
  */
-final class ServerPool implements SessionCounters.Totals {
+final class ServerPool implements SessionCounters.Totals, StatementMapper.Counts {
 
     private final PoolKey key;
     private final Role role;
@@ -71,6 +72,21 @@ final class ServerPool implements SessionCounters.Totals {
         this.queryMicros.add(queryMicros);
         this.transactions.add(transactions);
         this.transactionMicros.add(transactionMicros);
+    }
+
+    @Override
+    public void clientParse() {
+        clientParses.increment();
+    }
+
+    @Override
+    public void serverParse() {
+        serverParses.increment();
+    }
+
+    @Override
+    public void bind() {
+        binds.increment();
     }
 
     PoolKey key() {

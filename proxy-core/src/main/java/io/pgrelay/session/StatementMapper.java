@@ -10,6 +10,7 @@ import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.session.PreparedStatements.Statement;
 import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -33,17 +34,17 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         ServerStatements statements();
 
         void write(ByteBuf message);
+
+        Counts counts();
     }
 
-    /** Counts for SHOW STATS and metrics, and errors answered here. */
-    public interface Listener {
+    /** What the mapping counts, per pool (SHOW STATS). */
+    public interface Counts {
         void clientParse();
 
         void serverParse();
 
         void bind();
-
-        void error(String sqlState);
     }
 
     private final ClientStatements names = new ClientStatements();
@@ -55,7 +56,10 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     private final Supplier<ProxyConfig> config;
 
     private final ByteBufAllocator alloc;
-    private final Listener listener;
+
+    /** Errors answered here, by SQLSTATE (metrics). */
+    private final Consumer<String> errors;
+
     private ExpectedReplies replies;
     private Server server;
 
@@ -63,11 +67,11 @@ public final class StatementMapper implements ExpectedReplies.Undo {
             PreparedStatements cache,
             Supplier<ProxyConfig> config,
             ByteBufAllocator alloc,
-            Listener listener) {
+            Consumer<String> errors) {
         this.cache = cache;
         this.config = config;
         this.alloc = alloc;
-        this.listener = listener;
+        this.errors = errors;
     }
 
     /** The queue replies go through; set once, before the first message. */
@@ -127,7 +131,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         byte[] body = new byte[Messages.end(frame, index) - bodyStart];
         frame.getBytes(bodyStart, body);
         frame.release();
-        listener.clientParse();
+        server.counts().clientParse();
         if (names.containsKey(name)) {
             answerError(
                     SqlState.DUPLICATE_PREPARED_STATEMENT,
@@ -171,7 +175,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
             answerError(SqlState.INVALID_SQL_STATEMENT_NAME, notFound(name));
             return;
         }
-        listener.bind();
+        server.counts().bind();
         prepareOnServer(statement);
         // A new header with the server-side name; the parameters travel as a slice, not a copy.
         // The portal name is kept as is: portals live only inside one transaction on one server.
@@ -239,7 +243,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         }
         prepared.add(statement);
         server.write(statement.parseMessage(alloc));
-        listener.serverParse();
+        server.counts().serverParse();
     }
 
     /** Describe or Close of a statement by its server-side name. */
@@ -254,7 +258,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     }
 
     private void answerError(String sqlState, String message) {
-        listener.error(sqlState);
+        errors.accept(sqlState);
         replies.answerError(ErrorResponse.error(sqlState, message).encode(alloc));
     }
 

@@ -1,0 +1,176 @@
+package io.pgrelay.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.pgrelay.protocol.ErrorResponse;
+import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.LogSafe;
+import io.pgrelay.protocol.Messages;
+import io.pgrelay.protocol.SqlState;
+import io.pgrelay.session.StartupParser;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A client's way in: its first packet (encryption requests, CancelRequest, StartupMessage), the
+ * password exchange, and the greeting once it is in (ParameterStatus, BackendKeyData,
+ * ReadyForQuery). Runs on the client's event loop; the session owns the state and is told what
+ * happened.
+ */
+final class ClientLogin {
+
+    /** What the login tells its session. */
+    interface Session {
+        /** The StartupMessage is accepted; the password exchange starts. */
+        void started(StartupParser.Startup startup);
+
+        /** The password was right. */
+        void authenticated();
+
+        /** Refused, with this FATAL. */
+        void refused(ErrorResponse error);
+
+        /** Done without a reply (a CancelRequest, a packet PostgreSQL would not answer). */
+        void closed();
+    }
+
+    private static final Logger log = LoggerFactory.getLogger(ClientLogin.class);
+    private static final ByteBuf ENCRYPTION_REFUSED =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
+
+    private final PgRelay relay;
+    private final Channel channel;
+    private final Session session;
+    private boolean sslAnswered;
+    private boolean gssAnswered;
+    private String user;
+
+    /** The password exchange, between the StartupMessage and its outcome. */
+    private PasswordExchange exchange;
+
+    ClientLogin(PgRelay relay, Channel channel, Session session) {
+        this.relay = relay;
+        this.channel = channel;
+        this.session = session;
+    }
+
+    /** The untyped packet a connection starts with (or the one after an encryption request). */
+    void onStartupPacket(ByteBuf packet) {
+        StartupParser.Packet parsed =
+                StartupParser.parse(
+                        packet, sslAnswered, gssAnswered, relay.config().ignoreStartupParameters());
+        if (parsed instanceof StartupParser.EncryptionRequest request) {
+            // TLS and GSS encryption are not offered: 'N' and the client goes on in the clear.
+            sslAnswered |= request.ssl();
+            gssAnswered |= !request.ssl();
+            channel.writeAndFlush(ENCRYPTION_REFUSED.duplicate());
+            return;
+        }
+        if (parsed instanceof StartupParser.CancelRequest cancel) {
+            if (cancel.wellFormed()) {
+                relay.cancelKeys().cancel(cancel.processId(), cancel.secretKey());
+            }
+            session.closed();
+            return;
+        }
+        if (relay.isShuttingDown()) {
+            // Checked after CancelRequest: clients finishing their transactions may still cancel.
+            session.refused(
+                    ErrorResponse.fatal(SqlState.CANNOT_CONNECT_NOW, "pgrelay is shutting down"));
+            return;
+        }
+        channel.pipeline().get(FrameDecoder.class).typedPhase();
+        if (parsed instanceof StartupParser.Refused refused) {
+            negotiate(refused.negotiation());
+            session.refused(refused.error());
+            return;
+        }
+        StartupParser.Startup startup = (StartupParser.Startup) parsed;
+        negotiate(startup.negotiation());
+        user = startup.user();
+        if (!startup.isConsole() && relay.isDisabled(startup.database())) {
+            session.refused(
+                    ErrorResponse.fatal(
+                            SqlState.OBJECT_NOT_IN_PREREQUISITE_STATE,
+                            "database \""
+                                    + startup.database()
+                                    + "\" does not allow connections (DISABLE)"));
+            return;
+        }
+        session.started(startup);
+        exchange =
+                new PasswordExchange(
+                        user, relay.credentials().secret(user).orElse(null), relay.credentials());
+        onStep(exchange.start(relay.config().authType(), channel.alloc()));
+    }
+
+    private void negotiate(StartupParser.Negotiation negotiation) {
+        if (negotiation != null) {
+            channel.write(
+                    Messages.negotiateProtocolVersion(
+                            channel.alloc(),
+                            negotiation.newestMinor(),
+                            negotiation.unrecognizedOptions()));
+        }
+    }
+
+    /** A PasswordMessage (or SASL response) while the exchange runs. */
+    void onPasswordMessage(ByteBuf frame) {
+        onStep(exchange.onPasswordMessage(frame, channel.alloc()));
+    }
+
+    private void onStep(PasswordExchange.Step step) {
+        if (step.reply() != null) {
+            channel.write(step.reply());
+        }
+        switch (step.outcome()) {
+            case CONTINUE -> channel.flush();
+            case SUCCEEDED -> {
+                // The exchange is over: an idle client should not keep its SCRAM state alive.
+                exchange = null;
+                session.authenticated();
+            }
+            case FAILED -> {
+                log.info(
+                        "client {}: password authentication failed for user {}: {}",
+                        channel.remoteAddress(),
+                        LogSafe.quote(user),
+                        LogSafe.escape(step.failure(), 300));
+                session.refused(
+                        ErrorResponse.fatal(
+                                SqlState.INVALID_PASSWORD,
+                                "password authentication failed for user \"" + user + "\""));
+            }
+        }
+    }
+
+    /** The admin console's greeting: fixed values, as PgBouncer's console sends. */
+    void greetConsole(StartupParser.Startup startup) {
+        Map<String, String> greeting = new LinkedHashMap<>();
+        greeting.put("server_version", "15.0");
+        greeting.put("server_encoding", "UTF8");
+        greeting.put(
+                "client_encoding", startup.requested().getOrDefault("client_encoding", "UTF8"));
+        greeting.put("DateStyle", "ISO, MDY");
+        greeting.put("TimeZone", "UTC");
+        greeting.put("integer_datetimes", "on");
+        greeting.put("standard_conforming_strings", "on");
+        greeting.put("application_name", startup.applicationName());
+        greet(greeting);
+    }
+
+    /** ParameterStatus for each value, in order. */
+    void greet(Map<String, String> values) {
+        values.forEach((k, v) -> channel.write(Messages.parameterStatus(channel.alloc(), k, v)));
+    }
+
+    /** The end of the greeting: the cancel key and the first ReadyForQuery. */
+    void ready(CancelKeys.Key key) {
+        channel.write(Messages.backendKeyData(channel.alloc(), key.processId(), key.secretKey()));
+        channel.write(Messages.readyForQueryIdle());
+        channel.flush();
+    }
+}
