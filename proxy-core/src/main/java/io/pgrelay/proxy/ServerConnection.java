@@ -309,9 +309,13 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
      */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        ByteBuf run = (ByteBuf) msg;
+        dispatch((ByteBuf) msg, ((ByteBuf) msg).readerIndex());
+    }
+
+    /** Dispatches a run from {@code from} on, as it is linked now; releases the run. */
+    private void dispatch(ByteBuf run, int from) {
         try {
-            int i = run.readerIndex();
+            int i = from;
             int end = run.writerIndex();
             while (i < end) {
                 ClientSession c = client;
@@ -357,6 +361,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        afterRead();
+    }
+
+    private void afterRead() {
         if (batch != null) {
             handOverBatch();
             return;
@@ -375,15 +383,39 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         c.loop()
                 .execute(
                         () -> {
-                            // On the client's loop. Whatever follows a hand-back is dropped, as it
-                            // would be
-                            // had it arrived a moment later: it was meant for the client that just
-                            // let go.
+                            // On the client's loop. The runs were read while c held the
+                            // connection, but c may have let go since (a ReadyForQuery handing it
+                            // back, in an earlier run or in the middle of this one). What follows
+                            // a hand-back is not c's: it goes back to this connection's loop and
+                            // is dispatched again, to whoever holds the connection now or to the
+                            // idle handling, exactly as channelRead does on one loop. Typically it
+                            // is the FATAL of a backend terminated just after its last reply
+                            // (pg_terminate_backend on an idle connection): dropping it, as this
+                            // used to, put a connection whose backend was gone back into the
+                            // pool as usable, and its next client lost its query to the close
+                            // (08006 instead of 57P01). Any transport can do this; io_uring's
+                            // timing hit it often (PreparedStatementMappingTest churn).
                             for (ByteBuf run : runs) {
+                                boolean handedOn = false;
                                 try {
-                                    c.onServerMessages(this, run, run.readerIndex());
+                                    int i =
+                                            client == c
+                                                    ? c.onServerMessages(
+                                                            this, run, run.readerIndex())
+                                                    : run.readerIndex();
+                                    if (i < run.writerIndex()) {
+                                        channel.eventLoop()
+                                                .execute(
+                                                        () -> {
+                                                            dispatch(run, i);
+                                                            afterRead();
+                                                        });
+                                        handedOn = true;
+                                    }
                                 } finally {
-                                    run.release();
+                                    if (!handedOn) {
+                                        run.release();
+                                    }
                                 }
                             }
                             c.onServerReadComplete(this);
