@@ -496,6 +496,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                     if (error.isFatal() || resetting) {
                         // A failed reset leaves unknown session state behind: never reuse it.
                         broken = true;
+                        handOverLateFatal(frame, error);
                         if (resetting) {
                             resetting = false;
                             pool.pool()
@@ -510,6 +511,30 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         } finally {
             frame.release();
         }
+    }
+
+    /**
+     * A client may have been granted this connection between the read that found it unlinked and
+     * {@code broken} being set, and linked it on its own loop while it still looked usable. Such a
+     * client must hear the FATAL (its close then reports the server's own error), so it is handed
+     * on: either the client's attach sees {@code broken}, or the client gets this.
+     */
+    private void handOverLateFatal(ByteBuf frame, ErrorResponse error) {
+        ClientSession c = client;
+        if (c == null || !error.isFatal()) {
+            return;
+        }
+        ByteBuf late = frame.retainedDuplicate();
+        c.loop()
+                .execute(
+                        () -> {
+                            try {
+                                c.onServerMessages(this, late, late.readerIndex());
+                            } finally {
+                                late.release();
+                            }
+                            c.onServerReadComplete(this);
+                        });
     }
 
     private void onLoginMessage(ByteBuf frame) throws ServerLoginException {
