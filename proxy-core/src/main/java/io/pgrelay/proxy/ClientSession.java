@@ -89,7 +89,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private Channel channel;
     private EventLoop loop;
-    private FrameDecoder decoder;
     private volatile State state = State.STARTUP;
 
     /** Holds a slot in ClientSlots: a login slot until {@link #loggedIn}, then a client slot. */
@@ -258,7 +257,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     public void channelActive(ChannelHandlerContext ctx) {
         channel = ctx.channel();
         loop = channel.eventLoop();
-        decoder = channel.pipeline().get(FrameDecoder.class);
         login = new ClientLogin(relay, channel, new LoginEvents());
         lease = new ServerLease(relay, this, new LeaseEvents(), role);
         statements =
