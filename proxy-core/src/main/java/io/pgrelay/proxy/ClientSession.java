@@ -118,6 +118,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Parameters from the startup packet (canonical names). */
     private Map<String, String> requested = new LinkedHashMap<>();
 
+    /**
+     * The startup parameters this client's server connections log in with (PoolKey.parameters): in
+     * session mode its own, interned; none in transaction mode.
+     */
+    private Map<String, String> poolParameters = Map.of();
+
     /** The client's view of its session parameters, kept in line on every server it gets. */
     private Map<String, String> values;
 
@@ -632,13 +638,17 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * Greets the client with a pool's welcome; logs in to a server first when no pool knows one.
      */
     private void continueLogin() {
-        ServerPool known = relay.pools().withWelcome(database, user, role);
+        if (config.poolMode() == PoolMode.SESSION) {
+            poolParameters = SessionParameters.intern(requested);
+        }
+        ServerPool known =
+                relay.pools().withWelcome(database, user, poolParameters, role, connectedAtNanos);
         if (known != null) {
             completeLogin(known);
             return;
         }
-        // First client of this database and user: log in to a server once to learn what to greet
-        // with.
+        // No welcome from a login as new as this client (settings may have changed since): route,
+        // and have the pool log in afresh (requestServer).
         startLease();
     }
 
@@ -697,12 +707,43 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         internedValues = interned;
     }
 
+    /** The pool has a welcome fresh enough for this client, or could not get one. */
+    private void onWelcome(Lease granted, Throwable error) {
+        if (error != null) {
+            Throwable cause =
+                    error instanceof java.util.concurrent.CompletionException
+                                    && error.getCause() != null
+                            ? error.getCause()
+                            : error;
+            onLeaseFailed(
+                    granted,
+                    cause instanceof PoolException e
+                            ? e
+                            : new PoolException(
+                                    PoolException.Reason.CONNECT_FAILED, cause.toString(), cause));
+            return;
+        }
+        if (granted != lease || state == State.CLOSED) {
+            return;
+        }
+        lease = null;
+        waitingSinceNanos = 0;
+        unblock(BLOCKED_WAITING);
+        completeLogin(granted.pool);
+    }
+
     private void completeLogin(ServerPool pool) {
         Map<String, String> welcome = pool.welcome();
         homePool = pool;
         pool.clientLogins.increment();
         values = new LinkedHashMap<>(welcome);
-        values.putAll(requested);
+        if (poolParameters.isEmpty()) {
+            values.putAll(requested);
+        } else {
+            // Session mode: the welcome comes from a login with these very startup parameters,
+            // in the server's spelling ("Postgres, MDY"); those it does not report are added.
+            requested.forEach(values::putIfAbsent);
+        }
         for (String name : welcome.keySet()) {
             channel.write(Messages.parameterStatus(channel.alloc(), name, values.get(name)));
         }
@@ -865,7 +906,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (candidate.isPresent()) {
                 // Not confirmed writable yet: a connection to it will tell (in_hot_standby).
                 log.debug("client {}: probing leader candidate {}", id, candidate.get());
-                requestServer(relay.pools().pool(database, user, candidate.get(), role));
+                requestServer(
+                        relay.pools().pool(database, user, poolParameters, candidate.get(), role));
                 return;
             }
             log.debug("client {}: held: {}", id, relay.noPrimaryReason());
@@ -884,7 +926,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                             "no " + role.label() + " server available"));
             return;
         }
-        requestServer(relay.pools().pool(database, user, backend.get(), role));
+        requestServer(relay.pools().pool(database, user, poolParameters, backend.get(), role));
     }
 
     /** The etcd leader, when it is worth a connection to see whether it is writable yet. */
@@ -1338,6 +1380,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         homePool = pool;
         waitingSinceNanos = System.nanoTime();
         Lease requested = lease;
+        if (state == State.LOGGING_IN) {
+            // Greet with what a login that started after this client connected reported.
+            pool.welcomeSince(connectedAtNanos)
+                    .whenComplete(
+                            (welcome, error) -> loop.execute(() -> onWelcome(requested, error)));
+            return;
+        }
         acquiring = true;
         try {
             pool.pool().acquire(requested);
@@ -1449,7 +1498,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         waitingSinceNanos = 0;
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited);
-        granted.pool.learnWelcome(conn);
         if (state == State.LOGGING_IN) {
             handBack(conn);
             completeLogin(granted.pool);
