@@ -58,6 +58,7 @@ final class ServerPool {
     private long newestLoginStart;
     private boolean anyLoginStarted;
     private boolean refreshAsked;
+    private int loginsInFlight;
 
     /** Logged-in server connections of this pool, for SHOW SERVERS and WAIT_CLOSE. */
     final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
@@ -154,12 +155,14 @@ final class ServerPool {
             anyLoginStarted = true;
         }
         refreshAsked = false; // the pool started a connect: that was it, or one as good
+        loginsInFlight++;
     }
 
     /** A login that started at {@code startedNanos} completed: newest start wins the welcome. */
     void loggedIn(ServerConnection conn, long startedNanos) {
         List<WelcomeWait> served;
         Map<String, String> values;
+        boolean ask;
         synchronized (this) {
             Welcome w = welcome;
             if (w == null || startedNanos - w.startedNanos() >= 0) {
@@ -175,9 +178,14 @@ final class ServerPool {
             }
             values = welcome.values();
             served = takeWaits(startedNanos);
+            loginsInFlight--;
+            ask = needsRefresh();
         }
         for (WelcomeWait wait : served) {
             wait.future().complete(values);
+        }
+        if (ask) {
+            askRefresh();
         }
     }
 
@@ -190,6 +198,7 @@ final class ServerPool {
         boolean ask;
         synchronized (this) {
             failed = takeWaits(startedNanos);
+            loginsInFlight--;
             ask = needsRefresh();
         }
         if (!failed.isEmpty()) {
@@ -254,11 +263,13 @@ final class ServerPool {
     }
 
     /**
-     * Whether a wait is not covered by a login started late enough, and no refresh is asked for yet
-     * (coalescing: one at a time). Under this; marks the refresh asked.
+     * Whether a wait is not covered by a login started late enough, while no login is in flight and
+     * no refresh is asked for (coalescing: a login in flight is awaited, and the next one then
+     * serves every client that came meanwhile, so a storm costs one login at a time, not one per
+     * client). Under this; marks the refresh asked.
      */
     private boolean needsRefresh() {
-        if (refreshAsked) {
+        if (refreshAsked || loginsInFlight > 0) {
             return false;
         }
         for (WelcomeWait wait : welcomeWaits) {
