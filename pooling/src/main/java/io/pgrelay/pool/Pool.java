@@ -76,6 +76,9 @@ public final class Pool<C extends Poolable> {
     private final ArrayDeque<Queued<C>> waiters = new ArrayDeque<>(); // oldest first
     private int connecting;
     private int generation;
+    // A fresh connection was asked for (refresh) while every slot was taken: the next released
+    // connection makes way for it. Cleared by any connect start (every connect is a fresh login).
+    private boolean refreshWanted;
     // Written under the lock; volatile so isClosed() can be read without it.
     private volatile boolean closed;
     private long connectsStarted;
@@ -154,6 +157,41 @@ public final class Pool<C extends Poolable> {
             lock.unlock();
         }
         run(after);
+    }
+
+    /**
+     * Starts one new connection although idle ones may be there, for a caller that needs a login
+     * newer than all of them (what the server reports to a new session may have changed since they
+     * logged in). Within the limit: now if there is room, else in place of the least recently used
+     * idle connection, else in place of the next connection released. The new connection joins the
+     * pool like any other (it serves the oldest waiter or goes idle). Asking again while a refresh
+     * is still wanted adds nothing.
+     *
+     * @return false if the pool is closed (nothing will be started)
+     */
+    public boolean refresh() {
+        List<Runnable> after = new ArrayList<>(2);
+        lock.lock();
+        try {
+            if (closed) {
+                return false;
+            }
+            long now = nanoClock.getAsLong();
+            if (entries.size() + connecting >= limit(now)) {
+                Entry oldest = idle.pollLast();
+                if (oldest == null) {
+                    refreshWanted = true; // every slot leased or connecting: the next release
+                    return true;
+                }
+                forget(oldest, "replaced by a fresh login", after);
+            }
+            refreshWanted = true;
+            startConnects(now, false, after);
+        } finally {
+            lock.unlock();
+        }
+        run(after);
+        return true;
     }
 
     /**
@@ -455,6 +493,7 @@ public final class Pool<C extends Poolable> {
         }
         connecting++;
         connectsStarted++;
+        refreshWanted = false; // any connect is a fresh login
         int gen = generation;
         after.add(() -> connect(affinity, gen));
     }
@@ -471,6 +510,9 @@ public final class Pool<C extends Poolable> {
     private void handOff(Entry entry, long now, List<Runnable> after) {
         entry.leased = false;
         String reason = reasonToClose(entry, now);
+        if (reason == null && refreshWanted) {
+            reason = "replaced by a fresh login";
+        }
         if (reason != null) {
             forget(entry, reason, after);
             startConnects(now, false, after); // the freed slot may be needed by a waiter
@@ -527,6 +569,9 @@ public final class Pool<C extends Poolable> {
         }
         int open = entries.size() + connecting;
         int needed = waiters.size() - connecting;
+        if (refreshWanted) {
+            needed = Math.max(needed, 0) + 1;
+        }
         if (fillMinimum) {
             needed = Math.max(needed, settings.minPoolSize() - open);
         }
@@ -534,7 +579,8 @@ public final class Pool<C extends Poolable> {
         if (count <= 0) {
             return;
         }
-        if (open + count > settings.poolSize()) {
+        refreshWanted = false; // any connect is a fresh login
+        if (open + count > settings.poolSize() && !waiters.isEmpty()) {
             long waited = now - waiters.peekFirst().since();
             after.add(
                     () ->

@@ -25,6 +25,7 @@ import io.pgrelay.session.ExpectedReplies;
 import io.pgrelay.session.ExpectedReply;
 import io.pgrelay.session.FailedRequests;
 import io.pgrelay.session.SessionCounters;
+import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.StartupParser;
 import io.pgrelay.session.StatementMapper;
 import java.io.IOException;
@@ -32,6 +33,7 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -448,13 +450,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * Greets the client with a pool's welcome; logs in to a server first when no pool knows one.
      */
     private void continueLogin() {
-        ServerPool known = relay.pools().withWelcome(database, user, role);
+        Map<String, String> startupParameters =
+                poolMode == PoolMode.SESSION
+                        ? SessionParameters.intern(startup.requested())
+                        : Map.of();
+        lease.forClient(database, user, startupParameters);
+        ServerPool known =
+                relay.pools()
+                        .withWelcome(database, user, startupParameters, role, connectedAtNanos);
         if (known != null) {
             completeLogin(known);
         } else {
-            // First client of this database and user: log in to a server once to learn what to
-            // greet with.
-            lease.start(database, user);
+            // No welcome from a login as new as this client (settings may have changed since):
+            // the pool logs in afresh, and the client is greeted with what that login reported.
+            lease.start();
         }
     }
 
@@ -479,7 +488,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void completeLogin(ServerPool pool) {
         pool.clientLogins.increment();
         lease.home(pool);
-        login.greet(parameters.start(pool.welcome(), startup.requested()));
+        login.greet(
+                parameters.start(
+                        pool.welcome(), startup.requested(), poolMode == PoolMode.SESSION));
         ready();
         lastActivityNanos = System.nanoTime();
         // Anything the client pipelined behind its startup goes through the normal path now.
@@ -573,7 +584,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             pending.add(frame);
             pendingBytes += frame.readableBytes();
             if (!lease.isPending() && !lease.isHeld()) {
-                lease.start(database, user);
+                lease.start();
             } else if (pendingBytes > MAX_PENDING_BYTES) {
                 block(BLOCKED_WAITING);
             }
@@ -734,6 +745,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         public boolean isClosed() {
             return state == State.CLOSED;
         }
+
+        @Override
+        public boolean isLoggingIn() {
+            return state == State.LOGGING_IN;
+        }
+
+        @Override
+        public void welcomed(ServerPool pool) {
+            completeLogin(pool);
+        }
     }
 
     /** Called on this loop when whatever held the client may have changed (RESUME, new primary). */
@@ -744,7 +765,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (state == State.LOGGING_IN && !lease.isPending()) {
             continueLogin();
         } else if (!pending.isEmpty() && !lease.isPending() && server == null) {
-            lease.start(database, user);
+            lease.start();
         }
     }
 
@@ -798,7 +819,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             unlink(conn);
             conn.pool().pool().discard(conn, "closed before use");
             if (!pending.isEmpty()) {
-                lease.start(database, user);
+                lease.start();
             }
             return;
         }

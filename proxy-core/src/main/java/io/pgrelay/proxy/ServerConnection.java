@@ -94,6 +94,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private ServerConnection(PgRelay relay, ServerPool pool) {
         this.relay = relay;
         this.pool = pool;
+        // Logged in with these; the ones the server does not report keep these values.
+        parameters.putAll(pool.key().parameters());
     }
 
     /** Opens and logs in a server connection for {@code pool}, on {@code loop} when given. */
@@ -155,6 +157,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                                     Map<String, String> startup = new LinkedHashMap<>();
                                     startup.put("user", pool.key().user());
                                     startup.put("database", pool.key().database());
+                                    // Session mode: the client's own startup parameters, so its
+                                    // RESET lands on its values (PoolKey).
+                                    startup.putAll(pool.key().parameters());
                                     conn.channel.writeAndFlush(
                                             StartupMessage.encode(conn.channel.alloc(), startup));
                                 });
@@ -276,9 +281,18 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
             pool.pool().release(this);
             return;
         }
-        // DISCARD ALL puts every parameter back to its default; the server re-reports the ones it
-        // reports, the others we simply forget.
+        // DISCARD ALL puts every parameter back to its login value; the server re-reports the ones
+        // it reports, the others we forget unless they were startup parameters.
+        // Parameters it logged in with go back to those values (reported or not).
         parameters.keySet().retainAll(loginParameters.keySet());
+        pool.key()
+                .parameters()
+                .forEach(
+                        (name, value) -> {
+                            if (!loginParameters.containsKey(name)) {
+                                parameters.put(name, value);
+                            }
+                        });
         syncedTo = null;
         resetting = true;
         channel.writeAndFlush(Messages.query(channel.alloc(), resetQuery));

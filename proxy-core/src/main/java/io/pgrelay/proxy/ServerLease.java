@@ -12,7 +12,9 @@ import io.pgrelay.routing.PatroniRouter;
 import io.pgrelay.routing.Role;
 import io.pgrelay.routing.Topology;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,6 +41,12 @@ final class ServerLease {
         void fatal(ErrorResponse error);
 
         boolean isClosed();
+
+        /** Still logging in: the lease is for a fresh welcome, not for a connection. */
+        boolean isLoggingIn();
+
+        /** The pool has a welcome from a login as new as the client. */
+        void welcomed(ServerPool pool);
     }
 
     private static final Logger log = LoggerFactory.getLogger(ServerLease.class);
@@ -60,6 +68,11 @@ final class ServerLease {
     private final long clientId;
 
     private Request request;
+
+    // Which pools this client's requests go to (set once the startup packet is read).
+    private String database;
+    private String user;
+    private Map<String, String> startupParameters = Map.of();
 
     /** A granted connection not yet taken over by the client nor handed back. */
     private ServerConnection inHand;
@@ -91,6 +104,16 @@ final class ServerLease {
         this.clientId = session.id;
     }
 
+    /**
+     * The client's database and user, and the startup parameters its server connections log in with
+     * (session mode: its own; transaction mode: none, they are SET).
+     */
+    void forClient(String database, String user, Map<String, String> startupParameters) {
+        this.database = database;
+        this.user = user;
+        this.startupParameters = startupParameters;
+    }
+
     /** Whether a server connection has been asked for and not yet granted. */
     boolean isPending() {
         return request != null;
@@ -120,11 +143,8 @@ final class ServerLease {
         return waitingSinceNanos != 0 || held;
     }
 
-    /**
-     * Asks for a server connection for {@code database} and {@code user}, or holds while none may
-     * be given.
-     */
-    void start(String database, String user) {
+    /** Asks for a server connection, or holds while none may be given. */
+    void start() {
         if (relay.isShuttingDown()) {
             client.fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
             return;
@@ -150,7 +170,9 @@ final class ServerLease {
             if (candidate.isPresent()) {
                 // Not confirmed writable yet: a connection to it will tell (in_hot_standby).
                 log.debug("client {}: probing leader candidate {}", clientId, candidate.get());
-                request(relay.pools().pool(database, user, candidate.get(), role));
+                request(
+                        relay.pools()
+                                .pool(database, user, startupParameters, candidate.get(), role));
                 return;
             }
             log.debug("client {}: held: {}", clientId, relay.noPrimaryReason());
@@ -164,7 +186,7 @@ final class ServerLease {
                             "no " + role.label() + " server available"));
             return;
         }
-        request(relay.pools().pool(database, user, backend.get(), role));
+        request(relay.pools().pool(database, user, startupParameters, backend.get(), role));
     }
 
     /** The etcd leader, when it is worth a connection to see whether it is writable yet. */
@@ -234,6 +256,12 @@ final class ServerLease {
         request = r;
         homePool = pool;
         waitingSinceNanos = System.nanoTime();
+        if (client.isLoggingIn()) {
+            // Greet with what a login that started after this client connected reported.
+            pool.welcomeSince(session.connectedAtNanos())
+                    .whenComplete((welcome, error) -> loop.execute(() -> onWelcome(r, error)));
+            return;
+        }
         acquiring = true;
         try {
             pool.pool().acquire(r);
@@ -243,6 +271,30 @@ final class ServerLease {
         // Not granted at once: reads go on (a client normally sends nothing more until it has
         // its answer); only a client that keeps pipelining while it waits is paused. Toggling
         // autoRead costs an epoll_ctl each way, per waiting transaction.
+    }
+
+    /** The pool has a welcome fresh enough for this client, or could not get one. */
+    private void onWelcome(Request granted, Throwable error) {
+        if (error != null) {
+            Throwable cause =
+                    error instanceof CompletionException && error.getCause() != null
+                            ? error.getCause()
+                            : error;
+            onFailed(
+                    granted,
+                    cause instanceof PoolException e
+                            ? e
+                            : new PoolException(
+                                    PoolException.Reason.CONNECT_FAILED, cause.toString(), cause));
+            return;
+        }
+        if (granted != request || client.isClosed()) {
+            return;
+        }
+        request = null;
+        waitingSinceNanos = 0;
+        client.waiting(false);
+        client.welcomed(granted.pool);
     }
 
     /** The client is gone: stop waiting and holding. */
@@ -355,7 +407,6 @@ final class ServerLease {
         client.waiting(false);
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited);
-        granted.pool.learnWelcome(conn);
         client.granted(conn, granted.pool);
     }
 
@@ -408,7 +459,7 @@ final class ServerLease {
         client.waiting(false);
         if (relay.pools().wasRemoved(failed.pool, e)) {
             // Removed as unused just as we asked: its successor will serve us.
-            start(failed.pool.key().database(), failed.pool.key().user());
+            start();
             return;
         }
         ErrorResponse error = errorFor(failed.pool, e);
@@ -426,7 +477,7 @@ final class ServerLease {
             if (++readRetries <= 3) {
                 // A replica that is stopping: the round robin moves on to the next one.
                 readRetryAvoids = backend;
-                start(failed.pool.key().database(), failed.pool.key().user());
+                start();
                 return;
             }
         }

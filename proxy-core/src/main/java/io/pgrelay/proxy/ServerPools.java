@@ -50,8 +50,17 @@ final class ServerPools {
         this.relay = relay;
     }
 
-    ServerPool pool(String database, String user, Backend backend, Role role) {
-        PoolKey key = new PoolKey(database, user, backend, role);
+    /**
+     * The pool for these names; {@code parameters}: the startup parameters its server connections
+     * log in with (session mode: the client's own, interned; transaction mode: none).
+     */
+    ServerPool pool(
+            String database,
+            String user,
+            Map<String, String> parameters,
+            Backend backend,
+            Role role) {
+        PoolKey key = new PoolKey(database, user, parameters, backend, role);
         ServerPool existing = pools.get(key);
         if (existing != null && !existing.pool().isClosed()) {
             return existing;
@@ -79,9 +88,7 @@ final class ServerPools {
                 new Pool<>(
                         key.toString(),
                         relay.config().poolSettings(),
-                        affinity ->
-                                watchLogin(
-                                        self[0], ServerConnection.open(relay, self[0], affinity)),
+                        affinity -> login(self[0], affinity),
                         System::nanoTime);
         self[0] = new ServerPool(key, pool);
         relay.metrics().registerPool(self[0]);
@@ -98,16 +105,32 @@ final class ServerPools {
         return self[0];
     }
 
-    /** Notes a login the server refused, for {@link #maintain} to remove the pool. */
-    private CompletableFuture<ServerConnection> watchLogin(
-            ServerPool pool, CompletableFuture<ServerConnection> login) {
+    /**
+     * Opens a server connection for the pool; every login, whatever it is for, tells the pool's
+     * welcome what the server reports to a new session now. A login the server refused is noted for
+     * {@link #maintain} to remove the pool.
+     */
+    private CompletableFuture<ServerConnection> login(ServerPool pool, Object affinity) {
+        long started = System.nanoTime();
+        pool.loginStarted(started);
+        CompletableFuture<ServerConnection> login;
+        try {
+            login = ServerConnection.open(relay, pool, affinity);
+        } catch (RuntimeException e) {
+            login = CompletableFuture.failedFuture(e);
+        }
         login.whenComplete(
                 (conn, error) -> {
+                    if (error == null) {
+                        pool.loggedIn(conn, started);
+                        return;
+                    }
                     Throwable cause =
                             error instanceof CompletionException ? error.getCause() : error;
                     if (cause instanceof ServerLoginException e && e.isRefusal()) {
                         refused.add(pool);
                     }
+                    pool.loginFailed(started, cause);
                 });
         return login;
     }
@@ -124,15 +147,22 @@ final class ServerPools {
     }
 
     /**
-     * A pool of this database and user that already knows what to greet clients with, one of the
-     * same role first (its in_hot_standby is the one the client should see), or null.
+     * A pool of this database, user and startup parameters whose welcome comes from a login that
+     * started at {@code sinceNanos} or later, one of the same role first (its in_hot_standby is the
+     * one the client should see), or null.
      */
-    ServerPool withWelcome(String database, String user, Role role) {
+    ServerPool withWelcome(
+            String database,
+            String user,
+            Map<String, String> parameters,
+            Role role,
+            long sinceNanos) {
         ServerPool other = null;
         for (ServerPool p : pools.values()) {
-            if (p.welcome() != null
+            if (p.freshWelcome(sinceNanos) != null
                     && p.key().database().equals(database)
-                    && p.key().user().equals(user)) {
+                    && p.key().user().equals(user)
+                    && p.key().parameters().equals(parameters)) {
                 if (p.role() == role) {
                     return p;
                 }
@@ -151,8 +181,10 @@ final class ServerPools {
      * second.
      */
     void maintain() {
+        long waitTimeout = relay.config().poolSettings().queryWaitTimeout().toNanos();
         for (ServerPool p : pools.values()) {
             p.pool().maintain();
+            p.expireWelcomeWaits(System.nanoTime(), waitTimeout);
         }
         long now = System.nanoTime();
         boolean idleCheck = now - lastIdleCheckNanos >= IDLE_CHECK_NANOS;

@@ -23,10 +23,19 @@ public final class ClientParameters {
     /**
      * The values a client starts with; returns what to greet it with, in the welcome's order (the
      * welcome's names, with the client's own values where it asked for them).
+     *
+     * @param loggedInWithThem the welcome comes from a login with these very startup parameters
+     *     (session mode), so its values are the server's spelling of them ("Postgres, MDY"); the
+     *     requested ones only fill in what the server does not report
      */
-    public Map<String, String> start(Map<String, String> welcome, Map<String, String> requested) {
+    public Map<String, String> start(
+            Map<String, String> welcome, Map<String, String> requested, boolean loggedInWithThem) {
         Map<String, String> all = new LinkedHashMap<>(welcome);
-        all.putAll(requested);
+        if (loggedInWithThem) {
+            requested.forEach(all::putIfAbsent);
+        } else {
+            all.putAll(requested);
+        }
         Map<String, String> greeting = new LinkedHashMap<>();
         for (String name : welcome.keySet()) {
             greeting.put(name, all.get(name));

@@ -285,11 +285,13 @@ class PoolCleanupTest {
         try (RelayFixture relay = relay().start()) {
             Backend backend = Backend.parse(primary.hostPort());
             ServerPools pools = relay.relay().pools();
-            ServerPool old = pools.pool(PgServer.APP_DB, "app", backend, Role.PRIMARY);
+            ServerPool old =
+                    pools.pool(PgServer.APP_DB, "app", java.util.Map.of(), backend, Role.PRIMARY);
             // What the janitor does first when it removes a pool; a client may look it up right
             // then.
             assertTrue(old.pool().closeIfUnused());
-            ServerPool successor = pools.pool(PgServer.APP_DB, "app", backend, Role.PRIMARY);
+            ServerPool successor =
+                    pools.pool(PgServer.APP_DB, "app", java.util.Map.of(), backend, Role.PRIMARY);
             assertNotSame(old, successor);
             assertFalse(successor.pool().isClosed());
             assertNull(old.meters.get(), "the closed pool's meters are gone");

@@ -60,12 +60,36 @@ final class RawClient implements AutoCloseable {
     private final DataInputStream in;
     private final DataOutputStream out;
 
+    /** The ParameterStatus values the login was greeted with. */
+    final Map<String, String> greeting;
+
     RawClient(int port, String user, String password, String database) throws IOException {
+        this(port, user, password, database, Map.of());
+    }
+
+    /** Logs in with these extra startup parameters. */
+    RawClient(int port, String user, String password, String database, Map<String, String> startup)
+            throws IOException {
         socket = new Socket("127.0.0.1", port);
         socket.setSoTimeout(10_000);
-        ScramLogin.login(socket, user, password, database);
+        greeting = ScramLogin.login(socket, user, password, database, startup);
         in = new DataInputStream(socket.getInputStream());
         out = new DataOutputStream(socket.getOutputStream());
+    }
+
+    /** The first column of the first row a simple query returns. */
+    String one(String sql) throws IOException {
+        send(query(sql));
+        String value = null;
+        for (Message m : untilReady()) {
+            if (m.type() == 'E') {
+                throw new IOException(sql + ": " + m.fields());
+            }
+            if (m.type() == 'D' && value == null) {
+                value = m.columns().get(0);
+            }
+        }
+        return value;
     }
 
     static RawClient app(RelayFixture relay) throws IOException {

@@ -7,6 +7,8 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /** Logs a raw socket in with SCRAM-SHA-256, for tests that speak the protocol by hand. */
 final class ScramLogin {
@@ -14,14 +16,32 @@ final class ScramLogin {
     private ScramLogin() {}
 
     static void login(Socket s, String user, String password, String database) throws IOException {
+        login(s, user, password, database, Map.of());
+    }
+
+    /**
+     * Logs in with these extra startup parameters.
+     *
+     * @return the ParameterStatus values the server greeted with
+     */
+    static Map<String, String> login(
+            Socket s, String user, String password, String database, Map<String, String> extra)
+            throws IOException {
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
         DataInputStream in = new DataInputStream(s.getInputStream());
         ByteArrayOutputStream params = new ByteArrayOutputStream();
-        for (String p : new String[] {"user", user, "database", database}) {
-            params.writeBytes(p.getBytes(StandardCharsets.UTF_8));
+        Map<String, String> startup = new LinkedHashMap<>();
+        startup.put("user", user);
+        startup.put("database", database);
+        startup.putAll(extra);
+        for (Map.Entry<String, String> e : startup.entrySet()) {
+            params.writeBytes(e.getKey().getBytes(StandardCharsets.UTF_8));
+            params.write(0);
+            params.writeBytes(e.getValue().getBytes(StandardCharsets.UTF_8));
             params.write(0);
         }
         params.write(0);
+        Map<String, String> reported = new LinkedHashMap<>();
         out.writeInt(8 + params.size());
         out.writeInt(3 << 16);
         out.write(params.toByteArray());
@@ -35,7 +55,11 @@ final class ScramLogin {
                 throw new IOException("login failed: " + new String(body, StandardCharsets.UTF_8));
             }
             if (type == 'Z') {
-                return;
+                return reported;
+            }
+            if (type == 'S') {
+                String[] nameValue = new String(body, StandardCharsets.UTF_8).split("\0", -1);
+                reported.put(nameValue[0], nameValue[1]);
             }
             if (type != 'R') {
                 continue;

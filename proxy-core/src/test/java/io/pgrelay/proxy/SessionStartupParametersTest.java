@@ -1,0 +1,158 @@
+package io.pgrelay.proxy;
+
+import static io.pgrelay.proxy.RelayFixture.one;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import io.pgrelay.testkit.PgServer;
+import io.pgrelay.testkit.Proc;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * pool_mode = session: a client's server connection logs in with the client's own startup
+ * parameters, so RESET and RESET ALL return to the client's values, exactly as on a connection the
+ * client opened itself; and a connection opened for one client's parameters never serves a client
+ * with others.
+ */
+class SessionStartupParametersTest {
+
+    static PgServer primary;
+    static RelayFixture relay;
+
+    @BeforeAll
+    static void start() {
+        primary = PgServer.startPrimary();
+        relay =
+                RelayFixture.builder(primary)
+                        .set("pool.pool_mode", "session")
+                        .set("pool.default_pool_size", 2)
+                        .start();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (relay != null) {
+            relay.close();
+        }
+        if (primary != null) {
+            primary.close();
+        }
+    }
+
+    /** SETs then RESETs; what the client sees, one line per SHOW. */
+    private static final String[] SCRIPT = {
+        "set datestyle = 'German'",
+        "set intervalstyle = 'iso_8601'",
+        "reset datestyle",
+        "show datestyle",
+        "reset intervalstyle",
+        "show intervalstyle",
+        "set datestyle = 'SQL, DMY'",
+        "set intervalstyle = 'sql_standard'",
+        "reset all",
+        "show datestyle",
+        "show intervalstyle",
+        "select pg_backend_pid()"
+    };
+
+    @Test
+    void resetReturnsToEachClientsStartupValuesForConsecutiveClients() {
+        // DateStyle as a startup parameter (libpq sends PGDATESTYLE as one), IntervalStyle
+        // through options -c, then neither, then the first again: each as directly.
+        Map<String, String> dateStyle = Map.of("PGDATESTYLE", "Postgres,MDY");
+        Map<String, String> intervalStyle =
+                Map.of("PGOPTIONS", "-c intervalstyle=postgres_verbose");
+        List<String> first = psql(relay.writePort(), dateStyle);
+        assertEquals(
+                List.of("Postgres, MDY", "postgres", "Postgres, MDY", "postgres"),
+                first.subList(0, 4));
+        assertEquals(first.subList(0, 4), psql(primary.port(), dateStyle).subList(0, 4));
+
+        List<String> second = psql(relay.writePort(), intervalStyle);
+        assertEquals(
+                List.of("ISO, MDY", "postgres_verbose", "ISO, MDY", "postgres_verbose"),
+                second.subList(0, 4));
+        assertEquals(second.subList(0, 4), psql(primary.port(), intervalStyle).subList(0, 4));
+        assertNotEquals(first.get(4), second.get(4), "not the first client's server connection");
+
+        List<String> plain = psql(relay.writePort(), Map.of());
+        assertEquals(List.of("ISO, MDY", "postgres", "ISO, MDY", "postgres"), plain.subList(0, 4));
+
+        // The first parameters again: its own pool (DISCARD ALL resets to them).
+        List<String> again = psql(relay.writePort(), dateStyle);
+        assertEquals(first.subList(0, 4), again.subList(0, 4));
+    }
+
+    @Test
+    void pgjdbcOptionsSurviveResetAll() throws Exception {
+        Map<String, String> props =
+                Map.of("prepareThreshold", "0", "options", "-c intervalstyle=postgres_verbose");
+        for (int i = 0; i < 2; i++) {
+            try (Connection c =
+                    relay.connect(
+                            relay.writePort(),
+                            PgServer.APP_DB,
+                            PgServer.APP_USER,
+                            PgServer.APP_PASSWORD,
+                            props)) {
+                assertEquals("postgres_verbose", one(c, "show intervalstyle"));
+                try (Statement st = c.createStatement()) {
+                    st.execute("set intervalstyle = 'iso_8601'");
+                    st.execute("reset all");
+                }
+                assertEquals("postgres_verbose", one(c, "show intervalstyle"));
+                try (Statement st = c.createStatement()) {
+                    st.execute("set intervalstyle = 'iso_8601'");
+                    st.execute("reset intervalstyle");
+                }
+                assertEquals("postgres_verbose", one(c, "show intervalstyle"));
+            }
+            // And a client without it, in between, gets the server's default.
+            try (Connection c = relay.app()) {
+                assertEquals("postgres", one(c, "show intervalstyle"));
+                try (Statement st = c.createStatement()) {
+                    st.execute("reset all");
+                }
+                assertEquals("postgres", one(c, "show intervalstyle"));
+            }
+        }
+    }
+
+    private static List<String> psql(int port, Map<String, String> env) {
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                "psql",
+                                "-X",
+                                "-q",
+                                "-A",
+                                "-t",
+                                "-v",
+                                "ON_ERROR_STOP=1",
+                                "-h",
+                                "127.0.0.1",
+                                "-p",
+                                String.valueOf(port),
+                                "-U",
+                                PgServer.APP_USER,
+                                "-d",
+                                PgServer.APP_DB));
+        for (String sql : SCRIPT) {
+            cmd.add("-c");
+            cmd.add(sql);
+        }
+        Proc proc = Proc.of(cmd).cleanPgEnv().env("PGPASSWORD", PgServer.APP_PASSWORD);
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            proc = proc.env(e.getKey(), e.getValue());
+        }
+        String out = proc.check().stdoutTrimmed();
+        return out.lines().filter(l -> !l.isBlank()).toList();
+    }
+}
