@@ -22,11 +22,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * map's compute so intern and release cannot race). Server connections may still hold a statement
  * whose entry is gone; their LRU evicts it eventually.
  */
-final class PreparedStatements {
+public final class PreparedStatements {
 
     /** One distinct statement. Identity equality: the per-server sets hold entries. */
-    static final class Statement {
-        final String serverName;
+    public static final class Statement {
+        public final String serverName;
 
         /** Query string, its terminator and the parameter-type section, as in the Parse body. */
         final byte[] body;
@@ -50,6 +50,11 @@ final class PreparedStatements {
                     .writeBytes(name)
                     .writeByte(0)
                     .writeBytes(body);
+        }
+
+        /** How many client names map to this entry. */
+        public int references() {
+            return references;
         }
 
         @Override
@@ -91,7 +96,7 @@ final class PreparedStatements {
      * A cache that holds at most {@code maxBytes} of statement text
      * (limits.prepared_statement_cache_size).
      */
-    PreparedStatements(long maxBytes) {
+    public PreparedStatements(long maxBytes) {
         this.maxBytes = maxBytes;
     }
 
@@ -99,7 +104,7 @@ final class PreparedStatements {
      * The entry for this Parse body, with one more reference; null when it is new and the cache has
      * no room for it (existing entries are always shared).
      */
-    Statement intern(byte[] parseBody) {
+    public Statement intern(byte[] parseBody) {
         Key key = new Key(parseBody);
         Statement[] out = new Statement[1];
         statements.compute(
@@ -121,7 +126,7 @@ final class PreparedStatements {
     }
 
     /** Drops one reference; the entry leaves the cache with its last one. */
-    void release(Statement statement) {
+    public void release(Statement statement) {
         statements.computeIfPresent(
                 statement.key,
                 (k, s) -> {
@@ -167,7 +172,7 @@ final class PreparedStatements {
         return rows;
     }
 
-    int size() {
+    public int size() {
         return statements.size();
     }
 

@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * with SQL inside a transaction-mode transaction cannot be seen and stays on that server
  * connection, exactly as with PgBouncer.
  */
-final class SessionParameters {
+public final class SessionParameters {
 
     /** Reported by the server but not settable, or not a client's business: never synced. */
     static final Set<String> NOT_SYNCED =
@@ -62,7 +62,7 @@ final class SessionParameters {
     private SessionParameters() {}
 
     /** The shared immutable copy of {@code values}. */
-    static Map<String, String> intern(Map<String, String> values) {
+    public static Map<String, String> intern(Map<String, String> values) {
         Map<String, String> copy = Map.copyOf(values);
         return INTERNED.get(copy, k -> k);
     }
@@ -81,7 +81,7 @@ final class SessionParameters {
      * The SQL that makes a server connection's parameters equal the client's, or null when they
      * already are. Updates {@code server} to the values it will have afterwards.
      */
-    static String synchronize(Map<String, String> client, Map<String, String> server) {
+    public static String synchronize(Map<String, String> client, Map<String, String> server) {
         StringBuilder sql = null;
         for (Map.Entry<String, String> e : client.entrySet()) {
             String name = e.getKey();

@@ -1,6 +1,8 @@
-package io.pgrelay.proxy;
+package io.pgrelay.bench;
 
+import io.pgrelay.proxy.PreparedStatements;
 import io.pgrelay.proxy.PreparedStatements.Statement;
+import io.pgrelay.proxy.SessionParameters;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
@@ -44,9 +46,6 @@ import org.openjdk.jmh.infra.Blackhole;
  *       and what a lease costs when a connection was last set up for a client with other parameters
  *       that happen to be equal. Returns null (no SET needed) and leaves both maps unchanged.
  * </ul>
- *
- * <p>This class sits in {@code io.pgrelay.proxy} to reach the package-private classes; the split
- * package between the proxy-core jar and this module is fine on the class path.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -136,12 +135,12 @@ public class PreparedStatementsBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (statements.size() != 1 || registered.references != 1) {
+        if (statements.size() != 1 || registered.references() != 1) {
             throw new IllegalStateException(
                     "cache changed: "
                             + statements.size()
                             + " entries, "
-                            + registered.references
+                            + registered.references()
                             + " references");
         }
         if (!serverValues.equals(clientValues)) {
