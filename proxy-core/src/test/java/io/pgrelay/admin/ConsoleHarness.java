@@ -432,7 +432,7 @@ final class ConsoleHarness {
         }
     }
 
-    /** Records calls; answers with {@link #next} (default: done) or a per-command future. */
+    /** Records calls; answers with the future in {@link #answers} for the verb, else done. */
     static final class FakeControl implements AdminControl {
 
         final List<String> calls = new ArrayList<>();

@@ -22,36 +22,20 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The PgBouncer-compatible console through psql and pgjdbc, and its control commands. */
 class AdminConsoleTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("pool.default_pool_size", 4)
-                        .set("admin.admin_users", List.of("postgres"))
-                        .set("admin.stats_users", List.of("app"))
-                        .start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.default_pool_size", 4)
+                                            .set("admin.admin_users", List.of("postgres"))
+                                            .set("admin.stats_users", List.of("app")));
 
     /** psql -A output of one console command: header line, then rows. */
     private static List<String> psql(String user, String password, String command) {
@@ -67,7 +51,7 @@ class AdminConsoleTest {
                                 "-h",
                                 "127.0.0.1",
                                 "-p",
-                                String.valueOf(relay.writePort()),
+                                String.valueOf(servers.relay().writePort()),
                                 "-U",
                                 user,
                                 "-d",
@@ -82,17 +66,18 @@ class AdminConsoleTest {
     }
 
     private static Connection console(String user, String password) throws SQLException {
-        return relay.connect(
-                relay.writePort(),
-                "pgbouncer",
-                user,
-                password,
-                Map.of("preferQueryMode", "extended"));
+        return servers.relay()
+                .connect(
+                        servers.relay().writePort(),
+                        "pgbouncer",
+                        user,
+                        password,
+                        Map.of("preferQueryMode", "extended"));
     }
 
     @Test
     void everyShowCommandHasPgBouncersColumns() {
-        try (Connection app = relay.app()) {
+        try (Connection app = servers.relay().app()) {
             one(app, "select 1");
         } catch (SQLException e) {
             throw new AssertionError(e);
@@ -180,7 +165,7 @@ class AdminConsoleTest {
     @Test
     void pauseHoldsTheNextTransactionUntilResume() throws Exception {
         try (Connection admin = console("postgres", "postgres");
-                Connection client = relay.app()) {
+                Connection client = servers.relay().app()) {
             assertEquals("1", one(client, "select 1"));
             admin.createStatement().execute("PAUSE appdb");
             CompletableFuture<String> next =
@@ -204,7 +189,7 @@ class AdminConsoleTest {
     void pauseWaitsForTheTransactionInFlightAndResumeRacesSafely() throws Exception {
         try (Connection admin = console("postgres", "postgres");
                 Connection admin2 = console("postgres", "postgres");
-                Connection client = relay.app()) {
+                Connection client = servers.relay().app()) {
             client.setAutoCommit(false);
             one(client, "select 1"); // holds a server connection inside a transaction
             CompletableFuture<Void> pause =
@@ -230,10 +215,13 @@ class AdminConsoleTest {
     void killDropsClientsAndReconnectReplacesServerConnections() throws Exception {
         try (Connection admin = console("postgres", "postgres");
                 Connection pg =
-                        primary.connect(
-                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                        servers.primary()
+                                .connect(
+                                        PgServer.APP_DB,
+                                        PgServer.SUPERUSER,
+                                        PgServer.SUPERUSER_PASSWORD)) {
             Set<String> before;
-            try (Connection c = relay.app()) {
+            try (Connection c = servers.relay().app()) {
                 one(c, "select 1");
                 before =
                         new HashSet<>(
@@ -261,7 +249,7 @@ class AdminConsoleTest {
             } finally {
                 admin.createStatement().execute("RESUME appdb");
             }
-            try (Connection c = relay.app()) {
+            try (Connection c = servers.relay().app()) {
                 assertEquals("1", one(c, "select 1"));
             }
         }

@@ -8,32 +8,26 @@ import io.pgrelay.auth.Md5Password;
 import io.pgrelay.testkit.PgServer;
 import java.sql.Connection;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.util.PSQLException;
 
 /** Each client auth_type, and pgrelay's own login to PostgreSQL with each kind of secret. */
 class AuthenticationTest {
 
-    static PgServer primary;
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
+
     static String appScramSecret;
 
     @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
+    static void readSecret() {
         appScramSecret =
-                primary.psql(
+                servers.primary()
+                        .psql(
                                 PgServer.POSTGRES_DB,
                                 "select rolpassword from pg_authid where rolname = 'app'")
                         .trim();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
     }
 
     private static void assertWorks(RelayFixture relay, String user, String password)
@@ -58,7 +52,7 @@ class AuthenticationTest {
                         + Md5Password.encode("md5user", "md5-secret")
                         + "\"\n"
                         + "\"postgres\" \"postgres\"\n";
-        try (RelayFixture relay = RelayFixture.builder(primary).userlist(users).start()) {
+        try (RelayFixture relay = RelayFixture.builder(servers.primary()).userlist(users).start()) {
             // SCRAM secret only: the ClientKey from the client's proof logs pgrelay in to
             // PostgreSQL.
             assertWorks(relay, "app", "app-secret");
@@ -80,7 +74,7 @@ class AuthenticationTest {
                         + "\"\n"
                         + "\"postgres\" \"postgres\"\n";
         try (RelayFixture relay =
-                RelayFixture.builder(primary)
+                RelayFixture.builder(servers.primary())
                         .userlist(users)
                         .set("auth.auth_type", "md5")
                         .start()) {
@@ -96,13 +90,13 @@ class AuthenticationTest {
     @Test
     void plainAndTrust() throws Exception {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("auth.auth_type", "plain").start()) {
+                RelayFixture.builder(servers.primary()).set("auth.auth_type", "plain").start()) {
             assertWorks(relay, "app", "app-secret");
             assertWorks(relay, "md5user", "md5-secret");
             assertRejected(relay, "app", "nope");
         }
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("auth.auth_type", "trust").start()) {
+                RelayFixture.builder(servers.primary()).set("auth.auth_type", "trust").start()) {
             assertWorks(relay, "app", "anything");
             assertRejected(relay, "ghost", "anything");
         }
@@ -112,7 +106,7 @@ class AuthenticationTest {
     void scramSecretWithoutPriorScramLoginCannotReachTheServer() throws Exception {
         String users = "\"app\" \"" + appScramSecret + "\"\n";
         try (RelayFixture relay =
-                RelayFixture.builder(primary)
+                RelayFixture.builder(servers.primary())
                         .userlist(users)
                         .set("auth.auth_type", "trust")
                         .start()) {
@@ -123,7 +117,7 @@ class AuthenticationTest {
 
     @Test
     void unknownStartupParameterIsReportedLikePostgreSQL() throws Exception {
-        try (RelayFixture relay = RelayFixture.builder(primary).start()) {
+        try (RelayFixture relay = RelayFixture.builder(servers.primary()).start()) {
             PSQLException e =
                     assertThrows(
                             PSQLException.class,

@@ -22,6 +22,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.util.PSQLException;
 
 /**
@@ -32,31 +33,25 @@ class BadInputTest {
 
     private static final int MAX_CLIENT_CONN = 5;
 
-    static PgServer primary;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.max_client_conn", MAX_CLIENT_CONN)
+                                            .set("protocol.max_message_size", "1MiB"));
+
     static Connection bystander;
 
     @BeforeAll
-    static void start() throws Exception {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("pool.max_client_conn", MAX_CLIENT_CONN)
-                        .set("protocol.max_message_size", "1MiB")
-                        .start();
-        bystander = relay.app();
+    static void connectBystander() throws Exception {
+        bystander = servers.relay().app();
     }
 
     @AfterAll
-    static void stop() throws Exception {
+    static void closeBystander() throws Exception {
         if (bystander != null) {
             bystander.close();
-        }
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
         }
     }
 
@@ -121,7 +116,7 @@ class BadInputTest {
 
     /** Sends {@code bytes} as the first thing on a connection: the relay must close, silently. */
     private void assertClosedWithoutReply(byte[] bytes) throws IOException {
-        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+        try (Socket s = new Socket("127.0.0.1", servers.relay().writePort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write(bytes);
             assertEquals(-1, s.getInputStream().read(), "closed, with no reply at all");
@@ -157,7 +152,7 @@ class BadInputTest {
 
     @Test
     void unsupportedProtocolVersion() throws Exception {
-        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+        try (Socket s = new Socket("127.0.0.1", servers.relay().writePort())) {
             s.getOutputStream().write(startupPacket(4 << 16, "user", "app"));
             Map<Character, String> e = readError(s);
             assertEquals("0A000", e.get('C'));
@@ -169,12 +164,13 @@ class BadInputTest {
     @Test
     void sslRequestIsRefusedAndTheClientGoesOnInTheClear() throws Exception {
         try (Connection c =
-                relay.connect(
-                        relay.writePort(),
-                        PgServer.APP_DB,
-                        "app",
-                        "app-secret",
-                        Map.of("sslmode", "prefer", "prepareThreshold", "0"))) {
+                servers.relay()
+                        .connect(
+                                servers.relay().writePort(),
+                                PgServer.APP_DB,
+                                "app",
+                                "app-secret",
+                                Map.of("sslmode", "prefer", "prepareThreshold", "0"))) {
             assertEquals("1", one(c, "select 1"));
         }
     }
@@ -182,7 +178,7 @@ class BadInputTest {
     @Test
     void secondSslRequestIsRefusedAsPostgreSqlDoes() throws Exception {
         byte[] sslRequest = {0, 0, 0, 8, 0x04, (byte) 0xd2, 0x16, 0x2f};
-        try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+        try (Socket s = new Socket("127.0.0.1", servers.relay().writePort())) {
             s.setSoTimeout(5000);
             s.getOutputStream().write(sslRequest);
             assertEquals('N', s.getInputStream().read());
@@ -201,7 +197,7 @@ class BadInputTest {
             PSQLException refused = null;
             for (int i = 0; i < 10 && refused == null; i++) {
                 try {
-                    held.add(relay.app());
+                    held.add(servers.relay().app());
                 } catch (PSQLException e) {
                     refused = e;
                 }
@@ -222,15 +218,15 @@ class BadInputTest {
         Await.until(
                 "the closed clients to leave",
                 Duration.ofSeconds(10),
-                () -> relay.relay().clientCount() < MAX_CLIENT_CONN);
-        try (Connection c = relay.app()) {
+                () -> servers.relay().relay().clientCount() < MAX_CLIENT_CONN);
+        try (Connection c = servers.relay().app()) {
             assertEquals("1", one(c, "select 1"));
         }
     }
 
     @Test
     void wrongPasswordOverRawProtocolIsFatal28P01() throws Exception {
-        assertThrows(PSQLException.class, () -> relay.connect("app", "wrong"));
+        assertThrows(PSQLException.class, () -> servers.relay().connect("app", "wrong"));
         assertBystanderWorks();
     }
 
@@ -239,7 +235,7 @@ class BadInputTest {
      * startup is enough.
      */
     private Socket loggedInTrustlessSocket() throws IOException {
-        Socket s = new Socket("127.0.0.1", relay.writePort());
+        Socket s = new Socket("127.0.0.1", servers.relay().writePort());
         s.getOutputStream().write(startupPacket(3 << 16, "user", "app", "database", "appdb"));
         s.getOutputStream().flush();
         return s;

@@ -3,35 +3,18 @@ package io.pgrelay.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.pgrelay.testkit.PgServer;
 import io.pgrelay.testkit.Proc;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** psql and pgbench through pgrelay, unchanged. */
 class ClientToolsTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.default_pool_size", 8).start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres().withRelay(relay -> relay.set("pool.default_pool_size", 8));
 
     private Proc tool(String... cmd) {
         return Proc.of(cmd).cleanPgEnv().env("PGPASSWORD", "app-secret");
@@ -50,7 +33,7 @@ class ClientToolsTest {
                                 "-h",
                                 "127.0.0.1",
                                 "-p",
-                                String.valueOf(relay.writePort()),
+                                String.valueOf(servers.relay().writePort()),
                                 "-U",
                                 "app",
                                 "-d",
@@ -76,7 +59,7 @@ class ClientToolsTest {
                         "-h",
                         "127.0.0.1",
                         "-p",
-                        String.valueOf(relay.writePort()),
+                        String.valueOf(servers.relay().writePort()),
                         "-U",
                         "app",
                         "appdb")
@@ -97,7 +80,7 @@ class ClientToolsTest {
                                     "-h",
                                     "127.0.0.1",
                                     "-p",
-                                    String.valueOf(relay.writePort()),
+                                    String.valueOf(servers.relay().writePort()),
                                     "-U",
                                     "app",
                                     "appdb")

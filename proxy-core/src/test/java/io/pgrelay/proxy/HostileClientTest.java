@@ -10,14 +10,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgrelay.proxy.RawClient.Message;
 import io.pgrelay.testkit.Await;
+import io.pgrelay.testkit.CapturedLogs;
 import io.pgrelay.testkit.PgServer;
 import java.sql.Connection;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What a hostile or broken client sent to pgrelay, byte for byte, and what must happen instead of
@@ -25,24 +26,15 @@ import org.junit.jupiter.api.Test;
  */
 class HostileClientTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres().withRelay(relay -> relay.set("pool.default_pool_size", 1));
 
-    @BeforeAll
-    static void start() throws Exception {
-        primary = PgServer.startPrimary();
-        relay = RelayFixture.builder(primary).set("pool.default_pool_size", 1).start();
-    }
+    @RegisterExtension final CapturedLogs logs = new CapturedLogs();
 
     @AfterAll
-    static void stop() throws Exception {
+    static void clearFault() {
         ClientSession.attachFaultForTests = null;
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
     }
 
     /** An empty Parse, as the probe sent it: no statement name, not even its terminator. */
@@ -74,8 +66,8 @@ class HostileClientTest {
      */
     private void firstMessageIsRejectedAndSharesNothing(byte[] malformed, String expectedMessage)
             throws Exception {
-        try (RawClient a = RawClient.app(relay);
-                RawClient b = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay());
+                RawClient b = RawClient.app(servers.relay())) {
             a.send(malformed);
             Message error = a.read();
             assertEquals('E', error.type(), "an ErrorResponse at once, not silence");
@@ -113,7 +105,7 @@ class HostileClientTest {
     @Test
     void malformedMessageInsideATransactionGoesToTheServerWhichFailsTheTransaction()
             throws Exception {
-        try (RawClient a = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay())) {
             a.send(query("begin"));
             a.untilReady();
             a.send(EMPTY_PARSE);
@@ -141,7 +133,7 @@ class HostileClientTest {
                     victimPid.set(conn.processId());
                     throw new IllegalStateException("injected failure after link");
                 };
-        try (RawClient a = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay())) {
             a.send(query("select 'A'"));
             Message fatal = a.read();
             assertEquals('E', fatal.type());
@@ -152,7 +144,8 @@ class HostileClientTest {
             ClientSession.attachFaultForTests = null;
         }
         assertNotEquals(0, victimPid.get());
-        try (Connection direct = primary.connect(PgServer.APP_DB, "postgres", "postgres")) {
+        try (Connection direct =
+                servers.primary().connect(PgServer.APP_DB, "postgres", "postgres")) {
             Await.until(
                     "the server connection the failed client held to be closed",
                     Duration.ofSeconds(10),
@@ -164,8 +157,8 @@ class HostileClientTest {
                                     .equals("0"));
         }
         // The pool refills its slot and everyone else is served by connections of their own.
-        try (RawClient b = RawClient.app(relay);
-                RawClient c = RawClient.app(relay)) {
+        try (RawClient b = RawClient.app(servers.relay());
+                RawClient c = RawClient.app(servers.relay())) {
             b.send(query("begin; select txid_current()"));
             String bTxid = dataRows(b.untilReady()).get(0).columns().get(0);
             c.send(query("select 'C'"));
@@ -197,7 +190,7 @@ class HostileClientTest {
     @Test
     void preparedStatementsAreBoundedPerClientAndInTotal() throws Exception {
         try (RelayFixture limited =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("limits.max_client_prepared_statements", 30)
                                 .set("limits.max_client_prepared_statement_bytes", "1MiB")
                                 .set("limits.prepared_statement_cache_size", "1500KiB")
@@ -285,7 +278,7 @@ class HostileClientTest {
     void largeMessagesThatDoNotFitInMemoryGetOutOfMemoryNotAReset() throws Exception {
         int size = 3 << 20;
         try (RelayFixture limited =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("protocol.max_message_size", "4MiB")
                                 .set("limits.max_buffered_message_bytes", "5MiB")
                                 .start();
@@ -325,7 +318,7 @@ class HostileClientTest {
     void idleConnectionsCannotLockLoginsOut() throws Exception {
         List<java.net.Socket> idle = new java.util.ArrayList<>();
         try (RelayFixture limited =
-                RelayFixture.builder(primary)
+                RelayFixture.builder(servers.primary())
                         .set("pool.max_client_conn", 3)
                         .set("limits.max_login_clients", 10)
                         .start()) {
@@ -376,54 +369,41 @@ class HostileClientTest {
      */
     @Test
     void clientChosenNamesCannotForgeOrFloodLogLines() throws Exception {
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logs =
-                new ch.qos.logback.core.read.ListAppender<>();
-        ch.qos.logback.classic.Logger pgrelayLogger =
-                (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.pgrelay");
-        logs.start();
-        pgrelayLogger.addAppender(logs);
-        try {
-            String forged =
-                    "evil\n03:31:00.000 ERROR [main] i.pgrelay.proxy.PgRelay - FORGED \u001b[31mred\u001b[0m";
-            for (String user : List.of(forged, "u".repeat(9000), "app")) {
-                try (java.net.Socket s = new java.net.Socket("127.0.0.1", relay.writePort())) {
-                    ScramLogin.login(s, user, "wrong password", "appdb\r\nFORGED");
-                    org.junit.jupiter.api.Assertions.fail("logged in as " + user);
-                } catch (java.io.IOException expected) {
-                    // login refused
-                }
+        String forged =
+                "evil\n03:31:00.000 ERROR [main] i.pgrelay.proxy.PgRelay - FORGED \u001b[31mred\u001b[0m";
+        for (String user : List.of(forged, "u".repeat(9000), "app")) {
+            try (java.net.Socket s =
+                    new java.net.Socket("127.0.0.1", servers.relay().writePort())) {
+                ScramLogin.login(s, user, "wrong password", "appdb\r\nFORGED");
+                org.junit.jupiter.api.Assertions.fail("logged in as " + user);
+            } catch (java.io.IOException expected) {
+                // login refused
             }
-            Await.until(
-                    "the failed logins to be logged",
-                    Duration.ofSeconds(5),
-                    () ->
-                            logs.list.stream()
-                                            .filter(
-                                                    e ->
-                                                            e.getFormattedMessage()
-                                                                    .contains(
-                                                                            "password authentication failed"))
-                                            .count()
-                                    >= 3);
-            for (ch.qos.logback.classic.spi.ILoggingEvent e : logs.list) {
-                String line = e.getFormattedMessage();
-                assertFalse(
-                        line.chars().anyMatch(c -> c < 0x20 || c == 0x7f),
-                        "control character in: " + line);
-                assertTrue(
-                        line.length() < 1000,
-                        "a client-chosen string was not cut: " + line.length() + " chars");
-            }
-            assertTrue(
-                    logs.list.stream()
-                            .anyMatch(
-                                    e ->
-                                            e.getFormattedMessage()
-                                                    .contains("\"evil\\n03:31:00.000")));
-        } finally {
-            pgrelayLogger.detachAppender(logs);
-            logs.stop();
         }
+        Await.until(
+                "the failed logins to be logged",
+                Duration.ofSeconds(5),
+                () ->
+                        logs.events().stream()
+                                        .filter(
+                                                e ->
+                                                        e.getFormattedMessage()
+                                                                .contains(
+                                                                        "password authentication failed"))
+                                        .count()
+                                >= 3);
+        for (ch.qos.logback.classic.spi.ILoggingEvent e : logs.events()) {
+            String line = e.getFormattedMessage();
+            assertFalse(
+                    line.chars().anyMatch(c -> c < 0x20 || c == 0x7f),
+                    "control character in: " + line);
+            assertTrue(
+                    line.length() < 1000,
+                    "a client-chosen string was not cut: " + line.length() + " chars");
+        }
+        assertTrue(
+                logs.events().stream()
+                        .anyMatch(e -> e.getFormattedMessage().contains("\"evil\\n03:31:00.000")));
     }
 
     /**
@@ -433,7 +413,7 @@ class HostileClientTest {
      */
     @Test
     void aQueryTheServerMaySkipInsideABatchIsRefusedNotMiscounted() throws Exception {
-        try (RawClient a = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay())) {
             a.send(
                     RawClient.message(
                             'H', "/*".getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
@@ -447,7 +427,7 @@ class HostileClientTest {
                     fatal.fields().get('M').contains("send Sync first"), fatal.fields().get('M'));
             assertTrue(a.closedByServer());
         }
-        try (RawClient b = RawClient.app(relay)) {
+        try (RawClient b = RawClient.app(servers.relay())) {
             b.send(query("select 'pool not starved'"));
             assertEquals(List.of("pool not starved"), dataRows(b.untilReady()).get(0).columns());
         }
@@ -460,8 +440,8 @@ class HostileClientTest {
      */
     @Test
     void aBatchLeftOpenAfterAQueryKeepsItsServerConnectionUntilSync() throws Exception {
-        try (RawClient a = RawClient.app(relay);
-                RawClient b = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay());
+                RawClient b = RawClient.app(servers.relay())) {
             a.send(query("select 'a'"));
             a.send(RawClient.message('H', new byte[] {'/'}));
             List<Message> first = a.untilReady();
@@ -486,7 +466,7 @@ class HostileClientTest {
      */
     @Test
     void closeThenQueryWithoutSyncStillWorks() throws Exception {
-        try (RawClient a = RawClient.app(relay)) {
+        try (RawClient a = RawClient.app(servers.relay())) {
             a.send(RawClient.message('C', bytes('S', 'S', '_', '9', 0)));
             a.send(RawClient.message('C', bytes('P', 0)));
             a.send(query("select 'after close'"));

@@ -17,26 +17,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** /metrics, /health, /ready and the status page; RELOAD of the config and auth files. */
 class HttpAndReloadTest {
 
-    static PgServer primary;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
     private static HttpResponse<String> get(int port, String path) throws Exception {
         return HttpClient.newHttpClient()
@@ -49,7 +36,9 @@ class HttpAndReloadTest {
     @Test
     void metricsHealthReadyAndStatusPage() throws Exception {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("admin.http_port", FreePorts.next()).start()) {
+                RelayFixture.builder(servers.primary())
+                        .set("admin.http_port", FreePorts.next())
+                        .start()) {
             try (Connection c = relay.app()) {
                 for (int i = 0; i < 20; i++) {
                     one(c, "select 1");
@@ -67,7 +56,7 @@ class HttpAndReloadTest {
                         "pgrelay_client_wait_seconds_bucket",
                         "pgrelay_client_connections{state=\"active\"}",
                         "pgrelay_server_connections{backend=\""
-                                + primary.hostPort()
+                                + servers.primary().hostPort()
                                 + "\",database=\"appdb\"",
                         "pgrelay_pool_transactions_total{",
                         "pgrelay_pool_received_bytes_total{",
@@ -83,7 +72,7 @@ class HttpAndReloadTest {
             assertEquals(200, ready.statusCode(), ready.body());
             HttpResponse<String> page = get(port, "/");
             assertEquals(200, page.statusCode());
-            assertTrue(page.body().contains(primary.hostPort()), page.body());
+            assertTrue(page.body().contains(servers.primary().hostPort()), page.body());
             assertTrue(page.body().contains("Pools"), page.body());
         }
     }
@@ -97,7 +86,7 @@ class HttpAndReloadTest {
         String base =
                 "pgrelay.listen.write_port = 0\npgrelay.listen.read_port = 0\npgrelay.admin.http_port = 0\n"
                         + "pgrelay.backends.primary = \""
-                        + primary.hostPort()
+                        + servers.primary().hostPort()
                         + "\"\n"
                         + "pgrelay.auth.auth_file = \""
                         + users
@@ -114,7 +103,8 @@ class HttpAndReloadTest {
                                 + "pgrelay.pool.default_pool_size = 7\npgrelay.listen.host = \"127.0.0.2\"\n");
                 // A password change in the auth file: the client must use the new one; PostgreSQL
                 // keeps its own.
-                primary.psql(PgServer.POSTGRES_DB, "alter role app password 'app-secret-2'");
+                servers.primary()
+                        .psql(PgServer.POSTGRES_DB, "alter role app password 'app-secret-2'");
                 Files.writeString(users, "\"app\" \"app-secret-2\"\n\"postgres\" \"postgres\"\n");
                 assertEquals(null, relay.reload());
                 assertEquals(7, relay.config().poolSettings().poolSize());
@@ -141,7 +131,7 @@ class HttpAndReloadTest {
                 assertEquals("1", one(c, "select 1"));
             }
         } finally {
-            primary.psql(PgServer.POSTGRES_DB, "alter role app password 'app-secret'");
+            servers.primary().psql(PgServer.POSTGRES_DB, "alter role app password 'app-secret'");
             relay.close();
         }
     }

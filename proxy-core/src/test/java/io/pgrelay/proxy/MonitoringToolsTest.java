@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.FreePorts;
-import io.pgrelay.testkit.PgServer;
 import io.pgrelay.testkit.Proc;
 import java.net.URI;
 import java.net.URLEncoder;
@@ -20,9 +19,9 @@ import java.sql.Connection;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Real monitoring tools against pgrelay: Debian's prometheus-pgbouncer-exporter on the console, a
@@ -31,33 +30,23 @@ import org.junit.jupiter.api.Test;
  */
 class MonitoringToolsTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("admin.admin_users", List.of("postgres"))
+                                            .set("admin.http_port", FreePorts.next()));
+
     static Path work;
 
     @BeforeAll
     static void start() throws Exception {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("admin.admin_users", List.of("postgres"))
-                        .set("admin.http_port", FreePorts.next())
-                        .start();
         work = Files.createTempDirectory("pgrelay-monitoring");
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             for (int i = 0; i < 50; i++) {
                 one(c, "select " + i);
             }
-        }
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
         }
     }
 
@@ -98,7 +87,7 @@ class MonitoringToolsTest {
                         "--pgbouncer-host",
                         "127.0.0.1",
                         "--pgbouncer-port",
-                        String.valueOf(relay.writePort()),
+                        String.valueOf(servers.relay().writePort()),
                         "--pgbouncer-user",
                         "postgres");
         pb.environment().put("PGPASSWORD", "postgres");
@@ -155,7 +144,9 @@ class MonitoringToolsTest {
         Files.writeString(
                 config,
                 example.replace("scrape_interval: 15s", "scrape_interval: 1s")
-                        .replace("127.0.0.1:7000", "127.0.0.1:" + relay.relay().httpPort()));
+                        .replace(
+                                "127.0.0.1:7000",
+                                "127.0.0.1:" + servers.relay().relay().httpPort()));
         Process prometheus =
                 spawn(
                         work.resolve("prometheus.log"),
@@ -167,7 +158,7 @@ class MonitoringToolsTest {
         Thread traffic =
                 new Thread(
                         () -> {
-                            try (Connection c = relay.app()) {
+                            try (Connection c = servers.relay().app()) {
                                 while (load.get()) {
                                     one(c, "select 1");
                                     Thread.sleep(10);
@@ -215,7 +206,7 @@ class MonitoringToolsTest {
         assumeTrue(installed("chromium"), "chromium not installed");
         Path shot = Path.of("target", "status-page.png").toAbsolutePath();
         Files.createDirectories(shot.getParent());
-        String url = "http://127.0.0.1:" + relay.relay().httpPort() + "/";
+        String url = "http://127.0.0.1:" + servers.relay().relay().httpPort() + "/";
         List<String> flags =
                 List.of(
                         "--headless",
@@ -231,7 +222,7 @@ class MonitoringToolsTest {
         dump.add("--dump-dom");
         dump.add(url);
         String dom = Proc.of(dump).timeout(Duration.ofSeconds(60)).check().stdout();
-        assertTrue(dom.contains(primary.hostPort()), dom);
+        assertTrue(dom.contains(servers.primary().hostPort()), dom);
         assertTrue(dom.contains("primary"), dom);
         List<String> screenshot = new java.util.ArrayList<>(List.of("chromium"));
         screenshot.addAll(flags);

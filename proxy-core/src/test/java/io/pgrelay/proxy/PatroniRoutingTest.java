@@ -23,13 +23,13 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * pgrelay in front of a real 3-node Patroni cluster on a real etcd: routing, a planned switchover
@@ -40,41 +40,31 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(300)
 class PatroniRoutingTest {
 
-    static PatroniCluster cluster;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.patroni("pgrelay" + ProcessHandle.current().pid())
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.default_pool_size", 10)
+                                            .set("routing.patroni.leader_wait_timeout", "60s"));
 
     @BeforeAll
     static void start() {
-        cluster = PatroniCluster.start("pgrelay" + ProcessHandle.current().pid());
+        PatroniCluster cluster = servers.cluster();
         cluster.psql(
                 cluster.leaderName(),
                 PgServer.APP_DB,
                 "create table writes(thread int, seq bigint, primary key (thread, seq)); alter table writes owner to app");
-        relay =
-                RelayFixture.patroni(cluster)
-                        .set("pool.default_pool_size", 10)
-                        .set("routing.patroni.leader_wait_timeout", "60s")
-                        .start();
         Await.until(
                 "pgrelay confirms the leader",
                 Duration.ofSeconds(30),
                 () -> {
-                    try (Connection c = relay.app()) {
+                    try (Connection c = servers.relay().app()) {
                         return "f".equals(one(c, "select pg_is_in_recovery()"));
                     } catch (SQLException e) {
                         return false;
                     }
                 });
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (cluster != null) {
-            cluster.close();
-        }
     }
 
     /**
@@ -118,12 +108,13 @@ class PatroniRoutingTest {
                 try {
                     if (c == null) {
                         c =
-                                relay.connect(
-                                        relay.writePort(),
-                                        PgServer.APP_DB,
-                                        "app",
-                                        "app-secret",
-                                        Map.of());
+                                servers.relay()
+                                        .connect(
+                                                servers.relay().writePort(),
+                                                PgServer.APP_DB,
+                                                "app",
+                                                "app-secret",
+                                                Map.of());
                     }
                     try (PreparedStatement ps =
                             c.prepareStatement("insert into writes values (?, ?)")) {
@@ -155,12 +146,13 @@ class PatroniRoutingTest {
                 try {
                     if (c == null) {
                         c =
-                                relay.connect(
-                                        relay.readPort(),
-                                        PgServer.APP_DB,
-                                        "app",
-                                        "app-secret",
-                                        Map.of());
+                                servers.relay()
+                                        .connect(
+                                                servers.relay().readPort(),
+                                                PgServer.APP_DB,
+                                                "app",
+                                                "app-secret",
+                                                Map.of());
                     }
                     readPorts.add(Integer.parseInt(one(c, "select inet_server_port()")));
                     Thread.sleep(5);
@@ -211,13 +203,13 @@ class PatroniRoutingTest {
     private static Set<String> portsOf(List<String> names) {
         Set<String> ports = new HashSet<>();
         for (String n : names) {
-            ports.add(String.valueOf(cluster.memberPort(n)));
+            ports.add(String.valueOf(servers.cluster().memberPort(n)));
         }
         return ports;
     }
 
     private static void assertAllAcknowledgedWritesPresent(Load load) throws SQLException {
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             for (long key : load.acknowledged) {
                 String found =
                         one(
@@ -234,12 +226,12 @@ class PatroniRoutingTest {
     @Test
     @Order(1)
     void writesGoToTheLeaderAndReadsAreSpreadOverBothReplicas() throws Exception {
-        String leader = cluster.leaderName();
-        try (Connection w = relay.app();
-                Connection r = relay.appRead()) {
+        String leader = servers.cluster().leaderName();
+        try (Connection w = servers.relay().app();
+                Connection r = servers.relay().appRead()) {
             assertEquals("f", one(w, "select pg_is_in_recovery()"));
             assertEquals(
-                    String.valueOf(cluster.memberPort(leader)),
+                    String.valueOf(servers.cluster().memberPort(leader)),
                     one(w, "select inet_server_port()"));
             Set<String> ports = new HashSet<>();
             for (int i = 0; i < 20; i++) {
@@ -250,23 +242,24 @@ class PatroniRoutingTest {
                 assertEquals("true", answer[0]);
                 ports.add(answer[1]);
             }
-            assertEquals(portsOf(cluster.replicaNames()), ports);
+            assertEquals(portsOf(servers.cluster().replicaNames()), ports);
         }
     }
 
     @Test
     @Order(2)
     void aStoppedReplicaLeavesTheRotationAndRejoins() throws Exception {
-        String replica = cluster.replicaNames().get(0);
-        int port = cluster.memberPort(replica);
+        String replica = servers.cluster().replicaNames().get(0);
+        int port = servers.cluster().memberPort(replica);
         try (Load load = new Load(0, 2)) {
             Thread.sleep(500);
-            cluster.stopMember(replica);
+            servers.cluster().stopMember(replica);
             Await.until(
                     replica + " out of the read rotation",
                     Duration.ofSeconds(30),
                     () ->
-                            !relay.relay()
+                            !servers.relay()
+                                    .relay()
                                     .patroni()
                                     .replicas()
                                     .contains(new io.pgrelay.routing.Backend("127.0.0.1", port)));
@@ -284,8 +277,8 @@ class PatroniRoutingTest {
             }
             System.out.println(
                     "PatroniRoutingTest: replica stop cut " + load.readErrors.size() + " read(s)");
-            cluster.startMember(replica);
-            cluster.awaitHealthy(Duration.ofSeconds(60));
+            servers.cluster().startMember(replica);
+            servers.cluster().awaitHealthy(Duration.ofSeconds(60));
             Await.until(
                     replica + " back in the read rotation",
                     Duration.ofSeconds(30),
@@ -296,11 +289,11 @@ class PatroniRoutingTest {
     @Test
     @Order(3)
     void plannedSwitchoverUnderLoadHasNoClientErrors() throws Exception {
-        String oldLeader = cluster.leaderName();
+        String oldLeader = servers.cluster().leaderName();
         Load load = new Load(8, 2);
         try {
             Thread.sleep(2000);
-            String newLeader = cluster.switchover(null);
+            String newLeader = servers.cluster().switchover(null);
             assertNotEquals(oldLeader, newLeader);
             Thread.sleep(3000);
         } finally {
@@ -316,12 +309,12 @@ class PatroniRoutingTest {
         assertEquals(List.of(), load.writeErrors);
         assertEquals(List.of(), load.readErrors);
         assertAllAcknowledgedWritesPresent(load);
-        try (Connection w = relay.app()) {
+        try (Connection w = servers.relay().app()) {
             assertEquals(
-                    String.valueOf(cluster.memberPort(cluster.leaderName())),
+                    String.valueOf(servers.cluster().memberPort(servers.cluster().leaderName())),
                     one(w, "select inet_server_port()"));
         }
-        cluster.awaitHealthy(Duration.ofSeconds(60));
+        servers.cluster().awaitHealthy(Duration.ofSeconds(60));
     }
 
     @Test
@@ -330,17 +323,17 @@ class PatroniRoutingTest {
         Load load = new Load(4, 2);
         try {
             Thread.sleep(1000);
-            cluster.stopEtcd();
+            servers.cluster().stopEtcd();
             Await.until(
                     "pgrelay notices etcd is gone",
                     Duration.ofSeconds(20),
-                    () -> !relay.relay().patroni().topology().sourceConnected());
+                    () -> !servers.relay().relay().patroni().topology().sourceConnected());
             Thread.sleep(30_000);
-            cluster.startEtcd();
+            servers.cluster().startEtcd();
             Await.until(
                     "pgrelay reconnects to etcd",
                     Duration.ofSeconds(60),
-                    () -> relay.relay().patroni().topology().sourceConnected());
+                    () -> servers.relay().relay().patroni().topology().sourceConnected());
         } finally {
             load.close();
         }
@@ -353,30 +346,32 @@ class PatroniRoutingTest {
                 load.longestGapNanos.get() / 1_000_000);
         assertEquals(List.of(), load.writeErrors);
         assertEquals(List.of(), load.readErrors);
-        cluster.awaitHealthy(Duration.ofSeconds(60));
-        String newLeader = cluster.switchover(null);
+        servers.cluster().awaitHealthy(Duration.ofSeconds(60));
+        String newLeader = servers.cluster().switchover(null);
         Await.until(
                 "writes follow the switchover after the outage",
                 Duration.ofSeconds(30),
                 () -> {
-                    try (Connection w = relay.app()) {
-                        return String.valueOf(cluster.memberPort(newLeader))
+                    try (Connection w = servers.relay().app()) {
+                        return String.valueOf(servers.cluster().memberPort(newLeader))
                                 .equals(one(w, "select inet_server_port()"));
                     } catch (SQLException e) {
                         return false;
                     }
                 });
-        cluster.awaitHealthy(Duration.ofSeconds(60));
+        servers.cluster().awaitHealthy(Duration.ofSeconds(60));
     }
 
     @Test
     @Order(5)
     void killedLeaderWritesResumeOnTheNewLeader() throws Exception {
         List<long[]> leaderChanges = new CopyOnWriteArrayList<>();
-        String oldLeader = cluster.leaderName();
+        String oldLeader = servers.cluster().leaderName();
         try (EtcdTopologySource watch =
                 new EtcdTopologySource(
-                        List.of(cluster.etcdEndpoint()), cluster.namespace(), cluster.scope())) {
+                        List.of(servers.cluster().etcdEndpoint()),
+                        servers.cluster().namespace(),
+                        servers.cluster().scope())) {
             watch.start(
                     t -> {
                         if (t.leader() != null && !t.leader().equals(oldLeader)) {
@@ -386,7 +381,7 @@ class PatroniRoutingTest {
             Load load = new Load(4, 0);
             try {
                 Thread.sleep(1000);
-                cluster.killLeader();
+                servers.cluster().killLeader();
                 Await.until(
                         "a new leader key", Duration.ofSeconds(60), () -> !leaderChanges.isEmpty());
                 long keyAt = leaderChanges.get(0)[0];
@@ -405,7 +400,7 @@ class PatroniRoutingTest {
             // With asynchronous replication a killed primary may take its last commits with it
             // (Patroni bounds it by maximum_lag_on_failover); report, do not assert.
             long lost = 0;
-            try (Connection c = relay.app()) {
+            try (Connection c = servers.relay().app()) {
                 for (long key : load.acknowledged) {
                     lost +=
                             "0"

@@ -10,12 +10,11 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.Role;
 import io.pgrelay.testkit.Await;
+import io.pgrelay.testkit.CapturedLogs;
 import io.pgrelay.testkit.FreePorts;
 import io.pgrelay.testkit.PgServer;
 import java.net.URI;
@@ -35,13 +34,9 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.util.PSQLException;
-import org.slf4j.LoggerFactory;
 
 /**
  * Pools are removed when nobody needs them: at once when the server refused their login (a hostile
@@ -50,37 +45,12 @@ import org.slf4j.LoggerFactory;
  */
 class PoolCleanupTest {
 
-    static PgServer primary;
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
-    private final ListAppender<ILoggingEvent> logs = new ListAppender<>();
-    private final Logger pgrelayLogger = (Logger) LoggerFactory.getLogger("io.pgrelay");
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
-    }
-
-    @BeforeEach
-    void captureLogs() {
-        logs.start();
-        pgrelayLogger.addAppender(logs);
-    }
-
-    @AfterEach
-    void releaseLogs() {
-        pgrelayLogger.detachAppender(logs);
-        logs.stop();
-    }
+    @RegisterExtension final CapturedLogs logs = new CapturedLogs();
 
     private static RelayFixture.Builder relay() {
-        return RelayFixture.builder(primary)
+        return RelayFixture.builder(servers.primary())
                 .set("admin.http_port", FreePorts.next())
                 .set("admin.admin_users", List.of("postgres"))
                 .userlist(
@@ -196,7 +166,7 @@ class PoolCleanupTest {
             assertEquals("1", one(app, "select 1"));
 
             List<String> lines =
-                    logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+                    logs.events().stream().map(ILoggingEvent::getFormattedMessage).toList();
             assertTrue(
                     lines.stream()
                             .anyMatch(l -> l.contains("new pool: database \"nodb_2\\nFORGED")),
@@ -262,7 +232,7 @@ class PoolCleanupTest {
                     metrics.contains("database=\"appdb\""),
                     "series of a removed pool left in /metrics");
             assertTrue(
-                    logs.list.stream()
+                    logs.events().stream()
                             .anyMatch(
                                     l ->
                                             l.getFormattedMessage()
@@ -283,7 +253,7 @@ class PoolCleanupTest {
     @Test
     void aPoolClosedUnderAClientIsReplacedWithItsMeters() throws Exception {
         try (RelayFixture relay = relay().start()) {
-            Backend backend = Backend.parse(primary.hostPort());
+            Backend backend = Backend.parse(servers.primary().hostPort());
             ServerPools pools = relay.relay().pools();
             ServerPool old =
                     pools.pool(PgServer.APP_DB, "app", java.util.Map.of(), backend, Role.PRIMARY);
@@ -364,7 +334,7 @@ class PoolCleanupTest {
                     showPools(relay),
                     "all listed");
             long warnings =
-                    logs.list.stream()
+                    logs.events().stream()
                             .filter(
                                     l ->
                                             l.getFormattedMessage()

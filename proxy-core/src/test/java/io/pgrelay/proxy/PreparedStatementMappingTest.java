@@ -29,9 +29,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Named prepared statements in transaction mode with pgjdbc's defaults (prepareThreshold=5: named
@@ -40,23 +40,16 @@ import org.junit.jupiter.api.Test;
  */
 class PreparedStatementMappingTest {
 
-    static PgServer primary;
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
     @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        primary.psql(
-                PgServer.APP_DB,
-                "create table kv(k int primary key, v text, n bigint default 0);"
-                        + " alter table kv owner to app;"
-                        + " insert into kv select g, 'v' || g from generate_series(1, 1000) g");
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
+    static void createTable() {
+        servers.primary()
+                .psql(
+                        PgServer.APP_DB,
+                        "create table kv(k int primary key, v text, n bigint default 0);"
+                                + " alter table kv owner to app;"
+                                + " insert into kv select g, 'v' || g from generate_series(1, 1000) g");
     }
 
     /** pgjdbc with default settings: no prepareThreshold override. */
@@ -232,7 +225,7 @@ class PreparedStatementMappingTest {
     @Test
     void pgjdbcDefaultsOnASmallPool() throws Exception {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("pool.default_pool_size", 4).start()) {
+                RelayFixture.builder(servers.primary()).set("pool.default_pool_size", 4).start()) {
             runThreads(relay, 8, 400, () -> {});
             assertTrue(relay.relay().preparedStatements().size() >= 0);
         }
@@ -241,13 +234,16 @@ class PreparedStatementMappingTest {
     @Test
     void serverConnectionChurn() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.default_pool_size", 4)
                                 .set("pool.server_lifetime", "1s")
                                 .start();
                 Connection admin =
-                        primary.connect(
-                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                        servers.primary()
+                                .connect(
+                                        PgServer.APP_DB,
+                                        PgServer.SUPERUSER,
+                                        PgServer.SUPERUSER_PASSWORD)) {
             AtomicBoolean stop = new AtomicBoolean();
             AtomicLong terminated = new AtomicLong();
             Thread killer =
@@ -291,7 +287,7 @@ class PreparedStatementMappingTest {
     @Test
     void tinyStatementLimitEvicts() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.default_pool_size", 2)
                                 .set("pool.max_prepared_statements", 3)
                                 .start();
@@ -319,7 +315,9 @@ class PreparedStatementMappingTest {
     @Test
     void twoClientsSameNameDifferentQueries() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary).set("pool.default_pool_size", 1).start();
+                        RelayFixture.builder(servers.primary())
+                                .set("pool.default_pool_size", 1)
+                                .start();
                 Socket a = RawClient.login(relay.writePort());
                 Socket b = RawClient.login(relay.writePort())) {
             RawClient.send(a, RawClient.parse("S_1", "select 'from a'"), RawClient.sync());
@@ -365,7 +363,7 @@ class PreparedStatementMappingTest {
     @Test
     void sessionModeIsUnchanged() throws Exception {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("pool.pool_mode", "session").start()) {
+                RelayFixture.builder(servers.primary()).set("pool.pool_mode", "session").start()) {
             runThreads(relay, 4, 100, () -> {});
             try (Connection c = jdbc(relay)) {
                 for (int i = 0; i < 10; i++) {
@@ -386,7 +384,7 @@ class PreparedStatementMappingTest {
     @Test
     void pgbenchPreparedAtManyClientCounts() {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("pool.default_pool_size", 20).start()) {
+                RelayFixture.builder(servers.primary()).set("pool.default_pool_size", 20).start()) {
             Proc.of(
                             "pgbench",
                             "-i",

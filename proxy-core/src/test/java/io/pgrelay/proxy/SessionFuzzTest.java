@@ -8,14 +8,13 @@ import com.code_intelligence.jazzer.api.BugDetectors;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.pgrelay.proxy.RawClient.Message;
-import io.pgrelay.testkit.PgServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The logged-in session, fuzzed end to end: two clients of one pgrelay (transaction mode, one
@@ -65,34 +64,24 @@ class SessionFuzzTest {
      */
     private static final int HANG_MILLIS = 30_000;
 
-    static PgServer primary;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.default_pool_size", 1)
+                                            .set("pool.query_wait_timeout", "20s"));
+
     static RawClient a;
     static RawClient b;
     static long round;
 
-    @BeforeAll
-    static void start() throws IOException {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("pool.default_pool_size", 1)
-                        .set("pool.query_wait_timeout", "20s")
-                        .start();
-    }
-
     @AfterAll
-    static void stop() throws IOException {
+    static void closeClients() throws IOException {
         for (RawClient c : new RawClient[] {a, b}) {
             if (c != null) {
                 c.close();
             }
-        }
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
         }
     }
 
@@ -100,10 +89,10 @@ class SessionFuzzTest {
     void twoClients(FuzzedDataProvider data) throws Exception {
         allowLoopbackConnections(); // every time: cheap, and replays run before the agent's fuzzing
         if (a == null) {
-            a = RawClient.app(relay).timeout(HANG_MILLIS);
+            a = RawClient.app(servers.relay()).timeout(HANG_MILLIS);
         }
         if (b == null) {
-            b = RawClient.app(relay).timeout(HANG_MILLIS);
+            b = RawClient.app(servers.relay()).timeout(HANG_MILLIS);
         }
         ByteArrayOutputStream toA = new ByteArrayOutputStream();
         ByteArrayOutputStream toB = new ByteArrayOutputStream();
@@ -289,14 +278,18 @@ class SessionFuzzTest {
     /** What pgrelay thinks of its clients and pools, for a hang's report. */
     private static String relayState() {
         StringBuilder out = new StringBuilder("clients:");
-        for (ClientSession s : relay.relay().sessions()) {
+        for (ClientSession s : servers.relay().relay().sessions()) {
             out.append(' ')
                     .append(s.id)
                     .append('=')
                     .append(s.stateLabel())
                     .append(s.linkedServer() != null ? "+server" : "");
         }
-        relay.relay().pools().all().forEach(p -> out.append("; pool ").append(p.pool().stats()));
+        servers.relay()
+                .relay()
+                .pools()
+                .all()
+                .forEach(p -> out.append("; pool ").append(p.pool().stats()));
         return out.toString();
     }
 
@@ -305,7 +298,7 @@ class SessionFuzzTest {
         for (int i = 0; i < 200; i++) {
             Set<ServerConnection> linked = new HashSet<>();
             boolean any = false;
-            for (ClientSession s : relay.relay().sessions()) {
+            for (ClientSession s : servers.relay().relay().sessions()) {
                 ServerConnection c = s.linkedServer();
                 if (c != null) {
                     any = true;
@@ -313,7 +306,7 @@ class SessionFuzzTest {
                 }
             }
             boolean leased =
-                    relay.relay().pools().all().stream()
+                    servers.relay().relay().pools().all().stream()
                             .anyMatch(p -> p.pool().stats().active() > 0);
             if (!any && !leased) {
                 return;

@@ -4,12 +4,10 @@ import static io.pgrelay.proxy.RelayFixture.one;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
-import io.pgrelay.testkit.PgServer;
 import java.sql.Connection;
 import java.sql.Statement;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
 
@@ -19,33 +17,18 @@ import org.postgresql.PGNotification;
  */
 class SessionModeTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("pool.pool_mode", "session")
-                        .set("pool.default_pool_size", 2)
-                        .start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.pool_mode", "session")
+                                            .set("pool.default_pool_size", 2));
 
     @Test
     void listenNotify() throws Exception {
-        try (Connection listener = relay.app();
-                Connection notifier = relay.app()) {
+        try (Connection listener = servers.relay().app();
+                Connection notifier = servers.relay().app()) {
             try (Statement st = listener.createStatement()) {
                 st.execute("listen jobs");
             }
@@ -66,7 +49,7 @@ class SessionModeTest {
     @Test
     void clientKeepsItsServerAndSessionStateIsResetAfterIt() throws Exception {
         String pid;
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             pid = one(c, "select pg_backend_pid()");
             try (Statement st = c.createStatement()) {
                 st.execute("set work_mem = '7MB'");
@@ -78,8 +61,8 @@ class SessionModeTest {
             assertEquals("7MB", one(c, "show work_mem"));
         }
         // The next client may get the same server connection, after DISCARD ALL.
-        try (Connection a = relay.app();
-                Connection b = relay.app()) {
+        try (Connection a = servers.relay().app();
+                Connection b = servers.relay().app()) {
             for (Connection c : new Connection[] {a, b}) {
                 assertEquals("4MB", one(c, "show work_mem"));
                 assertEquals("0", one(c, "select count(*) from pg_prepared_statements"));

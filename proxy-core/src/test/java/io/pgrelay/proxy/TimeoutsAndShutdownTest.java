@@ -5,38 +5,24 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.pgrelay.testkit.PgServer;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** query_wait_timeout, idle timeouts, a dead backend, and the graceful shutdown. */
 class TimeoutsAndShutdownTest {
 
-    static PgServer primary;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
     @Test
     void queryWaitTimeoutFailsTheRequestAndTheClientMayRetry() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.default_pool_size", 1)
                                 .set("pool.query_wait_timeout", "1s")
                                 .start();
@@ -57,7 +43,7 @@ class TimeoutsAndShutdownTest {
     @Test
     void idleTransactionTimeoutDisconnectsTheClient() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.idle_transaction_timeout", "1s")
                                 .start();
                 Connection c = relay.app();
@@ -76,7 +62,7 @@ class TimeoutsAndShutdownTest {
     @Test
     void clientIdleTimeoutDisconnectsIdleClients() throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.client_idle_timeout", "1s")
                                 .start();
                 Connection c = relay.app()) {
@@ -90,7 +76,9 @@ class TimeoutsAndShutdownTest {
     @Test
     void deadBackendGivesAClearError() throws Exception {
         try (RelayFixture relay =
-                RelayFixture.builder(primary).set("backends.primary", "127.0.0.1:1").start()) {
+                RelayFixture.builder(servers.primary())
+                        .set("backends.primary", "127.0.0.1:1")
+                        .start()) {
             SQLException e = assertThrows(SQLException.class, relay::app);
             assertEquals("08006", e.getSQLState(), e.getMessage());
             assertTrue(e.getMessage().contains("127.0.0.1:1"), e.getMessage());
@@ -99,7 +87,7 @@ class TimeoutsAndShutdownTest {
 
     @Test
     void gracefulShutdownLetsTheTransactionFinish() throws Exception {
-        RelayFixture relay = RelayFixture.builder(primary).start();
+        RelayFixture relay = RelayFixture.builder(servers.primary()).start();
         try (Connection inTx = relay.app();
                 Connection idle = relay.app()) {
             inTx.setAutoCommit(false);

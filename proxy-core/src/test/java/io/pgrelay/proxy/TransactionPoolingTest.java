@@ -23,9 +23,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.PGConnection;
 import org.postgresql.copy.CopyManager;
 import org.postgresql.util.PSQLException;
@@ -33,41 +33,24 @@ import org.postgresql.util.PSQLException;
 /** Transaction pooling through pgrelay against a real primary and streaming replica. */
 class TransactionPoolingTest {
 
-    static PgServer primary;
-    static PgServer replica;
-    static RelayFixture relay;
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withReplica()
+                    .withRelay(relay -> relay.set("pool.default_pool_size", 4));
 
     @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        replica = primary.startReplica();
-        primary.psql(
-                PgServer.APP_DB,
-                "create table items(id int primary key, name text); "
-                        + "alter table items owner to app");
-        relay =
-                RelayFixture.builder(primary)
-                        .replicas(replica)
-                        .set("pool.default_pool_size", 4)
-                        .start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (replica != null) {
-            replica.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
+    static void createTable() {
+        servers.primary()
+                .psql(
+                        PgServer.APP_DB,
+                        "create table items(id int primary key, name text); "
+                                + "alter table items owner to app");
     }
 
     @Test
     void simpleAndExtendedQueries() throws Exception {
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             assertEquals("3", one(c, "select 1 + 2"));
             try (PreparedStatement ps = c.prepareStatement("select ?::int * 2, ?::text")) {
                 ps.setInt(1, 21);
@@ -78,23 +61,25 @@ class TransactionPoolingTest {
                     assertEquals("héllo", rs.getString(2));
                 }
             }
-            assertEquals(String.valueOf(primary.port()), one(c, "select inet_server_port()"));
+            assertEquals(
+                    String.valueOf(servers.primary().port()), one(c, "select inet_server_port()"));
         }
     }
 
     @Test
     void writesGoToThePrimaryAndReadsToTheReplica() throws Exception {
-        try (Connection w = relay.app();
-                Connection r = relay.appRead()) {
+        try (Connection w = servers.relay().app();
+                Connection r = servers.relay().appRead()) {
             assertEquals("f", one(w, "select pg_is_in_recovery()"));
             assertEquals("t", one(r, "select pg_is_in_recovery()"));
-            assertEquals(String.valueOf(replica.port()), one(r, "select inet_server_port()"));
+            assertEquals(
+                    String.valueOf(servers.replica().port()), one(r, "select inet_server_port()"));
         }
     }
 
     @Test
     void pipelinedBatchAndErrorInTheMiddle() throws Exception {
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             c.setAutoCommit(false);
             try (PreparedStatement ps = c.prepareStatement("insert into items values (?, ?)")) {
                 for (int i = 1000; i < 1100; i++) {
@@ -125,8 +110,8 @@ class TransactionPoolingTest {
 
     @Test
     void transactionKeepsItsServerConnectionWhileOthersInterleave() throws Exception {
-        try (Connection a = relay.app();
-                Connection b = relay.app()) {
+        try (Connection a = servers.relay().app();
+                Connection b = servers.relay().app()) {
             a.setAutoCommit(false);
             String pid = one(a, "select pg_backend_pid()");
             Set<String> otherPids = new HashSet<>();
@@ -143,7 +128,7 @@ class TransactionPoolingTest {
 
     @Test
     void copyInAndOut() throws Exception {
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             CopyManager copy = c.unwrap(PGConnection.class).getCopyAPI();
             StringBuilder data = new StringBuilder();
             for (int i = 5000; i < 7000; i++) {
@@ -171,7 +156,7 @@ class TransactionPoolingTest {
 
     @Test
     void cancelStopsTheQueryOnItsServer() throws Exception {
-        try (Connection c = relay.app();
+        try (Connection c = servers.relay().app();
                 Statement st = c.createStatement()) {
             ExecutorService ex = Executors.newSingleThreadExecutor();
             try {
@@ -198,11 +183,14 @@ class TransactionPoolingTest {
 
     @Test
     void terminatedBackendFailsOnlyItsClient() throws Exception {
-        try (Connection victim = relay.app();
-                Connection bystander = relay.app();
+        try (Connection victim = servers.relay().app();
+                Connection bystander = servers.relay().app();
                 Connection admin =
-                        primary.connect(
-                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                        servers.primary()
+                                .connect(
+                                        PgServer.APP_DB,
+                                        PgServer.SUPERUSER,
+                                        PgServer.SUPERUSER_PASSWORD)) {
             victim.setAutoCommit(false);
             String pid = one(victim, "select pg_backend_pid()");
             one(admin, "select pg_terminate_backend(" + pid + ")");
@@ -236,11 +224,21 @@ class TransactionPoolingTest {
                         "ApplicationName",
                         "tokyo-app");
         try (Connection b =
-                        relay.connect(
-                                relay.writePort(), PgServer.APP_DB, "app", "app-secret", berlin);
+                        servers.relay()
+                                .connect(
+                                        servers.relay().writePort(),
+                                        PgServer.APP_DB,
+                                        "app",
+                                        "app-secret",
+                                        berlin);
                 Connection t =
-                        relay.connect(
-                                relay.writePort(), PgServer.APP_DB, "app", "app-secret", tokyo)) {
+                        servers.relay()
+                                .connect(
+                                        servers.relay().writePort(),
+                                        PgServer.APP_DB,
+                                        "app",
+                                        "app-secret",
+                                        tokyo)) {
             for (int i = 0; i < 10; i++) {
                 assertEquals("Europe/Berlin", one(b, "show timezone"));
                 assertEquals("berlin-app", one(b, "select current_setting('application_name')"));
@@ -262,11 +260,12 @@ class TransactionPoolingTest {
 
     @Test
     void badPasswordAndUnknownDatabase() throws Exception {
-        PSQLException wrong = assertThrows(PSQLException.class, () -> relay.connect("app", "nope"));
+        PSQLException wrong =
+                assertThrows(PSQLException.class, () -> servers.relay().connect("app", "nope"));
         assertEquals("28P01", wrong.getSQLState());
         assertTrue(wrong.getMessage().contains("password authentication failed for user \"app\""));
         PSQLException unknown =
-                assertThrows(PSQLException.class, () -> relay.connect("nobody", "nope"));
+                assertThrows(PSQLException.class, () -> servers.relay().connect("nobody", "nope"));
         assertEquals("28P01", unknown.getSQLState());
         assertTrue(
                 unknown.getMessage()
@@ -275,10 +274,15 @@ class TransactionPoolingTest {
                 assertThrows(
                         PSQLException.class,
                         () ->
-                                relay.connect(
-                                        relay.writePort(), "nodb", "app", "app-secret", Map.of()));
+                                servers.relay()
+                                        .connect(
+                                                servers.relay().writePort(),
+                                                "nodb",
+                                                "app",
+                                                "app-secret",
+                                                Map.of()));
         assertEquals("3D000", db.getSQLState());
-        try (Connection c = relay.app()) {
+        try (Connection c = servers.relay().app()) {
             assertEquals("1", one(c, "select 1"));
         }
     }
@@ -287,15 +291,18 @@ class TransactionPoolingTest {
     void manyClientsShareFewServerConnections() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(16);
         try (Connection admin =
-                primary.connect(
-                        PgServer.POSTGRES_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                servers.primary()
+                        .connect(
+                                PgServer.POSTGRES_DB,
+                                PgServer.SUPERUSER,
+                                PgServer.SUPERUSER_PASSWORD)) {
             var futures = new java.util.ArrayList<Future<Integer>>();
             for (int t = 0; t < 16; t++) {
                 futures.add(
                         pool.submit(
                                 () -> {
                                     int done = 0;
-                                    try (Connection c = relay.app()) {
+                                    try (Connection c = servers.relay().app()) {
                                         for (int i = 0; i < 50; i++) {
                                             assertEquals("1", one(c, "select 1"));
                                             done++;
@@ -324,6 +331,6 @@ class TransactionPoolingTest {
         } finally {
             pool.shutdownNow();
         }
-        assertTrue(column(relay.app(), "select 1").size() == 1);
+        assertTrue(column(servers.relay().app(), "select 1").size() == 1);
     }
 }

@@ -76,10 +76,6 @@ public final class PatroniCluster implements AutoCloseable {
         public Path config() {
             return dir.resolve("patroni.yml");
         }
-
-        public String pgAddress() {
-            return PgServer.HOST + ":" + pgPort;
-        }
     }
 
     private final String scope;

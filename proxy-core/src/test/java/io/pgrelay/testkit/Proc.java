@@ -42,7 +42,6 @@ public final class Proc {
 
     private final List<String> command;
     private final Map<String, String> env = new LinkedHashMap<>();
-    private final List<String> unset = new ArrayList<>();
     private boolean asPostgresOwner;
     private boolean stripPgEnv;
     private Path directory;
@@ -75,12 +74,6 @@ public final class Proc {
     /** Sets an environment variable for the command. */
     public Proc env(String name, String value) {
         env.put(Objects.requireNonNull(name), Objects.requireNonNull(value));
-        return this;
-    }
-
-    /** Removes an inherited environment variable. */
-    public Proc unsetEnv(String name) {
-        unset.add(name);
         return this;
     }
 
@@ -158,7 +151,6 @@ public final class Proc {
                 environment.keySet().removeIf(k -> k.startsWith("PG"));
                 environment.put("LC_ALL", "C");
             }
-            unset.forEach(environment::remove);
             environment.putAll(env);
 
             Process process;

@@ -1,5 +1,12 @@
-package io.pgrelay.pool;
+package io.pgrelay.bench;
 
+import io.pgrelay.pool.Connector;
+import io.pgrelay.pool.Pool;
+import io.pgrelay.pool.PoolException;
+import io.pgrelay.pool.PoolSettings;
+import io.pgrelay.pool.PoolStats;
+import io.pgrelay.pool.Poolable;
+import io.pgrelay.pool.Waiter;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,12 @@
-package io.pgrelay.routing;
+package io.pgrelay.bench;
 
+import io.pgrelay.routing.Backend;
+import io.pgrelay.routing.Member;
+import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.routing.Role;
+import io.pgrelay.routing.Router;
+import io.pgrelay.routing.StaticRouter;
+import io.pgrelay.routing.Topology;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package io.pgrelay.protocol;
+package io.pgrelay.bench;
 
 import io.netty.buffer.AdaptiveByteBufAllocator;
 import io.netty.buffer.ByteBuf;
@@ -10,6 +10,8 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.concurrent.FastThreadLocalThread;
+import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.Messages;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -74,7 +76,7 @@ import org.openjdk.jmh.infra.Blackhole;
         value = 2,
         jvmArgsPrepend = {
             "-Djmh.executor=CUSTOM",
-            "-Djmh.executor.class=io.pgrelay.protocol.EventLoopThreadExecutor"
+            "-Djmh.executor.class=io.pgrelay.bench.EventLoopThreadExecutor"
         })
 @Threads(1)
 @State(Scope.Thread)

@@ -1,4 +1,4 @@
-package io.pgrelay.protocol;
+package io.pgrelay.bench;
 
 import io.netty.util.concurrent.FastThreadLocalThread;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * io.netty.allocator.useCachedMagazinesForNonEventLoopThreads=false}). On JMH's plain worker
  * threads every allocation would take the shared, synchronized path, which pgrelay's event loops
  * never do. Selected with {@code -Djmh.executor=CUSTOM
- * -Djmh.executor.class=io.pgrelay.protocol.EventLoopThreadExecutor} (JMH calls the {@code (int,
+ * -Djmh.executor.class=io.pgrelay.bench.EventLoopThreadExecutor} (JMH calls the {@code (int,
  * String)} constructor).
  */
 public final class EventLoopThreadExecutor extends ThreadPoolExecutor {
