@@ -89,7 +89,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private static final int BLOCKED_WAITING = 1;
     private static final int BLOCKED_BACKPRESSURE = 2;
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final Role role;
     private final ProxyConfig config;
     private final Limits limits;
@@ -233,7 +233,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private boolean consoleDatabase;
 
-    ClientSession(PgRelay relay, Role role) {
+    ClientSession(SessionServices relay, Role role) {
         this.relay = relay;
         this.role = role;
         this.config = relay.config();

@@ -46,7 +46,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final ServerPool pool;
     private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
 
@@ -88,14 +88,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
     private List<ByteBuf> batch;
     private ClientSession batchFor;
 
-    private ServerConnection(PgRelay relay, ServerPool pool) {
+    private ServerConnection(SessionServices relay, ServerPool pool) {
         this.relay = relay;
         this.pool = pool;
     }
 
     /** Opens and logs in a server connection for {@code pool}, on {@code loop} when given. */
     static CompletableFuture<ServerConnection> open(
-            PgRelay relay, ServerPool pool, Object affinity) {
+            SessionServices relay, ServerPool pool, Object affinity) {
         ServerConnection conn = new ServerConnection(relay, pool);
         EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
         Backend backend = pool.key().backend();
@@ -255,10 +255,6 @@ final class ServerConnection extends ChannelInboundHandlerAdapter implements Poo
 
     void setAutoRead(boolean on) {
         channel.config().setAutoRead(on);
-    }
-
-    boolean isWritable() {
-        return channel.isWritable();
     }
 
     /**
