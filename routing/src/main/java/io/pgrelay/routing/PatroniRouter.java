@@ -258,10 +258,6 @@ public final class PatroniRouter implements Router {
         listeners.add(Objects.requireNonNull(listener, "listener"));
     }
 
-    public void removeListener(Runnable listener) {
-        listeners.remove(listener);
-    }
-
     // ------------------------------------------------------------------------------------------
     // Introspection (status pages, probes)
     // ------------------------------------------------------------------------------------------
