@@ -11,8 +11,6 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.pgrelay.admin.AdminSession;
-import io.pgrelay.config.Limits;
-import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.pool.PoolException;
 import io.pgrelay.pool.Waiter;
@@ -91,8 +89,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private final SessionServices relay;
     private final Role role;
-    private final ProxyConfig config;
-    private final Limits limits;
+
+    /** Fixed for the session, like mapStatements; every other setting is read where used. */
+    private final PoolMode poolMode;
+
     private final long connectedAtNanos = System.nanoTime();
     final long id;
     final Instant connectedAt = Instant.now();
@@ -236,10 +236,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     ClientSession(SessionServices relay, Role role) {
         this.relay = relay;
         this.role = role;
-        this.config = relay.config();
-        this.limits = config.limits();
+        this.poolMode = relay.config().poolMode();
         this.mapStatements =
-                config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
+                poolMode == PoolMode.TRANSACTION && relay.config().maxPreparedStatements() > 0;
         this.id = relay.nextClientId();
     }
 
@@ -562,7 +561,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
-            requested = SessionParameters.requested(params, config.ignoreStartupParameters());
+            requested =
+                    SessionParameters.requested(params, relay.config().ignoreStartupParameters());
         } catch (IllegalArgumentException e) {
             fatal(ErrorResponse.fatal(SqlState.PROTOCOL_VIOLATION, e.getMessage()));
             return;
@@ -577,7 +577,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         login =
                 new PasswordExchange(
                         user, relay.credentials().secret(user).orElse(null), relay.credentials());
-        onLoginStep(login.start(config.authType(), channel.alloc()));
+        onLoginStep(login.start(relay.config().authType(), channel.alloc()));
     }
 
     private void onPasswordMessage(ByteBuf frame) {
@@ -643,8 +643,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void startConsole() {
-        boolean mayControl = config.adminUsers().contains(user);
-        if (!mayControl && !config.statsUsers().contains(user)) {
+        boolean mayControl = relay.config().adminUsers().contains(user);
+        if (!mayControl && !relay.config().statsUsers().contains(user)) {
             fatal(
                     ErrorResponse.fatal(
                             "42501",
@@ -846,7 +846,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         String paused = relay.holdReason(database);
         if (paused != null) {
-            hold(paused, config.poolSettings().queryWaitTimeout(), SqlState.QUERY_CANCELED);
+            hold(paused, relay.config().poolSettings().queryWaitTimeout(), SqlState.QUERY_CANCELED);
             return;
         }
         Optional<Backend> backend = relay.router().route(role);
@@ -873,7 +873,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     role == Role.PRIMARY
                             ? "no writable primary: " + relay.noPrimaryReason()
                             : "no replica or primary to read from: " + relay.noPrimaryReason(),
-                    config.leaderWaitTimeout(),
+                    relay.config().leaderWaitTimeout(),
                     SqlState.CANNOT_CONNECT_NOW);
             return;
         }
@@ -1111,9 +1111,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         String overLimit =
-                limits.checkClientStatements(
-                        statements.size() + 1,
-                        statements.bytes() + 2L * name.length() + statementBody.length);
+                relay.config()
+                        .limits()
+                        .checkClientStatements(
+                                statements.size() + 1,
+                                statements.bytes() + 2L * name.length() + statementBody.length);
         if (overLimit != null) {
             answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, overLimit);
             return;
@@ -1123,7 +1125,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             answerError(
                     SqlState.CONFIGURATION_LIMIT_EXCEEDED,
                     "the shared prepared statement cache is full ("
-                            + limits.preparedStatementCacheBytes()
+                            + relay.config().limits().preparedStatementCacheBytes()
                             + " bytes of statement text,"
                             + " limits.prepared_statement_cache_size)");
             return;
@@ -1225,7 +1227,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * requests in order, and a later Bind finds it missing here and prepares it again.
      */
     private void makeRoomOnServer() {
-        int max = config.maxPreparedStatements();
+        int max = relay.config().maxPreparedStatements();
         var it = server.prepared.keySet().iterator();
         while (server.prepared.size() >= max && it.hasNext()) {
             Statement evicted = it.next();
@@ -1496,7 +1498,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         handBack(conn);
         hold(
                 "no writable primary: " + relay.noPrimaryReason(),
-                config.leaderWaitTimeout(),
+                relay.config().leaderWaitTimeout(),
                 SqlState.CANNOT_CONNECT_NOW);
     }
 
@@ -1581,7 +1583,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                                     "query_wait_timeout: no server connection to "
                                             + failed.pool.key().backend()
                                             + " became free within "
-                                            + config.poolSettings().queryWaitTimeout().toSeconds()
+                                            + relay.config()
+                                                    .poolSettings()
+                                                    .queryWaitTimeout()
+                                                    .toSeconds()
                                             + " s");
                     case CONNECT_FAILED ->
                             e.getCause() instanceof ServerLoginException sle
@@ -1611,7 +1616,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                                 + backend
                                 + ": "
                                 + error.message(),
-                        config.leaderWaitTimeout(),
+                        relay.config().leaderWaitTimeout(),
                         SqlState.CANNOT_CONNECT_NOW);
                 return;
             }
@@ -1876,7 +1881,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 && !clientSkipping
                 && !copyIn
                 && !batchOpen
-                && (config.poolMode() == PoolMode.TRANSACTION || closeWhenIdle)) {
+                && (poolMode == PoolMode.TRANSACTION || closeWhenIdle)) {
             channel.flush();
             wroteToClient = false;
             releaseServer();
@@ -1956,7 +1961,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 relay.reportUnavailable(conn.backend());
                 hold(
                         "no writable primary: " + relay.noPrimaryReason(),
-                        config.leaderWaitTimeout(),
+                        relay.config().leaderWaitTimeout(),
                         SqlState.CANNOT_CONNECT_NOW);
             }
             return;
@@ -1996,7 +2001,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 conn.backend(),
                 conn.processId(),
                 LogSafe.escape(error.toString(), 300));
-        if (config.poolMode() == PoolMode.SESSION) {
+        if (poolMode == PoolMode.SESSION) {
             fatal(error.withSeverity("FATAL"));
             return;
         }
@@ -2076,7 +2081,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         long idle = now - lastActivityNanos;
         if (state != State.READY) {
-            long login = config.clientLoginTimeout().toNanos();
+            long login = relay.config().clientLoginTimeout().toNanos();
             if (login > 0 && now - connectedAtNanos > login && !held) {
                 fatal(
                         ErrorResponse.fatal(
@@ -2095,7 +2100,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                             holdSqlState, holdReason + " (waited " + waitedSeconds + " s)"));
             return;
         }
-        long clientIdle = config.clientIdleTimeout().toNanos();
+        long clientIdle = relay.config().clientIdleTimeout().toNanos();
         if (clientIdle > 0
                 && server == null
                 && lease == null
@@ -2105,7 +2110,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             fatal(ErrorResponse.fatal("57P05", "client_idle_timeout: closing idle connection"));
             return;
         }
-        long idleTx = config.idleTransactionTimeout().toNanos();
+        long idleTx = relay.config().idleTransactionTimeout().toNanos();
         if (idleTx > 0
                 && server != null
                 && txStatus != Messages.IDLE
@@ -2236,8 +2241,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         .discard(
                                 conn,
                                 "client disconnected with a transaction or request in progress");
-            } else if (config.poolMode() == PoolMode.SESSION) {
-                conn.resetAndRelease(config.serverResetQuery());
+            } else if (poolMode == PoolMode.SESSION) {
+                conn.resetAndRelease(relay.config().serverResetQuery());
             } else {
                 conn.pool().pool().release(conn);
             }
