@@ -22,15 +22,19 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * What the admin console shows and does, over pgrelay's live state. Views are computed on demand
- * from the sessions, pools and connections (cheap enough for thousands of clients, and nothing is
- * kept up to date for a console nobody is looking at).
+ * What the admin console shows (its control commands are {@link AdminActions}'), over pgrelay's
+ * live state. Views are computed on demand from the sessions, pools and connections (cheap enough
+ * for thousands of clients, and nothing is kept up to date for a console nobody is looking at).
  */
 final class AdminConsole implements AdminView, AdminControl {
 
     static final String VERSION = "0.1.0";
 
-    private final PgRelay relay;
+    /** PgBouncer's stats_period: averages in SHOW STATS cover the last full period. */
+    static final int STATS_PERIOD_SECONDS = 15;
+
+    private final RelayServices services;
+    private final AdminActions actions;
 
     /** Totals at the start of the current stats period, per database, for the averages. */
     private Map<String, long[]> periodStart = Map.of();
@@ -39,8 +43,9 @@ final class AdminConsole implements AdminView, AdminControl {
     private Map<String, long[]> lastPeriodDelta = Map.of();
     private double lastPeriodSeconds = 1;
 
-    AdminConsole(PgRelay relay) {
-        this.relay = relay;
+    AdminConsole(RelayServices services, AdminActions actions) {
+        this.services = services;
+        this.actions = actions;
     }
 
     /** A console session for a client that has logged in to the console database. */
@@ -69,7 +74,7 @@ final class AdminConsole implements AdminView, AdminControl {
     @Override
     public List<PoolRow> pools() {
         Map<ServerPool, int[]> clients = new HashMap<>();
-        for (ClientSession s : relay.sessions()) {
+        for (ClientSession s : services.sessions()) {
             ServerPool home = s.homePool();
             if (home != null && !s.isConsole()) {
                 int[] c = clients.computeIfAbsent(home, k -> new int[2]);
@@ -96,7 +101,7 @@ final class AdminConsole implements AdminView, AdminControl {
                             0,
                             st.connecting(),
                             st.maxWaitNanos() / 1000,
-                            relay.config().poolMode().name().toLowerCase(),
+                            services.config().poolMode().name().toLowerCase(),
                             null,
                             p.role().label(),
                             p.key().backend().toString()));
@@ -105,7 +110,7 @@ final class AdminConsole implements AdminView, AdminControl {
     }
 
     private List<ServerPool> sortedPools() {
-        List<ServerPool> pools = new ArrayList<>(relay.pools().all());
+        List<ServerPool> pools = new ArrayList<>(services.pools().all());
         // By the raw names: PoolKey.toString() is cut for logs, and it would allocate per
         // comparison.
         pools.sort(
@@ -122,7 +127,7 @@ final class AdminConsole implements AdminView, AdminControl {
      */
     private Map<String, long[]> totals() {
         Map<String, long[]> t = new TreeMap<>();
-        for (ServerPool p : relay.pools().all()) {
+        for (ServerPool p : services.pools().all()) {
             long[] v = t.computeIfAbsent(p.key().database(), k -> new long[12]);
             v[0] += p.pool().stats().leases();
             v[1] += p.transactions.sum();
@@ -198,7 +203,7 @@ final class AdminConsole implements AdminView, AdminControl {
     public List<ConnectionRow> clients() {
         long now = System.nanoTime();
         List<ConnectionRow> rows = new ArrayList<>();
-        for (ClientSession s : relay.sessions()) {
+        for (ClientSession s : services.sessions()) {
             InetSocketAddress remote = address(s.channel().remoteAddress());
             InetSocketAddress local = address(s.channel().localAddress());
             ServerConnection linked = s.linkedServer();
@@ -264,9 +269,9 @@ final class AdminConsole implements AdminView, AdminControl {
 
     @Override
     public List<DatabaseRow> databases() {
-        ProxyConfig cfg = relay.config();
+        ProxyConfig cfg = services.config();
         Map<String, int[]> clientsPerDb = new HashMap<>();
-        for (ClientSession s : relay.sessions()) {
+        for (ClientSession s : services.sessions()) {
             if (s.database() != null) {
                 clientsPerDb.computeIfAbsent(s.database(), k -> new int[1])[0]++;
             }
@@ -277,7 +282,7 @@ final class AdminConsole implements AdminView, AdminControl {
             Backend b = p.key().backend();
             String name = db + (rows.containsKey(db) ? "@" + b : "");
             int current = 0;
-            for (ServerPool q : relay.pools().all()) {
+            for (ServerPool q : services.pools().all()) {
                 if (q.key().database().equals(db) && q.key().backend().equals(b)) {
                     current += q.pool().stats().total();
                 }
@@ -300,8 +305,8 @@ final class AdminConsole implements AdminView, AdminControl {
                             current,
                             0,
                             clientsPerDb.getOrDefault(db, new int[1])[0],
-                            relay.isPaused(db),
-                            relay.isDisabled(db)));
+                            services.isPaused(db),
+                            services.isDisabled(db)));
         }
         List<DatabaseRow> out = new ArrayList<>();
         out.add(
@@ -331,17 +336,17 @@ final class AdminConsole implements AdminView, AdminControl {
     @Override
     public List<UserRow> users() {
         Map<String, int[]> perUser = new HashMap<>();
-        for (ClientSession s : relay.sessions()) {
+        for (ClientSession s : services.sessions()) {
             if (s.user() != null) {
                 perUser.computeIfAbsent(s.user(), k -> new int[1])[0]++;
             }
         }
         Map<String, Integer> servers = new HashMap<>();
-        for (ServerPool p : relay.pools().all()) {
+        for (ServerPool p : services.pools().all()) {
             servers.merge(p.key().user(), p.pool().stats().total(), Integer::sum);
         }
         List<UserRow> rows = new ArrayList<>();
-        for (String u : new TreeSet<>(relay.credentials().users())) {
+        for (String u : new TreeSet<>(services.credentials().users())) {
             rows.add(
                     new UserRow(
                             u,
@@ -360,7 +365,7 @@ final class AdminConsole implements AdminView, AdminControl {
     public Lists lists() {
         int used = 0;
         int login = 0;
-        for (ClientSession s : relay.sessions()) {
+        for (ClientSession s : services.sessions()) {
             if (s.stateLabel().equals("login")) {
                 login++;
             } else {
@@ -371,7 +376,7 @@ final class AdminConsole implements AdminView, AdminControl {
         int usedServers = 0;
         Set<String> databases = new TreeSet<>();
         Set<String> users = new TreeSet<>();
-        for (ServerPool p : relay.pools().all()) {
+        for (ServerPool p : services.pools().all()) {
             PoolStats st = p.pool().stats();
             freeServers += st.idle();
             usedServers += st.active() + st.connecting();
@@ -380,8 +385,8 @@ final class AdminConsole implements AdminView, AdminControl {
         }
         return new Lists(
                 databases.size() + 1,
-                relay.credentials().users().size(),
-                relay.pools().all().size(),
+                services.credentials().users().size(),
+                services.pools().all().size(),
                 0,
                 used,
                 login,
@@ -394,7 +399,7 @@ final class AdminConsole implements AdminView, AdminControl {
         Map<String, String> defaults =
                 ProxyConfig.from(ProxyConfig.defaults().resolve().getConfig("pgrelay")).settings();
         List<ConfigRow> rows = new ArrayList<>();
-        relay.config()
+        services.config()
                 .settings()
                 .forEach(
                         (k, v) ->
@@ -403,14 +408,13 @@ final class AdminConsole implements AdminView, AdminControl {
                                                 k,
                                                 v,
                                                 defaults.getOrDefault(k, ""),
-                                                PgRelay.RELOADABLE.stream()
-                                                        .anyMatch(k::startsWith))));
+                                                ConfigReloader.isReloadable(k))));
         return rows;
     }
 
     @Override
     public State state() {
-        return relay.isPaused(null) ? State.PAUSED : State.ACTIVE;
+        return services.isPaused(null) ? State.PAUSED : State.ACTIVE;
     }
 
     @Override
@@ -420,12 +424,12 @@ final class AdminConsole implements AdminView, AdminControl {
 
     @Override
     public List<TopologyRow> topology() {
-        return relay.topologyRows();
+        return services.status().topologyRows();
     }
 
     @Override
     public List<PreparedStatementRow> preparedStatements() {
-        return relay.preparedStatements().rows();
+        return services.preparedStatements().rows();
     }
 
     private static InetSocketAddress address(SocketAddress a) {
@@ -448,65 +452,61 @@ final class AdminConsole implements AdminView, AdminControl {
 
     // ------------------------------------------------------------------ control
 
+    // The console session takes its views and its commands from one object; the commands are
+    // AdminActions'.
+
     @Override
     public CompletableFuture<String> pause(String database) {
-        return relay.pause(database);
+        return actions.pause(database);
     }
 
     @Override
     public CompletableFuture<String> resume(String database) {
-        return relay.resume(database);
+        return actions.resume(database);
     }
 
     @Override
     public CompletableFuture<String> reconnect(String database) {
-        relay.reconnect(database);
-        return AdminControl.done();
+        return actions.reconnect(database);
     }
 
     @Override
     public CompletableFuture<String> kill(String database) {
-        relay.kill(database);
-        return AdminControl.done();
+        return actions.kill(database);
     }
 
     @Override
     public CompletableFuture<String> killClient(long clientId) {
-        return relay.killClient(clientId)
-                ? AdminControl.done()
-                : AdminControl.failed("no client with id " + clientId);
+        return actions.killClient(clientId);
     }
 
     @Override
     public CompletableFuture<String> disable(String database) {
-        relay.setDisabled(database, true);
-        return AdminControl.done();
+        return actions.disable(database);
     }
 
     @Override
     public CompletableFuture<String> enable(String database) {
-        relay.setDisabled(database, false);
-        return AdminControl.done();
+        return actions.enable(database);
     }
 
     @Override
     public CompletableFuture<String> reload() {
-        return CompletableFuture.completedFuture(relay.reload());
+        return actions.reload();
     }
 
     @Override
     public CompletableFuture<String> shutdown(ShutdownMode mode) {
-        relay.shutdownInBackground(mode == ShutdownMode.IMMEDIATE);
-        return AdminControl.done();
+        return actions.shutdown(mode);
     }
 
     @Override
     public CompletableFuture<String> waitClose(String database) {
-        return relay.waitClose(database);
+        return actions.waitClose(database);
     }
 
     @Override
     public CompletableFuture<String> set(String key, String value) {
-        return CompletableFuture.completedFuture(relay.set(key, value));
+        return actions.set(key, value);
     }
 }

@@ -41,7 +41,7 @@ final class ClientLogin {
     private static final ByteBuf ENCRYPTION_REFUSED =
             Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final Channel channel;
     private final Session session;
     private boolean sslAnswered;
@@ -51,7 +51,7 @@ final class ClientLogin {
     /** The password exchange, between the StartupMessage and its outcome. */
     private PasswordExchange exchange;
 
-    ClientLogin(PgRelay relay, Channel channel, Session session) {
+    ClientLogin(SessionServices relay, Channel channel, Session session) {
         this.relay = relay;
         this.channel = channel;
         this.session = session;

@@ -83,7 +83,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         CLOSED
     }
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final Role role;
     private final long connectedAtNanos = System.nanoTime();
     final long id;
@@ -155,7 +155,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** An unexpected exception was thrown while serving this client. */
     private boolean internalError;
 
-    ClientSession(PgRelay relay, Role role) {
+    ClientSession(SessionServices relay, Role role) {
         this.relay = relay;
         this.role = role;
         this.id = relay.nextClientId();

@@ -23,12 +23,12 @@ final class InjectedQueries {
         REFUSED
     }
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final LeaderProbe probe;
     private int outstanding;
     private ErrorResponse error;
 
-    InjectedQueries(PgRelay relay, LeaderProbe probe) {
+    InjectedQueries(SessionServices relay, LeaderProbe probe) {
         this.relay = relay;
         this.probe = probe;
     }

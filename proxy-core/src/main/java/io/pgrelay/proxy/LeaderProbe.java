@@ -9,14 +9,14 @@ import io.pgrelay.protocol.Messages;
  * reports in_hot_standby only at login and when it next answers, so a connection opened while the
  * leader was still promoting is asked again with an empty query; before version 14, which has no
  * in_hot_standby, with {@code SELECT pg_is_in_recovery()}. The answer reaches the router through
- * {@link PgRelay#reportHotStandby}; the client then decides with the router's primary.
+ * {@link SessionServices#reportHotStandby}; the client then decides with the router's primary.
  */
 final class LeaderProbe {
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private ServerConnection asked;
 
-    LeaderProbe(PgRelay relay) {
+    LeaderProbe(SessionServices relay) {
         this.relay = relay;
     }
 

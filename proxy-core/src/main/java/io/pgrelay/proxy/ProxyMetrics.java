@@ -43,7 +43,7 @@ final class ProxyMetrics implements AutoCloseable {
     private final LongAdder leaderChanges = new LongAdder();
 
     private final boolean histograms;
-    private final PgRelay relay;
+    private final RelayServices relay;
 
     /** Pools that have meters, at most admin.max_pool_metrics. */
     private final AtomicInteger meteredPools = new AtomicInteger();
@@ -51,7 +51,7 @@ final class ProxyMetrics implements AutoCloseable {
     /** The limit last warned about: warn once, and again only after a reload changed it. */
     private final AtomicInteger warnedAtLimit = new AtomicInteger(-1);
 
-    ProxyMetrics(PgRelay relay) {
+    ProxyMetrics(RelayServices relay) {
         this.relay = relay;
         this.histograms = relay.config().metricsHistograms();
         this.metrics = Metrics.create();
@@ -88,7 +88,7 @@ final class ProxyMetrics implements AutoCloseable {
                     .tag("state", state)
                     .register(registry);
         }
-        Gauge.builder("pgrelay.buffered.messages", relay, PgRelay::bufferedMessageBytes)
+        Gauge.builder("pgrelay.buffered.messages", relay, RelayServices::bufferedMessageBytes)
                 .description(
                         "Memory reserved by large client messages being received"
                                 + " (limits.max_buffered_message_bytes)")
@@ -278,7 +278,7 @@ final class ProxyMetrics implements AutoCloseable {
      * Topology meters: eligible replicas, etcd connection, per-member replica lag (registered as
      * members appear).
      */
-    void registerTopology(PgRelay relay) {
+    void registerTopology(RelayServices relay) {
         Gauge.builder("pgrelay.replicas.eligible", relay, r -> r.eligibleReplicaCount())
                 .description("Replicas the read port may use right now")
                 .register(registry);
@@ -298,10 +298,10 @@ final class ProxyMetrics implements AutoCloseable {
     private final java.util.Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
 
     /** Called on every topology update: a lag gauge for each member not seen before. */
-    void watchMembers(PgRelay relay, Iterable<String> memberNames) {
+    void watchMembers(RoutingState routing, Iterable<String> memberNames) {
         for (String name : memberNames) {
             if (laggingMembers.add(name)) {
-                Gauge.builder("pgrelay.replica.lag.bytes", relay, r -> r.replicaLagBytes(name))
+                Gauge.builder("pgrelay.replica.lag.bytes", routing, r -> r.replicaLagBytes(name))
                         .description(
                                 "How far a member's WAL position is behind the leader (status.optime minus"
                                         + " xlog_location, as Patroni last published them)")

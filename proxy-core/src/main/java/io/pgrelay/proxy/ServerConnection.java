@@ -51,7 +51,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final ServerPool pool;
     private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
 
@@ -91,7 +91,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private List<ByteBuf> batch;
     private ClientSession batchFor;
 
-    private ServerConnection(PgRelay relay, ServerPool pool) {
+    private ServerConnection(SessionServices relay, ServerPool pool) {
         this.relay = relay;
         this.pool = pool;
         // Logged in with these; the ones the server does not report keep these values.
@@ -100,7 +100,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     /** Opens and logs in a server connection for {@code pool}, on {@code loop} when given. */
     static CompletableFuture<ServerConnection> open(
-            PgRelay relay, ServerPool pool, Object affinity) {
+            SessionServices relay, ServerPool pool, Object affinity) {
         ServerConnection conn = new ServerConnection(relay, pool);
         EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
         Backend backend = pool.key().backend();

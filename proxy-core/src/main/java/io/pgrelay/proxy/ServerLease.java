@@ -60,7 +60,7 @@ final class ServerLease {
             };
     private static final int MAX_INLINE_GRANTS = 2;
 
-    private final PgRelay relay;
+    private final SessionServices relay;
     private final ClientSession session;
     private final Client client;
     private final EventLoop loop;
@@ -95,7 +95,7 @@ final class ServerLease {
     private String holdReason;
     private String holdSqlState;
 
-    ServerLease(PgRelay relay, ClientSession session, Client client, Role role) {
+    ServerLease(SessionServices relay, ClientSession session, Client client, Role role) {
         this.relay = relay;
         this.session = session;
         this.client = client;

@@ -37,7 +37,7 @@ final class ServerPools {
     /** How often the janitor looks for idle pools: autodb_idle_timeout has second resolution. */
     private static final long IDLE_CHECK_NANOS = TimeUnit.SECONDS.toNanos(1);
 
-    private final PgRelay relay;
+    private final RelayServices relay;
     private final Map<PoolKey, ServerPool> pools = new ConcurrentHashMap<>();
 
     /** Pools whose last login the server refused; the janitor removes them once unused. */
@@ -46,7 +46,7 @@ final class ServerPools {
     /** Janitor thread only. */
     private long lastIdleCheckNanos = System.nanoTime();
 
-    ServerPools(PgRelay relay) {
+    ServerPools(RelayServices relay) {
         this.relay = relay;
     }
 

@@ -1,0 +1,179 @@
+package io.pgrelay.proxy;
+
+import io.pgrelay.config.ProxyConfig;
+import io.pgrelay.routing.Backend;
+import io.pgrelay.routing.EtcdTopologySource;
+import io.pgrelay.routing.Member;
+import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.routing.Role;
+import io.pgrelay.routing.Router;
+import io.pgrelay.routing.StaticRouter;
+import io.pgrelay.routing.Topology;
+import io.pgrelay.routing.TopologySource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The router (and the etcd watch feeding it when following Patroni), what server connections tell
+ * it (a leader that cannot be reached, a promotion), and what happens when its answer changes: held
+ * clients wake, pools whose backend lost its role are retired, leader changes are counted.
+ */
+final class RoutingState {
+
+    private static final Logger log = LoggerFactory.getLogger(RoutingState.class);
+
+    private final Router router;
+
+    /** The router when following Patroni, else null. */
+    private final PatroniRouter patroni;
+
+    private final ProxyMetrics metrics;
+    private final ServerPools pools;
+    private final HeldClients held;
+    private volatile Backend lastPrimary;
+
+    /** The etcd watch when following Patroni, else null. */
+    private final TopologySource topologySource;
+
+    RoutingState(ProxyConfig config, ProxyMetrics metrics, ServerPools pools, HeldClients held) {
+        this.metrics = metrics;
+        this.pools = pools;
+        this.held = held;
+        if (config.routingSource().equals("patroni")) {
+            patroni =
+                    new PatroniRouter(config.maxReplicaLagBytes(), config.readFallbackToPrimary());
+            router = patroni;
+            patroni.addListener(this::onRoutingChange);
+            topologySource =
+                    new EtcdTopologySource(
+                            EtcdTopologySource.Settings.of(
+                                            config.etcdEndpoints(),
+                                            config.patroniNamespace(),
+                                            config.patroniScope())
+                                    .withRequestTimeout(config.etcdRequestTimeout()));
+        } else {
+            router = new StaticRouter(config.primary(), config.replicas());
+            patroni = null;
+            topologySource = null;
+        }
+    }
+
+    /** Starts following the cluster (Patroni), or logs the configured backends. */
+    void start(ProxyConfig config) {
+        if (patroni == null) {
+            log.info("backend primary {}", config.primary());
+            for (Backend replica : config.replicas()) {
+                log.info("backend replica {}", replica);
+            }
+            if (config.replicas().isEmpty()) {
+                log.info("no replicas configured: the read port uses the primary");
+            }
+            return;
+        }
+        log.info(
+                "routing: Patroni scope \"{}\" in etcd {} (namespace {})",
+                config.patroniScope(),
+                config.etcdEndpoints(),
+                config.patroniNamespace());
+        topologySource.start(
+                t -> {
+                    patroni.update(t);
+                    metrics.watchMembers(this, t.members().keySet());
+                    // Any cluster event (a member turning master, a key moving) is a good moment
+                    // for held writes to look again, even when the routing answer itself did not
+                    // change.
+                    if (held.anyHeld()) {
+                        held.wake();
+                    }
+                });
+    }
+
+    /** Stops the etcd watch. */
+    void close() {
+        if (topologySource != null) {
+            topologySource.close();
+        }
+    }
+
+    Router router() {
+        return router;
+    }
+
+    PatroniRouter patroni() {
+        return patroni;
+    }
+
+    /**
+     * Why writes have nowhere to go right now (Patroni routing), for the error a held client
+     * finally gets.
+     */
+    String noPrimaryReason() {
+        if (patroni == null) {
+            return "no primary";
+        }
+        Topology t = patroni.topology();
+        String etcd =
+                t.sourceConnected() ? "" : " (etcd unreachable, using the last known topology)";
+        if (t.switchoverPending()) {
+            return "switchover in progress" + etcd;
+        }
+        if (t.leader() == null) {
+            return "the cluster has no leader" + etcd;
+        }
+        return "leader " + t.leader() + " is not confirmed writable" + etcd;
+    }
+
+    /**
+     * Connecting to {@code backend} failed: if it was the confirmed leader, writes wait for a new
+     * confirmation.
+     */
+    void reportUnavailable(Backend backend) {
+        if (patroni != null) {
+            patroni.confirmWritable(backend, false);
+        }
+    }
+
+    /** A server connection reported in_hot_standby (at login, or when it changed: promotion). */
+    void reportHotStandby(Backend backend, String value) {
+        if (patroni != null && value != null) {
+            patroni.confirmWritable(backend, value.equals("off"));
+        }
+    }
+
+    /**
+     * The router's answer changed: wake held clients, retire pools whose backend no longer serves
+     * their role (idle connections close now, busy ones when released), count leader changes.
+     */
+    private void onRoutingChange() {
+        Backend primary = router.route(Role.PRIMARY).orElse(null);
+        if (primary != null && !primary.equals(lastPrimary)) {
+            if (lastPrimary != null) {
+                metrics.leaderChanged();
+            }
+            log.info("writes now go to {}", primary);
+            lastPrimary = primary;
+        }
+        for (ServerPool p : pools.all()) {
+            if (!router.stillServes(p.key().backend(), p.role())) {
+                p.pool().retire(p.key().backend() + " no longer serves " + p.role().label());
+            }
+        }
+        held.wake();
+    }
+
+    /** Replicas the read port may use right now. */
+    double eligibleReplicaCount(ProxyConfig config) {
+        return patroni != null ? patroni.replicas().size() : config.replicas().size();
+    }
+
+    /** How far {@code member} is behind the leader, in bytes; NaN when unknown. */
+    double replicaLagBytes(String member) {
+        Topology t = patroni.topology();
+        Member m = t.members().get(member);
+        if (m == null) {
+            return Double.NaN;
+        }
+        long lag = member.equals(t.leader()) ? 0 : t.lagBytes(m);
+        return lag == Long.MAX_VALUE ? Double.NaN : lag;
+    }
+}
