@@ -2,7 +2,6 @@ package io.pgrelay.proxy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.pgrelay.admin.AdminControl;
 import io.pgrelay.admin.AdminSession;
 import io.pgrelay.admin.AdminView;
 import io.pgrelay.config.ProxyConfig;
@@ -19,14 +18,13 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
 
 /**
- * What the admin console shows (its control commands are {@link AdminActions}'), over pgrelay's
- * live state. Views are computed on demand from the sessions, pools and connections (cheap enough
- * for thousands of clients, and nothing is kept up to date for a console nobody is looking at).
+ * What the admin console shows (its control commands are {@link AdminActions}), over pgrelay's live
+ * state. Views are computed on demand from the sessions, pools and connections (cheap enough for
+ * thousands of clients, and nothing is kept up to date for a console nobody is looking at).
  */
-final class AdminConsole implements AdminView, AdminControl {
+final class AdminConsole implements AdminView {
 
     static final String VERSION = "0.1.0";
 
@@ -52,7 +50,7 @@ final class AdminConsole implements AdminView, AdminControl {
     AdminSession open(boolean mayControl, Channel channel) {
         return new AdminSession(
                 this,
-                this,
+                actions,
                 mayControl,
                 channel.alloc(),
                 channel.eventLoop(),
@@ -448,65 +446,5 @@ final class AdminConsole implements AdminView, AdminControl {
 
     private static Instant ago(long now, long thenNanos) {
         return Instant.now().minusNanos(Math.max(0, now - thenNanos));
-    }
-
-    // ------------------------------------------------------------------ control
-
-    // The console session takes its views and its commands from one object; the commands are
-    // AdminActions'.
-
-    @Override
-    public CompletableFuture<String> pause(String database) {
-        return actions.pause(database);
-    }
-
-    @Override
-    public CompletableFuture<String> resume(String database) {
-        return actions.resume(database);
-    }
-
-    @Override
-    public CompletableFuture<String> reconnect(String database) {
-        return actions.reconnect(database);
-    }
-
-    @Override
-    public CompletableFuture<String> kill(String database) {
-        return actions.kill(database);
-    }
-
-    @Override
-    public CompletableFuture<String> killClient(long clientId) {
-        return actions.killClient(clientId);
-    }
-
-    @Override
-    public CompletableFuture<String> disable(String database) {
-        return actions.disable(database);
-    }
-
-    @Override
-    public CompletableFuture<String> enable(String database) {
-        return actions.enable(database);
-    }
-
-    @Override
-    public CompletableFuture<String> reload() {
-        return actions.reload();
-    }
-
-    @Override
-    public CompletableFuture<String> shutdown(ShutdownMode mode) {
-        return actions.shutdown(mode);
-    }
-
-    @Override
-    public CompletableFuture<String> waitClose(String database) {
-        return actions.waitClose(database);
-    }
-
-    @Override
-    public CompletableFuture<String> set(String key, String value) {
-        return actions.set(key, value);
     }
 }
