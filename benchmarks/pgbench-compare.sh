@@ -14,17 +14,21 @@
 # log), failed transactions, CPU seconds each proxy process used per 1,000 transactions, and tps
 # ratios against PgBouncer and direct. With --idle-clients N it finally measures the RSS of pgrelay
 # and of PgBouncer holding N idle authenticated client connections, each proxy in turn while the
-# other one is idle. Raw per-run pgbench outputs, configs and logs go to
+# other one is idle. With --baseline-jar (or BASELINE_JAR) a second pgrelay, the target
+# `baseline`, runs from another jar next to the first one, so one interleaved run compares two
+# builds (before/after a change). Raw per-run pgbench outputs, configs and logs go to
 # benchmarks/results/<timestamp>/ (ignored by git); processes and temp dirs are cleaned up on exit.
 #
 # Usage:
 #   benchmarks/pgbench-compare.sh [--targets LIST] [--clients LIST] [--protocols LIST] [--prepared]
-#                                 [--runs N] [--idle-clients N] [--build]
+#                                 [--runs N] [--idle-clients N] [--build] [--baseline-jar PATH]
 #
-#   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay,haproxy (default: all four,
-#                     haproxy only if the HAProxy binary, $HAPROXY, exists; otherwise the summary
-#                     says it was not run). haproxy forwards to the PgBouncer instance, which is
-#                     started for it even if pgbouncer itself is not a target.
+#   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay,baseline,haproxy (default:
+#                     direct,pgbouncer,pgrelay,haproxy, plus baseline after pgrelay when a baseline
+#                     jar is given; haproxy only if the HAProxy binary, $HAPROXY, exists; otherwise
+#                     the summary says it was not run). haproxy forwards to the PgBouncer instance,
+#                     which is started for it even if pgbouncer itself is not a target. baseline
+#                     asked for without a jar is an n/a column with the reason.
 #   --clients LIST    client counts (default 1,16,64,256,1000). direct is skipped above
 #                     max_connections-10 (290).
 #   --protocols LIST  pgbench -M protocols (default simple,extended,prepared). PgBouncer 1.18 in
@@ -40,6 +44,12 @@
 #                     max_client_conn = N + 1000. The issue's measurement is --idle-clients 10000;
 #                     idle only, without pgbench points: --clients none.
 #   --build           build proxy-core/target/pgrelay.jar (mvn -B -q -DskipTests package) if missing
+#   --baseline-jar PATH  the jar of the `baseline` target (default $BASELINE_JAR): a second pgrelay
+#                     started exactly like the `pgrelay` target (bin/pgrelay, same JVM options and
+#                     -D settings) but from this jar and on its own ports; it takes part in the
+#                     interleaving, the warm-up, every table, the idle test, and adds the ratio
+#                     column pgrelay/baseline. Never built by --build. E.g. the jar of the commit
+#                     before a refactoring: git worktree add /tmp/before <commit>, build it there.
 #   -h, --help        this text
 #
 # Environment:
@@ -59,10 +69,11 @@
 #   PG_BINDIR=/usr/lib/postgresql/15/bin   PostgreSQL programs (initdb, pg_ctl, psql, pgbench)
 #   PGBOUNCER=/usr/sbin/pgbouncer          PgBouncer binary
 #   HAPROXY=/usr/sbin/haproxy              HAProxy binary (Debian: apt-get install haproxy)
-#   JAVA=java  JAVA_OPTS=                  JVM used for pgrelay (and the idle client); extra JVM
-#                                          options for pgrelay, after those of
+#   JAVA=java  JAVA_OPTS=                  JVM used for pgrelay and baseline (and the idle client);
+#                                          extra JVM options for both, after those of
 #   PGRELAY_JVM_OPTIONS=<repo>/conf/jvm.options  (what bin/pgrelay uses; /dev/null for none)
 #   PGRELAY_JAR=<repo>/proxy-core/target/pgrelay.jar
+#   BASELINE_JAR=                          same as --baseline-jar (empty: no baseline)
 #   PGSSLMODE=disable  (libpq clients; same for every target)
 #
 # Measurements:
@@ -74,14 +85,17 @@
 #   cpu       user+system CPU of the proxy process (/proc/PID/stat) during the run, connection
 #             phase included, per 1,000 transactions, in ms; for haproxy both HAProxy alone and
 #             HAProxy + PgBouncer. pgbench and PostgreSQL share the same 2 cores.
+#             For pgrelay and baseline: their own JVM process each.
 #   idle RSS  VmRSS of the proxy before and with N idle connections (each read once it is stable:
 #             two samples 2 s apart within 1 % / 256 kB); (after - before) / N per connection.
-#             For pgrelay also the live Java heap (jcmd GC.run; GC.heap_info) with the N
-#             connections and after they closed, taken after the RSS readings.
+#             For pgrelay (and baseline) also the live Java heap (jcmd GC.run; GC.heap_info) with
+#             the N connections and after they closed, taken after the RSS readings.
 #
 # Time: about points x RUNS x targets x (DURATION + clients/50 + ~1) s; the defaults (15 points,
 # 3 runs, 4 targets, 10 s) take about 45 minutes. A quick check:
 #   DURATION=2 WARMUP=1 RUNS=2 benchmarks/pgbench-compare.sh --clients 1,16 --protocols simple,prepared
+# Before/after a change, in one run (the baseline jar built from the older commit):
+#   benchmarks/pgbench-compare.sh --targets pgbouncer,pgrelay,baseline --baseline-jar /tmp/b.jar
 #
 # When run as root, PostgreSQL, PgBouncer and HAProxy run as the `postgres` OS user (setpriv, or
 # runuser). Ports are chosen by the script in 20000-31999 (below the kernel's ephemeral range, so
@@ -108,6 +122,7 @@ JAVA_OPTS=${JAVA_OPTS:-}
 JVM_OPTIONS_FILE=${PGRELAY_JVM_OPTIONS:-$REPO_ROOT/conf/jvm.options}
 PGRELAY_JAR=${PGRELAY_JAR:-$REPO_ROOT/proxy-core/target/pgrelay.jar}
 [[ $PGRELAY_JAR == /* ]] || PGRELAY_JAR=$PWD/$PGRELAY_JAR
+BASELINE_JAR=${BASELINE_JAR:-}
 IDLE_CLIENT_SRC=$SCRIPT_DIR/src/main/java/io/pgrelay/bench/IdleClients.java
 BENCH_USER=bench
 BENCH_PASSWORD=benchpw
@@ -150,11 +165,18 @@ while (($# > 0)); do
         --idle-clients=*) IDLE_CLIENTS=${1#*=}; shift ;;
         --prepared) WITH_PREPARED=1; shift ;;
         --build) BUILD=1; shift ;;
+        --baseline-jar) [[ $# -ge 2 ]] || die "--baseline-jar needs a value"; BASELINE_JAR=$2; shift 2 ;;
+        --baseline-jar=*) BASELINE_JAR=${1#*=}; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
 done
 
+[[ -z $BASELINE_JAR || $BASELINE_JAR == /* ]] || BASELINE_JAR=$PWD/$BASELINE_JAR
+# A baseline jar adds the baseline target to the default list, right after pgrelay.
+if ((!TARGETS_GIVEN)) && [[ -n $BASELINE_JAR ]]; then
+    TARGETS=(direct pgbouncer pgrelay baseline haproxy)
+fi
 if ((WITH_PREPARED)) && [[ " ${PROTOCOLS[*]} " != *" prepared "* ]]; then
     PROTOCOLS+=(prepared)
 fi
@@ -163,8 +185,8 @@ if [[ ${CLIENTS[*]} == none ]]; then
 fi
 for t in "${TARGETS[@]}"; do
     case $t in
-        direct | pgbouncer | pgrelay | haproxy) ;;
-        *) die "unknown target '$t' (direct, pgbouncer, pgrelay, haproxy)" ;;
+        direct | pgbouncer | pgrelay | baseline | haproxy) ;;
+        *) die "unknown target '$t' (direct, pgbouncer, pgrelay, baseline, haproxy)" ;;
     esac
 done
 for p in "${PROTOCOLS[@]}"; do
@@ -191,7 +213,11 @@ NOTES=()
 # haproxy is in the default list only where it is installed; asked for explicitly, a missing
 # binary makes it an n/a column with the reason.
 if ((!TARGETS_GIVEN)) && [[ ! -x $HAPROXY ]]; then
-    TARGETS=(direct pgbouncer pgrelay)
+    kept=()
+    for t in "${TARGETS[@]}"; do
+        [[ $t == haproxy ]] || kept+=("$t")
+    done
+    TARGETS=("${kept[@]}")
     NOTES+=("haproxy not run: $HAPROXY not found (apt-get install haproxy to include HAProxy → PgBouncer)")
 fi
 
@@ -267,7 +293,7 @@ cd "$WORK"
 PG_STARTED=0
 PGBOUNCER_PIDFILE=$WORK/pgbouncer.pid
 HAPROXY_PIDFILE=$WORK/haproxy.pid
-PGRELAY_PID=
+declare -A RELAY_PID=() # pgrelay / baseline -> pid of its JVM
 IDLE_PID=
 IDLE_FD=
 
@@ -282,11 +308,12 @@ terminate() { # terminate <pid>: SIGTERM, up to 10 s to exit, then SIGKILL
     kill -KILL "$1" 2>/dev/null || true
 }
 
-stop_pgrelay() {
-    [[ -n $PGRELAY_PID ]] || return 0
-    terminate "$PGRELAY_PID"
-    wait "$PGRELAY_PID" 2>/dev/null || true
-    PGRELAY_PID=
+stop_pgrelay() { # stop_pgrelay <pgrelay|baseline>
+    local pid=${RELAY_PID[$1]:-}
+    [[ -n $pid ]] || return 0
+    terminate "$pid"
+    wait "$pid" 2>/dev/null || true
+    RELAY_PID[$1]=
 }
 
 # stop_pidfile <pidfile>: stop the daemon it names (PgBouncer 1.18 and HAProxy exit at once on SIGTERM)
@@ -336,12 +363,14 @@ cleanup() {
     set +e
     stop_idle_client
     stop_haproxy
-    stop_pgrelay
+    stop_pgrelay pgrelay
+    stop_pgrelay baseline
     stop_pgbouncer
     stop_postgres
     # Keep the logs next to the raw results.
     [[ -f $WORK/pgbouncer.log ]] && cp "$WORK/pgbouncer.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/pgrelay.log ]] && cp "$WORK/pgrelay.log" "$RESULTS/" 2>/dev/null
+    [[ -f $WORK/baseline.log ]] && cp "$WORK/baseline.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/haproxy.out ]] && cp "$WORK/haproxy.out" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/postgres.log ]] && cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null
     rm -rf "$WORK"
@@ -517,25 +546,36 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # pgrelay
 # ---------------------------------------------------------------------------------------------
+# start_pgrelay <target> <jar>: target pgrelay (the jar --build makes) or baseline (another build,
+# started the same way on its own ports).
 start_pgrelay() {
-    if [[ ! -f $PGRELAY_JAR ]]; then
-        if ((BUILD)); then
+    local target=$1 jar=$2
+    if [[ $target == baseline && -z $jar ]]; then
+        SKIP_REASON[baseline]="no baseline jar given (--baseline-jar PATH or BASELINE_JAR=PATH)"
+        return 1
+    fi
+    if [[ ! -f $jar ]]; then
+        if ((BUILD)) && [[ $target == pgrelay ]]; then
             log "building pgrelay: mvn -B -q -DskipTests package"
             if ! (cd "$REPO_ROOT" && mvn -B -q -DskipTests package) >"$RESULTS/pgrelay-build.log" 2>&1; then
                 SKIP_REASON[pgrelay]="build failed (see $RESULTS/pgrelay-build.log): $(tail -n 3 "$RESULTS/pgrelay-build.log" | tr '\n' ' ')"
                 return 1
             fi
         fi
-        if [[ ! -f $PGRELAY_JAR ]]; then
-            SKIP_REASON[pgrelay]="$PGRELAY_JAR missing (pass --build to build it)"
+        if [[ ! -f $jar ]]; then
+            if [[ $target == pgrelay ]]; then
+                SKIP_REASON[pgrelay]="$jar missing (pass --build to build it)"
+            else
+                SKIP_REASON[baseline]="baseline jar $jar not found"
+            fi
             return 1
         fi
     fi
     if ! command -v "$JAVA" >/dev/null 2>&1; then
-        SKIP_REASON[pgrelay]="java ('$JAVA') not found"
+        SKIP_REASON[$target]="java ('$JAVA') not found"
         return 1
     fi
-    local write_port read_port out
+    local write_port read_port out pid
     free_port
     write_port=$FREE_PORT
     free_port
@@ -546,31 +586,32 @@ start_pgrelay() {
     opts+=" -Dpgrelay.listen.host=$HOST -Dpgrelay.backends.primary=$HOST:$PG_PORT"
     opts+=" -Dpgrelay.auth.auth_file=$WORK/userlist.txt -Dpgrelay.pool.default_pool_size=$POOL_SIZE"
     opts+=" -Dpgrelay.pool.max_client_conn=$MAX_CLIENT_CONN -Dpgrelay.admin.http_port=0"
-    local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$PGRELAY_JAR" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
+    local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$jar" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
         "JAVA_OPTS=$opts" "$REPO_ROOT/bin/pgrelay")
-    printf '%q ' "${cmd[@]}" >"$RESULTS/pgrelay-command.txt"
-    echo >>"$RESULTS/pgrelay-command.txt"
-    log "pgrelay: write port $write_port, read port $read_port, pool_size $POOL_SIZE"
-    "${cmd[@]}" >"$WORK/pgrelay.log" 2>&1 </dev/null &
-    PGRELAY_PID=$!
-    if ! wait_for_port "$write_port" "$START_TIMEOUT" "$PGRELAY_PID"; then
+    printf '%q ' "${cmd[@]}" >"$RESULTS/$target-command.txt"
+    echo >>"$RESULTS/$target-command.txt"
+    log "$target: $jar, write port $write_port, read port $read_port, pool_size $POOL_SIZE"
+    "${cmd[@]}" >"$WORK/$target.log" 2>&1 </dev/null &
+    pid=$!
+    RELAY_PID[$target]=$pid
+    if ! wait_for_port "$write_port" "$START_TIMEOUT" "$pid"; then
         local why="not listening on $write_port after ${START_TIMEOUT}s"
-        if ! kill -0 "$PGRELAY_PID" 2>/dev/null; then
+        if ! kill -0 "$pid" 2>/dev/null; then
             local code=0
-            wait "$PGRELAY_PID" 2>/dev/null || code=$?
+            wait "$pid" 2>/dev/null || code=$?
             why="exited with code $code before listening on $write_port"
-            PGRELAY_PID=
+            RELAY_PID[$target]=
         fi
-        SKIP_REASON[pgrelay]="pgrelay $why; log tail: $(tail -n 5 "$WORK/pgrelay.log" 2>/dev/null | tr '\n' ' ')"
-        stop_pgrelay
+        SKIP_REASON[$target]="$target $why; log tail: $(tail -n 5 "$WORK/$target.log" 2>/dev/null | tr '\n' ' ')"
+        stop_pgrelay "$target"
         return 1
     fi
     if ! out=$(check_sql "$write_port"); then
-        SKIP_REASON[pgrelay]="login through pgrelay failed: $(tr '\n' ' ' <<<"$out")"
-        stop_pgrelay
+        SKIP_REASON[$target]="login through $target failed: $(tr '\n' ' ' <<<"$out")"
+        stop_pgrelay "$target"
         return 1
     fi
-    PORT[pgrelay]=$write_port
+    PORT[$target]=$write_port
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -658,7 +699,10 @@ if has_target pgbouncer || has_target haproxy; then
     start_pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
 fi
 if has_target pgrelay; then
-    start_pgrelay || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
+    start_pgrelay pgrelay "$PGRELAY_JAR" || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
+fi
+if has_target baseline; then
+    start_pgrelay baseline "$BASELINE_JAR" || log "SKIP baseline: ${SKIP_REASON[baseline]}"
 fi
 if has_target haproxy && ((${#CLIENTS[@]} > 0)); then
     start_haproxy || log "SKIP haproxy: ${SKIP_REASON[haproxy]}"
@@ -685,7 +729,7 @@ printf '%s\n' 'protocol,clients,run,position,target,status,tps,mean_ms,p50_ms,p9
 proxy_pid() { # the process whose CPU a target costs (empty for direct PostgreSQL)
     case $1 in
         pgbouncer) pidfile_pid "$PGBOUNCER_PIDFILE" ;;
-        pgrelay) printf '%s' "$PGRELAY_PID" ;;
+        pgrelay | baseline) printf '%s' "${RELAY_PID[$1]:-}" ;;
         haproxy) pidfile_pid "$HAPROXY_PIDFILE" ;;
     esac
     return 0
@@ -923,7 +967,7 @@ idle_measure() { # idle_measure <target> <pid> <port>
     est=$(established "$port")
     log "idle: $target: $ok logged in ($est established on the proxy's port) in ${IDLE_SECS[$target]}s; waiting for a stable RSS"
     with=$(stable_rss "$pid")
-    if [[ $target == pgrelay ]]; then
+    if [[ $target == pgrelay || $target == baseline ]]; then
         IDLE_HEAP_WITH[$target]=$(heap_live_kb "$pid")
     fi
     stop_idle_client
@@ -932,7 +976,7 @@ idle_measure() { # idle_measure <target> <pid> <port>
         sleep 1
     done
     closed=$(stable_rss "$pid")
-    if [[ $target == pgrelay ]]; then
+    if [[ $target == pgrelay || $target == baseline ]]; then
         IDLE_HEAP_CLOSED[$target]=$(heap_live_kb "$pid")
     fi
     rm -f "$fifo"
@@ -951,7 +995,9 @@ if ((IDLE_CLIENTS > 0)); then
     elif ! command -v "$JAVA" >/dev/null 2>&1; then
         NOTES+=("idle test not run: java ('$JAVA') not found")
     else
-        for t in pgrelay pgbouncer; do
+        idle_targets=(pgrelay pgbouncer)
+        has_target baseline && idle_targets=(pgrelay baseline pgbouncer)
+        for t in "${idle_targets[@]}"; do
             if [[ -z ${PORT[$t]:-} ]]; then
                 IDLE_NOTE[$t]="not running${SKIP_REASON[$t]:+: ${SKIP_REASON[$t]}}"
                 continue
@@ -1050,12 +1096,24 @@ for proto in "${PROTOCOLS[@]}"; do
     done
 done
 
+# pgrelay/baseline (the two builds) only when both ran; the others when both were asked for.
+with_baseline=0
+if [[ " ${ACTIVE[*]} " == *" pgrelay "* && " ${ACTIVE[*]} " == *" baseline "* ]]; then
+    with_baseline=1
+fi
 RATIOS=()
+((with_baseline)) && RATIOS+=(pgrelay/baseline)
 for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
     if has_target "${pair%/*}" && has_target "${pair#*/}"; then
         RATIOS+=("$pair")
     fi
 done
+
+jar_id() { # jar_id <jar>: its modification time and the start of its sha256 (tells builds apart)
+    local sum
+    sum=$(sha256sum "$1" 2>/dev/null | cut -c1-12)
+    printf '%s, sha256 %s' "$(date -u -r "$1" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?')" "${sum:-?}"
+}
 
 first_error() { # first error line of a point's runs, for the footnotes
     local f
@@ -1116,6 +1174,10 @@ first_error() { # first error line of a point's runs, for the footnotes
         fi
         header+=' runs ok | / pgbouncer | / direct |'
         sep+='---:|---:|---:|'
+        if ((with_baseline)); then
+            header+=' / baseline |'
+            sep+='---:|'
+        fi
         printf '%s\n%s\n' "$header" "$sep"
         for proto in "${PROTOCOLS[@]}"; do
             for clients in "${CLIENTS[@]}"; do
@@ -1124,7 +1186,9 @@ first_error() { # first error line of a point's runs, for the footnotes
                     if [[ -n ${POINT_SKIPPED[$key]:-} ]]; then
                         row="| $proto | $clients | $t | skip | - | - | - | - | - |"
                         ((with_cpu2)) && row+=' - |'
-                        printf '%s - | - | - |\n' "$row"
+                        row+=' - | - | - |'
+                        ((with_baseline)) && row+=' - |'
+                        printf '%s\n' "$row"
                         continue
                     fi
                     agg "$key"
@@ -1144,7 +1208,13 @@ first_error() { # first error line of a point's runs, for the footnotes
                     rd=-
                     if [[ $t != pgbouncer ]]; then rb=$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}"); fi
                     if [[ $t != direct ]]; then rd=$(ratio "${MED[$key]:-}" "${MED[direct|$proto|$clients]:-}"); fi
-                    printf '%s %s | %s | %s |\n' "$row" "$runs_cell" "$rb" "$rd"
+                    row+=" $runs_cell | $rb | $rd |"
+                    if ((with_baseline)); then
+                        rl=-
+                        if [[ $t != baseline ]]; then rl=$(ratio "${MED[$key]:-}" "${MED[baseline|$proto|$clients]:-}"); fi
+                        row+=" $rl |"
+                    fi
+                    printf '%s\n' "$row"
                 done
             done
         done
@@ -1157,6 +1227,10 @@ first_error() { # first error line of a point's runs, for the footnotes
             printf -- '- haproxy: %s, mode tcp, balance first, one server (PgBouncer above, same instance), default threads; its cpu column is HAProxy alone, the next one HAProxy + PgBouncer.\n' "${HAPROXY_VERSION:-HAProxy}"
         fi
         printf -- '- ratios: median tps of the row'"'"'s target (or the left one) over the other'"'"'s, where both have ok runs.\n'
+        if has_target baseline && [[ -n ${PORT[baseline]:-} ]]; then
+            printf -- '- baseline: a second pgrelay, started like pgrelay (bin/pgrelay, same JVM options and settings, own ports) from %s (%s); pgrelay: %s (%s).\n' \
+                "$BASELINE_JAR" "$(jar_id "$BASELINE_JAR")" "$PGRELAY_JAR" "$(jar_id "$PGRELAY_JAR")"
+        fi
         if [[ -n ${CONNECT_SLACK:-} ]]; then
             printf -- '- each run: pgbench -T %s (DURATION %s + CONNECT_SLACK %s).\n' \
                 "$((DURATION + CONNECT_SLACK))" "$DURATION" "$CONNECT_SLACK"
@@ -1212,7 +1286,7 @@ first_error() { # first error line of a point's runs, for the footnotes
         printf -- '- RSS: VmRSS of the proxy process, each reading taken once two samples 2 s apart agree within 1 %% or 256 kB; kB per connection = (with idle - before) / logged in.%s\n' \
             "$( ((${#CLIENTS[@]} > 0)) && printf ' Measured after the pgbench runs, so pgrelay'"'"'s JVM heap had already grown to its working size.')"
         printf -- '- live heap (pgrelay): Java heap used right after a full GC (jcmd GC.run, then GC.heap_info) with the connections open minus after they closed, per connection; taken after the RSS readings.\n'
-        for t in pgrelay pgbouncer; do
+        for t in pgrelay baseline pgbouncer; do
             if [[ -n ${IDLE_NOTE[$t]:-} ]]; then
                 printf -- '- %s: %s\n' "$t" "${IDLE_NOTE[$t]}"
             fi
