@@ -7,12 +7,14 @@ import com.typesafe.config.ConfigParseOptions;
 import io.pgrelay.pool.PoolSettings;
 import io.pgrelay.routing.Backend;
 import java.io.File;
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
 
 /**
  * The settings pgrelay runs with, read once from HOCON and checked before anything starts. Layers,
@@ -280,8 +282,20 @@ public record ProxyConfig(
         return v;
     }
 
+    /** A number without a unit: seconds, as in PgBouncer ("client_idle_timeout = 4"). */
+    private static final Pattern SECONDS = Pattern.compile("\\d+(\\.\\d+)?");
+
+    /**
+     * A duration with a unit ("500ms", "5s", "10m"), or a bare number of seconds, in the file and
+     * on the console alike: HOCON alone would read a bare number as milliseconds, which would turn
+     * a PgBouncer user's {@code client_idle_timeout = 4} into four milliseconds.
+     */
     private static Duration duration(Config c, String path) {
-        Duration d = c.getDuration(path);
+        String raw = String.valueOf(c.getValue(path).unwrapped()).trim();
+        Duration d =
+                SECONDS.matcher(raw).matches()
+                        ? Duration.ofNanos(new BigDecimal(raw).movePointRight(9).longValueExact())
+                        : c.getDuration(path);
         if (d.isNegative()) {
             throw new ConfigException.BadValue("pgrelay." + path, d + " (expected: >= 0)");
         }

@@ -68,8 +68,8 @@ class SetReachesConnectedClientsTest {
                 Connection before = relay.app();
                 Connection admin = console(relay)) {
             assertEquals("1", one(before, "select 1"));
-            // With a unit: a bare number is milliseconds in pgrelay's (HOCON) durations.
-            admin.createStatement().execute("SET client_idle_timeout = '2s'");
+            // A bare number is seconds, as PgBouncer reads it.
+            admin.createStatement().execute("SET client_idle_timeout = 2");
             try (Connection after = relay.app()) {
                 assertEquals("2", one(after, "select 2"));
                 long set = System.nanoTime();
