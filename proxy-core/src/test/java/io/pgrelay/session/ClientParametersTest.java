@@ -1,0 +1,77 @@
+package io.pgrelay.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** A client's parameter view: interned while unchanged, copied on its first change. */
+class ClientParametersTest {
+
+    private static Map<String, String> welcome() {
+        Map<String, String> w = new LinkedHashMap<>();
+        w.put("server_version", "17.2");
+        w.put("client_encoding", "UTF8");
+        w.put("DateStyle", "ISO, MDY");
+        w.put("TimeZone", "UTC");
+        return w;
+    }
+
+    @Test
+    void greetingKeepsTheWelcomeOrderWithTheClientsValues() {
+        ClientParameters p = new ClientParameters();
+        Map<String, String> greeting =
+                p.start(welcome(), Map.of("DateStyle", "Postgres, MDY", "search_path", "x"));
+        assertEquals(
+                List.of("server_version", "client_encoding", "DateStyle", "TimeZone"),
+                List.copyOf(greeting.keySet()));
+        assertEquals("Postgres, MDY", greeting.get("DateStyle"));
+        assertEquals("UTC", greeting.get("TimeZone"));
+        Map<String, String> all = p.interned();
+        assertEquals("x", all.get("search_path"), "asked for, though not reported");
+        assertEquals(5, all.size());
+    }
+
+    @Test
+    void clientsAskingForTheSameShareOneMap() {
+        ClientParameters a = new ClientParameters();
+        ClientParameters b = new ClientParameters();
+        a.start(welcome(), Map.of("search_path", "s1"));
+        b.start(welcome(), new LinkedHashMap<>(Map.of("search_path", "s1")));
+        assertSame(a.interned(), b.interned());
+        assertSame(a.interned(), a.interned(), "stable while unchanged");
+        assertThrows(UnsupportedOperationException.class, () -> a.interned().put("x", "y"));
+
+        ClientParameters c = new ClientParameters();
+        c.start(welcome(), Map.of("search_path", "s2"));
+        assertNotSame(a.interned(), c.interned());
+    }
+
+    @Test
+    void aChangeCopiesAndLeavesTheSharedMapAlone() {
+        ClientParameters a = new ClientParameters();
+        ClientParameters b = new ClientParameters();
+        a.start(welcome(), Map.of());
+        b.start(welcome(), Map.of());
+        Map<String, String> shared = a.interned();
+        a.reported("TimeZone", "Europe/Paris");
+        a.reported("application_name", "psql");
+        assertEquals("UTC", shared.get("TimeZone"), "copy on write");
+        assertSame(shared, b.interned());
+        Map<String, String> changed = a.interned();
+        assertNotSame(shared, changed);
+        assertEquals("Europe/Paris", changed.get("TimeZone"));
+        assertEquals("psql", changed.get("application_name"));
+        assertSame(changed, a.interned());
+
+        // Changing back to the same values finds the shared map again.
+        a.reported("TimeZone", "UTC");
+        b.reported("application_name", "psql");
+        assertSame(a.interned(), b.interned());
+    }
+}
