@@ -32,6 +32,9 @@ public final class StartupMessage {
         while (body.isReadable()) {
             String name = CStrings.read(body);
             if (name.isEmpty()) {
+                if (body.isReadable()) {
+                    break; // bytes after the terminator: refused, as PostgreSQL does
+                }
                 return params;
             }
             if (!body.isReadable()) {

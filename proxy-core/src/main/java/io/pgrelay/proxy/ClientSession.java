@@ -262,11 +262,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         login = new ClientLogin(relay, channel, new LoginEvents());
         lease = new ServerLease(relay, this, new LeaseEvents(), role);
         statements =
-                new StatementMapper(
-                        relay.preparedStatements(),
-                        relay::config,
-                        channel.alloc(),
-                        relay.metrics()::error);
+                new StatementMapper(relay.preparedStatements(), relay::config, channel.alloc());
         replies = new ExpectedReplies(statements);
         statements.replyTo(replies);
         counted = true;
@@ -995,15 +991,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void onServerError(ByteBuf frame) {
         ErrorResponse error = ErrorResponse.decode(frame);
-        relay.metrics().error(error.sqlState());
         if (error.isFatal()) {
-            // The server closes next; the error is reported then, as a plain ERROR, so the
-            // client connection survives its server.
+            // The server closes next; the error is reported (and counted) then, as a plain ERROR,
+            // so the client connection survives its server.
             serverFatal = error;
             frame.release();
             return;
         }
-        replies.serverError();
+        ErrorResponse replacement = replies.serverError();
+        if (replacement != null) {
+            // pgrelay's own failing request: the client hears pgrelay's error, not the server's.
+            frame.release();
+            frame = replacement.encode(channel.alloc());
+        }
+        relay.metrics().error(replacement != null ? replacement.sqlState() : error.sqlState());
         toClient(frame);
     }
 

@@ -1,9 +1,12 @@
 package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
+import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.MessageChecks;
 import io.pgrelay.protocol.Messages;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The replies the linked server owes one client, in order, and what follows from them: whether the
@@ -37,9 +40,6 @@ public final class ExpectedReplies {
     /** The server reported an error mid-batch and skips everything up to the next Sync. */
     private boolean serverSkipping;
 
-    /** pgrelay answered an error itself mid-batch; the rest of the batch is dropped up to Sync. */
-    private boolean clientSkipping;
-
     /**
      * An extended-protocol message that the server may fail went to it since the last Sync: a
      * failure would make it skip everything up to that Sync, simple Queries included.
@@ -68,7 +68,6 @@ public final class ExpectedReplies {
                     // The server ignores Sync during COPY IN: no ReadyForQuery will answer it.
                     break;
                 }
-                clientSkipping = false;
                 serverSkipping = false;
                 batchOpen = false;
                 queue.add(ExpectedReply.SYNC);
@@ -109,12 +108,6 @@ public final class ExpectedReplies {
         queue.add(synthesized);
     }
 
-    /** An error pgrelay answers itself mid-batch: the rest of the batch is dropped up to Sync. */
-    void answerError(ByteBuf encodedError) {
-        queue.add(ExpectedReply.error(encodedError));
-        clientSkipping = true;
-    }
-
     /** Whether a synthesized reply is at the head, due now. */
     public boolean synthesizedDue() {
         ExpectedReply head = queue.peek();
@@ -148,19 +141,38 @@ public final class ExpectedReplies {
 
     /**
      * A non-fatal ErrorResponse. Inside an extended-protocol batch the server now skips to the next
-     * Sync, and so does the queue; inside a simple Query nothing changes.
+     * Sync, and so does the queue; inside a simple Query nothing changes. Returns the error to send
+     * the client instead of the server's when the failed request was pgrelay's own {@link
+     * ExpectedReply.Kind#FAILURE}, else null.
      */
-    public void serverError() {
+    public ErrorResponse serverError() {
         ExpectedReply head = queue.peek();
         if (head == null || head.endsWithReadyForQuery()) {
-            return;
+            return null;
         }
         queue.poll();
-        undo.undo(head, false);
-        while (!queue.isEmpty() && queue.peek().kind != ExpectedReply.Kind.SYNC) {
-            undo.undo(queue.poll(), false);
+        ErrorResponse replacement = head.kind == ExpectedReply.Kind.FAILURE ? head.error : null;
+        List<ExpectedReply> skipped = new ArrayList<>();
+        if (replacement == null) {
+            skipped.add(head);
         }
+        while (!queue.isEmpty() && queue.peek().kind != ExpectedReply.Kind.SYNC) {
+            skipped.add(queue.poll());
+        }
+        undoNewestFirst(skipped, false);
         serverSkipping = queue.isEmpty();
+        return replacement;
+    }
+
+    /**
+     * Undoes requests that will get no reply, the newest first, so that each undo finds the state
+     * its request left (a Close then a Parse of the same name: the Parse's undo frees the name,
+     * then the Close's undo restores the old statement).
+     */
+    private void undoNewestFirst(List<ExpectedReply> skipped, boolean serverStillHasIt) {
+        for (int i = skipped.size() - 1; i >= 0; i--) {
+            undo.undo(skipped.get(i), serverStillHasIt);
+        }
     }
 
     /**
@@ -187,39 +199,39 @@ public final class ExpectedReplies {
      */
     public Lost serverLost() {
         int unanswered = 0;
-        boolean unsynced = serverSkipping || clientSkipping;
-        while (!queue.isEmpty()) {
-            ExpectedReply r = queue.poll();
+        boolean unsynced = serverSkipping;
+        List<ExpectedReply> lost = new ArrayList<>(queue);
+        queue.clear();
+        for (ExpectedReply r : lost) {
             if (r.endsWithReadyForQuery()) {
                 unanswered++;
                 unsynced = false;
             } else {
                 unsynced = true;
             }
-            undo.undo(r, false);
         }
+        undoNewestFirst(lost, false);
         unsynced |= batchOpen; // the client still owes the Sync that ends its batch
-        Lost lost = new Lost(unanswered, unsynced, transactionStatus != Messages.IDLE);
+        Lost result = new Lost(unanswered, unsynced, transactionStatus != Messages.IDLE);
         serverSkipping = false;
-        clientSkipping = false;
         batchOpen = false;
         copyIn = false;
         transactionStatus = Messages.IDLE;
-        return lost;
+        return result;
     }
 
     /** The client is gone: undo everything still queued (the server had what it was sent). */
     public void clear() {
-        while (!queue.isEmpty()) {
-            undo.undo(queue.poll(), true);
-        }
+        List<ExpectedReply> left = new ArrayList<>(queue);
+        queue.clear();
+        undoNewestFirst(left, true);
     }
 
     // ------------------------------------------------------------------ state
 
     /** After an error, everything up to the next Sync is dropped. */
     public boolean skipping() {
-        return clientSkipping || serverSkipping;
+        return serverSkipping;
     }
 
     public boolean batchOpen() {
@@ -241,7 +253,6 @@ public final class ExpectedReplies {
     public boolean releasable() {
         return transactionStatus == Messages.IDLE
                 && queue.isEmpty()
-                && !clientSkipping
                 && !serverSkipping
                 && !copyIn
                 && !batchOpen;

@@ -1,6 +1,7 @@
 package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
+import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.session.PreparedStatements.Statement;
 
@@ -33,7 +34,12 @@ public final class ExpectedReply {
         /** Answered by pgrelay when it reaches the head of the queue. */
         SYNTHESIZED_PARSE_COMPLETE,
         SYNTHESIZED_CLOSE_COMPLETE,
-        SYNTHESIZED_ERROR
+        /**
+         * A request pgrelay makes fail on the server, so that the server aborts the transaction and
+         * skips to Sync as it would for the client's own failed request; the server's error is
+         * replaced with pgrelay's.
+         */
+        FAILURE
     }
 
     static final ExpectedReply PARSE = new ExpectedReply(Kind.PARSE, null, null, null);
@@ -54,12 +60,10 @@ public final class ExpectedReply {
     /** The client's name for it, for undoing the client's mapping if the request is skipped. */
     final String clientName;
 
-    /**
-     * A prebuilt ErrorResponse for SYNTHESIZED_ERROR; owned by this entry until written or dropped.
-     */
-    final ByteBuf error;
+    /** The error the client gets for a FAILURE. */
+    final ErrorResponse error;
 
-    private ExpectedReply(Kind kind, Statement statement, String clientName, ByteBuf error) {
+    private ExpectedReply(Kind kind, Statement statement, String clientName, ErrorResponse error) {
         this.kind = kind;
         this.statement = statement;
         this.clientName = clientName;
@@ -82,14 +86,12 @@ public final class ExpectedReply {
         return new ExpectedReply(Kind.SYNTHESIZED_CLOSE_COMPLETE, statement, clientName, null);
     }
 
-    static ExpectedReply error(ByteBuf error) {
-        return new ExpectedReply(Kind.SYNTHESIZED_ERROR, null, null, error);
+    static ExpectedReply failure(ErrorResponse error) {
+        return new ExpectedReply(Kind.FAILURE, null, null, error);
     }
 
     public boolean isSynthesized() {
-        return kind == Kind.SYNTHESIZED_PARSE_COMPLETE
-                || kind == Kind.SYNTHESIZED_CLOSE_COMPLETE
-                || kind == Kind.SYNTHESIZED_ERROR;
+        return kind == Kind.SYNTHESIZED_PARSE_COMPLETE || kind == Kind.SYNTHESIZED_CLOSE_COMPLETE;
     }
 
     public boolean endsWithReadyForQuery() {
@@ -121,7 +123,6 @@ public final class ExpectedReply {
         return switch (kind) {
             case SYNTHESIZED_PARSE_COMPLETE -> Messages.parseComplete();
             case SYNTHESIZED_CLOSE_COMPLETE -> Messages.closeComplete();
-            case SYNTHESIZED_ERROR -> error;
             default -> throw new IllegalStateException("not synthesized: " + this);
         };
     }

@@ -36,7 +36,7 @@ public final class ServerStatements {
 
     /** The least recently used statement, removed, while more than {@code keep} are prepared. */
     Statement evictBeyond(int keep) {
-        if (prepared.size() <= keep) {
+        if (prepared.isEmpty() || prepared.size() <= keep) {
             return null;
         }
         Iterator<Statement> it = prepared.keySet().iterator();

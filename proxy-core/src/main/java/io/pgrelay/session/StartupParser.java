@@ -116,13 +116,25 @@ public final class StartupParser {
         }
         String database = params.getOrDefault("database", "");
         String replication = params.get("replication");
-        if (replication != null
-                && !List.of("false", "off", "no", "0").contains(replication.toLowerCase())) {
-            return new Refused(
-                    ErrorResponse.fatal(
-                            SqlState.FEATURE_NOT_SUPPORTED,
-                            "replication connections are not supported by pgrelay"),
-                    negotiation);
+        if (replication != null) {
+            Boolean walSender =
+                    replication.equals("database") ? Boolean.TRUE : parseBool(replication);
+            if (walSender == null) {
+                return new Refused(
+                        ErrorResponse.fatal(
+                                SqlState.INVALID_PARAMETER_VALUE,
+                                "invalid value for parameter \"replication\": \""
+                                        + replication
+                                        + "\""),
+                        negotiation);
+            }
+            if (walSender) {
+                return new Refused(
+                        ErrorResponse.fatal(
+                                SqlState.FEATURE_NOT_SUPPORTED,
+                                "replication connections are not supported by pgrelay"),
+                        negotiation);
+            }
         }
         Map<String, String> requested;
         try {
@@ -137,6 +149,27 @@ public final class StartupParser {
                 params.getOrDefault("application_name", ""),
                 requested,
                 negotiation);
+    }
+
+    /**
+     * A boolean as PostgreSQL's parse_bool reads it: true, false, yes, no (or a unique prefix of
+     * them, any case), on, off (at least "of"), 1, 0; null for anything else.
+     */
+    static Boolean parseBool(String value) {
+        String v = value.toLowerCase(java.util.Locale.ROOT);
+        if (v.isEmpty()) {
+            return null;
+        }
+        if ("true".startsWith(v) || "yes".startsWith(v) || v.equals("on") || v.equals("1")) {
+            return Boolean.TRUE;
+        }
+        if ("false".startsWith(v)
+                || "no".startsWith(v)
+                || (v.length() >= 2 && "off".startsWith(v))
+                || v.equals("0")) {
+            return Boolean.FALSE;
+        }
+        return null;
     }
 
     private static Refused refused(String message) {

@@ -10,7 +10,6 @@ import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.session.PreparedStatements.Statement;
 import java.nio.charset.StandardCharsets;
-import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -47,6 +46,10 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         void bind();
     }
 
+    /** A statement name no client can have prepared through pgrelay (its names are renamed). */
+    private static final byte[] MISSING =
+            "pgrelay: no such statement".getBytes(StandardCharsets.US_ASCII);
+
     private final ClientStatements names = new ClientStatements();
     private final PreparedStatements cache;
 
@@ -57,21 +60,14 @@ public final class StatementMapper implements ExpectedReplies.Undo {
 
     private final ByteBufAllocator alloc;
 
-    /** Errors answered here, by SQLSTATE (metrics). */
-    private final Consumer<String> errors;
-
     private ExpectedReplies replies;
     private Server server;
 
     public StatementMapper(
-            PreparedStatements cache,
-            Supplier<ProxyConfig> config,
-            ByteBufAllocator alloc,
-            Consumer<String> errors) {
+            PreparedStatements cache, Supplier<ProxyConfig> config, ByteBufAllocator alloc) {
         this.cache = cache;
         this.config = config;
         this.alloc = alloc;
-        this.errors = errors;
     }
 
     /** The queue replies go through; set once, before the first message. */
@@ -133,7 +129,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         frame.release();
         server.counts().clientParse();
         if (names.containsKey(name)) {
-            answerError(
+            failOnServer(
                     SqlState.DUPLICATE_PREPARED_STATEMENT,
                     "prepared statement \"" + name + "\" already exists");
             return;
@@ -143,12 +139,12 @@ public final class StatementMapper implements ExpectedReplies.Undo {
                 limit.checkClientStatements(
                         names.size() + 1, names.bytes() + 2L * name.length() + body.length);
         if (overLimit != null) {
-            answerError(SqlState.CONFIGURATION_LIMIT_EXCEEDED, overLimit);
+            failOnServer(SqlState.CONFIGURATION_LIMIT_EXCEEDED, overLimit);
             return;
         }
         Statement statement = cache.intern(body);
         if (statement == null) {
-            answerError(
+            failOnServer(
                     SqlState.CONFIGURATION_LIMIT_EXCEEDED,
                     "the shared prepared statement cache is full ("
                             + limit.preparedStatementCacheBytes()
@@ -172,7 +168,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         Statement statement = names.get(name);
         if (statement == null) {
             frame.release();
-            answerError(SqlState.INVALID_SQL_STATEMENT_NAME, notFound(name));
+            failOnServer(SqlState.INVALID_SQL_STATEMENT_NAME, notFound(name));
             return;
         }
         server.counts().bind();
@@ -202,7 +198,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         frame.release();
         Statement statement = names.get(name);
         if (statement == null) {
-            answerError(SqlState.INVALID_SQL_STATEMENT_NAME, notFound(name));
+            failOnServer(SqlState.INVALID_SQL_STATEMENT_NAME, notFound(name));
             return;
         }
         prepareOnServer(statement);
@@ -237,7 +233,9 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     private void sendParse(Statement statement) {
         ServerStatements prepared = server.statements();
         Statement evicted;
-        while ((evicted = prepared.evictBeyond(config.get().maxPreparedStatements() - 1)) != null) {
+        // At least one: a reload to 0 stops mapping for new sessions only (decided at their start).
+        int max = Math.max(1, config.get().maxPreparedStatements());
+        while ((evicted = prepared.evictBeyond(max - 1)) != null) {
             server.write(statementMessage(Messages.CLOSE, evicted));
             replies.expect(ExpectedReply.EVICTION_CLOSE);
         }
@@ -257,9 +255,24 @@ public final class StatementMapper implements ExpectedReplies.Undo {
                 .writeByte(0);
     }
 
-    private void answerError(String sqlState, String message) {
-        errors.accept(sqlState);
-        replies.answerError(ErrorResponse.error(sqlState, message).encode(alloc));
+    /**
+     * Fails the client's request as the server would, on the server: a Describe of a statement no
+     * one can have prepared makes it fail, abort the transaction and skip to Sync, exactly as the
+     * client's own request would have (work done earlier in the batch or transaction must not
+     * commit behind an error the client was told about); its error is replaced with this one.
+     */
+    private void failOnServer(String sqlState, String message) {
+        replies.expect(ExpectedReply.failure(ErrorResponse.error(sqlState, message)));
+        server.write(describeMissing());
+    }
+
+    private ByteBuf describeMissing() {
+        return alloc.buffer(7 + MISSING.length)
+                .writeByte(Messages.DESCRIBE)
+                .writeInt(6 + MISSING.length)
+                .writeByte(Messages.TARGET_STATEMENT)
+                .writeBytes(MISSING)
+                .writeByte(0);
     }
 
     /** A synthesized reply is being written: a CloseComplete lets go of its statement. */
@@ -294,7 +307,6 @@ public final class StatementMapper implements ExpectedReplies.Undo {
                     cache.release(reply.statement);
                 }
             }
-            case SYNTHESIZED_ERROR -> reply.error.release();
             default -> {}
         }
     }

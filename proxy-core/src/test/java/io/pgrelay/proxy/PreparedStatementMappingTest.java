@@ -312,6 +312,52 @@ class PreparedStatementMappingTest {
         }
     }
 
+    /**
+     * An error pgrelay answers itself (an unknown statement name, a duplicate one) aborts what the
+     * client's batch or transaction did before it, as PostgreSQL's own error would: nothing of it
+     * may commit behind an error the client was told about.
+     */
+    @Test
+    void errorsPgrelayAnswersAbortTheTransaction() throws Exception {
+        servers.primary()
+                .psql(
+                        PgServer.APP_DB,
+                        "create table abort_probe(v int); alter table abort_probe owner to app");
+        try (RelayFixture relay =
+                        RelayFixture.builder(servers.primary())
+                                .set("pool.default_pool_size", 1)
+                                .start();
+                Socket s = RawClient.login(relay.writePort())) {
+            // One batch, an implicit transaction: an insert, then a Bind of an unknown name.
+            RawClient.send(
+                    s,
+                    RawClient.parse("", "insert into abort_probe values (1)"),
+                    RawClient.bind(""),
+                    RawClient.execute(),
+                    RawClient.bind("missing"),
+                    RawClient.execute(),
+                    RawClient.sync());
+            assertEquals("26000", RawClient.errorCode(s));
+
+            // An explicit transaction: a duplicate Parse fails it, and COMMIT rolls back.
+            RawClient.send(s, RawClient.parse("S_1", "select 1"), RawClient.sync());
+            assertEquals("1Z", RawClient.types(s));
+            RawClient.send(s, RawClient.query("begin"));
+            RawClient.types(s);
+            RawClient.send(s, RawClient.query("insert into abort_probe values (2)"));
+            RawClient.types(s);
+            RawClient.send(s, RawClient.parse("S_1", "select 2"), RawClient.sync());
+            List<RawClient.Msg> replies = RawClient.untilReady(s);
+            assertEquals('E', replies.get(0).type());
+            assertEquals('E', replies.get(1).body()[0], "the transaction is failed, as directly");
+            RawClient.send(s, RawClient.query("commit"));
+            assertEquals("CZ", RawClient.types(s));
+        }
+        try (Connection direct = servers.primary().connect(PgServer.APP_DB, "app", "app-secret")) {
+            assertEquals("0", one(direct, "select count(*) from abort_probe"));
+        }
+    }
+
     @Test
     void twoClientsSameNameDifferentQueries() throws Exception {
         try (RelayFixture relay =

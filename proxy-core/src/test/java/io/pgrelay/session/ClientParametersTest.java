@@ -26,7 +26,7 @@ class ClientParametersTest {
     void greetingKeepsTheWelcomeOrderWithTheClientsValues() {
         ClientParameters p = new ClientParameters();
         Map<String, String> greeting =
-                p.start(welcome(), Map.of("DateStyle", "Postgres, MDY", "search_path", "x"));
+                p.start(welcome(), Map.of("DateStyle", "Postgres, MDY", "search_path", "x"), false);
         assertEquals(
                 List.of("server_version", "client_encoding", "DateStyle", "TimeZone"),
                 List.copyOf(greeting.keySet()));
@@ -41,14 +41,14 @@ class ClientParametersTest {
     void clientsAskingForTheSameShareOneMap() {
         ClientParameters a = new ClientParameters();
         ClientParameters b = new ClientParameters();
-        a.start(welcome(), Map.of("search_path", "s1"));
-        b.start(welcome(), new LinkedHashMap<>(Map.of("search_path", "s1")));
+        a.start(welcome(), Map.of("search_path", "s1"), false);
+        b.start(welcome(), new LinkedHashMap<>(Map.of("search_path", "s1")), false);
         assertSame(a.interned(), b.interned());
         assertSame(a.interned(), a.interned(), "stable while unchanged");
         assertThrows(UnsupportedOperationException.class, () -> a.interned().put("x", "y"));
 
         ClientParameters c = new ClientParameters();
-        c.start(welcome(), Map.of("search_path", "s2"));
+        c.start(welcome(), Map.of("search_path", "s2"), false);
         assertNotSame(a.interned(), c.interned());
     }
 
@@ -56,8 +56,8 @@ class ClientParametersTest {
     void aChangeCopiesAndLeavesTheSharedMapAlone() {
         ClientParameters a = new ClientParameters();
         ClientParameters b = new ClientParameters();
-        a.start(welcome(), Map.of());
-        b.start(welcome(), Map.of());
+        a.start(welcome(), Map.of(), false);
+        b.start(welcome(), Map.of(), false);
         Map<String, String> shared = a.interned();
         a.reported("TimeZone", "Europe/Paris");
         a.reported("application_name", "psql");
@@ -73,5 +73,18 @@ class ClientParametersTest {
         a.reported("TimeZone", "UTC");
         b.reported("application_name", "psql");
         assertSame(a.interned(), b.interned());
+    }
+
+    @Test
+    void loggedInWithTheStartupParametersTheServersSpellingWins() {
+        // Session mode: the welcome comes from a login with the client's own startup
+        // parameters, so it reports them as the server spells them.
+        Map<String, String> welcome = new LinkedHashMap<>(welcome());
+        welcome.put("DateStyle", "Postgres, MDY");
+        ClientParameters p = new ClientParameters();
+        Map<String, String> greeting =
+                p.start(welcome, Map.of("DateStyle", "postgres,mdy", "search_path", "x"), true);
+        assertEquals("Postgres, MDY", greeting.get("DateStyle"));
+        assertEquals("x", p.interned().get("search_path"), "not reported: the client's own");
     }
 }

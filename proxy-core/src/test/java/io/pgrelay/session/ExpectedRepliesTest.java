@@ -29,7 +29,6 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
@@ -54,9 +53,6 @@ class ExpectedRepliesTest {
                         (reply, stillHas) -> {
                             undone.add(reply.kind.name());
                             undoneServerStillHasIt.add(stillHas);
-                            if (reply.kind == ExpectedReply.Kind.SYNTHESIZED_ERROR) {
-                                reply.error.release();
-                            }
                         });
         final int piece;
 
@@ -199,7 +195,8 @@ class ExpectedRepliesTest {
                             error("22P02", "invalid input syntax for type integer: \"x\""),
                             readyForQuery('I'));
                     assertEquals(List.of("PARSE", "E", "Z"), h.ended);
-                    assertEquals(List.of("BIND", "DESCRIBE", "EXECUTE"), h.undone);
+                    // Newest first: each undo finds the state its request left.
+                    assertEquals(List.of("EXECUTE", "DESCRIBE", "BIND"), h.undone);
                     assertEquals(List.of(false, false, false), h.undoneServerStillHasIt);
                     assertEquals("--r", h.releasable.toString());
                     assertEquals(0, h.unansweredAtReadyForQuery);
@@ -213,7 +210,7 @@ class ExpectedRepliesTest {
                 h -> {
                     h.client(parse("", "selec 1"), bind("", ""), execute(""), flush());
                     h.server(error("42601", "syntax error at or near \"selec\""));
-                    assertEquals(List.of("PARSE", "BIND", "EXECUTE"), h.undone);
+                    assertEquals(List.of("EXECUTE", "BIND", "PARSE"), h.undone);
                     assertTrue(h.replies.skipping());
                     assertTrue(h.replies.isEmpty());
                     assertFalse(h.replies.releasable(), "the server waits for a Sync");
@@ -232,7 +229,7 @@ class ExpectedRepliesTest {
                     h.replies.answer(ExpectedReply.parseComplete(null, "s1"));
                     h.client(bind("", ""), sync());
                     h.server(error("42601", "syntax error"));
-                    assertEquals(List.of("PARSE", "SYNTHESIZED_PARSE_COMPLETE", "BIND"), h.undone);
+                    assertEquals(List.of("BIND", "SYNTHESIZED_PARSE_COMPLETE", "PARSE"), h.undone);
                     assertNull(h.replies.nextSynthesized(), "skipped like the server skips");
                     h.server(readyForQuery('I'));
                     assertTrue(h.replies.releasable());
@@ -421,25 +418,36 @@ class ExpectedRepliesTest {
     }
 
     @Test
-    void synthesizedErrorSkipsTheRestOfTheBatch() {
+    void failureOnTheServerCarriesPgrelaysError() {
         forEachPiece(
                 h -> {
                     h.client(parse("", "select 1"));
-                    ByteBuf error =
-                            ErrorResponse.error("26000", "prepared statement \"x\" does not exist")
-                                    .encode(Unpooled.buffer().alloc());
-                    h.replies.answerError(error);
-                    assertTrue(h.replies.skipping());
-                    assertFalse(h.replies.synthesizedDue());
+                    ErrorResponse mine =
+                            ErrorResponse.error("26000", "prepared statement \"x\" does not exist");
+                    h.replies.batchStarted();
+                    h.replies.expect(ExpectedReply.failure(mine));
+                    h.client(bind("", ""), execute(""), sync());
+                    assertFalse(h.replies.skipping(), "the server has not failed it yet");
                     h.server(parseComplete());
-                    ExpectedReply e = h.replies.nextSynthesized();
-                    assertSame(error, e.message());
-                    assertEquals("26000", ErrorResponse.decode(e.message()).sqlState());
-                    e.message().release();
-                    assertTrue(h.replies.skipping(), "until the Sync");
-                    assertFalse(h.replies.releasable());
+                    assertSame(mine, h.replies.serverError(), "the server's error is replaced");
+                    assertEquals(List.of("EXECUTE", "BIND"), h.undone, "the failure is not undone");
+                    assertFalse(h.replies.releasable(), "until the Sync is answered");
+                    h.server(readyForQuery('I'));
+                    assertTrue(h.replies.releasable());
+                });
+    }
+
+    @Test
+    void failureSkippedAfterAnEarlierErrorIsNotReported() {
+        forEachPiece(
+                h -> {
+                    h.client(parse("", "selec 1"));
+                    h.replies.expect(
+                            ExpectedReply.failure(ErrorResponse.error("42P05", "already exists")));
                     h.client(sync());
-                    assertFalse(h.replies.skipping());
+                    // The server's own error comes first; PostgreSQL reports only that one.
+                    assertNull(h.replies.serverError());
+                    assertEquals(List.of("FAILURE", "PARSE"), h.undone);
                     h.server(readyForQuery('I'));
                     assertTrue(h.replies.releasable());
                 });
@@ -463,9 +471,9 @@ class ExpectedRepliesTest {
         forEachPiece(
                 h -> {
                     h.client(parse("", "select 1"), bind("", ""), sync());
-                    h.replies.answerError(Wire.error("26000", "x"));
+                    h.replies.expect(ExpectedReply.failure(ErrorResponse.error("26000", "x")));
                     h.replies.clear();
-                    assertEquals(List.of("PARSE", "BIND", "SYNC", "SYNTHESIZED_ERROR"), h.undone);
+                    assertEquals(List.of("FAILURE", "SYNC", "BIND", "PARSE"), h.undone);
                     assertEquals(List.of(true, true, true, true), h.undoneServerStillHasIt);
                     assertTrue(h.replies.isEmpty());
                 });

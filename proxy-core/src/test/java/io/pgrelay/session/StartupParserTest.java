@@ -23,7 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -445,12 +444,9 @@ class StartupParserTest {
                 r.error().message());
     }
 
-    // ------------------------------------------------------------------ suspected defects
+    // ------------------------------------------------------------------ found by these tests
 
     @Test
-    @Disabled(
-            "suspected defect: PostgreSQL refuses bytes after the terminator (08P01 invalid startup"
-                    + " packet layout: expected terminator as last byte); pgrelay accepts them")
     void bytesAfterTheTerminatorAreAProtocolViolation() {
         ByteBuf p = startup(0, "user", "alice").writeBytes(new byte[] {'x', 0});
         p.setInt(0, p.writerIndex());
@@ -458,13 +454,20 @@ class StartupParserTest {
     }
 
     @Test
-    @Disabled(
-            "suspected defect: PostgreSQL reads replication with parse_bool, which takes prefixes"
-                    + " (f, fa, n, of): replication=f is an ordinary connection there, refused"
-                    + " with 0A000 here")
-    void replicationPrefixOfFalseIsAnOrdinaryConnection() {
-        for (String value : List.of("f", "fal", "n", "of")) {
+    void replicationIsReadAsPostgreSQLReadsABoolean() {
+        // parse_bool: unique prefixes of true/false/yes/no, on/off (at least "of"), 1/0.
+        for (String value : List.of("f", "fal", "FALSE", "n", "of", "off", "0")) {
             accepted(startup(0, "user", "alice", "replication", value));
+        }
+        for (String value : List.of("t", "yes", "on", "1", "database")) {
+            refused(
+                    parseOne(startup(0, "user", "alice", "replication", value)),
+                    SqlState.FEATURE_NOT_SUPPORTED);
+        }
+        for (String value : List.of("o", "maybe", "")) {
+            refused(
+                    parseOne(startup(0, "user", "alice", "replication", value)),
+                    SqlState.INVALID_PARAMETER_VALUE);
         }
     }
 }
