@@ -44,6 +44,11 @@ public record ProxyConfig(
         PoolSettings poolSettings,
         /** PgBouncer's autodb_idle_timeout: pools unused this long are removed; ZERO = never. */
         Duration autodbIdleTimeout,
+        /**
+         * How old the server login a new client is greeted from may be, counted back from the
+         * client's connect; ZERO = a login that started after the client connected.
+         */
+        Duration welcomeMaxAge,
         Duration serverConnectTimeout,
         Duration clientIdleTimeout,
         Duration idleTransactionTimeout,
@@ -188,6 +193,7 @@ public record ProxyConfig(
                 positive(c, "pool.max_client_conn"),
                 poolSettings,
                 duration(c, "pool.autodb_idle_timeout"),
+                duration(c, "pool.welcome_max_age"),
                 positiveDuration(c, "pool.server_connect_timeout"),
                 duration(c, "pool.client_idle_timeout"),
                 duration(c, "pool.idle_transaction_timeout"),

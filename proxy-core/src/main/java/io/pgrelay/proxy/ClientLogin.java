@@ -3,6 +3,8 @@ package io.pgrelay.proxy;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.pgrelay.admin.AdminSession;
+import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
 import io.pgrelay.protocol.LogSafe;
@@ -147,8 +149,29 @@ final class ClientLogin {
         }
     }
 
+    /**
+     * The admin console for a console user (admin_users, stats_users): greeted, ready for its
+     * commands; null when the user may not use it (refused).
+     */
+    AdminSession openConsole(StartupParser.Startup startup) {
+        ProxyConfig config = relay.config();
+        boolean mayControl = config.adminUsers().contains(user);
+        if (!mayControl && !config.statsUsers().contains(user)) {
+            session.refused(
+                    ErrorResponse.fatal(
+                            SqlState.INSUFFICIENT_PRIVILEGE,
+                            "user \""
+                                    + user
+                                    + "\" is not allowed to use the admin console"
+                                    + " (admin_users, stats_users)"));
+            return null;
+        }
+        greetConsole(startup);
+        return relay.console().open(mayControl, channel);
+    }
+
     /** The admin console's greeting: fixed values, as PgBouncer's console sends. */
-    void greetConsole(StartupParser.Startup startup) {
+    private void greetConsole(StartupParser.Startup startup) {
         Map<String, String> greeting = new LinkedHashMap<>();
         greeting.put("server_version", "15.0");
         greeting.put("server_encoding", "UTF8");

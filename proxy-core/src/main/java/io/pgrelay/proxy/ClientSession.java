@@ -225,6 +225,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return connectedAtNanos;
     }
 
+    /** The oldest server login this client may be greeted from (pool.welcome_max_age). */
+    long welcomeSinceNanos() {
+        return connectedAtNanos - relay.config().welcomeMaxAge().toNanos();
+    }
+
     int preparedStatementCount() {
         StatementMapper mapper = statements;
         return mapper == null ? 0 : mapper.size();
@@ -453,7 +458,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         lease.forClient(database, user, startupParameters);
         ServerPool known =
                 relay.pools()
-                        .withWelcome(database, user, startupParameters, role, connectedAtNanos);
+                        .withWelcome(database, user, startupParameters, role, welcomeSinceNanos());
         if (known != null) {
             completeLogin(known);
         } else {
@@ -464,21 +469,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     }
 
     private void startConsole() {
-        ProxyConfig config = relay.config();
-        boolean mayControl = config.adminUsers().contains(user);
-        if (!mayControl && !config.statsUsers().contains(user)) {
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.INSUFFICIENT_PRIVILEGE,
-                            "user \""
-                                    + user
-                                    + "\" is not allowed to use the admin console"
-                                    + " (admin_users, stats_users)"));
-            return;
+        admin = login.openConsole(startup);
+        if (admin != null) {
+            ready();
         }
-        login.greetConsole(startup);
-        ready();
-        admin = relay.console().open(mayControl, channel);
     }
 
     private void completeLogin(ServerPool pool) {
@@ -700,22 +694,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** What the lease reports, acted on here. */
     private final class LeaseEvents implements ServerLease.Client {
         @Override
-        public void granted(ServerConnection conn, ServerPool pool) {
-            if (state == State.LOGGING_IN) {
-                lease.handBack(conn);
-                completeLogin(pool);
-                return;
-            }
-            switch (lease.writable(conn)) {
-                case YES -> attach(conn);
-                case NO -> lease.notWritable(conn);
-                case ASK -> {
-                    link(conn);
-                    block(BLOCKED_WAITING);
-                    injected.sent();
-                    probe.ask(conn, channel.alloc());
-                }
-            }
+        public void attach(ServerConnection conn) {
+            ClientSession.this.attach(conn);
+        }
+
+        @Override
+        public void confirmLeader(ServerConnection conn) {
+            link(conn);
+            block(BLOCKED_WAITING);
+            injected.sent();
+            probe.ask(conn, channel.alloc());
         }
 
         @Override

@@ -37,6 +37,7 @@ final class ConfigReloader {
                     "pool.server_idle_timeout",
                     "pool.server_lifetime",
                     "pool.autodb_idle_timeout",
+                    "pool.welcome_max_age",
                     "pool.server_connect_timeout",
                     "pool.client_idle_timeout",
                     "pool.idle_transaction_timeout",

@@ -73,6 +73,21 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
      */
     private volatile Map<String, String> syncedTo;
 
+    /**
+     * One text value that changes whenever what PostgreSQL gives a new session for this database
+     * and user may have changed: the database's and role's settings (ALTER DATABASE / ROLE ... SET,
+     * in pg_db_role_setting, readable by every user) and the configuration's load time
+     * (postgresql.conf, ALTER SYSTEM, after a reload). As an epoch, not a timestamp, so that the
+     * session's TimeZone does not change the text.
+     */
+    static final String FINGERPRINT =
+            "SELECT extract(epoch FROM pg_conf_load_time())::text || '|' || coalesce((SELECT"
+                    + " string_agg(setdatabase || ':' || setrole || ':' || array_to_string(setconfig,"
+                    + " ','), ';' ORDER BY setdatabase, setrole) FROM pg_db_role_setting WHERE"
+                    + " setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname ="
+                    + " current_database())) AND setrole IN (0, (SELECT oid FROM pg_roles WHERE"
+                    + " rolname = session_user))), '')";
+
     private static final java.util.concurrent.atomic.AtomicLong IDS =
             new java.util.concurrent.atomic.AtomicLong();
 
@@ -83,6 +98,18 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private volatile ClientSession client;
     private volatile boolean broken;
     private volatile boolean resetting;
+
+    /**
+     * What a new session's defaults depend on, read right after login (see {@link #FINGERPRINT});
+     * null when it could not be read.
+     */
+    private volatile String loginFingerprint;
+
+    /** pgrelay's own query running while no client holds the connection, and its answer so far. */
+    private CompletableFuture<String> ownQuery;
+
+    private String ownValue;
+    private boolean ownFailed;
     private int processId;
     private int secretKey;
     private ScramClient scram;
@@ -189,6 +216,30 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     Channel channel() {
         return channel;
+    }
+
+    /** What a new session's defaults depended on at this connection's login, or null. */
+    String loginFingerprint() {
+        return loginFingerprint;
+    }
+
+    /**
+     * Reads {@link #FINGERPRINT} now, on a connection leased to pgrelay itself (no client holds
+     * it); completes with null when it cannot be read.
+     */
+    CompletableFuture<String> fingerprint() {
+        CompletableFuture<String> answer = new CompletableFuture<>();
+        channel.eventLoop()
+                .execute(
+                        () -> {
+                            if (!isUsable() || client != null || ownQuery != null) {
+                                answer.complete(null);
+                                return;
+                            }
+                            ownQuery = answer;
+                            channel.writeAndFlush(Messages.query(channel.alloc(), FINGERPRINT));
+                        });
+        return answer;
     }
 
     /** The server's value of a session parameter, as last reported; null when never reported. */
@@ -449,6 +500,11 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         broken = true;
+        if (ownQuery != null && loggedIn.isDone()) {
+            CompletableFuture<String> answer = ownQuery;
+            ownQuery = null;
+            answer.complete(null);
+        }
         pool.connections.remove(this);
         if (!loggedIn.isDone()) {
             failLogin(
@@ -486,6 +542,14 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     }
 
     private void onUnlinkedMessage(ByteBuf frame) {
+        if (ownQuery != null) {
+            try {
+                onOwnQueryReply(frame);
+            } finally {
+                frame.release();
+            }
+            return;
+        }
         try {
             switch (Messages.type(frame)) {
                 case Messages.READY_FOR_QUERY -> {
@@ -551,7 +615,49 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                         });
     }
 
+    /** A reply to pgrelay's own query: the first column of the first row, at ReadyForQuery. */
+    private void onOwnQueryReply(ByteBuf frame) {
+        int at = frame.readerIndex();
+        switch (Messages.type(frame)) {
+            case Messages.DATA_ROW -> {
+                // Column count, then the first column's length (-1: NULL) and bytes.
+                if (ownValue == null && frame.getShort(at + 5) > 0) {
+                    int length = frame.getInt(at + 7);
+                    ownValue =
+                            length < 0
+                                    ? ""
+                                    : frame.toString(at + 11, length, StandardCharsets.UTF_8);
+                }
+            }
+            case Messages.ERROR_RESPONSE -> {
+                ownFailed = true;
+                if (ErrorResponse.decode(frame).isFatal()) {
+                    broken = true;
+                }
+            }
+            case Messages.PARAMETER_STATUS ->
+                    reportParameter(
+                            MessageFields.parameterName(frame, at),
+                            MessageFields.parameterValue(frame, at));
+            case Messages.READY_FOR_QUERY -> {
+                CompletableFuture<String> answer = ownQuery;
+                String value = ownFailed ? null : ownValue;
+                ownQuery = null;
+                ownValue = null;
+                ownFailed = false;
+                answer.complete(value);
+            }
+            default -> {
+                // RowDescription, CommandComplete, notices.
+            }
+        }
+    }
+
     private void onLoginMessage(ByteBuf frame) throws ServerLoginException {
+        if (ownQuery != null) {
+            onOwnQueryReply(frame);
+            return;
+        }
         switch (Messages.type(frame)) {
             case Messages.AUTHENTICATION -> onAuthenticationRequest(frame);
             case Messages.PARAMETER_STATUS -> {
@@ -567,20 +673,31 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
             case Messages.ERROR_RESPONSE ->
                     throw new ServerLoginException(ErrorResponse.decode(frame));
             case Messages.READY_FOR_QUERY -> {
-                log.debug(
-                        "logged in to {} as {} (pid {})",
-                        backend(),
-                        io.pgrelay.protocol.LogSafe.quote(pool.key().user()),
-                        processId);
-                connectedAt = java.time.Instant.now();
-                relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
-                pool.connections.add(this);
-                loggedIn.complete(this);
+                // Logged in; what the welcome depends on is read before anyone gets it.
+                ownQuery = new CompletableFuture<>();
+                ownQuery.thenAccept(this::loggedIn);
+                send(Messages.query(channel.alloc(), FINGERPRINT));
             }
             default -> {
                 // NoticeResponse, NegotiateProtocolVersion: nothing to do.
             }
         }
+    }
+
+    private void loggedIn(String fingerprint) {
+        if (broken) {
+            return; // a FATAL arrived: the close fails the login
+        }
+        loginFingerprint = fingerprint;
+        log.debug(
+                "logged in to {} as {} (pid {})",
+                backend(),
+                io.pgrelay.protocol.LogSafe.quote(pool.key().user()),
+                processId);
+        connectedAt = java.time.Instant.now();
+        relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
+        pool.connections.add(this);
+        loggedIn.complete(this);
     }
 
     private void onAuthenticationRequest(ByteBuf frame) throws ServerLoginException {

@@ -28,8 +28,14 @@ final class ServerLease {
 
     /** What the lease tells its client. */
     interface Client {
-        /** A connection is granted and is this client's now (the leader confirmed, if need be). */
-        void granted(ServerConnection conn, ServerPool pool);
+        /** A connection is granted and is this client's now: link it and send what waits. */
+        void attach(ServerConnection conn);
+
+        /**
+         * A connection to the etcd leader, not confirmed writable yet, is granted: link it and ask
+         * ({@link LeaderProbe}); then attach it, or {@link #notWritable} it.
+         */
+        void confirmLeader(ServerConnection conn);
 
         /** Waiting (queued or held) begins or ends: reads pause while it lasts. */
         void waiting(boolean waiting);
@@ -257,8 +263,8 @@ final class ServerLease {
         homePool = pool;
         waitingSinceNanos = System.nanoTime();
         if (client.isLoggingIn()) {
-            // Greet with what a login that started after this client connected reported.
-            pool.welcomeSince(session.connectedAtNanos())
+            // Greet with what a login recent enough for this client reported (welcome_max_age).
+            pool.welcomeSince(session.welcomeSinceNanos())
                     .whenComplete((welcome, error) -> loop.execute(() -> onWelcome(r, error)));
             return;
         }
@@ -407,14 +413,18 @@ final class ServerLease {
         client.waiting(false);
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited);
-        client.granted(conn, granted.pool);
+        switch (writable(conn)) {
+            case YES -> client.attach(conn);
+            case NO -> notWritable(conn);
+            case ASK -> client.confirmLeader(conn);
+        }
     }
 
     /**
      * Whether a granted connection may take writes: it is the router's primary. When it is the etcd
      * leader not yet confirmed, the answer is "ask it" ({@link LeaderProbe}).
      */
-    Writable writable(ServerConnection conn) {
+    private Writable writable(ServerConnection conn) {
         if (role != Role.PRIMARY || relay.patroni() == null) {
             return Writable.YES;
         }
@@ -430,7 +440,7 @@ final class ServerLease {
         return conn.backend().equals(relay.router().route(Role.PRIMARY).orElse(null));
     }
 
-    enum Writable {
+    private enum Writable {
         YES,
         NO,
         ASK

@@ -2,6 +2,7 @@ package io.pgrelay.proxy;
 
 import static io.pgrelay.proxy.RelayFixture.one;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgrelay.testkit.PgServer;
 import io.pgrelay.testkit.Proc;
@@ -56,6 +57,58 @@ class WelcomeFreshnessTest {
     @Test
     void sessionMode() throws Exception {
         settingsChangeReachesNewClients(session, "welcome_session");
+    }
+
+    /**
+     * Clients connecting one after another share one login's welcome while a check (one query on a
+     * pooled connection) says nothing it depends on changed; after ALTER DATABASE the next client
+     * costs one fresh login. With welcome_max_age, not even the check runs.
+     */
+    @Test
+    void clientsShareALoginUntilTheSettingsChange() throws Exception {
+        primary.psql(PgServer.POSTGRES_DB, "create database welcome_share owner app");
+        // At most the pool's two connections: one for the welcome, one more when a client's
+        // check found the first still held by the client before it (released asynchronously).
+        long before = logins(transaction, "welcome_share", 5);
+        assertTrue(before >= 1 && before <= 2, before + " logins for five clients");
+        primary.psql(
+                PgServer.POSTGRES_DB, "alter database welcome_share set timezone = 'Asia/Tokyo'");
+        long after = logins(transaction, "welcome_share", 3);
+        assertTrue(after >= 1 && after <= 2, after + " logins for three clients after the change");
+        try (RawClient c = raw(transaction, "welcome_share")) {
+            assertEquals("Asia/Tokyo", c.greeting.get("TimeZone"));
+        }
+
+        primary.psql(PgServer.POSTGRES_DB, "create database welcome_age owner app");
+        try (RelayFixture shared =
+                RelayFixture.builder(primary)
+                        .set("pool.default_pool_size", 1)
+                        .set("pool.welcome_max_age", "1h")
+                        .start()) {
+            assertEquals(1, logins(shared, "welcome_age", 3));
+            primary.psql(
+                    PgServer.POSTGRES_DB, "alter database welcome_age set timezone = 'Asia/Tokyo'");
+            // The price of the setting: within its age, a change is not seen by new clients.
+            assertEquals(0, logins(shared, "welcome_age", 2));
+        }
+    }
+
+    /** Server logins the relay made while {@code clients} connected one after another. */
+    private static long logins(RelayFixture relay, String db, int clients) throws Exception {
+        long before = connects(relay, db);
+        for (int i = 0; i < clients; i++) {
+            try (RawClient c = raw(relay, db)) {
+                assertEquals("1", c.one("select 1"));
+            }
+        }
+        return connects(relay, db) - before;
+    }
+
+    private static long connects(RelayFixture relay, String db) {
+        return relay.relay().pools().all().stream()
+                .filter(p -> p.key().database().equals(db))
+                .mapToLong(p -> p.pool().stats().connectsStarted())
+                .sum();
     }
 
     private void settingsChangeReachesNewClients(RelayFixture relay, String db) throws Exception {
