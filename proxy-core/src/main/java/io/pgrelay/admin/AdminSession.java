@@ -5,6 +5,9 @@ import io.netty.buffer.ByteBufAllocator;
 import io.pgrelay.admin.AdminCommand.Verb;
 import io.pgrelay.admin.ResultWriter.Field;
 import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.LogSafe;
+import io.pgrelay.protocol.MessageFields;
+import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
 import java.util.ArrayDeque;
@@ -96,7 +99,7 @@ public final class AdminSession {
             frame.release();
             return;
         }
-        if (waiting && frame.getByte(frame.readerIndex()) != 'X') {
+        if (waiting && frame.getByte(frame.readerIndex()) != Messages.TERMINATE) {
             held.add(frame);
             return;
         }
@@ -131,24 +134,24 @@ public final class AdminSession {
 
     private void process(ByteBuf frame) {
         byte type = frame.getByte(frame.readerIndex());
-        if (type == 'X') {
+        if (type == Messages.TERMINATE) {
             terminate();
             return;
         }
-        if (skipUntilSync && type != 'S') {
+        if (skipUntilSync && type != Messages.SYNC) {
             return; // after an error in the extended protocol, as PostgreSQL does
         }
         try {
-            ByteBuf body = frame.slice(frame.readerIndex() + 5, frame.readableBytes() - 5);
+            ByteBuf body = MessageFields.body(frame, frame.readerIndex());
             switch (type) {
-                case 'Q' -> simpleQuery(CStrings.read(body));
-                case 'P' -> parse(body);
-                case 'B' -> bind(body);
-                case 'D' -> describe(body);
-                case 'E' -> execute(body);
-                case 'C' -> closeStatementOrPortal(body);
-                case 'S' -> sync();
-                case 'H' -> {} // every frame's output is flushed anyway
+                case Messages.QUERY -> simpleQuery(CStrings.read(body));
+                case Messages.PARSE -> parse(body);
+                case Messages.BIND -> bind(body);
+                case Messages.DESCRIBE -> describe(body);
+                case Messages.EXECUTE -> execute(body);
+                case Messages.CLOSE -> closeStatementOrPortal(body);
+                case Messages.SYNC -> sync();
+                case Messages.FLUSH -> {} // every frame's output is flushed anyway
                 default ->
                         throw new ProtocolException(
                                 "invalid frontend message type "
@@ -337,10 +340,10 @@ public final class AdminSession {
         String name = CStrings.read(body);
         List<Field> fields;
         short[] formats = null;
-        if (kind == 'S') {
+        if (kind == Messages.TARGET_STATEMENT) {
             fields = fields(statement(name));
             writer.noParameters();
-        } else if (kind == 'P') {
+        } else if (kind == Messages.TARGET_PORTAL) {
             Portal portal = portal(name);
             fields = fields(portal.command);
             formats = portal.formats;
@@ -413,9 +416,9 @@ public final class AdminSession {
     private void closeStatementOrPortal(ByteBuf body) {
         byte kind = body.readByte();
         String name = CStrings.read(body);
-        if (kind == 'S') {
+        if (kind == Messages.TARGET_STATEMENT) {
             statements.remove(name);
-        } else if (kind == 'P') {
+        } else if (kind == Messages.TARGET_PORTAL) {
             portals.remove(name);
         } else {
             throw new AdminException(
@@ -602,7 +605,7 @@ public final class AdminSession {
     private static AdminException internalError(Object command, Throwable e) {
         log.warn(
                 "admin console command failed: {}",
-                io.pgrelay.protocol.LogSafe.escape(String.valueOf(command), 300),
+                LogSafe.escape(String.valueOf(command), 300),
                 e);
         return new AdminException(SqlState.INTERNAL_ERROR, "internal error: " + e);
     }

@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
 import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.Messages;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -55,7 +56,7 @@ final class ResultWriter {
     }
 
     void rowDescription(List<Field> fields, short[] formats) {
-        int at = begin('T');
+        int at = begin(Messages.ROW_DESCRIPTION);
         pending.writeShort(fields.size());
         for (int i = 0; i < fields.size(); i++) {
             Field f = fields.get(i);
@@ -68,7 +69,7 @@ final class ResultWriter {
     }
 
     void dataRow(List<Field> fields, Object[] values, short[] formats) {
-        int at = begin('D');
+        int at = begin(Messages.DATA_ROW);
         pending.writeShort(values.length);
         for (int i = 0; i < values.length; i++) {
             Object v = values[i];
@@ -130,58 +131,58 @@ final class ResultWriter {
     }
 
     void commandComplete(String tag) {
-        int at = begin('C');
+        int at = begin(Messages.COMMAND_COMPLETE);
         CStrings.write(pending, tag);
         end(at);
     }
 
     void readyForQuery() {
-        int at = begin('Z');
-        pending.writeByte('I'); // the console has no transactions
+        int at = begin(Messages.READY_FOR_QUERY);
+        pending.writeByte(Messages.IDLE); // the console has no transactions
         end(at);
     }
 
     void emptyQueryResponse() {
-        end(begin('I'));
+        end(begin(Messages.EMPTY_QUERY_RESPONSE));
     }
 
     void parseComplete() {
-        end(begin('1'));
+        end(begin(Messages.PARSE_COMPLETE));
     }
 
     void bindComplete() {
-        end(begin('2'));
+        end(begin(Messages.BIND_COMPLETE));
     }
 
     void closeComplete() {
-        end(begin('3'));
+        end(begin(Messages.CLOSE_COMPLETE));
     }
 
     void noData() {
-        end(begin('n'));
+        end(begin(Messages.NO_DATA));
     }
 
     void portalSuspended() {
-        end(begin('s'));
+        end(begin(Messages.PORTAL_SUSPENDED));
     }
 
     /** ParameterDescription: console statements never take parameters. */
     void noParameters() {
-        int at = begin('t');
+        int at = begin(Messages.PARAMETER_DESCRIPTION);
         pending.writeShort(0);
         end(at);
     }
 
     void error(String severity, String sqlState, String message) {
-        fields('E', severity, sqlState, message, null);
+        fields(Messages.ERROR_RESPONSE, severity, sqlState, message, null);
     }
 
     void notice(String message, String detail) {
-        fields('N', "NOTICE", "00000", message, detail);
+        fields(Messages.NOTICE_RESPONSE, "NOTICE", "00000", message, detail);
     }
 
     private void fields(
-            char type, String severity, String sqlState, String message, String detail) {
+            byte type, String severity, String sqlState, String message, String detail) {
         int at = begin(type);
         field('S', severity);
         field('V', severity);
@@ -216,7 +217,7 @@ final class ResultWriter {
         }
     }
 
-    private int begin(char type) {
+    private int begin(byte type) {
         if (pending == null) {
             pending = alloc.buffer(256);
         }

@@ -10,9 +10,12 @@ import java.io.File;
 import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
@@ -73,7 +76,7 @@ public record ProxyConfig(
          */
         int maxPoolMetrics,
         /** The effective settings, for SHOW CONFIG: "pool.default_pool_size" → "20". */
-        java.util.SortedMap<String, String> settings) {
+        SortedMap<String, String> settings) {
 
     public enum PoolMode {
         SESSION,
@@ -216,8 +219,8 @@ public record ProxyConfig(
                 flatten(c));
     }
 
-    private static java.util.SortedMap<String, String> flatten(Config c) {
-        java.util.SortedMap<String, String> out = new java.util.TreeMap<>();
+    private static SortedMap<String, String> flatten(Config c) {
+        SortedMap<String, String> out = new TreeMap<>();
         for (var e : c.entrySet()) {
             Object v = e.getValue().unwrapped();
             out.put(
@@ -226,7 +229,7 @@ public record ProxyConfig(
                             ? String.join(",", l.stream().map(String::valueOf).toList())
                             : String.valueOf(v));
         }
-        return java.util.Collections.unmodifiableSortedMap(out);
+        return Collections.unmodifiableSortedMap(out);
     }
 
     private static Backend backend(Config c, String path) {

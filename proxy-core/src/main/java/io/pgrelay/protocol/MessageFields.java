@@ -65,6 +65,20 @@ public final class MessageFields {
         return buf.getInt(index + HEADER);
     }
 
+    /** A message's body (everything after the type and length), as a slice. */
+    public static ByteBuf body(ByteBuf buf, int index) {
+        return buf.slice(index + HEADER, Messages.end(buf, index) - index - HEADER);
+    }
+
+    /** DataRow: the first column's value as text, or null when it is NULL or there is none. */
+    public static String firstColumn(ByteBuf buf, int index) {
+        if (buf.getShort(index + HEADER) < 1) {
+            return null;
+        }
+        int length = buf.getInt(index + HEADER + 2);
+        return length < 0 ? null : buf.toString(index + HEADER + 6, length, StandardCharsets.UTF_8);
+    }
+
     /** Parse: the prepared statement's name ("" for the unnamed one). */
     public static String parseStatementName(ByteBuf buf, int index) {
         return string(buf, index, index + HEADER);

@@ -11,6 +11,7 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -112,7 +113,7 @@ final class AdminConsole implements AdminView {
         // By the raw names: PoolKey.toString() is cut for logs, and it would allocate per
         // comparison.
         pools.sort(
-                java.util.Comparator.comparing((ServerPool p) -> p.key().database())
+                Comparator.comparing((ServerPool p) -> p.key().database())
                         .thenComparing(p -> p.key().user())
                         .thenComparing(p -> p.key().backend().toString())
                         .thenComparing(p -> p.role()));

@@ -2,6 +2,7 @@ package io.pgrelay.proxy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -1207,7 +1208,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         cleanup();
     }
 
-    private static void closeAfterError(io.netty.channel.ChannelFuture f) {
+    private static void closeAfterError(ChannelFuture f) {
         if (f.isSuccess() && f.channel() instanceof DuplexChannel duplex) {
             duplex.shutdownOutput();
             f.channel().eventLoop().schedule(() -> f.channel().close(), 1, TimeUnit.SECONDS);

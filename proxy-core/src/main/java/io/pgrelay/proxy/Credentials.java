@@ -5,6 +5,7 @@ import io.pgrelay.auth.UserList;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -30,7 +31,7 @@ final class Credentials {
         return users.secret(user);
     }
 
-    java.util.Set<String> users() {
+    Set<String> users() {
         return users.users();
     }
 

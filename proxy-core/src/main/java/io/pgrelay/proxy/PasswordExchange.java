@@ -8,6 +8,8 @@ import io.pgrelay.auth.ScramServer;
 import io.pgrelay.auth.Secret;
 import io.pgrelay.config.ProxyConfig.AuthType;
 import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.LogSafe;
+import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.ProtocolException;
 import java.nio.charset.StandardCharsets;
@@ -108,7 +110,7 @@ final class PasswordExchange {
         if (secret != null && real.isEmpty()) {
             log.warn(
                     "user {} cannot log in with SCRAM: auth_file holds an md5 secret",
-                    io.pgrelay.protocol.LogSafe.quote(user));
+                    LogSafe.quote(user));
         }
         scram = real.orElseGet(() -> ScramServer.mock(user));
         expecting = Expecting.SASL_INITIAL;
@@ -126,7 +128,7 @@ final class PasswordExchange {
                             + (char) Messages.type(frame)
                             + "'");
         }
-        ByteBuf body = frame.duplicate().skipBytes(5);
+        ByteBuf body = MessageFields.body(frame, frame.readerIndex());
         try {
             return switch (expecting) {
                 case PASSWORD ->

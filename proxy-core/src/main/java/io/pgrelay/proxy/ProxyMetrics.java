@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -295,7 +296,7 @@ final class ProxyMetrics implements AutoCloseable {
                 .register(registry);
     }
 
-    private final java.util.Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
+    private final Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
 
     /** Called on every topology update: a lag gauge for each member not seen before. */
     void watchMembers(RoutingState routing, Iterable<String> memberNames) {

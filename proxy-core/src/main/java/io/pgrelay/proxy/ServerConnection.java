@@ -6,14 +6,12 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
-import io.pgrelay.auth.Md5Password;
-import io.pgrelay.auth.ScramClient;
-import io.pgrelay.auth.Secret;
 import io.pgrelay.pool.Poolable;
-import io.pgrelay.protocol.CStrings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
+import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.StartupMessage;
@@ -21,7 +19,7 @@ import io.pgrelay.routing.Backend;
 import io.pgrelay.session.ServerStatements;
 import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.StatementMapper;
-import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +27,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,6 +52,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     private final SessionServices relay;
     private final ServerPool pool;
+    private final ServerAuthentication authentication;
     private final CompletableFuture<ServerConnection> loggedIn = new CompletableFuture<>();
 
     /**
@@ -88,11 +88,10 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                     + " current_database())) AND setrole IN (0, (SELECT oid FROM pg_roles WHERE"
                     + " rolname = session_user))), '')";
 
-    private static final java.util.concurrent.atomic.AtomicLong IDS =
-            new java.util.concurrent.atomic.AtomicLong();
+    private static final AtomicLong IDS = new AtomicLong();
 
     final long id = IDS.incrementAndGet();
-    volatile java.time.Instant connectedAt;
+    volatile Instant connectedAt;
     volatile long lastUsedNanos = System.nanoTime();
     private Channel channel;
     private volatile ClientSession client;
@@ -112,7 +111,6 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private boolean ownFailed;
     private int processId;
     private int secretKey;
-    private ScramClient scram;
 
     // Cross-loop batch, touched only on this connection's loop.
     private List<ByteBuf> batch;
@@ -121,6 +119,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private ServerConnection(SessionServices relay, ServerPool pool) {
         this.relay = relay;
         this.pool = pool;
+        this.authentication =
+                new ServerAuthentication(
+                        relay.credentials(), pool.key().user(), pool.key().backend());
         // Logged in with these; the ones the server does not report keep these values.
         parameters.putAll(pool.key().parameters());
     }
@@ -136,7 +137,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                 relay.transport()
                         .serverBootstrap(loop, timeoutMillis)
                         .handler(
-                                new io.netty.channel.ChannelInitializer<Channel>() {
+                                new ChannelInitializer<Channel>() {
                                     @Override
                                     protected void initChannel(Channel ch) {
                                         ch.pipeline()
@@ -620,13 +621,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         int at = frame.readerIndex();
         switch (Messages.type(frame)) {
             case Messages.DATA_ROW -> {
-                // Column count, then the first column's length (-1: NULL) and bytes.
-                if (ownValue == null && frame.getShort(at + 5) > 0) {
-                    int length = frame.getInt(at + 7);
-                    ownValue =
-                            length < 0
-                                    ? ""
-                                    : frame.toString(at + 11, length, StandardCharsets.UTF_8);
+                if (ownValue == null) {
+                    ownValue = MessageFields.firstColumn(frame, at);
                 }
             }
             case Messages.ERROR_RESPONSE -> {
@@ -659,7 +655,12 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
             return;
         }
         switch (Messages.type(frame)) {
-            case Messages.AUTHENTICATION -> onAuthenticationRequest(frame);
+            case Messages.AUTHENTICATION -> {
+                ByteBuf reply = authentication.onRequest(frame, channel.alloc());
+                if (reply != null) {
+                    send(reply);
+                }
+            }
             case Messages.PARAMETER_STATUS -> {
                 String name = MessageFields.parameterName(frame, frame.readerIndex());
                 String value = MessageFields.parameterValue(frame, frame.readerIndex());
@@ -692,136 +693,12 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         log.debug(
                 "logged in to {} as {} (pid {})",
                 backend(),
-                io.pgrelay.protocol.LogSafe.quote(pool.key().user()),
+                LogSafe.quote(pool.key().user()),
                 processId);
-        connectedAt = java.time.Instant.now();
+        connectedAt = Instant.now();
         relay.reportHotStandby(backend(), parameters.get("in_hot_standby"));
         pool.connections.add(this);
         loggedIn.complete(this);
-    }
-
-    private void onAuthenticationRequest(ByteBuf frame) throws ServerLoginException {
-        int start = frame.readerIndex();
-        int code = MessageFields.authenticationCode(frame, start);
-        String user = pool.key().user();
-        switch (code) {
-            case Messages.AUTH_OK -> scram = null;
-            case Messages.AUTH_CLEARTEXT_PASSWORD -> {
-                if (!(secret() instanceof Secret.Plain plain)) {
-                    throw cannotAuthenticate("a cleartext password", "only a hashed secret");
-                }
-                send(Messages.passwordMessage(channel.alloc(), plain.password()));
-            }
-            case Messages.AUTH_MD5_PASSWORD -> {
-                byte[] salt = new byte[4];
-                frame.getBytes(start + 9, salt);
-                Secret secret = secret();
-                String hash;
-                if (secret instanceof Secret.Plain plain) {
-                    hash = Md5Password.encode(user, plain.password());
-                } else if (secret instanceof Secret.Md5 md5) {
-                    hash = md5.hash();
-                } else {
-                    throw cannotAuthenticate("md5", "a SCRAM secret");
-                }
-                send(Messages.passwordMessage(channel.alloc(), Md5Password.response(hash, salt)));
-            }
-            case Messages.AUTH_SASL -> {
-                // The mechanism names follow the request code.
-                ByteBuf body = frame.slice(start + 9, frame.readableBytes() - 9);
-                boolean offered = false;
-                while (body.isReadable()) {
-                    String mechanism = CStrings.read(body);
-                    if (mechanism.isEmpty()) {
-                        break;
-                    }
-                    offered |= mechanism.equals("SCRAM-SHA-256");
-                }
-                if (!offered) {
-                    throw new ServerLoginException(
-                            "server " + backend() + " offers no SASL mechanism pgrelay supports");
-                }
-                scram = scramClient(user);
-                byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
-                send(Messages.saslInitialResponse(channel.alloc(), "SCRAM-SHA-256", first));
-            }
-            case Messages.AUTH_SASL_CONTINUE -> {
-                requireScram();
-                String serverFirst =
-                        frame.toString(
-                                start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8);
-                byte[] clientFinal =
-                        scram.clientFinal(serverFirst).getBytes(StandardCharsets.UTF_8);
-                send(Messages.saslResponse(channel.alloc(), clientFinal));
-            }
-            case Messages.AUTH_SASL_FINAL -> {
-                requireScram();
-                scram.verifyServerFinal(
-                        frame.toString(
-                                start + 9, frame.readableBytes() - 9, StandardCharsets.UTF_8));
-            }
-            default ->
-                    throw new ServerLoginException(
-                            "server "
-                                    + backend()
-                                    + " requested an authentication method pgrelay does not support (code "
-                                    + code
-                                    + ")");
-        }
-    }
-
-    private void requireScram() throws ServerLoginException {
-        if (scram == null) {
-            throw new ServerLoginException(
-                    "server " + backend() + " sent a SASL message out of order");
-        }
-    }
-
-    private ScramClient scramClient(String user) throws ServerLoginException {
-        Secret secret = secret();
-        if (secret instanceof Secret.Plain plain) {
-            return ScramClient.withPassword(plain.password());
-        }
-        if (secret instanceof Secret.Scram s) {
-            byte[] clientKey = relay.credentials().clientKey(user, s);
-            if (clientKey == null) {
-                throw ServerLoginException.credentials(
-                        "cannot log in to server "
-                                + backend()
-                                + " as \""
-                                + user
-                                + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
-                                + " to pgrelay with SCRAM");
-            }
-            return ScramClient.withClientKey(clientKey, s.serverKey());
-        }
-        throw cannotAuthenticate("SCRAM-SHA-256", "an md5 secret");
-    }
-
-    private Secret secret() throws ServerLoginException {
-        String user = pool.key().user();
-        return relay.credentials()
-                .secret(user)
-                .orElseThrow(
-                        () ->
-                                ServerLoginException.credentials(
-                                        "cannot log in to server "
-                                                + backend()
-                                                + ": no secret for user \""
-                                                + user
-                                                + "\" in auth_file"));
-    }
-
-    private ServerLoginException cannotAuthenticate(String requested, String have) {
-        return ServerLoginException.credentials(
-                "server "
-                        + backend()
-                        + " requested "
-                        + requested
-                        + " authentication for user \""
-                        + pool.key().user()
-                        + "\" but auth_file holds "
-                        + have);
     }
 
     private void send(ByteBuf message) {

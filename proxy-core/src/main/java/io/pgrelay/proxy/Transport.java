@@ -1,6 +1,8 @@
 package io.pgrelay.proxy;
 
+import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -34,14 +36,14 @@ record Transport(
     /**
      * A Bootstrap for connections to PostgreSQL servers: no Nagle, keepalive on, bounded connect.
      */
-    io.netty.bootstrap.Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis) {
-        return new io.netty.bootstrap.Bootstrap()
+    Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis) {
+        return new Bootstrap()
                 .group(loop)
                 .channel(channelClass)
-                .option(io.netty.channel.ChannelOption.TCP_NODELAY, true)
-                .option(io.netty.channel.ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(
-                        io.netty.channel.ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                        ChannelOption.CONNECT_TIMEOUT_MILLIS,
                         (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
     }
 

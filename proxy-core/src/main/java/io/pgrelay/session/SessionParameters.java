@@ -1,5 +1,8 @@
 package io.pgrelay.session;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -124,7 +127,7 @@ public final class SessionParameters {
      * Backslash escapes a space, as in PostgreSQL's pg_split_opts.
      */
     public static void parseOptions(String options, Map<String, String> into) {
-        java.util.List<String> words = new java.util.ArrayList<>();
+        List<String> words = new ArrayList<>();
         StringBuilder word = new StringBuilder();
         boolean escaped = false;
         for (int i = 0; i < options.length(); i++) {
@@ -178,8 +181,8 @@ public final class SessionParameters {
      * @throws IllegalArgumentException for malformed options or a name PostgreSQL would refuse
      */
     static Map<String, String> requested(
-            Map<String, String> startupParameters, java.util.Set<String> ignored) {
-        Map<String, String> requested = new java.util.LinkedHashMap<>();
+            Map<String, String> startupParameters, Set<String> ignored) {
+        Map<String, String> requested = new LinkedHashMap<>();
         for (Map.Entry<String, String> e : startupParameters.entrySet()) {
             String name = e.getKey();
             if (name.startsWith("_pq_.") || ignored.contains(name)) {

@@ -6,6 +6,7 @@ import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.protocol.StartupMessage;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -156,7 +157,7 @@ public final class StartupParser {
      * them, any case), on, off (at least "of"), 1, 0; null for anything else.
      */
     static Boolean parseBool(String value) {
-        String v = value.toLowerCase(java.util.Locale.ROOT);
+        String v = value.toLowerCase(Locale.ROOT);
         if (v.isEmpty()) {
             return null;
         }

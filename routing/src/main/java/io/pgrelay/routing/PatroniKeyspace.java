@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
@@ -318,7 +319,7 @@ final class PatroniKeyspace {
             return n.doubleValue() != 0;
         }
         if (value instanceof String s) {
-            String v = s.trim().toLowerCase(java.util.Locale.ROOT);
+            String v = s.trim().toLowerCase(Locale.ROOT);
             return v.equals("true")
                     || v.equals("on")
                     || v.equals("yes")
