@@ -13,9 +13,8 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A server's FATAL that arrives just after the ReadyForQuery that handed its connection back, for a
@@ -33,19 +32,7 @@ import org.junit.jupiter.api.Test;
  */
 class ServerFatalAfterHandBackTest {
 
-    static PgServer primary;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
     @Test
     void fatalAfterHandBackOnIoUring() throws Exception {
@@ -71,14 +58,17 @@ class ServerFatalAfterHandBackTest {
 
     private static void run(boolean ioUring) throws Exception {
         try (RelayFixture relay =
-                        RelayFixture.builder(primary)
+                        RelayFixture.builder(servers.primary())
                                 .set("pool.default_pool_size", 1)
                                 .set("runtime.worker_threads", 2)
                                 .set("runtime.use_io_uring", ioUring)
                                 .start();
                 Connection admin =
-                        primary.connect(
-                                PgServer.APP_DB, PgServer.SUPERUSER, PgServer.SUPERUSER_PASSWORD)) {
+                        servers.primary()
+                                .connect(
+                                        PgServer.APP_DB,
+                                        PgServer.SUPERUSER,
+                                        PgServer.SUPERUSER_PASSWORD)) {
             assertEquals(ioUring ? "io_uring" : "epoll", relay.relay().transport().name());
             // Accepted connections go round the two loops; the server connection opens on the loop
             // of the first client that needs it, so the second client is on the other loop.

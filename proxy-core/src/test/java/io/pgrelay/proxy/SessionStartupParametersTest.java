@@ -11,9 +11,8 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * pool_mode = session: a client's server connection logs in with the client's own startup
@@ -23,28 +22,13 @@ import org.junit.jupiter.api.Test;
  */
 class SessionStartupParametersTest {
 
-    static PgServer primary;
-    static RelayFixture relay;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-        relay =
-                RelayFixture.builder(primary)
-                        .set("pool.pool_mode", "session")
-                        .set("pool.default_pool_size", 2)
-                        .start();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (relay != null) {
-            relay.close();
-        }
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres()
+                    .withRelay(
+                            relay ->
+                                    relay.set("pool.pool_mode", "session")
+                                            .set("pool.default_pool_size", 2));
 
     /** SETs then RESETs; what the client sees, one line per SHOW. */
     private static final String[] SCRIPT = {
@@ -69,24 +53,25 @@ class SessionStartupParametersTest {
         Map<String, String> dateStyle = Map.of("PGDATESTYLE", "Postgres,MDY");
         Map<String, String> intervalStyle =
                 Map.of("PGOPTIONS", "-c intervalstyle=postgres_verbose");
-        List<String> first = psql(relay.writePort(), dateStyle);
+        List<String> first = psql(servers.relay().writePort(), dateStyle);
         assertEquals(
                 List.of("Postgres, MDY", "postgres", "Postgres, MDY", "postgres"),
                 first.subList(0, 4));
-        assertEquals(first.subList(0, 4), psql(primary.port(), dateStyle).subList(0, 4));
+        assertEquals(first.subList(0, 4), psql(servers.primary().port(), dateStyle).subList(0, 4));
 
-        List<String> second = psql(relay.writePort(), intervalStyle);
+        List<String> second = psql(servers.relay().writePort(), intervalStyle);
         assertEquals(
                 List.of("ISO, MDY", "postgres_verbose", "ISO, MDY", "postgres_verbose"),
                 second.subList(0, 4));
-        assertEquals(second.subList(0, 4), psql(primary.port(), intervalStyle).subList(0, 4));
+        assertEquals(
+                second.subList(0, 4), psql(servers.primary().port(), intervalStyle).subList(0, 4));
         assertNotEquals(first.get(4), second.get(4), "not the first client's server connection");
 
-        List<String> plain = psql(relay.writePort(), Map.of());
+        List<String> plain = psql(servers.relay().writePort(), Map.of());
         assertEquals(List.of("ISO, MDY", "postgres", "ISO, MDY", "postgres"), plain.subList(0, 4));
 
         // The first parameters again: its own pool (DISCARD ALL resets to them).
-        List<String> again = psql(relay.writePort(), dateStyle);
+        List<String> again = psql(servers.relay().writePort(), dateStyle);
         assertEquals(first.subList(0, 4), again.subList(0, 4));
     }
 
@@ -96,12 +81,13 @@ class SessionStartupParametersTest {
                 Map.of("prepareThreshold", "0", "options", "-c intervalstyle=postgres_verbose");
         for (int i = 0; i < 2; i++) {
             try (Connection c =
-                    relay.connect(
-                            relay.writePort(),
-                            PgServer.APP_DB,
-                            PgServer.APP_USER,
-                            PgServer.APP_PASSWORD,
-                            props)) {
+                    servers.relay()
+                            .connect(
+                                    servers.relay().writePort(),
+                                    PgServer.APP_DB,
+                                    PgServer.APP_USER,
+                                    PgServer.APP_PASSWORD,
+                                    props)) {
                 assertEquals("postgres_verbose", one(c, "show intervalstyle"));
                 try (Statement st = c.createStatement()) {
                     st.execute("set intervalstyle = 'iso_8601'");
@@ -115,7 +101,7 @@ class SessionStartupParametersTest {
                 assertEquals("postgres_verbose", one(c, "show intervalstyle"));
             }
             // And a client without it, in between, gets the server's default.
-            try (Connection c = relay.app()) {
+            try (Connection c = servers.relay().app()) {
                 assertEquals("postgres", one(c, "show intervalstyle"));
                 try (Statement st = c.createStatement()) {
                     st.execute("reset all");

@@ -14,9 +14,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A console SET (like a RELOAD) reaches clients connected before it, as in PgBouncer: the
@@ -25,22 +24,12 @@ import org.junit.jupiter.api.Test;
  */
 class SetReachesConnectedClientsTest {
 
-    static PgServer primary;
-
-    @BeforeAll
-    static void start() {
-        primary = PgServer.startPrimary();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (primary != null) {
-            primary.close();
-        }
-    }
+    @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
     private static RelayFixture relay() {
-        return RelayFixture.builder(primary).set("admin.admin_users", List.of("postgres")).start();
+        return RelayFixture.builder(servers.primary())
+                .set("admin.admin_users", List.of("postgres"))
+                .start();
     }
 
     private static Connection console(RelayFixture relay) throws SQLException {

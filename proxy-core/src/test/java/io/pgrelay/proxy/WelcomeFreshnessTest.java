@@ -11,6 +11,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.postgresql.PGConnection;
 
 /**
@@ -21,14 +22,19 @@ import org.postgresql.PGConnection;
  */
 class WelcomeFreshnessTest {
 
+    /** PostgreSQL and a transaction-mode relay; the session-mode relay is this class's own. */
+    @RegisterExtension
+    static final RelayExtension servers =
+            RelayExtension.postgres().withRelay(relay -> relay.set("pool.default_pool_size", 2));
+
     static PgServer primary;
     static RelayFixture transaction;
     static RelayFixture session;
 
     @BeforeAll
     static void start() {
-        primary = PgServer.startPrimary();
-        transaction = RelayFixture.builder(primary).set("pool.default_pool_size", 2).start();
+        primary = servers.primary();
+        transaction = servers.relay();
         session =
                 RelayFixture.builder(primary)
                         .set("pool.pool_mode", "session")
@@ -38,14 +44,8 @@ class WelcomeFreshnessTest {
 
     @AfterAll
     static void stop() {
-        for (AutoCloseable c : new AutoCloseable[] {transaction, session, primary}) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (Exception ignored) {
-                // best effort
-            }
+        if (session != null) {
+            session.close();
         }
     }
 
