@@ -49,8 +49,9 @@ public final class PgRelay implements AutoCloseable {
                 Transport.create(config.useEpoll(), config.useIoUring(), config.workerThreads());
         services.useTransport(transport);
         log.info(
-                "pgrelay starting: {} transport, {} event loops, pool_mode {}, auth_type {}",
+                "pgrelay starting: {} transport ({}), {} event loops, pool_mode {}, auth_type {}",
                 transport.name(),
+                transport.why(),
                 transport.threads(),
                 config.poolMode().name().toLowerCase(),
                 config.authType().name().toLowerCase().replace('_', '-'));
