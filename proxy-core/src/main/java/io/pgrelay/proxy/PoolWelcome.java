@@ -61,8 +61,6 @@ final class PoolWelcome {
 
     // Guarded by this (logins and checks are rare next to queries; a monitor is plenty).
     private final List<Wait> waits = new ArrayList<>();
-    private long newestLoginStart;
-    private boolean anyLoginStarted;
     private boolean loginAsked;
     private int loginsInFlight;
     private boolean checkInFlight;
@@ -110,10 +108,6 @@ final class PoolWelcome {
 
     /** A login of this pool starts now (before its connect). */
     synchronized void loginStarted(long startedNanos) {
-        if (!anyLoginStarted || startedNanos - newestLoginStart > 0) {
-            newestLoginStart = startedNanos;
-            anyLoginStarted = true;
-        }
         loginAsked = false; // the pool started a connect: that was it, or one as good
         loginsInFlight++;
     }
@@ -224,14 +218,9 @@ final class PoolWelcome {
      * exists; else a login. Under this.
      */
     private Next next() {
-        if (loginAsked || loginsInFlight > 0 || checkInFlight) {
-            return Next.NOTHING;
-        }
-        boolean uncovered = false;
-        for (Wait wait : waits) {
-            uncovered |= !anyLoginStarted || wait.sinceNanos() - newestLoginStart > 0;
-        }
-        if (!uncovered) {
+        // A wait still here with nothing in flight is served by nothing: a login that started
+        // after it and succeeded would have taken it, and a failed or unrelated one does not count.
+        if (loginAsked || loginsInFlight > 0 || checkInFlight || waits.isEmpty()) {
             return Next.NOTHING;
         }
         Welcome w = welcome;
@@ -268,19 +257,23 @@ final class PoolWelcome {
 
                             @Override
                             public boolean granted(ServerConnection conn) {
-                                conn.fingerprint()
-                                        .whenComplete(
-                                                (fingerprint, error) -> {
-                                                    if (conn.isUsable()) {
-                                                        owner.pool().release(conn);
-                                                    } else {
-                                                        owner.pool()
-                                                                .discard(
-                                                                        conn,
-                                                                        "closed during a check");
-                                                    }
-                                                    checked(started, fingerprint);
-                                                });
+                                CompletableFuture<String> answer;
+                                try {
+                                    answer = conn.fingerprint();
+                                } catch (RuntimeException e) {
+                                    owner.pool().discard(conn, "check failed: " + e);
+                                    checked(started, null);
+                                    return true;
+                                }
+                                answer.whenComplete(
+                                        (fingerprint, error) -> {
+                                            if (conn.isUsable()) {
+                                                owner.pool().release(conn);
+                                            } else {
+                                                owner.pool().discard(conn, "closed during a check");
+                                            }
+                                            checked(started, fingerprint);
+                                        });
                                 return true;
                             }
 

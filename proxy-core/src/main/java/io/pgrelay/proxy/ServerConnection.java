@@ -76,17 +76,28 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     /**
      * One text value that changes whenever what PostgreSQL gives a new session for this database
      * and user may have changed: the database's and role's settings (ALTER DATABASE / ROLE ... SET,
-     * in pg_db_role_setting, readable by every user) and the configuration's load time
-     * (postgresql.conf, ALTER SYSTEM, after a reload). As an epoch, not a timestamp, so that the
-     * session's TimeZone does not change the text.
+     * in pg_db_role_setting, readable by every user), the configuration's load time
+     * (postgresql.conf, ALTER SYSTEM, after a reload; per session, so a connection older than a
+     * reload differs and costs one login), the database itself (re-created: another oid, encoding),
+     * is_superuser and in_hot_standby. The load time as a numeric epoch, so that neither the
+     * session's TimeZone nor its extra_float_digits changes the text; every name qualified, so that
+     * a search_path a client left on the connection cannot change what it reads.
      */
     static final String FINGERPRINT =
-            "SELECT extract(epoch FROM pg_conf_load_time())::text || '|' || coalesce((SELECT"
-                    + " string_agg(setdatabase || ':' || setrole || ':' || array_to_string(setconfig,"
-                    + " ','), ';' ORDER BY setdatabase, setrole) FROM pg_db_role_setting WHERE"
-                    + " setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname ="
-                    + " current_database())) AND setrole IN (0, (SELECT oid FROM pg_roles WHERE"
-                    + " rolname = session_user))), '')";
+            "SELECT pg_catalog.concat_ws('|',"
+                    + " EXTRACT(epoch FROM pg_catalog.pg_conf_load_time()),"
+                    + " d.oid, d.encoding, r.rolsuper, pg_catalog.pg_is_in_recovery(),"
+                    + " (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(':', s.setdatabase,"
+                    + " s.setrole, pg_catalog.array_to_string(s.setconfig, ',')), ';'"
+                    + " ORDER BY s.setdatabase, s.setrole)"
+                    + " FROM pg_catalog.pg_db_role_setting s"
+                    + " WHERE (s.setdatabase OPERATOR(pg_catalog.=) 0"
+                    + " OR s.setdatabase OPERATOR(pg_catalog.=) d.oid)"
+                    + " AND (s.setrole OPERATOR(pg_catalog.=) 0"
+                    + " OR s.setrole OPERATOR(pg_catalog.=) r.oid)))"
+                    + " FROM pg_catalog.pg_database d, pg_catalog.pg_roles r"
+                    + " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+                    + " AND r.rolname OPERATOR(pg_catalog.=) session_user";
 
     private static final AtomicLong IDS = new AtomicLong();
 
@@ -239,6 +250,20 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                             }
                             ownQuery = answer;
                             channel.writeAndFlush(Messages.query(channel.alloc(), FINGERPRINT));
+                            // Bounded like a login: a server that does not answer (partitioned,
+                            // or the query waits on a lock) must not hold the pool's welcome up.
+                            channel.eventLoop()
+                                    .schedule(
+                                            () -> {
+                                                if (ownQuery == answer) {
+                                                    ownQuery = null;
+                                                    broken = true; // its state is unknown now
+                                                    channel.close();
+                                                    answer.complete(null);
+                                                }
+                                            },
+                                            relay.config().serverConnectTimeout().toMillis(),
+                                            TimeUnit.MILLISECONDS);
                         });
         return answer;
     }

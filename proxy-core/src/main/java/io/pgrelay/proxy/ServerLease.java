@@ -14,6 +14,7 @@ import io.pgrelay.routing.Topology;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -74,6 +75,9 @@ final class ServerLease {
     private final long clientId;
 
     private Request request;
+
+    /** The pool's answer to a client still logging in: a welcome (see PoolWelcome). */
+    private CompletableFuture<Map<String, String>> welcomeWait;
 
     // Which pools this client's requests go to (set once the startup packet is read).
     private String database;
@@ -264,8 +268,8 @@ final class ServerLease {
         waitingSinceNanos = System.nanoTime();
         if (client.isLoggingIn()) {
             // Greet with what a login recent enough for this client reported (welcome_max_age).
-            pool.welcomeSince(session.welcomeSinceNanos())
-                    .whenComplete((welcome, error) -> loop.execute(() -> onWelcome(r, error)));
+            welcomeWait = pool.welcomeSince(session.welcomeSinceNanos());
+            welcomeWait.whenComplete((welcome, error) -> loop.execute(() -> onWelcome(r, error)));
             return;
         }
         acquiring = true;
@@ -305,6 +309,9 @@ final class ServerLease {
 
     /** The client is gone: stop waiting and holding. */
     void cancel() {
+        if (welcomeWait != null) {
+            welcomeWait.cancel(false); // the pool drops a wait that is done
+        }
         if (held) {
             held = false;
             relay.unhold(session);

@@ -49,8 +49,6 @@ public final class ExpectedReply {
     static final ExpectedReply CLOSE = new ExpectedReply(Kind.CLOSE, null, null, null);
     static final ExpectedReply SYNC = new ExpectedReply(Kind.SYNC, null, null, null);
     static final ExpectedReply QUERY = new ExpectedReply(Kind.QUERY, null, null, null);
-    static final ExpectedReply EVICTION_CLOSE =
-            new ExpectedReply(Kind.EVICTION_CLOSE, null, null, null);
 
     final Kind kind;
 
@@ -72,6 +70,10 @@ public final class ExpectedReply {
 
     static ExpectedReply parse(Statement statement, String clientName) {
         return new ExpectedReply(Kind.PARSE, statement, clientName, null);
+    }
+
+    static ExpectedReply evictionClose(Statement statement) {
+        return new ExpectedReply(Kind.EVICTION_CLOSE, statement, null, null);
     }
 
     static ExpectedReply injectedParse(Statement statement) {

@@ -2,6 +2,7 @@ package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.pgrelay.config.Limits;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.protocol.ErrorResponse;
@@ -46,9 +47,25 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         void bind();
     }
 
-    /** A statement name no client can have prepared through pgrelay (its names are renamed). */
-    private static final byte[] MISSING =
-            "pgrelay: no such statement".getBytes(StandardCharsets.US_ASCII);
+    /** Parse of "pgrelay: not SQL" as "pgrelay: error", no parameter types: a syntax error. */
+    private static final byte[] FAILING_PARSE = failingParse();
+
+    private static byte[] failingParse() {
+        byte[] name = "pgrelay: error".getBytes(StandardCharsets.US_ASCII);
+        byte[] text = "pgrelay: not SQL".getBytes(StandardCharsets.US_ASCII);
+        int length = 4 + name.length + 1 + text.length + 1 + 2;
+        byte[] m = new byte[1 + length];
+        Unpooled.wrappedBuffer(m)
+                .writerIndex(0)
+                .writeByte(Messages.PARSE)
+                .writeInt(length)
+                .writeBytes(name)
+                .writeByte(0)
+                .writeBytes(text)
+                .writeByte(0)
+                .writeShort(0);
+        return m;
+    }
 
     private final ClientStatements names = new ClientStatements();
     private final PreparedStatements cache;
@@ -237,7 +254,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         int max = Math.max(1, config.get().maxPreparedStatements());
         while ((evicted = prepared.evictBeyond(max - 1)) != null) {
             server.write(statementMessage(Messages.CLOSE, evicted));
-            replies.expect(ExpectedReply.EVICTION_CLOSE);
+            replies.expect(ExpectedReply.evictionClose(evicted));
         }
         prepared.add(statement);
         server.write(statement.parseMessage(alloc));
@@ -256,23 +273,16 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     }
 
     /**
-     * Fails the client's request as the server would, on the server: a Describe of a statement no
-     * one can have prepared makes it fail, abort the transaction and skip to Sync, exactly as the
-     * client's own request would have (work done earlier in the batch or transaction must not
-     * commit behind an error the client was told about); its error is replaced with this one.
+     * Fails the client's request as the server would, on the server: a Parse of text that is not
+     * SQL fails whatever the connection holds (the syntax error comes before any name is looked up,
+     * and nothing is created), so the server aborts the transaction and skips to Sync exactly as
+     * the client's own request would have made it (work done earlier in the batch or transaction
+     * must not commit behind an error the client was told about); its error is replaced with this
+     * one.
      */
     private void failOnServer(String sqlState, String message) {
         replies.expect(ExpectedReply.failure(ErrorResponse.error(sqlState, message)));
-        server.write(describeMissing());
-    }
-
-    private ByteBuf describeMissing() {
-        return alloc.buffer(7 + MISSING.length)
-                .writeByte(Messages.DESCRIBE)
-                .writeInt(6 + MISSING.length)
-                .writeByte(Messages.TARGET_STATEMENT)
-                .writeBytes(MISSING)
-                .writeByte(0);
+        server.write(alloc.buffer(FAILING_PARSE.length).writeBytes(FAILING_PARSE));
     }
 
     /** A synthesized reply is being written: a CloseComplete lets go of its statement. */
@@ -297,6 +307,12 @@ public final class StatementMapper implements ExpectedReplies.Undo {
             case INJECTED_PARSE -> {
                 if (server != null && !serverStillHasIt) {
                     server.statements().remove(reply.statement);
+                }
+            }
+            case EVICTION_CLOSE -> {
+                // Skipped after an error: the server still has the statement.
+                if (server != null && !serverStillHasIt) {
+                    server.statements().add(reply.statement);
                 }
             }
             case SYNTHESIZED_PARSE_COMPLETE -> dropName(reply.clientName, reply.statement);

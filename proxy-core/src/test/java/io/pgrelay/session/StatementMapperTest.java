@@ -399,7 +399,7 @@ class StatementMapperTest {
                     assertEquals(
                             List.of(
                                     "P PGRELAY_1 select 1",
-                                    "D S pgrelay: no such statement",
+                                    "P pgrelay: error pgrelay: not SQL",
                                     "B  PGRELAY_1",
                                     "E",
                                     "S"),
@@ -485,13 +485,13 @@ class StatementMapperTest {
                     Client a = new Client(w, server);
                     a.send(bind("", "nope"), execute(""), sync());
                     assertEquals(
-                            List.of("D S pgrelay: no such statement", "E", "S"), server.take());
+                            List.of("P pgrelay: error pgrelay: not SQL", "E", "S"), server.take());
                     assertEquals(List.of(), a.take(), "the server answers first");
                     a.reply(error("26000", "missing"), readyForQuery('I'));
                     assertEquals(List.of("E26000", "Z"), a.take());
 
                     a.send(describe('S', "nope"), sync());
-                    assertEquals(List.of("D S pgrelay: no such statement", "S"), server.take());
+                    assertEquals(List.of("P pgrelay: error pgrelay: not SQL", "S"), server.take());
                     a.reply(error("26000", "missing"), readyForQuery('I'));
                     assertEquals(List.of("E26000", "Z"), a.take());
                     assertEquals(List.of("26000", "26000"), a.errors);
@@ -704,8 +704,8 @@ class StatementMapperTest {
                             List.of(
                                     "P PGRELAY_1 select 1",
                                     "P PGRELAY_2 select 2",
-                                    "D S pgrelay: no such statement",
-                                    "D S pgrelay: no such statement",
+                                    "P pgrelay: error pgrelay: not SQL",
+                                    "P pgrelay: error pgrelay: not SQL",
                                     "S"),
                             server.take());
                     a.reply(
@@ -733,7 +733,7 @@ class StatementMapperTest {
                     FakeServer server = new FakeServer();
                     Client a = new Client(w, server);
                     a.send(parse("S_1", "select " + "1".repeat(100)), sync());
-                    assertEquals(List.of("D S pgrelay: no such statement", "S"), server.take());
+                    assertEquals(List.of("P pgrelay: error pgrelay: not SQL", "S"), server.take());
                     assertEquals(0, a.mapper.size());
                     assertEquals(0, w.cache.size());
                     a.reply(error("26000", "missing"), readyForQuery('I'));
@@ -753,7 +753,10 @@ class StatementMapperTest {
                     Client a = new Client(w, server);
                     a.send(parse("S_1", "select 1"), parse("S_2", "select 222222222"), sync());
                     assertEquals(
-                            List.of("P PGRELAY_1 select 1", "D S pgrelay: no such statement", "S"),
+                            List.of(
+                                    "P PGRELAY_1 select 1",
+                                    "P pgrelay: error pgrelay: not SQL",
+                                    "S"),
                             server.take());
                     a.reply(parseComplete(), error("26000", "missing"), readyForQuery('I'));
                     List<String> received = a.take();
@@ -854,6 +857,45 @@ class StatementMapperTest {
                     assertEquals(List.of("E42601", "Z"), a.take());
                     assertEquals(1, a.mapper.size(), "PostgreSQL skipped the Close");
                     server.take();
+                    a.send(bind("", "S_1"), execute(""), sync());
+                    assertEquals(List.of("B  PGRELAY_1", "E", "S"), server.take());
+                });
+    }
+
+    @Test
+    void evictionCloseSkippedAfterAnErrorKeepsTheStatementKnownPrepared() {
+        forEachPiece(
+                config(Map.of("pool.max_prepared_statements", 1)),
+                w -> {
+                    FakeServer server = new FakeServer();
+                    Client a = new Client(w, server);
+                    a.send(parse("S_1", "select 1"), sync());
+                    a.reply(parseComplete(), readyForQuery('I'));
+                    server.take();
+                    a.take();
+                    // S_2 evicts PGRELAY_1, but the server skips that Close after the error.
+                    a.send(
+                            parse("", "select 1/0"),
+                            bind("", ""),
+                            execute(""),
+                            parse("S_2", "select 2"),
+                            sync());
+                    assertEquals(
+                            List.of(
+                                    "P  select 1/0",
+                                    "B  ",
+                                    "E",
+                                    "C S PGRELAY_1",
+                                    "P PGRELAY_2 select 2",
+                                    "S"),
+                            server.take());
+                    a.reply(
+                            parseComplete(),
+                            bindComplete(),
+                            error("22012", "division by zero"),
+                            readyForQuery('I'));
+                    assertEquals(List.of("1", "2", "E22012", "Z"), a.take());
+                    // So a Bind of S_1 goes alone: a Parse of PGRELAY_1 would be 42P05 there.
                     a.send(bind("", "S_1"), execute(""), sync());
                     assertEquals(List.of("B  PGRELAY_1", "E", "S"), server.take());
                 });
