@@ -20,7 +20,7 @@ import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 
 /**
- * The event loops and channel types: Linux io_uring where the kernel allows it (the default), else
+ * The event loops and channel types: Linux io_uring when asked for and the kernel allows it, else
  * epoll when its native library loads, Java NIO otherwise. Client and server channels share one
  * group so a server connection can live on its client's loop. {@code why} says, for the start-up
  * log, why this one runs.
