@@ -211,6 +211,17 @@ public final class Messages {
         return buf;
     }
 
+    /**
+     * Parse of a named statement; {@code body} is everything after the name: the query string with
+     * its terminator and the parameter-type section, as a client's Parse carries them.
+     */
+    public static ByteBuf parse(ByteBufAllocator alloc, String name, byte[] body) {
+        int length = 4 + CStrings.size(name) + body.length;
+        ByteBuf buf = alloc.buffer(1 + length).writeByte(PARSE).writeInt(length);
+        CStrings.write(buf, name);
+        return buf.writeBytes(body);
+    }
+
     /** PasswordMessage ('p') carrying a null-terminated password or md5 response. */
     public static ByteBuf passwordMessage(ByteBufAllocator alloc, String password) {
         int length = 4 + CStrings.size(password);

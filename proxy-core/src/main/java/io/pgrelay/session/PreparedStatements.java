@@ -46,14 +46,7 @@ public final class PreparedStatements {
 
         /** A Parse message that prepares this statement under its server-side name. */
         ByteBuf parseMessage(ByteBufAllocator alloc) {
-            byte[] name = serverName.getBytes(StandardCharsets.US_ASCII);
-            int length = 4 + name.length + 1 + body.length;
-            return alloc.buffer(1 + length)
-                    .writeByte(Messages.PARSE)
-                    .writeInt(length)
-                    .writeBytes(name)
-                    .writeByte(0)
-                    .writeBytes(body);
+            return Messages.parse(alloc, serverName, body);
         }
 
         /** The pgrelay-wide name it is prepared under on servers, PGRELAY_<id>. */

@@ -2,7 +2,6 @@ package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
 import io.pgrelay.config.Limits;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.protocol.ErrorResponse;
@@ -47,25 +46,9 @@ public final class StatementMapper implements ExpectedReplies.Undo {
         void bind();
     }
 
-    /** Parse of "pgrelay: not SQL" as "pgrelay: error", no parameter types: a syntax error. */
-    private static final byte[] FAILING_PARSE = failingParse();
-
-    private static byte[] failingParse() {
-        byte[] name = "pgrelay: error".getBytes(StandardCharsets.US_ASCII);
-        byte[] text = "pgrelay: not SQL".getBytes(StandardCharsets.US_ASCII);
-        int length = 4 + name.length + 1 + text.length + 1 + 2;
-        byte[] m = new byte[1 + length];
-        Unpooled.wrappedBuffer(m)
-                .writerIndex(0)
-                .writeByte(Messages.PARSE)
-                .writeInt(length)
-                .writeBytes(name)
-                .writeByte(0)
-                .writeBytes(text)
-                .writeByte(0)
-                .writeShort(0);
-        return m;
-    }
+    /** Text that is not SQL, its terminator, no parameter types: a Parse of it always fails. */
+    private static final byte[] NOT_SQL =
+            "pgrelay: not SQL\0\0\0".getBytes(StandardCharsets.US_ASCII);
 
     private final ClientStatements names = new ClientStatements();
     private final PreparedStatements cache;
@@ -282,7 +265,7 @@ public final class StatementMapper implements ExpectedReplies.Undo {
      */
     private void failOnServer(String sqlState, String message) {
         replies.expect(ExpectedReply.failure(ErrorResponse.error(sqlState, message)));
-        server.write(alloc.buffer(FAILING_PARSE.length).writeBytes(FAILING_PARSE));
+        server.write(Messages.parse(alloc, "pgrelay: error", NOT_SQL));
     }
 
     /** A synthesized reply is being written: a CloseComplete lets go of its statement. */
