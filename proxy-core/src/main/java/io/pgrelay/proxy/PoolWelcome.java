@@ -34,6 +34,13 @@ import java.util.concurrent.CompletableFuture;
  *
  * <p>Checks and logins are coalesced: one in flight at a time serves every client that connected
  * before it started, so a connection storm costs a check per round trip, not a login per client.
+ *
+ * <p>A login's fingerprint is read just after it logged in, so it can be newer than the values the
+ * server gave that login: an ALTER DATABASE committed between the two would pair the old values
+ * with the new fingerprint, and every later check would confirm the stale welcome. So a login's
+ * fingerprint vouches for its values only when the same fingerprint had already been read before
+ * the login started (nothing changed in between); otherwise the welcome has none, and the next
+ * client that needs a fresher welcome gets a login instead of a check.
  */
 final class PoolWelcome {
 
@@ -65,6 +72,11 @@ final class PoolWelcome {
     private int loginsInFlight;
     private boolean checkInFlight;
     private long checkStart;
+
+    /** The newest fingerprint read (by a login or a check), and when that read had completed. */
+    private String seenFingerprint;
+
+    private long seenAtNanos;
 
     PoolWelcome(ServerPool owner) {
         this.owner = owner;
@@ -119,6 +131,12 @@ final class PoolWelcome {
         Next next;
         synchronized (this) {
             Welcome w = welcome;
+            String read = conn.loginFingerprint();
+            String vouched =
+                    read != null && read.equals(seenFingerprint) && startedNanos - seenAtNanos > 0
+                            ? read
+                            : null;
+            seen(read);
             if (w == null || startedNanos - w.startedNanos() >= 0) {
                 // Keep the same map while nothing changed: clients' interned values stay shared.
                 Map<String, String> reported = conn.loginParameters;
@@ -130,7 +148,7 @@ final class PoolWelcome {
                                                 new LinkedHashMap<>(reported)),
                                 startedNanos,
                                 startedNanos,
-                                conn.loginFingerprint());
+                                vouched);
             }
             values = welcome.values();
             served = takeWaits(welcome.validSinceNanos());
@@ -194,6 +212,14 @@ final class PoolWelcome {
                                 + ": no fresh server login within query_wait_timeout");
         expired.forEach(wait -> wait.future().completeExceptionally(e));
         run(owner.pool().isClosed() && next == Next.NOTHING ? Next.LOGIN : next);
+    }
+
+    /** A fingerprint read has just completed. Under this. */
+    private void seen(String fingerprint) {
+        if (fingerprint != null) {
+            seenFingerprint = fingerprint;
+            seenAtNanos = System.nanoTime();
+        }
     }
 
     /** Takes the waits a welcome valid since {@code validSince} answers. Under this. */
@@ -295,6 +321,7 @@ final class PoolWelcome {
         Next next;
         synchronized (this) {
             checkInFlight = false;
+            seen(fingerprint);
             Welcome w = welcome;
             if (fingerprint != null && w != null && fingerprint.equals(w.fingerprint())) {
                 if (started - w.validSinceNanos() > 0) {
