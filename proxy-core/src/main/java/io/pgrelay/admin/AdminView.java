@@ -96,7 +96,9 @@ public interface AdminView {
             String poolMode,
             String loadBalanceHosts,
             String role,
-            String backend) {}
+            String backend,
+            /** Server connections pinned to a client (transaction mode keeping session state). */
+            int svPinned) {}
 
     /**
      * One database's statistics: the running totals and the averages over the last stats period,
@@ -154,7 +156,9 @@ public interface AdminView {
             String tls,
             String applicationName,
             int preparedStatements,
-            long id) {}
+            long id,
+            /** Why the client keeps its server connection ("temp,listen"); empty when not. */
+            String pinned) {}
 
     /**
      * A configured database. {@code forceUser}, {@code poolMode} (when not overridden) and {@code

@@ -215,7 +215,8 @@ final class ShowTables {
                 .text("tls", ConnectionRow::tls)
                 .text("application_name", ConnectionRow::applicationName)
                 .int4("prepared_statements", ConnectionRow::preparedStatements)
-                .int4("id", ConnectionRow::id);
+                .int4("id", ConnectionRow::id)
+                .text("pinned", ConnectionRow::pinned);
     }
 
     static {
@@ -238,7 +239,8 @@ final class ShowTables {
                 .text("pool_mode", PoolRow::poolMode)
                 .text("load_balance_hosts", PoolRow::loadBalanceHosts)
                 .text("role", PoolRow::role)
-                .text("backend", PoolRow::backend);
+                .text("backend", PoolRow::backend)
+                .int4("sv_pinned", PoolRow::svPinned);
 
         Table<StatsRow> stats =
                 define("stats", AdminView::stats).text("database", StatsRow::database);

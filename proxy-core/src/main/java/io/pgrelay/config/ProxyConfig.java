@@ -59,6 +59,10 @@ public record ProxyConfig(
         String serverResetQuery,
         Set<String> ignoreStartupParameters,
         int maxPreparedStatements,
+        /** Transaction mode: replay each client's settings, pin what cannot be replayed. */
+        boolean trackSessionState,
+        /** Pinned server connections a pool may have; 0 = as many as the pool has. */
+        int maxPinnedConnections,
         int maxMessageSize,
         Limits limits,
         int workerThreads,
@@ -204,6 +208,8 @@ public record ProxyConfig(
                 c.getString("pool.server_reset_query"),
                 ignored,
                 nonNegative(c, "pool.max_prepared_statements"),
+                c.getBoolean("pool.track_session_state"),
+                nonNegative(c, "pool.max_pinned_connections"),
                 (int) maxMessage,
                 limits,
                 nonNegative(c, "runtime.worker_threads"),

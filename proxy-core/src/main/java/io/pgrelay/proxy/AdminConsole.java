@@ -103,7 +103,8 @@ final class AdminConsole implements AdminView {
                             services.config().poolMode().name().toLowerCase(),
                             null,
                             p.role().label(),
-                            p.key().backend().toString()));
+                            p.key().backend().toString(),
+                            p.pinned.get()));
         }
         return rows;
     }
@@ -226,7 +227,8 @@ final class AdminConsole implements AdminView {
                             null,
                             s.applicationName(),
                             s.preparedStatementCount(),
-                            s.id));
+                            s.id,
+                            s.pinLabel()));
         }
         rows.sort((a, b) -> Long.compare(a.id(), b.id()));
         return rows;
@@ -260,7 +262,8 @@ final class AdminConsole implements AdminView {
                                 null,
                                 Objects.requireNonNullElse(c.parameter("application_name"), ""),
                                 c.statements().size(),
-                                c.id));
+                                c.id,
+                                client == null ? "" : client.pinLabel()));
             }
         }
         return rows;

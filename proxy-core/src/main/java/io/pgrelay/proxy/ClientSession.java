@@ -25,8 +25,10 @@ import io.pgrelay.session.ClientParameters;
 import io.pgrelay.session.ExpectedReplies;
 import io.pgrelay.session.ExpectedReply;
 import io.pgrelay.session.FailedRequests;
+import io.pgrelay.session.SessionCheck;
 import io.pgrelay.session.SessionCounters;
 import io.pgrelay.session.SessionParameters;
+import io.pgrelay.session.SessionState;
 import io.pgrelay.session.StartupParser;
 import io.pgrelay.session.StatementMapper;
 import java.io.IOException;
@@ -135,6 +137,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private StatementMapper statements;
     private ExpectedReplies replies;
+
+    /**
+     * Transaction mode with track_session_state: what the client's session holds beyond its
+     * settings, and whether the server must be asked after this transaction. Null otherwise.
+     */
+    private final SessionState session;
+
+    /** The pool whose pinned count this client adds to while pinned; null while not pinned. */
+    private ServerPool pinnedIn;
+
     private final SessionCounters counters;
 
     /** Queries pgrelay sent itself (parameter sync, the leader probe), whose replies it drops. */
@@ -165,6 +177,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         this.mapStatements =
                 config.poolMode() == PoolMode.TRANSACTION && config.maxPreparedStatements() > 0;
         this.poolMode = config.poolMode();
+        this.session =
+                config.poolMode() == PoolMode.TRANSACTION && config.trackSessionState()
+                        ? new SessionState()
+                        : null;
         this.probe = new LeaderProbe(relay);
         this.injected = new InjectedQueries(relay, probe);
         this.counters = new SessionCounters(relay.metrics().timings(role));
@@ -186,6 +202,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     long lastActivityNanos() {
         return lastActivityNanos;
+    }
+
+    /** Why the client keeps its server connection ("temp,listen"); empty when it does not. */
+    String pinLabel() {
+        SessionState s = session;
+        return s == null ? "" : SessionState.label(s.pins());
     }
 
     /**
@@ -271,6 +293,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 new StatementMapper(relay.preparedStatements(), relay::config, channel.alloc());
         replies = new ExpectedReplies(statements);
         statements.replyTo(replies);
+        statements.reportTo(session);
         counted = true;
         ctx.fireChannelActive();
         if (!relay.clientConnected(this)) {
@@ -652,6 +675,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
         counters.request(length);
         replies.forwarded(type, buf, index);
+        if (session != null
+                && (type == Messages.QUERY || type == Messages.PARSE)
+                && SessionState.mentionsHiddenChange(
+                        buf, index + MessageFields.HEADER, index + length)) {
+            session.hint();
+        } else if (session != null && type == Messages.FUNCTION_CALL) {
+            session.hint();
+        }
         if (type == Messages.BIND && mapStatements) {
             server.pool().binds.increment();
         }
@@ -813,6 +844,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         String sync = conn.synchronizeTo(parameters.interned());
         if (sync != null) {
+            relay.metrics().parametersReplayed();
             conn.write(Messages.query(channel.alloc(), sync));
             injected.sent();
             wroteToServer = true;
@@ -850,6 +882,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (i < end) {
             byte type = run.getByte(i);
             int next = Messages.end(run, i);
+            if (session != null && type == Messages.COMMAND_COMPLETE && !injected.outstanding()) {
+                session.commandComplete(run, i);
+            }
             if (!injected.outstanding() && isPlainReply(type, run, i)) {
                 ExpectedReply done = replies.replied(type);
                 if (done != null) {
@@ -1013,12 +1048,140 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         toClient(frame);
         emitSynthesized();
-        if (replies.releasable() && (poolMode == PoolMode.TRANSACTION || closeWhenIdle)) {
+        if (!replies.releasable()) {
+            return;
+        }
+        if (closeWhenIdle) {
             flushClient();
+            if (!holdsSessionState()) {
+                releaseServer();
+            } // else cleanup resets it before anyone else gets it
+            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+        } else if (poolMode == PoolMode.TRANSACTION) {
+            endOfTransaction();
+        }
+    }
+
+    /**
+     * Transaction mode, the transaction is over and nothing is owed: the server connection goes
+     * back, unless the session must be checked first (the client's RFQ has gone out; the check runs
+     * off its path) or the client is pinned to it.
+     */
+    private void endOfTransaction() {
+        if (session != null && session.checkDue()) {
+            session.checkSent();
+            injected.checkSent();
+            server.write(Messages.query(channel.alloc(), SessionCheck.QUERY));
+            server.flush();
+            relay.metrics().sessionChecked();
+            flushClient();
+            return;
+        }
+        flushClient();
+        if (session == null || !session.isPinned()) {
             releaseServer();
-            if (closeWhenIdle) {
-                fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+        }
+    }
+
+    /** Whether the linked server's session may hold this client's state (pinned, or unchecked). */
+    private boolean holdsSessionState() {
+        return session != null && (session.isPinned() || session.checkDue() || injected.checking());
+    }
+
+    /**
+     * The session check is answered: the connection and the client learn the client's settings (a
+     * RESET of a startup parameter is announced back to what the client started with, which its
+     * next transaction gets), and the pins follow what the session holds.
+     */
+    private void onSessionChecked(ServerConnection conn) {
+        SessionCheck.Result result = injected.checkResult();
+        int pins;
+        if (result == null) {
+            // Not known (the check failed: a statement_timeout of 1 ms, say): keep the
+            // connection, and ask again after the next transaction.
+            pins = SessionState.bit(SessionState.Pin.UNKNOWN);
+            session.hint();
+        } else {
+            pins = result.pins();
+            conn.settled(result.settings());
+            parameters
+                    .settle(result.settings())
+                    .forEach(
+                            (name, value) -> {
+                                toClient(Messages.parameterStatus(channel.alloc(), name, value));
+                                if (name.equals("application_name")) {
+                                    applicationName = value;
+                                }
+                            });
+        }
+        if (pinsChanged(conn, pins)
+                && state == State.READY
+                && server == conn
+                && replies.releasable()) {
+            endOfTransaction();
+        }
+        flushClient();
+    }
+
+    /**
+     * Records the client's new pins; false when pinning would exceed max_pinned_connections, in
+     * which case the client is closed and its server connection (with the state) discarded.
+     */
+    private boolean pinsChanged(ServerConnection conn, int pins) {
+        int was = session.checked(pins);
+        if (was == pins) {
+            return true;
+        }
+        if (pins != 0 && pinnedIn == null) {
+            ServerPool pool = conn.pool();
+            int max = relay.config().maxPinnedConnections();
+            if (pool.pinned.incrementAndGet() > max && max > 0) {
+                pool.pinned.decrementAndGet();
+                session.checked(0);
+                log.info(
+                        "client {}: cannot pin a server connection ({}): pool {} has"
+                                + " max_pinned_connections ({}) pinned",
+                        channel.remoteAddress(),
+                        SessionState.label(pins),
+                        pool.key(),
+                        max);
+                unlink(conn);
+                pool.pool().discard(conn, "its client's pin would exceed max_pinned_connections");
+                fatal(
+                        ErrorResponse.fatal(
+                                SqlState.TOO_MANY_CONNECTIONS,
+                                "pgrelay cannot keep this session's state ("
+                                        + SessionState.label(pins)
+                                        + "): max_pinned_connections ("
+                                        + max
+                                        + ") server connections of this pool are pinned"));
+                return false;
             }
+            pinnedIn = pool;
+        } else if (pins == 0 && pinnedIn != null) {
+            pinnedIn.pinned.decrementAndGet();
+            pinnedIn = null;
+        }
+        relay.metrics().pinsChanged(was, pins);
+        if (log.isDebugEnabled()) {
+            log.debug(
+                    "client {}: {} server connection {} pid {}",
+                    channel.remoteAddress(),
+                    pins == 0 ? "unpinned from" : "pinned (" + SessionState.label(pins) + ") to",
+                    conn.backend(),
+                    conn.processId());
+        }
+        return true;
+    }
+
+    /** The client's pins are gone with it or with its server connection. */
+    private void dropPins() {
+        if (session != null && session.isPinned()) {
+            relay.metrics().pinsChanged(session.checked(0), 0);
+        }
+        if (pinnedIn != null) {
+            pinnedIn.pinned.decrementAndGet();
+            pinnedIn = null;
         }
     }
 
@@ -1032,6 +1195,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (outcome == InjectedQueries.Outcome.PROBE_ANSWERED) {
             onProbeAnswered();
+        } else if (outcome == InjectedQueries.Outcome.CHECKED) {
+            onSessionChecked(conn);
         } else if (outcome == InjectedQueries.Outcome.REFUSED) {
             conn.markBroken();
             fatal(injected.refusal().withSeverity("FATAL"));
@@ -1100,7 +1265,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 conn.backend(),
                 conn.processId(),
                 LogSafe.escape(error.toString(), 300));
-        if (poolMode == PoolMode.SESSION) {
+        if (poolMode == PoolMode.SESSION || holdsSessionState()) {
+            // Its session (temporary tables, locks, LISTEN...) died with the server: as in session
+            // mode, the client hears so instead of going on without it.
+            dropPins();
             fatal(error.withSeverity("FATAL"));
             return;
         }
@@ -1148,7 +1316,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         long clientIdle = config.clientIdleTimeout().toNanos();
         if (clientIdle > 0
-                && server == null
+                && (server == null || idlePinned())
                 && !lease.isPending()
                 && !lease.isHeld()
                 && admin == null
@@ -1172,12 +1340,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Pinned to a server connection with nothing running on it: idle, as far as timeouts go. */
+    private boolean idlePinned() {
+        return session != null
+                && session.isPinned()
+                && replies.releasable()
+                && !injected.outstanding();
+    }
+
     /** Graceful shutdown: idle clients go now, clients inside a transaction when it ends. */
     void shutdown() {
         if (state == State.CLOSED) {
             return;
         }
-        if (state != State.READY || (server == null && !lease.isPending())) {
+        if (state != State.READY || (server == null && !lease.isPending()) || idlePinned()) {
             fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
         } else {
             closeWhenIdle = true;
@@ -1266,12 +1442,19 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         .discard(
                                 conn,
                                 "client disconnected with a transaction or request in progress");
-            } else if (poolMode == PoolMode.SESSION) {
-                conn.resetAndRelease(relay.config().serverResetQuery());
+            } else if (poolMode == PoolMode.SESSION || holdsSessionState()) {
+                String reset = relay.config().serverResetQuery();
+                if (poolMode == PoolMode.TRANSACTION && (reset == null || reset.isBlank())) {
+                    // Nothing would clear what the client left there: nobody else may have it.
+                    conn.pool().pool().discard(conn, "pinned, and no server_reset_query");
+                } else {
+                    conn.resetAndRelease(reset);
+                }
             } else {
                 conn.pool().pool().release(conn);
             }
         }
+        dropPins();
         replies.clear();
         statements.releaseAll();
         if (cancelKey != null) {

@@ -45,6 +45,8 @@ final class ConfigReloader {
                     "pool.server_reset_query",
                     "pool.ignore_startup_parameters",
                     "pool.max_prepared_statements",
+                    "pool.track_session_state",
+                    "pool.max_pinned_connections",
                     "pool.pool_mode",
                     "auth.",
                     "admin.admin_users",

@@ -4,12 +4,13 @@ import io.netty.buffer.ByteBuf;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
+import io.pgrelay.session.SessionCheck;
 
 /**
  * Queries pgrelay sends on a client's server connection ahead of the client's own: the SETs that
- * bring the connection to the client's parameters, and the leader probe. Their replies are not the
- * client's; they are read here and dropped, up to each query's ReadyForQuery. Runs on the client's
- * event loop.
+ * bring the connection to the client's parameters, the leader probe, and the session check after a
+ * transaction that may have changed the session. Their replies are not the client's; they are read
+ * here and dropped, up to each query's ReadyForQuery. Runs on the client's event loop.
  */
 final class InjectedQueries {
 
@@ -20,13 +21,20 @@ final class InjectedQueries {
         /** The leader probe has its answer: the client decides with the router's primary. */
         PROBE_ANSWERED,
         /** The server refused the sync: PostgreSQL would have refused these parameters at login. */
-        REFUSED
+        REFUSED,
+        /** The session check is answered: {@link #checkResult()}. */
+        CHECKED
     }
 
     private final SessionServices relay;
     private final LeaderProbe probe;
     private int outstanding;
     private ErrorResponse error;
+
+    /** The session check in flight; sent only when nothing else is outstanding, so alone. */
+    private SessionCheck check;
+
+    private SessionCheck.Result checkResult;
 
     InjectedQueries(SessionServices relay, LeaderProbe probe) {
         this.relay = relay;
@@ -43,10 +51,27 @@ final class InjectedQueries {
         outstanding++;
     }
 
+    /** The session check went out, with nothing else outstanding. */
+    void checkSent() {
+        check = new SessionCheck();
+        outstanding++;
+    }
+
+    /** Whether the session check is in flight. */
+    boolean checking() {
+        return check != null;
+    }
+
+    /** What the check found, once {@link Outcome#CHECKED} was returned; null if it failed. */
+    SessionCheck.Result checkResult() {
+        return checkResult;
+    }
+
     /** The connection is gone or handed over: nothing more is due on it. */
     void reset() {
         outstanding = 0;
         error = null;
+        check = null;
     }
 
     /** The error that refused the sync, once {@link Outcome#REFUSED} was returned. */
@@ -58,6 +83,9 @@ final class InjectedQueries {
 
     /** One reply on {@code conn} (the caller releases the frame). */
     Outcome onReply(ServerConnection conn, byte type, ByteBuf frame) {
+        if (check != null) {
+            return onCheckReply(type, frame);
+        }
         int at = frame.readerIndex();
         switch (type) {
             case Messages.PARAMETER_STATUS -> {
@@ -83,6 +111,21 @@ final class InjectedQueries {
                     probe.onReply(type, frame);
                 }
             }
+        }
+        return Outcome.NONE;
+    }
+
+    private Outcome onCheckReply(byte type, ByteBuf frame) {
+        switch (type) {
+            case Messages.DATA_ROW -> check.row(frame);
+            case Messages.ERROR_RESPONSE -> check.failed();
+            case Messages.READY_FOR_QUERY -> {
+                outstanding--;
+                checkResult = check.result();
+                check = null;
+                return Outcome.CHECKED;
+            }
+            default -> {}
         }
         return Outcome.NONE;
     }

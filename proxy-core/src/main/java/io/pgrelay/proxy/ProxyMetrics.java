@@ -11,6 +11,7 @@ import io.pgrelay.health.Metrics;
 import io.pgrelay.pool.PoolStats;
 import io.pgrelay.routing.Role;
 import io.pgrelay.session.SessionCounters;
+import io.pgrelay.session.SessionState;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -42,6 +43,12 @@ final class ProxyMetrics implements AutoCloseable {
     private final Map<Role, Timer> waitTimers = new EnumMap<>(Role.class);
     private final Map<String, Counter> errorsByClass = new ConcurrentHashMap<>();
     private final LongAdder leaderChanges = new LongAdder();
+    private final LongAdder sessionChecks = new LongAdder();
+    private final LongAdder parameterReplays = new LongAdder();
+
+    /** Clients pinned to a server connection, by reason (a client may count under several). */
+    private final AtomicInteger[] pinnedClients =
+            new AtomicInteger[SessionState.Pin.values().length];
 
     private final boolean histograms;
     private final RelayServices relay;
@@ -104,6 +111,25 @@ final class ProxyMetrics implements AutoCloseable {
                         r -> Math.max(0, r.pools().all().size() - meteredPools.get()))
                 .description(
                         "Pools without per-pool series because admin.max_pool_metrics was reached")
+                .register(registry);
+        for (SessionState.Pin pin : SessionState.Pin.values()) {
+            AtomicInteger count = new AtomicInteger();
+            pinnedClients[pin.ordinal()] = count;
+            Gauge.builder("pgrelay.pinned.clients", count, AtomicInteger::get)
+                    .description(
+                            "Transaction-mode clients keeping their server connection, by what their"
+                                    + " session holds (track_session_state)")
+                    .tag("reason", pin.label)
+                    .register(registry);
+        }
+        FunctionCounter.builder("pgrelay.session.checks", sessionChecks, LongAdder::sum)
+                .description(
+                        "Queries asking a server what a client's transaction left in its session")
+                .register(registry);
+        FunctionCounter.builder("pgrelay.parameter.replays", parameterReplays, LongAdder::sum)
+                .description(
+                        "Queries bringing a server connection to a client's settings before its"
+                                + " transaction")
                 .register(registry);
         FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
                 .description("Changes of the primary the write port routes to")
@@ -360,6 +386,24 @@ final class ProxyMetrics implements AutoCloseable {
                                         .tag("class", c)
                                         .register(registry))
                 .increment();
+    }
+
+    void sessionChecked() {
+        sessionChecks.increment();
+    }
+
+    void parametersReplayed() {
+        parameterReplays.increment();
+    }
+
+    /** A client's pins went from {@code was} to {@code now} (bit sets of SessionState.Pin). */
+    void pinsChanged(int was, int now) {
+        for (SessionState.Pin pin : SessionState.Pin.values()) {
+            int bit = SessionState.bit(pin);
+            if ((was & bit) != (now & bit)) {
+                pinnedClients[pin.ordinal()].addAndGet((now & bit) != 0 ? 1 : -1);
+            }
+        }
     }
 
     void leaderChanged() {

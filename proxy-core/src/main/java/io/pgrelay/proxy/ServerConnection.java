@@ -298,6 +298,22 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         return sql;
     }
 
+    /**
+     * The server listed the settings this session changed ({@link
+     * io.pgrelay.session.SessionCheck}): what the connection knows of its parameters becomes
+     * exactly that, over the values it logged in with.
+     */
+    void settled(Map<String, String> sessionSettings) {
+        parameters
+                .keySet()
+                .removeIf(
+                        name ->
+                                !loginParameters.containsKey(name)
+                                        && !sessionSettings.containsKey(name));
+        parameters.putAll(sessionSettings);
+        syncedTo = null;
+    }
+
     @Override
     public ServerStatements statements() {
         return statements;

@@ -39,6 +39,11 @@ final class ServerPool implements SessionCounters.Totals, StatementMapper.Counts
     final LongAdder queryMicros = new LongAdder();
     final LongAdder waitMicros = new LongAdder();
     final LongAdder clientLogins = new LongAdder();
+
+    /** Server connections of this pool pinned to a client (track_session_state). */
+    final java.util.concurrent.atomic.AtomicInteger pinned =
+            new java.util.concurrent.atomic.AtomicInteger();
+
     // Parse messages from clients, Parse messages sent to servers (a mapped statement is
     // prepared once per server connection), Binds.
     final LongAdder clientParses = new LongAdder();

@@ -17,6 +17,12 @@ public final class ClientParameters {
 
     private Map<String, String> values;
 
+    /** What the client started with: RESET returns here, as it would on its own connection. */
+    private Map<String, String> baseline;
+
+    /** The parameters the server announces (ParameterStatus), as in the welcome. */
+    private Map<String, String> welcome;
+
     /** {@link #values} interned; null when values changed since. */
     private Map<String, String> interned;
 
@@ -40,7 +46,8 @@ public final class ClientParameters {
         for (String name : welcome.keySet()) {
             greeting.put(name, all.get(name));
         }
-        values = interned = SessionParameters.intern(all);
+        values = interned = baseline = SessionParameters.intern(all);
+        this.welcome = welcome;
         return greeting;
     }
 
@@ -51,6 +58,38 @@ public final class ClientParameters {
         }
         values.put(name, value);
         interned = null;
+    }
+
+    /**
+     * The server said which settings the client's session has changed ({@link SessionCheck}): the
+     * client's values become its baseline with those on top, so a setting it RESET returns to what
+     * it started with. Returns the announced parameters whose value the client was last told
+     * differs from that (a RESET of a startup parameter): ParameterStatus to send it.
+     */
+    public Map<String, String> settle(Map<String, String> sessionSettings) {
+        Map<String, String> next = new HashMap<>(baseline);
+        next.putAll(sessionSettings);
+        for (String name : SessionParameters.NOT_SYNCED) {
+            // The server's to say (is_superuser follows SET ROLE): whatever it last reported.
+            String reported = values.get(name);
+            if (reported != null) {
+                next.put(name, reported);
+            }
+        }
+        Map<String, String> announce = new LinkedHashMap<>();
+        for (String name : welcome.keySet()) {
+            String value = next.get(name);
+            if (value != null
+                    && !SessionParameters.NOT_SYNCED.contains(name)
+                    && !value.equals(values.get(name))) {
+                announce.put(name, value);
+            }
+        }
+        if (!next.equals(values)) {
+            values = next;
+            interned = null;
+        }
+        return announce;
     }
 
     /** The values, interned: the identity a server connection's sync state is compared by. */

@@ -38,10 +38,16 @@ public final class PreparedStatements {
         final Key key;
         int references;
 
+        /** Its text may change the session behind a SELECT tag (see {@link SessionState}). */
+        final boolean mentionsHiddenChange;
+
         Statement(long id, Key key) {
             this.serverName = "PGRELAY_" + id;
             this.body = key.bytes;
             this.key = key;
+            this.mentionsHiddenChange =
+                    SessionState.mentionsHiddenChange(
+                            io.netty.buffer.Unpooled.wrappedBuffer(body), 0, body.length);
         }
 
         /** A Parse message that prepares this statement under its server-side name. */

@@ -83,17 +83,27 @@ public final class SessionParameters {
     /**
      * The SQL that makes a server connection's parameters equal the client's, or null when they
      * already are. Updates {@code server} to the values it will have afterwards.
+     *
+     * <p>Values go through set_config(), which reads them as the startup packet and
+     * current_setting() spell them: {@code search_path = 'a, b'} is two schemas there, where {@code
+     * SET search_path TO 'a, b'} would be one schema named "a, b".
      */
     public static String synchronize(Map<String, String> client, Map<String, String> server) {
-        StringBuilder sql = null;
+        StringBuilder sets = null;
         for (Map.Entry<String, String> e : client.entrySet()) {
             String name = e.getKey();
             if (NOT_SYNCED.contains(name) || e.getValue().equals(server.get(name))) {
                 continue;
             }
-            sql = append(sql, "SET " + name + " TO " + literal(e.getValue()));
+            sets = sets == null ? new StringBuilder("SELECT ") : sets.append(", ");
+            sets.append("pg_catalog.set_config(")
+                    .append(literal(name))
+                    .append(", ")
+                    .append(literal(e.getValue()))
+                    .append(", false)");
             server.put(name, e.getValue());
         }
+        StringBuilder sql = sets;
         // Parameters an earlier client had set that this client did not ask for go back to default.
         var it = server.entrySet().iterator();
         while (it.hasNext()) {

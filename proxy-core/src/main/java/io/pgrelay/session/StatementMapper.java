@@ -63,6 +63,9 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     private ExpectedReplies replies;
     private Server server;
 
+    /** Told when a Bind runs a statement whose text may change the session; null: nobody asks. */
+    private SessionState session;
+
     public StatementMapper(
             PreparedStatements cache, Supplier<ProxyConfig> config, ByteBufAllocator alloc) {
         this.cache = cache;
@@ -73,6 +76,11 @@ public final class StatementMapper implements ExpectedReplies.Undo {
     /** The queue replies go through; set once, before the first message. */
     public void replyTo(ExpectedReplies replies) {
         this.replies = replies;
+    }
+
+    /** Set once, before the first message, when the client's session state is tracked. */
+    public void reportTo(SessionState session) {
+        this.session = session;
     }
 
     /** The server connection linked now, or null when none is. */
@@ -172,6 +180,9 @@ public final class StatementMapper implements ExpectedReplies.Undo {
             return;
         }
         server.counts().bind();
+        if (session != null && statement.mentionsHiddenChange) {
+            session.hint();
+        }
         prepareOnServer(statement);
         // A new header with the server-side name; the parameters travel as a slice, not a copy.
         // The portal name is kept as is: portals live only inside one transaction on one server.

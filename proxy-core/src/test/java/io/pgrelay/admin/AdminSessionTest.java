@@ -75,7 +75,8 @@ class AdminSessionTest {
                         "pool_mode",
                         "load_balance_hosts",
                         "role",
-                        "backend"),
+                        "backend",
+                        "sv_pinned"),
                 r.get(0).columnNames());
         assertEquals(new Column("database", TEXT, 0), cols.get(0));
         assertEquals(new Column("cl_active", INT4, 0), cols.get(2));
@@ -143,7 +144,7 @@ class AdminSessionTest {
     void showClientsFormatsTimesAndSplitsWait() {
         List<Msg> r = simple("SHOW CLIENTS;");
         assertEquals("TDCZ", types(r));
-        assertEquals(21, r.get(0).columns().size());
+        assertEquals(22, r.get(0).columns().size());
         Map<String, String> c = row(r.get(0), r.get(1));
         assertEquals("C", c.get("type"));
         assertEquals("2025-01-02 03:04:05 UTC", c.get("connect_time"));
@@ -503,7 +504,7 @@ class AdminSessionTest {
 
         admin.send(
                 parse("", "SHOW POOLS"),
-                bind("", "", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+                bind("", "", 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
                 execute("", 0),
                 sync());
         r = admin.replies();

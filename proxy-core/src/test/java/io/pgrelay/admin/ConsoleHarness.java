@@ -311,7 +311,8 @@ final class ConsoleHarness {
                             "transaction",
                             null,
                             "primary",
-                            "10.0.0.1:5432"));
+                            "10.0.0.1:5432",
+                            0));
         }
 
         @Override
@@ -348,7 +349,8 @@ final class ConsoleHarness {
                             "",
                             "psql",
                             0,
-                            7));
+                            7,
+                            ""));
         }
 
         @Override

@@ -29,7 +29,8 @@ class SessionParametersTest {
         client.put("application_name", "");
         client.put("server_version", "15.1");
         assertEquals(
-                "SET TimeZone TO 'Europe/Berlin';RESET extra_float_digits",
+                "SELECT pg_catalog.set_config('TimeZone', 'Europe/Berlin', false);"
+                        + "RESET extra_float_digits",
                 SessionParameters.synchronize(client, server));
         assertEquals("Europe/Berlin", server.get("TimeZone"));
         assertNull(SessionParameters.synchronize(client, server));

@@ -68,51 +68,63 @@ class StartupPacketFuzzTest {
     }
 
     /**
-     * Reads back "SET name TO literal;..." the way PostgreSQL would, for either setting of
-     * standard_conforming_strings; fails on anything else.
+     * Reads back "SELECT pg_catalog.set_config(literal, literal, false), ..." the way PostgreSQL
+     * would, for either setting of standard_conforming_strings; fails on anything else.
      */
     private static Map<String, String> parseSets(String sql) {
         Map<String, String> sets = new LinkedHashMap<>();
-        int i = 0;
+        String call = "pg_catalog.set_config(";
+        assertTrue(sql.startsWith("SELECT "), sql);
+        int[] at = {7};
         while (true) {
-            assertTrue(sql.startsWith("SET ", i), sql);
-            i += 4;
-            int nameEnd = sql.indexOf(" TO ", i);
-            assertTrue(nameEnd > i, sql);
-            String name = sql.substring(i, nameEnd);
+            assertTrue(sql.startsWith(call, at[0]), sql);
+            at[0] += call.length();
+            String name = literal(sql, at);
             assertTrue(SessionParameters.isValidName(name), "name " + name);
-            i = nameEnd + 4;
-            boolean escapes = sql.startsWith("E'", i);
-            i += escapes ? 2 : 1;
-            assertTrue(sql.charAt(i - 1) == '\'', sql);
-            StringBuilder value = new StringBuilder();
-            while (true) {
-                assertTrue(i < sql.length(), "unterminated literal: " + sql);
-                char c = sql.charAt(i++);
-                if (c == '\'') {
-                    if (i < sql.length() && sql.charAt(i) == '\'') {
-                        value.append('\'');
-                        i++;
-                        continue;
-                    }
-                    break;
-                }
-                if (c == '\\') {
-                    // Without E'', a backslash means one thing or another depending on
-                    // standard_conforming_strings: literal() must never leave one there.
-                    assertTrue(escapes, "backslash in a plain literal: " + sql);
-                    assertTrue(
-                            i < sql.length() && sql.charAt(i) == '\\',
-                            "backslash escape other than \\\\: " + sql);
-                    i++;
-                }
-                value.append(c);
-            }
-            assertEquals(null, sets.put(name, value.toString()), "set twice: " + name);
-            if (i == sql.length()) {
+            assertTrue(sql.startsWith(", ", at[0]), sql);
+            at[0] += 2;
+            String value = literal(sql, at);
+            assertTrue(sql.startsWith(", false)", at[0]), sql);
+            at[0] += 8;
+            assertEquals(null, sets.put(name, value), "set twice: " + name);
+            if (at[0] == sql.length()) {
                 return sets;
             }
-            assertEquals(';', sql.charAt(i++), sql);
+            assertTrue(sql.startsWith(", ", at[0]), sql);
+            at[0] += 2;
         }
+    }
+
+    /** The string literal at at[0], unquoted; at[0] moves past it. */
+    private static String literal(String sql, int[] at) {
+        int i = at[0];
+        boolean escapes = sql.startsWith("E'", i);
+        i += escapes ? 2 : 1;
+        assertTrue(sql.charAt(i - 1) == '\'', sql);
+        StringBuilder value = new StringBuilder();
+        while (true) {
+            assertTrue(i < sql.length(), "unterminated literal: " + sql);
+            char c = sql.charAt(i++);
+            if (c == '\'') {
+                if (i < sql.length() && sql.charAt(i) == '\'') {
+                    value.append('\'');
+                    i++;
+                    continue;
+                }
+                break;
+            }
+            if (c == '\\') {
+                // Without E'', a backslash means one thing or another depending on
+                // standard_conforming_strings: literal() must never leave one there.
+                assertTrue(escapes, "backslash in a plain literal: " + sql);
+                assertTrue(
+                        i < sql.length() && sql.charAt(i) == '\\',
+                        "backslash escape other than \\\\: " + sql);
+                i++;
+            }
+            value.append(c);
+        }
+        at[0] = i;
+        return value.toString();
     }
 }

@@ -1,0 +1,104 @@
+package io.pgrelay.session;
+
+import io.netty.buffer.ByteBuf;
+import io.pgrelay.protocol.MessageFields;
+import io.pgrelay.session.SessionState.Pin;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The one query that tells what a server session holds after a client's transaction: how many
+ * temporary objects, listened channels, advisory locks, holdable cursors and SQL-prepared
+ * statements it has (each a reason to pin), and every setting whose value came from this session
+ * ({@code pg_settings.source = 'session'}: SET, set_config(..., false), and pgrelay's own replays).
+ * Read at the end of a transaction, it is exact: a SET rolled back, a SET LOCAL, a savepoint
+ * undone, a temp table dropped again all show as what they left, with nothing to simulate.
+ *
+ * <p>Values are read with current_setting(), whose text set_config() takes back unchanged (a list
+ * such as search_path stays a list), so replaying them is exact too.
+ */
+public final class SessionCheck {
+
+    /** One row with a null name and the counts; then a (name, value) row per session setting. */
+    public static final String QUERY =
+            "SELECT NULL::text, pg_catalog.concat_ws(',',"
+                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class"
+                    + " WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
+                    + " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc"
+                    + " WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()),"
+                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_listening_channels()),"
+                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks"
+                    + " WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+                    + " AND locktype OPERATOR(pg_catalog.=) 'advisory'),"
+                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable),"
+                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements"
+                    + " WHERE from_sql))"
+                    + " UNION ALL SELECT name, pg_catalog.current_setting(name)"
+                    + " FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'";
+
+    /** The counts' order in the first row, each its reason to pin. */
+    private static final Pin[] COUNTED = {
+        Pin.TEMP, Pin.LISTEN, Pin.ADVISORY_LOCK, Pin.HOLD_CURSOR, Pin.SQL_PREPARE
+    };
+
+    /** What the check found. */
+    public record Result(int pins, Map<String, String> settings) {}
+
+    private final Map<String, String> settings = new HashMap<>();
+    private int pins;
+    private boolean counted;
+    private boolean failed;
+
+    /** A DataRow of the answer (the caller keeps the frame). */
+    public void row(ByteBuf frame) {
+        int at = frame.readerIndex() + MessageFields.HEADER;
+        if (frame.getUnsignedShort(at) != 2) {
+            failed = true;
+            return;
+        }
+        at += 2;
+        int nameLength = frame.getInt(at);
+        String name =
+                nameLength < 0 ? null : frame.toString(at + 4, nameLength, StandardCharsets.UTF_8);
+        at += 4 + Math.max(0, nameLength);
+        int valueLength = frame.getInt(at);
+        String value =
+                valueLength < 0
+                        ? null
+                        : frame.toString(at + 4, valueLength, StandardCharsets.UTF_8);
+        if (name == null) {
+            counts(value);
+        } else if (value != null) {
+            String canonical = SessionParameters.canonicalName(name);
+            settings.put(canonical, value);
+            if (SessionParameters.NOT_SYNCED.contains(canonical)) {
+                pins |= Pin.SETTING.bit();
+            }
+        }
+    }
+
+    private void counts(String counts) {
+        String[] parts = counts == null ? new String[0] : counts.split(",");
+        if (parts.length != COUNTED.length) {
+            failed = true;
+            return;
+        }
+        counted = true;
+        for (int i = 0; i < parts.length; i++) {
+            if (!parts[i].equals("0")) {
+                pins |= COUNTED[i].bit();
+            }
+        }
+    }
+
+    /** The server answered with an error: nothing it said can be trusted. */
+    public void failed() {
+        failed = true;
+    }
+
+    /** The answer, or null if it failed or was incomplete. */
+    public Result result() {
+        return failed || !counted ? null : new Result(pins, Map.copyOf(settings));
+    }
+}

@@ -1,0 +1,185 @@
+package io.pgrelay.session;
+
+import io.netty.buffer.ByteBuf;
+import io.pgrelay.protocol.MessageFields;
+import io.pgrelay.protocol.Messages;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What one transaction-mode client may have changed in its server session, and what it holds that
+ * keeps it on its server connection ("pinned").
+ *
+ * <p>Nothing here parses SQL. The server's CommandComplete tags say when a statement may have
+ * changed the session (SET, RESET, CREATE, LISTEN, DECLARE CURSOR, PREPARE, DISCARD, DROP, ...);
+ * the few changes that hide behind a plain {@code SELECT n} tag (set_config, advisory locks, SELECT
+ * INTO TEMP, CREATE TEMP TABLE AS) are caught by a bounded scan of the statement text for a few
+ * words. Either makes the transaction <em>dirty</em>: when it ends, the server is asked once what
+ * the session holds ({@link SessionCheck}), and its answer, not a guess, decides. A false alarm
+ * costs one query off the client's path; a client that never does any of this pays a byte compare
+ * per CommandComplete.
+ */
+public final class SessionState {
+
+    /** Why a client keeps its server connection. */
+    public enum Pin {
+        TEMP("temp"),
+        LISTEN("listen"),
+        ADVISORY_LOCK("advisory_lock"),
+        HOLD_CURSOR("hold_cursor"),
+        SQL_PREPARE("sql_prepare"),
+        /** A setting pgrelay cannot replay (SET SESSION AUTHORIZATION, ...). */
+        SETTING("setting"),
+        /** The server could not be asked (an error, say a statement_timeout of 1 ms): keep it. */
+        UNKNOWN("unknown");
+
+        public final String label;
+
+        Pin(String label) {
+            this.label = label;
+        }
+
+        int bit() {
+            return 1 << ordinal();
+        }
+    }
+
+    /** Statement text scanned for the words below, per message; the rest is not looked at. */
+    static final int SCAN_LIMIT = 8192;
+
+    /** Lower case; matched case-insensitively anywhere in the text (identifiers included). */
+    private static final byte[][] WORDS = {
+        "advisory".getBytes(), "set_config".getBytes(), "temp".getBytes()
+    };
+
+    private boolean dirty;
+
+    /** Read by the console from other threads. */
+    private volatile int pins;
+
+    /**
+     * Whether statement text (a Query's, or a Parse's) mentions a function or clause whose effect
+     * shows only as {@code SELECT n}: pg_advisory_lock and friends, set_config, INTO TEMP and
+     * CREATE TEMP TABLE AS. Reads at most {@link #SCAN_LIMIT} bytes of [from, to).
+     */
+    public static boolean mentionsHiddenChange(ByteBuf buf, int from, int to) {
+        int end = Math.min(to, from + SCAN_LIMIT);
+        for (int i = from; i < end; i++) {
+            int b = buf.getByte(i) | 0x20;
+            if (b == 'a' || b == 's' || b == 't') {
+                for (byte[] word : WORDS) {
+                    if (word[0] == b && matches(buf, i, end, word)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    private static boolean matches(ByteBuf buf, int at, int end, byte[] word) {
+        if (at + word.length > end) {
+            return false;
+        }
+        for (int k = 1; k < word.length; k++) {
+            if ((buf.getByte(at + k) | 0x20) != word[k]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Whether the CommandComplete at {@code index} reports a statement that may have changed the
+     * session or what pins it. {@code SELECT n}, INSERT, UPDATE, DELETE, FETCH, COMMIT and the like
+     * do not; their first byte decides without a compare.
+     */
+    public static boolean changesSession(ByteBuf buf, int index) {
+        int tag = index + MessageFields.HEADER;
+        if (tag >= Messages.end(buf, index)) {
+            return false;
+        }
+        return switch (buf.getByte(tag)) {
+            case 'S' -> MessageFields.commandTagIs(buf, index, "SET");
+            case 'R' -> MessageFields.commandTagIs(buf, index, "RESET");
+            case 'L' -> MessageFields.commandTagIs(buf, index, "LISTEN");
+            case 'U' -> MessageFields.commandTagIs(buf, index, "UNLISTEN");
+            case 'P' -> MessageFields.commandTagIs(buf, index, "PREPARE");
+            case 'C' -> startsWith(buf, tag, "CREATE ") || startsWith(buf, tag, "CLOSE ");
+            case 'D' ->
+                    startsWith(buf, tag, "DECLARE ")
+                            || startsWith(buf, tag, "DEALLOCATE")
+                            || startsWith(buf, tag, "DISCARD")
+                            || startsWith(buf, tag, "DROP ");
+            default -> false;
+        };
+    }
+
+    private static boolean startsWith(ByteBuf buf, int at, String prefix) {
+        if (at + prefix.length() > buf.writerIndex()) {
+            return false;
+        }
+        for (int k = 0; k < prefix.length(); k++) {
+            if (buf.getByte(at + k) != prefix.charAt(k)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The statement text of a request in this transaction mentioned a hidden change. */
+    public void hint() {
+        dirty = true;
+    }
+
+    /** A CommandComplete went by; at {@code index} of {@code buf}. */
+    public void commandComplete(ByteBuf buf, int index) {
+        if (!dirty && changesSession(buf, index)) {
+            dirty = true;
+        }
+    }
+
+    /** Whether the session must be checked once the transaction has ended. */
+    public boolean checkDue() {
+        return dirty;
+    }
+
+    /** The check is on its way: what the transaction did is in its answer. */
+    public void checkSent() {
+        dirty = false;
+    }
+
+    /** The check's answer (or {@link Pin#UNKNOWN} when it failed); returns the pins it replaced. */
+    public int checked(int newPins) {
+        int old = pins;
+        pins = newPins;
+        return old;
+    }
+
+    public boolean isPinned() {
+        return pins != 0;
+    }
+
+    public int pins() {
+        return pins;
+    }
+
+    /** The pins of {@code bits}, comma-separated ("temp,listen"); empty when none. */
+    public static String label(int bits) {
+        if (bits == 0) {
+            return "";
+        }
+        List<String> labels = new ArrayList<>(2);
+        for (Pin pin : Pin.values()) {
+            if ((bits & pin.bit()) != 0) {
+                labels.add(pin.label);
+            }
+        }
+        return String.join(",", labels);
+    }
+
+    /** The bit of {@code pin}, for building a pin set. */
+    public static int bit(Pin pin) {
+        return pin.bit();
+    }
+}
