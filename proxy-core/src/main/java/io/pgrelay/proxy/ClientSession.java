@@ -147,6 +147,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** The pool whose pinned count this client adds to while pinned; null while not pinned. */
     private ServerPool pinnedIn;
 
+    /** A transaction's ReadyForQuery kept back until its RESET is undone (see SessionState). */
+    private ByteBuf heldReadyForQuery;
+
     private final SessionCounters counters;
 
     /** Queries pgrelay sent itself (parameter sync, the leader probe), whose replies it drops. */
@@ -1046,6 +1049,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (counters.readyForQuery(now, status == Messages.IDLE, !replies.isEmpty())) {
             counters.addTo(server.pool());
         }
+        if (session != null
+                && session.holdsReadyForQuery()
+                && replies.releasable()
+                && !closeWhenIdle
+                && poolMode == PoolMode.TRANSACTION) {
+            heldReadyForQuery = frame;
+            endOfTransaction();
+            return;
+        }
         toClient(frame);
         emitSynthesized();
         if (!replies.releasable()) {
@@ -1114,13 +1126,32 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                                 }
                             });
         }
-        if (pinsChanged(conn, pins)
-                && state == State.READY
-                && server == conn
-                && replies.releasable()) {
-            endOfTransaction();
+        if (heldReadyForQuery != null) {
+            // The client's settings go back on this connection before anything it sends next.
+            String sync = conn.synchronizeTo(parameters.interned());
+            if (sync != null) {
+                conn.write(Messages.query(channel.alloc(), sync));
+                conn.flush();
+                injected.sent();
+                relay.metrics().parametersReplayed();
+            }
+            toClient(heldReadyForQuery);
+            heldReadyForQuery = null;
+        }
+        if (pinsChanged(conn, pins)) {
+            endOfTransactionIfIdle(conn);
         }
         flushClient();
+    }
+
+    /** Nothing owed on {@code conn} any more, pgrelay's own queries included: as at the RFQ. */
+    private void endOfTransactionIfIdle(ServerConnection conn) {
+        if (state == State.READY
+                && server == conn
+                && replies.releasable()
+                && !injected.outstanding()) {
+            endOfTransaction();
+        }
     }
 
     /**
@@ -1197,6 +1228,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             onProbeAnswered();
         } else if (outcome == InjectedQueries.Outcome.CHECKED) {
             onSessionChecked(conn);
+        } else if (outcome == InjectedQueries.Outcome.DONE && session != null) {
+            endOfTransactionIfIdle(conn);
         } else if (outcome == InjectedQueries.Outcome.REFUSED) {
             conn.markBroken();
             fatal(injected.refusal().withSeverity("FATAL"));
@@ -1455,6 +1488,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             }
         }
         dropPins();
+        if (heldReadyForQuery != null) {
+            heldReadyForQuery.release();
+            heldReadyForQuery = null;
+        }
         replies.clear();
         statements.releaseAll();
         if (cancelKey != null) {

@@ -23,7 +23,9 @@ final class InjectedQueries {
         /** The server refused the sync: PostgreSQL would have refused these parameters at login. */
         REFUSED,
         /** The session check is answered: {@link #checkResult()}. */
-        CHECKED
+        CHECKED,
+        /** The last outstanding sync is done: the client's replies come next, if any are owed. */
+        DONE
     }
 
     private final SessionServices relay;
@@ -104,6 +106,9 @@ final class InjectedQueries {
                 }
                 if (error != null) {
                     return Outcome.REFUSED;
+                }
+                if (outstanding == 0) {
+                    return Outcome.DONE;
                 }
             }
             default -> {

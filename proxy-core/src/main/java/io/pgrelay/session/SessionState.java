@@ -54,6 +54,11 @@ public final class SessionState {
 
     private boolean dirty;
 
+    /**
+     * A RESET or DISCARD ALL in this transaction: settings may be back at the server's defaults.
+     */
+    private boolean resets;
+
     /** Read by the console from other threads. */
     private volatile int pins;
 
@@ -65,7 +70,7 @@ public final class SessionState {
     public static boolean mentionsHiddenChange(ByteBuf buf, int from, int to) {
         int end = Math.min(to, from + SCAN_LIMIT);
         for (int i = from; i < end; i++) {
-            int b = buf.getByte(i) | 0x20;
+            int b = lower(buf.getByte(i));
             if (b == 'a' || b == 's' || b == 't') {
                 for (byte[] word : WORDS) {
                     if (word[0] == b && matches(buf, i, end, word)) {
@@ -82,11 +87,16 @@ public final class SessionState {
             return false;
         }
         for (int k = 1; k < word.length; k++) {
-            if ((buf.getByte(at + k) | 0x20) != word[k]) {
+            if (lower(buf.getByte(at + k)) != word[k]) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** ASCII letters in lower case; every other byte as it is ('_' must stay '_'). */
+    private static int lower(byte b) {
+        return b >= 'A' && b <= 'Z' ? b | 0x20 : b;
     }
 
     /**
@@ -134,9 +144,21 @@ public final class SessionState {
 
     /** A CommandComplete went by; at {@code index} of {@code buf}. */
     public void commandComplete(ByteBuf buf, int index) {
-        if (!dirty && changesSession(buf, index)) {
+        if (changesSession(buf, index)) {
             dirty = true;
+            resets |=
+                    MessageFields.commandTagIs(buf, index, "RESET")
+                            || MessageFields.commandTagIs(buf, index, "DISCARD ALL");
         }
+    }
+
+    /**
+     * Whether the transaction's ReadyForQuery must wait for the check: a RESET put settings back to
+     * the server connection's login values, and the client's own startup values must be back in
+     * place before it can send its next statement (it would run with the wrong ones otherwise).
+     */
+    public boolean holdsReadyForQuery() {
+        return resets;
     }
 
     /** Whether the session must be checked once the transaction has ended. */
@@ -147,6 +169,7 @@ public final class SessionState {
     /** The check is on its way: what the transaction did is in its answer. */
     public void checkSent() {
         dirty = false;
+        resets = false;
     }
 
     /** The check's answer (or {@link Pin#UNKNOWN} when it failed); returns the pins it replaced. */

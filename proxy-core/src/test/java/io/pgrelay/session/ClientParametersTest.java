@@ -87,4 +87,29 @@ class ClientParametersTest {
         assertEquals("Postgres, MDY", greeting.get("DateStyle"));
         assertEquals("x", p.interned().get("search_path"), "not reported: the client's own");
     }
+
+    /**
+     * After a session check: what the session changed sits on the client's startup values; a
+     * startup value the client RESET comes back, and the client is told so.
+     */
+    @Test
+    void settledSettingsSitOnTheStartupValues() {
+        ClientParameters p = new ClientParameters();
+        p.start(welcome(), Map.of("TimeZone", "Europe/Paris", "statement_timeout", "7s"), false);
+        // SET search_path, and RESET TimeZone (the server reported its own default).
+        p.reported("TimeZone", "UTC");
+        p.reported("is_superuser", "off");
+        Map<String, String> announce = p.settle(Map.of("search_path", "a, b"));
+        assertEquals(Map.of("TimeZone", "Europe/Paris"), announce);
+        Map<String, String> all = p.interned();
+        assertEquals("a, b", all.get("search_path"));
+        assertEquals("7s", all.get("statement_timeout"));
+        assertEquals("Europe/Paris", all.get("TimeZone"));
+        assertEquals("off", all.get("is_superuser"), "the server's to say, kept as reported");
+
+        // RESET ALL: nothing from the session; the startup values stay, nothing to announce.
+        assertEquals(Map.of(), p.settle(Map.of()));
+        assertEquals(null, p.interned().get("search_path"));
+        assertEquals("7s", p.interned().get("statement_timeout"));
+    }
 }

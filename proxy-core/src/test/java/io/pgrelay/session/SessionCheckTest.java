@@ -1,0 +1,71 @@
+package io.pgrelay.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.pgrelay.protocol.Messages;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class SessionCheckTest {
+
+    @Test
+    void countsBecomePinsAndSessionSettingsAreKept() {
+        SessionCheck check = new SessionCheck();
+        row(check, null, "1,0,2,0,0");
+        row(check, "search_path", "a, b");
+        row(check, "DateStyle", "ISO, MDY");
+        SessionCheck.Result result = check.result();
+        assertEquals(
+                SessionState.bit(SessionState.Pin.TEMP)
+                        | SessionState.bit(SessionState.Pin.ADVISORY_LOCK),
+                result.pins());
+        assertEquals(Map.of("search_path", "a, b", "DateStyle", "ISO, MDY"), result.settings());
+    }
+
+    @Test
+    void aSettingPgrelayCannotReplayPins() {
+        SessionCheck check = new SessionCheck();
+        row(check, null, "0,0,0,0,0");
+        row(check, "session_authorization", "someone");
+        assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
+    }
+
+    @Test
+    void anIncompleteOrFailedAnswerIsNoAnswer() {
+        SessionCheck noCounts = new SessionCheck();
+        row(noCounts, "search_path", "x");
+        assertNull(noCounts.result());
+
+        SessionCheck failed = new SessionCheck();
+        row(failed, null, "0,0,0,0,0");
+        failed.failed();
+        assertNull(failed.result());
+
+        SessionCheck malformed = new SessionCheck();
+        row(malformed, null, "0,0");
+        assertNull(malformed.result());
+    }
+
+    private static void row(SessionCheck check, String name, String value) {
+        ByteBuf buf = Unpooled.buffer();
+        buf.writeByte(Messages.DATA_ROW).writeInt(0).writeShort(2);
+        for (String v : new String[] {name, value}) {
+            if (v == null) {
+                buf.writeInt(-1);
+            } else {
+                byte[] bytes = v.getBytes(StandardCharsets.UTF_8);
+                buf.writeInt(bytes.length).writeBytes(bytes);
+            }
+        }
+        buf.setInt(1, buf.writerIndex() - 1);
+        try {
+            check.row(buf);
+        } finally {
+            buf.release();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package io.pgrelay.session;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.pgrelay.protocol.CStrings;
+import io.pgrelay.protocol.Messages;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class SessionStateTest {
+
+    @Test
+    void textThatHidesAChangeBehindASelectTagIsNoticed() {
+        for (String sql :
+                new String[] {
+                    "select pg_advisory_lock(42)",
+                    "SELECT PG_TRY_ADVISORY_LOCK_SHARED(1)",
+                    "select set_config('search_path', 'a, b', false)",
+                    "SELECT Set_Config('x.y', '1', false)",
+                    "select * into temp t from x",
+                    "create temporary table t as select 1",
+                    "select 1 from pg_temp.t",
+                }) {
+            assertTrue(mentions(sql), sql);
+        }
+        for (String sql :
+                new String[] {
+                    "SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+                    "select setconfig()",
+                    "insert into t values (1)",
+                    "",
+                }) {
+            assertFalse(mentions(sql), sql);
+        }
+    }
+
+    @Test
+    void theScanIsBounded() {
+        String far = "x".repeat(SessionState.SCAN_LIMIT) + " pg_advisory_lock(1)";
+        assertFalse(mentions(far));
+    }
+
+    @Test
+    void commandTagsThatMayChangeTheSession() {
+        for (String tag :
+                new String[] {
+                    "SET",
+                    "RESET",
+                    "LISTEN",
+                    "UNLISTEN",
+                    "PREPARE",
+                    "CREATE TABLE",
+                    "CREATE VIEW",
+                    "CLOSE CURSOR",
+                    "CLOSE CURSOR ALL",
+                    "DECLARE CURSOR",
+                    "DEALLOCATE",
+                    "DEALLOCATE ALL",
+                    "DISCARD ALL",
+                    "DISCARD TEMP",
+                    "DROP TABLE",
+                }) {
+            assertTrue(changes(tag), tag);
+        }
+        for (String tag :
+                new String[] {
+                    "SELECT 1",
+                    "SELECT 0",
+                    "INSERT 0 1",
+                    "UPDATE 3",
+                    "DELETE 0",
+                    "COMMIT",
+                    "ROLLBACK",
+                    "BEGIN",
+                    "COPY 5",
+                    "FETCH 1",
+                    "DO",
+                    "SETX",
+                    "",
+                }) {
+            assertFalse(changes(tag), tag);
+        }
+    }
+
+    @Test
+    void aCheckIsDueAfterAHintOrATagUntilItIsSent() {
+        SessionState state = new SessionState();
+        assertFalse(state.checkDue());
+        ByteBuf select = commandComplete("SELECT 1");
+        ByteBuf set = commandComplete("SET");
+        state.commandComplete(select, 0);
+        assertFalse(state.checkDue());
+        state.commandComplete(set, 0);
+        select.release();
+        set.release();
+        assertTrue(state.checkDue());
+        state.checkSent();
+        assertFalse(state.checkDue());
+        state.hint();
+        assertTrue(state.checkDue());
+    }
+
+    @Test
+    void pinsAreLabelledInOrder() {
+        int pins =
+                SessionState.bit(SessionState.Pin.LISTEN) | SessionState.bit(SessionState.Pin.TEMP);
+        assertEquals("temp,listen", SessionState.label(pins));
+        assertEquals("", SessionState.label(0));
+        SessionState state = new SessionState();
+        assertEquals(0, state.checked(pins));
+        assertTrue(state.isPinned());
+        assertEquals(pins, state.checked(0));
+        assertFalse(state.isPinned());
+    }
+
+    private static boolean mentions(String sql) {
+        ByteBuf buf = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
+        try {
+            return SessionState.mentionsHiddenChange(buf, 0, buf.writerIndex());
+        } finally {
+            buf.release();
+        }
+    }
+
+    private static boolean changes(String tag) {
+        ByteBuf buf = commandComplete(tag);
+        try {
+            return SessionState.changesSession(buf, 0);
+        } finally {
+            buf.release();
+        }
+    }
+
+    static ByteBuf commandComplete(String tag) {
+        ByteBuf buf = Unpooled.buffer();
+        buf.writeByte(Messages.COMMAND_COMPLETE).writeInt(4 + CStrings.size(tag));
+        CStrings.write(buf, tag);
+        return buf;
+    }
+}
