@@ -147,6 +147,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** The pool whose pinned count this client adds to while pinned; null while not pinned. */
     private ServerPool pinnedIn;
 
+    /** The pool whose pinChecks counts this client's check in flight; null when none is. */
+    private ServerPool pinCheckIn;
+
     /** A transaction's ReadyForQuery kept back until its RESET is undone (see SessionState). */
     private ByteBuf heldReadyForQuery;
 
@@ -1050,10 +1053,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             counters.addTo(server.pool());
         }
         if (session != null
-                && session.holdsReadyForQuery()
+                && session.checkDue()
+                && (session.holdsReadyForQuery() || cannotPin())
                 && replies.releasable()
-                && !closeWhenIdle
-                && poolMode == PoolMode.TRANSACTION) {
+                && !closeWhenIdle) {
             heldReadyForQuery = frame;
             endOfTransaction();
             return;
@@ -1083,7 +1086,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (session != null && session.checkDue()) {
             session.checkSent();
             injected.checkSent();
-            server.write(Messages.query(channel.alloc(), SessionCheck.QUERY));
+            if (pinnedIn == null) {
+                pinCheckIn = server.pool();
+                pinCheckIn.pinChecks.incrementAndGet();
+            }
+            server.write(
+                    Messages.query(
+                            channel.alloc(), SessionCheck.query(server.pool().key().user())));
             server.flush();
             relay.metrics().sessionChecked();
             flushClient();
@@ -1093,6 +1102,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (session == null || !session.isPinned()) {
             releaseServer();
         }
+    }
+
+    /**
+     * Not pinned, and the pool has max_pinned_connections pinned: if the transaction pinned, the
+     * client must hear so before its ReadyForQuery (the statement that pinned fails).
+     */
+    private boolean cannotPin() {
+        int max = relay.config().maxPinnedConnections();
+        ServerPool pool = server.pool();
+        return max > 0 && pinnedIn == null && pool.pinned.get() + pool.pinChecks.get() >= max;
     }
 
     /** Whether the linked server's session may hold this client's state (pinned, or unchecked). */
@@ -1106,15 +1125,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * next transaction gets), and the pins follow what the session holds.
      */
     private void onSessionChecked(ServerConnection conn) {
+        endPinCheck();
         SessionCheck.Result result = injected.checkResult();
-        int pins;
         if (result == null) {
             // Not known (the check failed: a statement_timeout of 1 ms, say): keep the
             // connection, and ask again after the next transaction.
-            pins = SessionState.bit(SessionState.Pin.UNKNOWN);
             session.hint();
-        } else {
-            pins = result.pins();
+        }
+        int pins = result == null ? SessionState.bit(SessionState.Pin.UNKNOWN) : result.pins();
+        if (!pinsChanged(conn, pins)) {
+            return; // over max_pinned_connections: the client is closed
+        }
+        if (result != null) {
             conn.settled(result.settings());
             parameters
                     .settle(result.settings())
@@ -1138,9 +1160,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             toClient(heldReadyForQuery);
             heldReadyForQuery = null;
         }
-        if (pinsChanged(conn, pins)) {
-            endOfTransactionIfIdle(conn);
-        }
+        endOfTransactionIfIdle(conn);
         flushClient();
     }
 
@@ -1205,8 +1225,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         return true;
     }
 
+    private void endPinCheck() {
+        if (pinCheckIn != null) {
+            pinCheckIn.pinChecks.decrementAndGet();
+            pinCheckIn = null;
+        }
+    }
+
     /** The client's pins are gone with it or with its server connection. */
     private void dropPins() {
+        endPinCheck();
         if (session != null && session.isPinned()) {
             relay.metrics().pinsChanged(session.checked(0), 0);
         }

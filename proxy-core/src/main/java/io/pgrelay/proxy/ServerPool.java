@@ -44,6 +44,10 @@ final class ServerPool implements SessionCounters.Totals, StatementMapper.Counts
     final java.util.concurrent.atomic.AtomicInteger pinned =
             new java.util.concurrent.atomic.AtomicInteger();
 
+    /** Session checks in flight for clients not pinned yet: pins that may be on their way. */
+    final java.util.concurrent.atomic.AtomicInteger pinChecks =
+            new java.util.concurrent.atomic.AtomicInteger();
+
     // Parse messages from clients, Parse messages sent to servers (a mapped statement is
     // prepared once per server connection), Binds.
     final LongAdder clientParses = new LongAdder();

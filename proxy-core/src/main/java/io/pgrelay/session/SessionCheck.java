@@ -20,26 +20,37 @@ import java.util.Map;
  */
 public final class SessionCheck {
 
-    /** One row with a null name and the counts; then a (name, value) row per session setting. */
-    public static final String QUERY =
-            "SELECT NULL::text, pg_catalog.concat_ws(',',"
-                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class"
-                    + " WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
-                    + " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc"
-                    + " WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()),"
-                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_listening_channels()),"
-                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks"
-                    + " WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-                    + " AND locktype OPERATOR(pg_catalog.=) 'advisory'),"
-                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable),"
-                    + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements"
-                    + " WHERE from_sql))"
-                    + " UNION ALL SELECT name, pg_catalog.current_setting(name)"
-                    + " FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'";
+    /**
+     * The check for a session logged in as {@code user}: one row with a null name and the counts,
+     * then a (name, value) row per session setting. SET ROLE and SET SESSION AUTHORIZATION do not
+     * show in pg_settings, so the first row also says whether the session runs as anyone but the
+     * user it logged in as.
+     */
+    public static String query(String user) {
+        return "SELECT NULL::text, pg_catalog.concat_ws(',',"
+                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class"
+                + " WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
+                + " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc"
+                + " WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()),"
+                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_listening_channels()),"
+                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks"
+                + " WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
+                + " AND locktype OPERATOR(pg_catalog.=) 'advisory'),"
+                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable),"
+                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements"
+                + " WHERE from_sql),"
+                + " (current_user OPERATOR(pg_catalog.<>) "
+                + SessionParameters.literal(user)
+                + " OR session_user OPERATOR(pg_catalog.<>) "
+                + SessionParameters.literal(user)
+                + ")::pg_catalog.int4)"
+                + " UNION ALL SELECT name, pg_catalog.current_setting(name)"
+                + " FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'";
+    }
 
     /** The counts' order in the first row, each its reason to pin. */
     private static final Pin[] COUNTED = {
-        Pin.TEMP, Pin.LISTEN, Pin.ADVISORY_LOCK, Pin.HOLD_CURSOR, Pin.SQL_PREPARE
+        Pin.TEMP, Pin.LISTEN, Pin.ADVISORY_LOCK, Pin.HOLD_CURSOR, Pin.SQL_PREPARE, Pin.SETTING
     };
 
     /** What the check found. */

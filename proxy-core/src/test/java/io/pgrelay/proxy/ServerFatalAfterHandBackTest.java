@@ -62,6 +62,9 @@ class ServerFatalAfterHandBackTest {
                                 .set("pool.default_pool_size", 1)
                                 .set("runtime.worker_threads", 2)
                                 .set("runtime.use_io_uring", ioUring)
+                                // The opener's temporary tables must stay on the shared
+                                // connection (they slow its exit), not pin it to the opener.
+                                .set("pool.track_session_state", false)
                                 .start();
                 Connection admin =
                         servers.primary()

@@ -15,7 +15,7 @@ class SessionCheckTest {
     @Test
     void countsBecomePinsAndSessionSettingsAreKept() {
         SessionCheck check = new SessionCheck();
-        row(check, null, "1,0,2,0,0");
+        row(check, null, "1,0,2,0,0,0");
         row(check, "search_path", "a, b");
         row(check, "DateStyle", "ISO, MDY");
         SessionCheck.Result result = check.result();
@@ -29,8 +29,15 @@ class SessionCheckTest {
     @Test
     void aSettingPgrelayCannotReplayPins() {
         SessionCheck check = new SessionCheck();
-        row(check, null, "0,0,0,0,0");
+        row(check, null, "0,0,0,0,0,0");
         row(check, "session_authorization", "someone");
+        assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
+    }
+
+    @Test
+    void anotherRolePins() {
+        SessionCheck check = new SessionCheck();
+        row(check, null, "0,0,0,0,0,1");
         assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
     }
 
@@ -41,7 +48,7 @@ class SessionCheckTest {
         assertNull(noCounts.result());
 
         SessionCheck failed = new SessionCheck();
-        row(failed, null, "0,0,0,0,0");
+        row(failed, null, "0,0,0,0,0,0");
         failed.failed();
         assertNull(failed.result());
 

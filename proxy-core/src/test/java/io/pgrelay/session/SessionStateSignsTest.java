@@ -11,7 +11,7 @@ import io.pgrelay.protocol.Messages;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-class SessionStateTest {
+class SessionStateSignsTest {
 
     @Test
     void textThatHidesAChangeBehindASelectTagIsNoticed() {
