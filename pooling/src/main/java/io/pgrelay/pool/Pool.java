@@ -160,6 +160,21 @@ public final class Pool<C extends Poolable> {
     }
 
     /**
+     * Whether an acquire now would wait for another holder to release: no idle connection, no room
+     * for a new one, or others already waiting.
+     */
+    public boolean isSaturated() {
+        lock.lock();
+        try {
+            return !waiters.isEmpty()
+                    || (idle.isEmpty()
+                            && entries.size() + connecting >= limit(nanoClock.getAsLong()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
      * Starts one new connection although idle ones may be there, for a caller that needs a login
      * newer than all of them (what the server reports to a new session may have changed since they
      * logged in). Within the limit: now if there is room, else in place of the least recently used

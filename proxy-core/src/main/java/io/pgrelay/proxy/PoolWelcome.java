@@ -60,7 +60,9 @@ final class PoolWelcome {
     private enum Next {
         NOTHING,
         CHECK,
-        LOGIN
+        LOGIN,
+        /** Greet the waits with the welcome as it is. */
+        STALE
     }
 
     private final ServerPool owner;
@@ -250,6 +252,12 @@ final class PoolWelcome {
             return Next.NOTHING;
         }
         Welcome w = welcome;
+        if (w != null && owner.pool().isSaturated()) {
+            // Every connection is held (session mode, pinned clients, long transactions): a check
+            // would make this login wait for someone else's transaction. Greet with the newest
+            // welcome, as PgBouncer always does; the next client with a free connection checks.
+            return Next.STALE;
+        }
         if (w != null && w.fingerprint() != null && !owner.pool().isClosed()) {
             checkInFlight = true;
             checkStart = System.nanoTime();
@@ -263,6 +271,7 @@ final class PoolWelcome {
         switch (next) {
             case CHECK -> check();
             case LOGIN -> login();
+            case STALE -> greetAsIs();
             case NOTHING -> {}
         }
     }
@@ -341,6 +350,17 @@ final class PoolWelcome {
         Map<String, String> greeting = values;
         served.forEach(wait -> wait.future().complete(greeting));
         run(next);
+    }
+
+    private void greetAsIs() {
+        List<Wait> served;
+        Map<String, String> values;
+        synchronized (this) {
+            served = new ArrayList<>(waits);
+            waits.clear();
+            values = welcome.values();
+        }
+        served.forEach(wait -> wait.future().complete(values));
     }
 
     private void login() {

@@ -4,6 +4,7 @@ import static io.pgrelay.proxy.RelayFixture.one;
 import static io.pgrelay.proxy.SessionStateTest.client;
 import static io.pgrelay.proxy.SessionStateTest.exec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -208,21 +209,46 @@ class SessionPinningTest {
         }
     }
 
+    /**
+     * A client logs in while the pool's only connection is pinned to another (as PgBouncer greets
+     * clients whatever its pool holds); its first query waits for the connection, and gets it clean
+     * when the pinned client leaves.
+     */
+    @Test
+    void loginDoesNotWaitForAPinnedConnection() throws Exception {
+        String answer;
+        try (Connection a = client(servers.relay(), "login-a", "")) {
+            exec(a, "create temp table login_t(x int)");
+            long start = System.nanoTime();
+            // Named at startup: pgjdbc's SET application_name after login would be a query.
+            try (Connection b = namedAtStartup("login-b")) {
+                assertTrue(
+                        System.nanoTime() - start < Duration.ofSeconds(5).toNanos(),
+                        "B logged in while A held the connection");
+                var pending =
+                        java.util.concurrent.CompletableFuture.supplyAsync(
+                                () -> {
+                                    try {
+                                        return one(b, TEMP_TABLES);
+                                    } catch (SQLException e) {
+                                        return e.getSQLState();
+                                    }
+                                });
+                Thread.sleep(200);
+                assertFalse(pending.isDone(), "B waits while A is pinned");
+                a.close();
+                answer = pending.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+            }
+        }
+        assertEquals("0", answer, "B's connection was reset when A left");
+    }
+
     @Test
     void discardAllUnpins() throws Exception {
         // application_name in the startup packet (pgjdbc otherwise SETs it after login, and DISCARD
         // ALL would clear it, as directly), so that the console still finds A afterwards.
-        Map<String, String> props = SessionStateTest.props("discard-a", "");
-        props.put("assumeMinServerVersion", "15");
-        RelayFixture relay = servers.relay();
         try (Connection admin = console();
-                Connection a =
-                        relay.connect(
-                                relay.writePort(),
-                                PgServer.APP_DB,
-                                PgServer.APP_USER,
-                                PgServer.APP_PASSWORD,
-                                props)) {
+                Connection a = namedAtStartup("discard-a")) {
             exec(
                     a,
                     "set search_path = before_discard",
@@ -325,6 +351,19 @@ class SessionPinningTest {
     }
 
     // ------------------------------------------------------------------------------------------
+
+    /** A client whose application_name is in its startup packet, not SET after login. */
+    private static Connection namedAtStartup(String applicationName) throws SQLException {
+        Map<String, String> props = SessionStateTest.props(applicationName, "");
+        props.put("assumeMinServerVersion", "15");
+        RelayFixture relay = servers.relay();
+        return relay.connect(
+                relay.writePort(),
+                PgServer.APP_DB,
+                PgServer.APP_USER,
+                PgServer.APP_PASSWORD,
+                props);
+    }
 
     private static Connection console() throws SQLException {
         RelayFixture relay = servers.relay();
