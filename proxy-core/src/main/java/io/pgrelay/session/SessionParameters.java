@@ -13,15 +13,14 @@ import java.util.regex.Pattern;
  *
  * <p>pgrelay logs in to PostgreSQL with only user and database. A client's startup parameters
  * (client_encoding, DateStyle, TimeZone, application_name, extra_float_digits, search_path...) are
- * applied with SET when the client is given a server connection whose values differ, as PgBouncer
+ * applied with set_config() when the client is given a server connection whose values differ, as PgBouncer
  * does. Both sides are tracked as name → value maps with canonical names: server values come from
  * its ParameterStatus reports and from the SETs pgrelay sent; client values start as the pool's
  * welcome values overlaid with the startup packet, and follow ParameterStatus reports caused by the
  * client's own SET commands.
  *
- * <p>Hazard: a parameter the server does not report (search_path, extra_float_digits, ...) changed
- * with SQL inside a transaction-mode transaction cannot be seen and stays on that server
- * connection, exactly as with PgBouncer.
+ * <p>Parameters the server does not report (search_path, statement_timeout...) are learnt from
+ * the session check after a transaction that may have changed them ({@link SessionCheck}).
  */
 public final class SessionParameters {
 
