@@ -74,6 +74,8 @@
 #   PGRELAY_JVM_OPTIONS=<repo>/conf/jvm.options  (what bin/pgrelay uses; /dev/null for none)
 #   PGRELAY_JAR=<repo>/proxy-core/target/pgrelay.jar
 #   BASELINE_JAR=                          same as --baseline-jar (empty: no baseline)
+#   BASELINE_OPTS=                         extra JVM options for the baseline only, e.g. the same
+#                                          jar with -Dpgrelay.pool.track_session_state=false
 #   PGSSLMODE=disable  (libpq clients; same for every target)
 #
 # Measurements:
@@ -123,6 +125,7 @@ JVM_OPTIONS_FILE=${PGRELAY_JVM_OPTIONS:-$REPO_ROOT/conf/jvm.options}
 PGRELAY_JAR=${PGRELAY_JAR:-$REPO_ROOT/proxy-core/target/pgrelay.jar}
 [[ $PGRELAY_JAR == /* ]] || PGRELAY_JAR=$PWD/$PGRELAY_JAR
 BASELINE_JAR=${BASELINE_JAR:-}
+BASELINE_OPTS=${BASELINE_OPTS:-}
 IDLE_CLIENT_SRC=$SCRIPT_DIR/src/main/java/io/pgrelay/bench/IdleClients.java
 BENCH_USER=bench
 BENCH_PASSWORD=benchpw
@@ -586,6 +589,9 @@ start_pgrelay() {
     opts+=" -Dpgrelay.listen.host=$HOST -Dpgrelay.backends.primary=$HOST:$PG_PORT"
     opts+=" -Dpgrelay.auth.auth_file=$WORK/userlist.txt -Dpgrelay.pool.default_pool_size=$POOL_SIZE"
     opts+=" -Dpgrelay.pool.max_client_conn=$MAX_CLIENT_CONN -Dpgrelay.admin.http_port=0"
+    if [[ $target == baseline ]]; then
+        opts+=" $BASELINE_OPTS"
+    fi
     local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$jar" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
         "JAVA_OPTS=$opts" "$REPO_ROOT/bin/pgrelay")
     printf '%q ' "${cmd[@]}" >"$RESULTS/$target-command.txt"
