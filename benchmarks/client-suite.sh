@@ -16,10 +16,11 @@
 #   with a traceback in the log, counted as an error "TIMEOUT <id>", and the run resumes after it).
 # Output: prints `label ran=N failures=F errors=E skipped=S`; the full log goes to
 #   $OUT/client-suite-<label>.log, the failing/erroring test ids to $OUT/client-suite-<label>.failed
-#   (lines `FAIL|ERROR|TIMEOUT <test id>`). Exit status 0 even when tests fail; 2 on usage errors.
+#   (lines `FAIL|ERROR|TIMEOUT|UNFINISHED <test id>`), raw progress to $OUT/client-suite-<label>.progress.
+#   Exit status 0 even when tests fail; 1 if the run did not complete; 2 on usage errors.
 set -euo pipefail
 
-usage() { sed -n '2,20s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 TESTS= HOST= PORT= DB= DBUSER= PASSWORD= LABEL=run
 while (($#)); do
     [[ $# -ge 2 ]] || usage
@@ -31,7 +32,7 @@ while (($#)); do
 done
 [[ -n $TESTS && -n $HOST && -n $PORT && -n $DB && -n $DBUSER ]] || usage
 TESTS=$(cd "$TESTS" && pwd)
-[[ -f $TESTS/tests/__init__.py ]] || { [[ $(basename "$TESTS") == tests ]] && TESTS=$(dirname "$TESTS"); }
+if [[ ! -f $TESTS/tests/__init__.py && $(basename "$TESTS") == tests ]]; then TESTS=$(dirname "$TESTS"); fi
 [[ -f $TESTS/tests/testconfig.py ]] || { echo "no psycopg2 tests/ in $TESTS" >&2; exit 2; }
 
 OUT=${OUT:-/tmp}
@@ -94,11 +95,12 @@ EOF
 rc=0
 (cd "$TESTS" && timeout -k 10 "${TIMEOUT:-900}" "${PYTHON:-/usr/bin/python3}" -c "$DRIVER" "$DRIVER") \
     >"$LOG" 2>&1 || rc=$?
-# last result of each test id (a subtest failure may be followed by the test's own PASS/FAIL line)
-awk '{ i = substr($0, length($1) + 2) } $1 != "START" { k[i] = $1 } $1 == "START" { s[i] = 1 }
-     END { for (i in s) if (!(i in k)) print "UNFINISHED", i; for (i in k) print k[i], i }' \
-    "$PROGRESS" | sort -k2 >"$PROGRESS.last"
-grep -E '^(FAIL|ERROR|TIMEOUT|UNFINISHED) ' "$PROGRESS.last" >"$FAILED" || true
-count() { grep -cE "^($1) " "$PROGRESS.last" || true; }
+# last result of each test id (START without a result: the run was cut by TIMEOUT)
+LAST=$(awk '{ i = substr($0, length($1) + 2) } $1 != "START" { k[i] = $1 } $1 == "START" { s[i] = 1 }
+    END { for (i in s) if (!(i in k)) print "UNFINISHED", i; for (i in k) print k[i], i }' "$PROGRESS" |
+    sort -k2)
+grep -E '^(FAIL|ERROR|TIMEOUT|UNFINISHED) ' <<<"$LAST" >"$FAILED" || true
+count() { grep -cE "^($1) " <<<"$LAST" || true; }
 echo "$LABEL ran=$(count 'PASS|FAIL|ERROR|TIMEOUT|SKIP') failures=$(count FAIL)" \
     "errors=$(count 'ERROR|TIMEOUT') skipped=$(count SKIP)$( ((rc == 0)) || echo " INCOMPLETE(rc=$rc, see $LOG)")"
+((rc == 0)) || exit 1
