@@ -104,7 +104,7 @@ final class AdminConsole implements AdminView {
                             null,
                             p.role().label(),
                             p.key().backend().toString(),
-                            p.pinned.get()));
+                            p.pinned()));
         }
         return rows;
     }

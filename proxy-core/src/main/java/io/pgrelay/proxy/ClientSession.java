@@ -144,11 +144,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private final SessionState session;
 
-    /** The pool whose pinned count this client adds to while pinned; null while not pinned. */
-    private ServerPool pinnedIn;
-
-    /** The pool whose pinChecks counts this client's check in flight; null when none is. */
-    private ServerPool pinCheckIn;
+    /** The pins of {@link #session}, counted in the pool and the metrics; null with it. */
+    private final SessionPins pins;
 
     /** A transaction's ReadyForQuery kept back until its RESET is undone (see SessionState). */
     private ByteBuf heldReadyForQuery;
@@ -187,6 +184,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 config.poolMode() == PoolMode.TRANSACTION && config.trackSessionState()
                         ? new SessionState()
                         : null;
+        this.pins = session == null ? null : new SessionPins(session, relay.metrics());
         this.probe = new LeaderProbe(relay);
         this.injected = new InjectedQueries(relay, probe);
         this.counters = new SessionCounters(relay.metrics().timings(role));
@@ -1084,12 +1082,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private void endOfTransaction() {
         if (session != null && session.checkDue()) {
-            session.checkSent();
+            pins.checkSent(server.pool());
             injected.checkSent();
-            if (pinnedIn == null) {
-                pinCheckIn = server.pool();
-                pinCheckIn.pinChecks.incrementAndGet();
-            }
             server.write(
                     Messages.query(
                             channel.alloc(), SessionCheck.query(server.pool().key().user())));
@@ -1110,8 +1104,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private boolean cannotPin() {
         int max = relay.config().maxPinnedConnections();
-        ServerPool pool = server.pool();
-        return max > 0 && pinnedIn == null && pool.pinned.get() + pool.pinChecks.get() >= max;
+        return pins.mayNotPin(server.pool(), relay.config().maxPinnedConnections());
     }
 
     /** Whether the linked server's session may hold this client's state (pinned, or unchecked). */
@@ -1125,15 +1118,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * next transaction gets), and the pins follow what the session holds.
      */
     private void onSessionChecked(ServerConnection conn) {
-        endPinCheck();
         SessionCheck.Result result = injected.checkResult();
         if (result == null) {
             // Not known (the check failed: a statement_timeout of 1 ms, say): keep the
             // connection, and ask again after the next transaction.
             session.hint();
         }
-        int pins = result == null ? SessionState.bit(SessionState.Pin.UNKNOWN) : result.pins();
-        if (!pinsChanged(conn, pins)) {
+        if (!pinsChanged(
+                conn,
+                result == null ? SessionState.bit(SessionState.Pin.UNKNOWN) : result.pins())) {
             return; // over max_pinned_connections: the client is closed
         }
         if (result != null) {
@@ -1178,70 +1171,40 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * Records the client's new pins; false when pinning would exceed max_pinned_connections, in
      * which case the client is closed and its server connection (with the state) discarded.
      */
-    private boolean pinsChanged(ServerConnection conn, int pins) {
-        int was = session.checked(pins);
-        if (was == pins) {
-            return true;
+    private boolean pinsChanged(ServerConnection conn, int now) {
+        int was = session.pins();
+        int max = relay.config().maxPinnedConnections();
+        if (!pins.update(conn.pool(), now, max)) {
+            log.info(
+                    "client {}: cannot pin a server connection ({}): pool {} has"
+                            + " max_pinned_connections ({}) pinned",
+                    channel.remoteAddress(),
+                    SessionState.label(now),
+                    conn.pool().key(),
+                    max);
+            unlink(conn);
+            conn.pool()
+                    .pool()
+                    .discard(conn, "its client's pin would exceed max_pinned_connections");
+            fatal(
+                    ErrorResponse.fatal(
+                            SqlState.TOO_MANY_CONNECTIONS,
+                            "pgrelay cannot keep this session's state ("
+                                    + SessionState.label(now)
+                                    + "): max_pinned_connections ("
+                                    + max
+                                    + ") server connections of this pool are pinned"));
+            return false;
         }
-        if (pins != 0 && pinnedIn == null) {
-            ServerPool pool = conn.pool();
-            int max = relay.config().maxPinnedConnections();
-            if (pool.pinned.incrementAndGet() > max && max > 0) {
-                pool.pinned.decrementAndGet();
-                session.checked(0);
-                log.info(
-                        "client {}: cannot pin a server connection ({}): pool {} has"
-                                + " max_pinned_connections ({}) pinned",
-                        channel.remoteAddress(),
-                        SessionState.label(pins),
-                        pool.key(),
-                        max);
-                unlink(conn);
-                pool.pool().discard(conn, "its client's pin would exceed max_pinned_connections");
-                fatal(
-                        ErrorResponse.fatal(
-                                SqlState.TOO_MANY_CONNECTIONS,
-                                "pgrelay cannot keep this session's state ("
-                                        + SessionState.label(pins)
-                                        + "): max_pinned_connections ("
-                                        + max
-                                        + ") server connections of this pool are pinned"));
-                return false;
-            }
-            pinnedIn = pool;
-        } else if (pins == 0 && pinnedIn != null) {
-            pinnedIn.pinned.decrementAndGet();
-            pinnedIn = null;
-        }
-        relay.metrics().pinsChanged(was, pins);
-        if (log.isDebugEnabled()) {
+        if (was != now && log.isDebugEnabled()) {
             log.debug(
                     "client {}: {} server connection {} pid {}",
                     channel.remoteAddress(),
-                    pins == 0 ? "unpinned from" : "pinned (" + SessionState.label(pins) + ") to",
+                    now == 0 ? "unpinned from" : "pinned (" + SessionState.label(now) + ") to",
                     conn.backend(),
                     conn.processId());
         }
         return true;
-    }
-
-    private void endPinCheck() {
-        if (pinCheckIn != null) {
-            pinCheckIn.pinChecks.decrementAndGet();
-            pinCheckIn = null;
-        }
-    }
-
-    /** The client's pins are gone with it or with its server connection. */
-    private void dropPins() {
-        endPinCheck();
-        if (session != null && session.isPinned()) {
-            relay.metrics().pinsChanged(session.checked(0), 0);
-        }
-        if (pinnedIn != null) {
-            pinnedIn.pinned.decrementAndGet();
-            pinnedIn = null;
-        }
     }
 
     /** Replies to what pgrelay sent itself: the parameter sync, the leader probe. */
@@ -1329,7 +1292,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (poolMode == PoolMode.SESSION || holdsSessionState()) {
             // Its session (temporary tables, locks, LISTEN...) died with the server: as in session
             // mode, the client hears so instead of going on without it.
-            dropPins();
+            if (pins != null) {
+                pins.drop();
+            }
             fatal(error.withSeverity("FATAL"));
             return;
         }
@@ -1515,7 +1480,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 conn.pool().pool().release(conn);
             }
         }
-        dropPins();
+        if (pins != null) {
+            pins.drop();
+        }
         if (heldReadyForQuery != null) {
             heldReadyForQuery.release();
             heldReadyForQuery = null;

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -41,12 +42,10 @@ final class ServerPool implements SessionCounters.Totals, StatementMapper.Counts
     final LongAdder clientLogins = new LongAdder();
 
     /** Server connections of this pool pinned to a client (track_session_state). */
-    final java.util.concurrent.atomic.AtomicInteger pinned =
-            new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger pinned = new AtomicInteger();
 
     /** Session checks in flight for clients not pinned yet: pins that may be on their way. */
-    final java.util.concurrent.atomic.AtomicInteger pinChecks =
-            new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger pinChecks = new AtomicInteger();
 
     // Parse messages from clients, Parse messages sent to servers (a mapped statement is
     // prepared once per server connection), Binds.
@@ -66,6 +65,37 @@ final class ServerPool implements SessionCounters.Totals, StatementMapper.Counts
         this.key = key;
         this.role = key.role();
         this.pool = pool;
+    }
+
+    /** Server connections pinned to clients now (SHOW POOLS sv_pinned). */
+    int pinned() {
+        return pinned.get();
+    }
+
+    /** A client pins one of this pool's connections, unless {@code max} (over 0) are pinned. */
+    boolean tryPin(int max) {
+        if (pinned.incrementAndGet() > max && max > 0) {
+            pinned.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    void unpin() {
+        pinned.decrementAndGet();
+    }
+
+    /** Whether a new pin might go over {@code max}: pinned plus checks in flight that may pin. */
+    boolean pinsMayReach(int max) {
+        return max > 0 && pinned.get() + pinChecks.get() >= max;
+    }
+
+    void pinCheckStarted() {
+        pinChecks.incrementAndGet();
+    }
+
+    void pinCheckEnded() {
+        pinChecks.decrementAndGet();
     }
 
     @Override

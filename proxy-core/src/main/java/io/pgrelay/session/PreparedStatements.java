@@ -47,7 +47,7 @@ public final class PreparedStatements {
             this.key = key;
             this.mentionsHiddenChange =
                     SessionState.mentionsHiddenChange(
-                            io.netty.buffer.Unpooled.wrappedBuffer(body), 0, body.length);
+                            body, Math.min(body.length, SessionState.SCAN_LIMIT));
         }
 
         /** A Parse message that prepares this statement under its server-side name. */

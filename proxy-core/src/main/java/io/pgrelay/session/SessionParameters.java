@@ -13,14 +13,14 @@ import java.util.regex.Pattern;
  *
  * <p>pgrelay logs in to PostgreSQL with only user and database. A client's startup parameters
  * (client_encoding, DateStyle, TimeZone, application_name, extra_float_digits, search_path...) are
- * applied with set_config() when the client is given a server connection whose values differ, as PgBouncer
- * does. Both sides are tracked as name → value maps with canonical names: server values come from
- * its ParameterStatus reports and from the SETs pgrelay sent; client values start as the pool's
- * welcome values overlaid with the startup packet, and follow ParameterStatus reports caused by the
- * client's own SET commands.
+ * applied with set_config() when the client is given a server connection whose values differ, as
+ * PgBouncer does. Both sides are tracked as name → value maps with canonical names: server values
+ * come from its ParameterStatus reports and from the SETs pgrelay sent; client values start as the
+ * pool's welcome values overlaid with the startup packet, and follow ParameterStatus reports caused
+ * by the client's own SET commands.
  *
- * <p>Parameters the server does not report (search_path, statement_timeout...) are learnt from
- * the session check after a transaction that may have changed them ({@link SessionCheck}).
+ * <p>Parameters the server does not report (search_path, statement_timeout...) are learnt from the
+ * session check after a transaction that may have changed them ({@link SessionCheck}).
  */
 public final class SessionParameters {
 
@@ -33,7 +33,6 @@ public final class SessionParameters {
                     "is_superuser",
                     "session_authorization",
                     "in_hot_standby",
-                    "default_transaction_read_only",
                     "scram_iterations",
                     "server_version_num");
 

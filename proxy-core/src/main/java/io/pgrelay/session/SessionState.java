@@ -1,6 +1,7 @@
 package io.pgrelay.session;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.util.concurrent.FastThreadLocal;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import java.util.ArrayList;
@@ -68,12 +69,32 @@ public final class SessionState {
      * CREATE TEMP TABLE AS. Reads at most {@link #SCAN_LIMIT} bytes of [from, to).
      */
     public static boolean mentionsHiddenChange(ByteBuf buf, int from, int to) {
-        int end = Math.min(to, from + SCAN_LIMIT);
-        for (int i = from; i < end; i++) {
-            int b = lower(buf.getByte(i));
+        int length = Math.min(to - from, SCAN_LIMIT);
+        if (length <= 0) {
+            return false;
+        }
+        // One bulk copy into a per-thread array, then a plain array loop: reading a pooled direct
+        // buffer byte by byte costs a bounds check and an indirection each (3x slower measured).
+        byte[] text = SCRATCH.get();
+        buf.getBytes(from, text, 0, length);
+        return mentionsHiddenChange(text, length);
+    }
+
+    private static final FastThreadLocal<byte[]> SCRATCH =
+            new FastThreadLocal<>() {
+                @Override
+                protected byte[] initialValue() {
+                    return new byte[SCAN_LIMIT];
+                }
+            };
+
+    /** The same for the first {@code length} bytes of {@code text}. */
+    static boolean mentionsHiddenChange(byte[] text, int length) {
+        for (int i = 0; i < length; i++) {
+            int b = lower(text[i]);
             if (b == 'a' || b == 's' || b == 't') {
                 for (byte[] word : WORDS) {
-                    if (word[0] == b && matches(buf, i, end, word)) {
+                    if (word[0] == b && matches(text, i, length, word)) {
                         return true;
                     }
                 }
@@ -82,12 +103,12 @@ public final class SessionState {
         return false;
     }
 
-    private static boolean matches(ByteBuf buf, int at, int end, byte[] word) {
+    private static boolean matches(byte[] text, int at, int end, byte[] word) {
         if (at + word.length > end) {
             return false;
         }
         for (int k = 1; k < word.length; k++) {
-            if (lower(buf.getByte(at + k)) != word[k]) {
+            if (lower(text[at + k]) != word[k]) {
                 return false;
             }
         }

@@ -174,6 +174,41 @@ class SessionPinningTest {
         }
     }
 
+    /**
+     * A server-prepared statement (pgjdbc names it after prepareThreshold uses) is parsed once;
+     * later executions are a Bind alone, with no text to read. Its text was read when it was first
+     * prepared, so a Bind of it still counts: the lock it takes pins.
+     */
+    @Test
+    void aLockTakenByAPreparedStatementPins() throws Exception {
+        Map<String, String> props = SessionStateTest.props("prepared-lock-a", "");
+        props.put("prepareThreshold", "1");
+        try (Connection b = client(two, "prepared-lock-b", "");
+                Connection a =
+                        two.connect(
+                                two.writePort(),
+                                PgServer.APP_DB,
+                                PgServer.APP_USER,
+                                PgServer.APP_PASSWORD,
+                                props);
+                var lock = a.prepareStatement("select pg_advisory_lock(?)");
+                var unlock = a.prepareStatement("select pg_advisory_unlock(?)")) {
+            for (int key : new int[] {61, 62}) {
+                lock.setInt(1, key);
+                lock.executeQuery().close();
+                unlock.setInt(1, key);
+                unlock.executeQuery().close();
+            }
+            // Named by now: this execution sends Bind/Execute of "S_1", no Parse.
+            lock.setInt(1, 63);
+            lock.executeQuery().close();
+            for (int i = 0; i < 3; i++) {
+                assertEquals("f", one(b, "select pg_try_advisory_lock(63)"));
+                assertEquals("1", one(a, "select 1"));
+            }
+        }
+    }
+
     @Test
     void consoleAndMetricsNameEachReason() throws Exception {
         String[][] cases = {

@@ -97,6 +97,36 @@ class SessionStateTest {
         }
     }
 
+    /**
+     * SET SESSION CHARACTERISTICS (what pools such as HikariCP send for a read-only pool) is a
+     * setting like any other: replayed for A, never seen by B, and nothing to pin.
+     */
+    @Test
+    void sessionCharacteristicsFollowTheClient() throws Exception {
+        try (Connection a = client(servers.relay(), "a", "");
+                Connection b = otherClient()) {
+            exec(
+                    a,
+                    "set session characteristics as transaction read only,"
+                            + " isolation level repeatable read");
+            for (int i = 0; i < 3; i++) {
+                assertEquals(
+                        List.of("on", "repeatable read"),
+                        settings(
+                                a,
+                                "default_transaction_read_only",
+                                "default_transaction_isolation"));
+                assertEquals(
+                        List.of("off", "read committed"),
+                        settings(
+                                b,
+                                "default_transaction_read_only",
+                                "default_transaction_isolation"));
+                assertThrows(SQLException.class, () -> exec(a, "create table a_ro(x int)"));
+            }
+        }
+    }
+
     @Test
     void setIsUndoneWithItsTransactionOrSavepoint() throws Exception {
         try (Connection a = client(servers.relay(), "a", "");
