@@ -947,6 +947,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private void onServerFrame(ServerConnection conn, ByteBuf frame) {
         byte type = Messages.type(frame);
+        if (type == Messages.NOTIFICATION_RESPONSE) {
+            // The client's, whenever it comes: a listener's notifications are sent before the
+            // ReadyForQuery of whatever runs, pgrelay's own session check included.
+            onNotification(conn, frame);
+            return;
+        }
         if (injected.outstanding()) {
             onInjectedReply(conn, type, frame);
             return;
@@ -965,7 +971,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 toClient(frame);
                 return;
             }
-            case Messages.NOTICE_RESPONSE, Messages.NOTIFICATION_RESPONSE -> {
+            case Messages.NOTICE_RESPONSE -> {
                 toClient(frame);
                 return;
             }
@@ -988,6 +994,22 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             toClient(frame);
         }
         emitSynthesized();
+    }
+
+    /**
+     * A notification for a listening client. One its own session sent carries the server's pid,
+     * which the client knows by another (its cancel key's): a pinned client's connection is its
+     * own, so that pid is the client's, and it gets the one it knows, as it would directly.
+     */
+    private void onNotification(ServerConnection conn, ByteBuf frame) {
+        int pidAt = frame.readerIndex() + MessageFields.HEADER;
+        if (session != null
+                && session.isPinned()
+                && cancelKey != null
+                && frame.getInt(pidAt) == conn.processId()) {
+            frame.setInt(pidAt, cancelKey.processId());
+        }
+        toClient(frame);
     }
 
     /** A parameter the server reports changed (SET, or a reload): the client's view follows. */

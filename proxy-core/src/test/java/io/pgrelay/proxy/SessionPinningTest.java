@@ -145,6 +145,18 @@ class SessionPinningTest {
             one(b, "select pg_notify('pinned_chan', 'committed')");
             b.commit();
             assertEquals(List.of("pinned_chan:committed"), notifications(a));
+
+            // A notification sent at once after LISTEN, while pgrelay's check of A's session
+            // runs, and one A sends itself: that one carries the pid A knows as its own.
+            b.setAutoCommit(true);
+            exec(a, "listen pinned_chan_2");
+            exec(b, "notify pinned_chan_2, 'during the check'");
+            assertEquals(List.of("pinned_chan_2:during the check"), notifications(a));
+            exec(a, "notify pinned_chan, 'self'");
+            PGNotification[] own = a.unwrap(PGConnection.class).getNotifications(10_000);
+            assertEquals(1, own.length);
+            assertEquals("self", own[0].getParameter());
+            assertEquals(a.unwrap(PGConnection.class).getBackendPID(), own[0].getPID());
         }
     }
 
