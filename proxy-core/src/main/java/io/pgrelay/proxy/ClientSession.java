@@ -679,13 +679,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
         counters.request(length);
         replies.forwarded(type, buf, index);
-        if (session != null
-                && (type == Messages.QUERY || type == Messages.PARSE)
-                && SessionState.mentionsHiddenChange(
-                        buf, index + MessageFields.HEADER, index + length)) {
-            session.hint();
-        } else if (session != null && type == Messages.FUNCTION_CALL) {
-            session.hint();
+        if (session != null) {
+            if (type == Messages.QUERY || type == Messages.PARSE) {
+                session.hint(
+                        SessionState.hiddenChanges(
+                                buf, index + MessageFields.HEADER, index + length));
+            } else if (type == Messages.FUNCTION_CALL) {
+                session.hint(SessionCheck.ALL);
+            }
         }
         if (type == Messages.BIND && mapStatements) {
             server.pool().binds.increment();
@@ -1104,11 +1105,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private void endOfTransaction() {
         if (session != null && session.checkDue()) {
-            pins.checkSent(server.pool());
-            injected.checkSent();
+            int parts = pins.checkSent(server.pool());
+            injected.checkSent(parts);
             server.write(
                     Messages.query(
-                            channel.alloc(), SessionCheck.query(server.pool().key().user())));
+                            channel.alloc(),
+                            SessionCheck.query(server.pool().key().user(), parts)));
             server.flush();
             relay.metrics().sessionChecked();
             flushClient();
@@ -1144,14 +1146,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (result == null) {
             // Not known (the check failed: a statement_timeout of 1 ms, say): keep the
             // connection, and ask again after the next transaction.
-            session.hint();
+            session.hint(SessionCheck.ALL);
         }
-        if (!pinsChanged(
-                conn,
-                result == null ? SessionState.bit(SessionState.Pin.UNKNOWN) : result.pins())) {
+        int now =
+                result == null
+                        ? SessionState.bit(SessionState.Pin.UNKNOWN)
+                        // Pins of parts the check did not read stay as they were.
+                        : (session.pins()
+                                        & ~result.pinsRead()
+                                        & ~SessionState.bit(SessionState.Pin.UNKNOWN))
+                                | result.pins();
+        if (!pinsChanged(conn, now)) {
             return; // over max_pinned_connections: the client is closed
         }
-        if (result != null) {
+        if (result != null && result.settings() != null) {
             conn.settled(result.settings());
             parameters
                     .settle(result.settings())

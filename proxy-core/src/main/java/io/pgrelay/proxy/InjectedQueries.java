@@ -53,9 +53,9 @@ final class InjectedQueries {
         outstanding++;
     }
 
-    /** The session check went out, with nothing else outstanding. */
-    void checkSent() {
-        check = new SessionCheck();
+    /** The session check of these parts went out, with nothing else outstanding. */
+    void checkSent(int parts) {
+        check = new SessionCheck(parts);
         outstanding++;
     }
 

@@ -23,13 +23,13 @@ final class SessionPins {
         this.metrics = metrics;
     }
 
-    /** A session check goes out on a connection of {@code pool}. */
-    void checkSent(ServerPool pool) {
-        state.checkSent();
+    /** A session check goes out on a connection of {@code pool}; returns the parts it reads. */
+    int checkSent(ServerPool pool) {
         if (pinnedIn == null) {
             checkingIn = pool;
             pool.pinCheckStarted();
         }
+        return state.checkSent();
     }
 
     /**

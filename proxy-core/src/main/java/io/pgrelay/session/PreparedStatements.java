@@ -38,15 +38,15 @@ public final class PreparedStatements {
         final Key key;
         int references;
 
-        /** Its text may change the session behind a SELECT tag (see {@link SessionState}). */
-        final boolean mentionsHiddenChange;
+        /** What its text may change in a session behind a SELECT tag ({@link SessionState}). */
+        final int hiddenChanges;
 
         Statement(long id, Key key) {
             this.serverName = "PGRELAY_" + id;
             this.body = key.bytes;
             this.key = key;
-            this.mentionsHiddenChange =
-                    SessionState.mentionsHiddenChange(
+            this.hiddenChanges =
+                    SessionState.hiddenChanges(
                             body, Math.min(body.length, SessionState.SCAN_LIMIT));
         }
 

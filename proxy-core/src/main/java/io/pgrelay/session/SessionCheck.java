@@ -20,32 +20,61 @@ import java.util.Map;
  */
 public final class SessionCheck {
 
+    /** Parts of a session a check reads (bits): its settings, and each reason to pin. */
+    public static final int SETTINGS = 1;
+
+    public static final int TEMP = 1 << 1;
+    public static final int LISTEN = 1 << 2;
+    public static final int LOCKS = 1 << 3;
+    public static final int CURSORS = 1 << 4;
+    public static final int PREPARED = 1 << 5;
+    public static final int ALL = (1 << 6) - 1;
+
     /**
-     * The check for a session logged in as {@code user}: one row with a null name and the counts,
-     * then a (name, value) row per session setting. SET ROLE and SET SESSION AUTHORIZATION do not
-     * show in pg_settings, so the first row also says whether the session runs as anyone but the
-     * user it logged in as.
+     * What each count of the first row reads, in order: the part it needs, and its query. The
+     * temporary-object counts scan pg_class and pg_proc (no index on the namespace alone), so they
+     * are skipped for a session that never had a temporary schema.
      */
-    public static String query(String user) {
-        return "SELECT NULL::text, pg_catalog.concat_ws(',',"
+    private static final String[] COUNT_QUERIES = {
+        "CASE WHEN pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.=) 0 THEN 0 ELSE"
                 + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class"
                 + " WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
                 + " OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc"
-                + " WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()),"
-                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_listening_channels()),"
-                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks"
+                + " WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()) END",
+        "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_listening_channels())",
+        "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks"
                 + " WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()"
-                + " AND locktype OPERATOR(pg_catalog.=) 'advisory'),"
-                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable),"
-                + " (SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements"
-                + " WHERE from_sql),"
-                + " (current_user OPERATOR(pg_catalog.<>) "
-                + SessionParameters.literal(user)
-                + " OR session_user OPERATOR(pg_catalog.<>) "
-                + SessionParameters.literal(user)
-                + ")::pg_catalog.int4)"
-                + " UNION ALL SELECT name, pg_catalog.current_setting(name)"
-                + " FROM pg_catalog.pg_settings WHERE source OPERATOR(pg_catalog.=) 'session'";
+                + " AND locktype OPERATOR(pg_catalog.=) 'advisory')",
+        "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors WHERE is_holdable)",
+        "(SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_statements WHERE from_sql)"
+    };
+
+    private static final int[] COUNT_PARTS = {TEMP, LISTEN, LOCKS, CURSORS, PREPARED};
+
+    /**
+     * The check of {@code parts} for a session logged in as {@code user}: one row with a null name
+     * and the counts ("-" for a part not read), then, when settings are read, a (name, value) row
+     * per session setting. SET ROLE and SET SESSION AUTHORIZATION do not show in pg_settings, so
+     * with the settings the first row also says whether the session runs as anyone but its user.
+     */
+    public static String query(String user, int parts) {
+        StringBuilder sql = new StringBuilder("SELECT NULL::text, pg_catalog.concat_ws(','");
+        for (int i = 0; i < COUNT_QUERIES.length; i++) {
+            sql.append(", ").append((parts & COUNT_PARTS[i]) != 0 ? COUNT_QUERIES[i] : "'-'");
+        }
+        if ((parts & SETTINGS) == 0) {
+            return sql.append(", '-')").toString();
+        }
+        String literal = SessionParameters.literal(user);
+        return sql.append(", (current_user OPERATOR(pg_catalog.<>) ")
+                .append(literal)
+                .append(" OR session_user OPERATOR(pg_catalog.<>) ")
+                .append(literal)
+                .append(")::pg_catalog.int4)")
+                .append(" UNION ALL SELECT name, pg_catalog.current_setting(name)")
+                .append(" FROM pg_catalog.pg_settings")
+                .append(" WHERE source OPERATOR(pg_catalog.=) 'session'")
+                .toString();
     }
 
     /** The counts' order in the first row, each its reason to pin. */
@@ -53,13 +82,23 @@ public final class SessionCheck {
         Pin.TEMP, Pin.LISTEN, Pin.ADVISORY_LOCK, Pin.HOLD_CURSOR, Pin.SQL_PREPARE, Pin.SETTING
     };
 
-    /** What the check found. */
-    public record Result(int pins, Map<String, String> settings) {}
+    /**
+     * What the check found: the pins among those it read ({@code pinsRead}), and the session's
+     * settings (null when it did not read them).
+     */
+    public record Result(int pins, int pinsRead, Map<String, String> settings) {}
 
+    private final int parts;
     private final Map<String, String> settings = new HashMap<>();
     private int pins;
+    private int pinsRead;
     private boolean counted;
     private boolean failed;
+
+    /** A check reading {@code parts}. */
+    public SessionCheck(int parts) {
+        this.parts = parts;
+    }
 
     /** A DataRow of the answer (the caller keeps the frame). */
     public void row(ByteBuf frame) {
@@ -90,14 +129,18 @@ public final class SessionCheck {
     }
 
     private void counts(String counts) {
-        String[] parts = counts == null ? new String[0] : counts.split(",");
-        if (parts.length != COUNTED.length) {
+        String[] values = counts == null ? new String[0] : counts.split(",");
+        if (values.length != COUNTED.length) {
             failed = true;
             return;
         }
         counted = true;
-        for (int i = 0; i < parts.length; i++) {
-            if (!parts[i].equals("0")) {
+        for (int i = 0; i < values.length; i++) {
+            if (values[i].equals("-")) {
+                continue; // not read
+            }
+            pinsRead |= COUNTED[i].bit();
+            if (!values[i].equals("0")) {
                 pins |= COUNTED[i].bit();
             }
         }
@@ -110,6 +153,9 @@ public final class SessionCheck {
 
     /** The answer, or null if it failed or was incomplete. */
     public Result result() {
-        return failed || !counted ? null : new Result(pins, Map.copyOf(settings));
+        if (failed || !counted) {
+            return null;
+        }
+        return new Result(pins, pinsRead, (parts & SETTINGS) != 0 ? Map.copyOf(settings) : null);
     }
 }

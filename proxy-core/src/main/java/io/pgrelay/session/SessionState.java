@@ -53,7 +53,13 @@ public final class SessionState {
         "advisory".getBytes(), "set_config".getBytes(), "temp".getBytes()
     };
 
-    private boolean dirty;
+    /** What each word may have changed: the parts of the session the check must read. */
+    private static final int[] WORD_PARTS = {
+        SessionCheck.LOCKS, SessionCheck.SETTINGS, SessionCheck.TEMP
+    };
+
+    /** The parts of the session this transaction may have changed (SessionCheck bits). */
+    private int dirty;
 
     /**
      * A RESET or DISCARD ALL in this transaction: settings may be back at the server's defaults.
@@ -64,20 +70,21 @@ public final class SessionState {
     private volatile int pins;
 
     /**
-     * Whether statement text (a Query's, or a Parse's) mentions a function or clause whose effect
-     * shows only as {@code SELECT n}: pg_advisory_lock and friends, set_config, INTO TEMP and
-     * CREATE TEMP TABLE AS. Reads at most {@link #SCAN_LIMIT} bytes of [from, to).
+     * The parts of a session that statement text (a Query's, or a Parse's) may change behind a
+     * {@code SELECT n} tag, by the words it mentions: pg_advisory_lock and friends (locks),
+     * set_config (settings), INTO TEMP and CREATE TEMP TABLE AS (temporary objects); 0 for none.
+     * Reads at most {@link #SCAN_LIMIT} bytes of [from, to).
      */
-    public static boolean mentionsHiddenChange(ByteBuf buf, int from, int to) {
+    public static int hiddenChanges(ByteBuf buf, int from, int to) {
         int length = Math.min(to - from, SCAN_LIMIT);
         if (length <= 0) {
-            return false;
+            return 0;
         }
         // One bulk copy into a per-thread array, then a plain array loop: reading a pooled direct
         // buffer byte by byte costs a bounds check and an indirection each (3x slower measured).
         byte[] text = SCRATCH.get();
         buf.getBytes(from, text, 0, length);
-        return mentionsHiddenChange(text, length);
+        return hiddenChanges(text, length);
     }
 
     private static final FastThreadLocal<byte[]> SCRATCH =
@@ -89,18 +96,19 @@ public final class SessionState {
             };
 
     /** The same for the first {@code length} bytes of {@code text}. */
-    static boolean mentionsHiddenChange(byte[] text, int length) {
+    static int hiddenChanges(byte[] text, int length) {
+        int parts = 0;
         for (int i = 0; i < length; i++) {
             int b = lower(text[i]);
             if (b == 'a' || b == 's' || b == 't') {
-                for (byte[] word : WORDS) {
-                    if (word[0] == b && matches(text, i, length, word)) {
-                        return true;
+                for (int w = 0; w < WORDS.length; w++) {
+                    if (WORDS[w][0] == b && matches(text, i, length, WORDS[w])) {
+                        parts |= WORD_PARTS[w];
                     }
                 }
             }
         }
-        return false;
+        return parts;
     }
 
     private static boolean matches(byte[] text, int at, int end, byte[] word) {
@@ -121,28 +129,39 @@ public final class SessionState {
     }
 
     /**
-     * Whether the CommandComplete at {@code index} reports a statement that may have changed the
-     * session or what pins it. {@code SELECT n}, INSERT, UPDATE, DELETE, FETCH, COMMIT and the like
-     * do not; their first byte decides without a compare.
+     * The parts of the session the statement a CommandComplete reports (at {@code index}) may have
+     * changed; 0 for none. {@code SELECT n}, INSERT, UPDATE, DELETE, FETCH, COMMIT and the like
+     * change none; their first byte decides without a compare.
      */
-    public static boolean changesSession(ByteBuf buf, int index) {
+    public static int changes(ByteBuf buf, int index) {
         int tag = index + MessageFields.HEADER;
         if (tag >= Messages.end(buf, index)) {
-            return false;
+            return 0;
         }
         return switch (buf.getByte(tag)) {
-            case 'S' -> MessageFields.commandTagIs(buf, index, "SET");
-            case 'R' -> MessageFields.commandTagIs(buf, index, "RESET");
-            case 'L' -> MessageFields.commandTagIs(buf, index, "LISTEN");
-            case 'U' -> MessageFields.commandTagIs(buf, index, "UNLISTEN");
-            case 'P' -> MessageFields.commandTagIs(buf, index, "PREPARE");
-            case 'C' -> startsWith(buf, tag, "CREATE ") || startsWith(buf, tag, "CLOSE ");
-            case 'D' ->
-                    startsWith(buf, tag, "DECLARE ")
-                            || startsWith(buf, tag, "DEALLOCATE")
-                            || startsWith(buf, tag, "DISCARD")
-                            || startsWith(buf, tag, "DROP ");
-            default -> false;
+            case 'S' -> MessageFields.commandTagIs(buf, index, "SET") ? SessionCheck.SETTINGS : 0;
+            case 'R' -> MessageFields.commandTagIs(buf, index, "RESET") ? SessionCheck.SETTINGS : 0;
+            case 'L' -> MessageFields.commandTagIs(buf, index, "LISTEN") ? SessionCheck.LISTEN : 0;
+            case 'U' ->
+                    MessageFields.commandTagIs(buf, index, "UNLISTEN") ? SessionCheck.LISTEN : 0;
+            case 'P' ->
+                    MessageFields.commandTagIs(buf, index, "PREPARE") ? SessionCheck.PREPARED : 0;
+            case 'C' ->
+                    startsWith(buf, tag, "CREATE ")
+                            ? SessionCheck.TEMP
+                            : startsWith(buf, tag, "CLOSE ") ? SessionCheck.CURSORS : 0;
+            case 'D' -> {
+                if (startsWith(buf, tag, "DECLARE ")) {
+                    yield SessionCheck.CURSORS;
+                } else if (startsWith(buf, tag, "DEALLOCATE")) {
+                    yield SessionCheck.PREPARED;
+                } else if (startsWith(buf, tag, "DISCARD")) {
+                    yield SessionCheck.ALL;
+                } else {
+                    yield startsWith(buf, tag, "DROP ") ? SessionCheck.TEMP : 0;
+                }
+            }
+            default -> 0;
         };
     }
 
@@ -158,15 +177,16 @@ public final class SessionState {
         return true;
     }
 
-    /** The statement text of a request in this transaction mentioned a hidden change. */
-    public void hint() {
-        dirty = true;
+    /** A request in this transaction may have changed these parts (SessionCheck bits). */
+    public void hint(int parts) {
+        dirty |= parts;
     }
 
     /** A CommandComplete went by; at {@code index} of {@code buf}. */
     public void commandComplete(ByteBuf buf, int index) {
-        if (changesSession(buf, index)) {
-            dirty = true;
+        int parts = changes(buf, index);
+        if (parts != 0) {
+            dirty |= parts;
             resets |=
                     MessageFields.commandTagIs(buf, index, "RESET")
                             || MessageFields.commandTagIs(buf, index, "DISCARD ALL");
@@ -184,16 +204,18 @@ public final class SessionState {
 
     /** Whether the session must be checked once the transaction has ended. */
     public boolean checkDue() {
-        return dirty;
+        return dirty != 0;
     }
 
-    /** The check is on its way: what the transaction did is in its answer. */
-    public void checkSent() {
-        dirty = false;
+    /** The check is on its way, reading the parts returned: what the transaction did is in it. */
+    public int checkSent() {
+        int parts = dirty;
+        dirty = 0;
         resets = false;
+        return parts;
     }
 
-    /** The check's answer (or {@link Pin#UNKNOWN} when it failed); returns the pins it replaced. */
+    /** The client's pins now (after a check, or {@link Pin#UNKNOWN}); returns those it replaced. */
     public int checked(int newPins) {
         int old = pins;
         pins = newPins;

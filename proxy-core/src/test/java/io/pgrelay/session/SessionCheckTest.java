@@ -1,7 +1,9 @@
 package io.pgrelay.session;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -14,7 +16,7 @@ class SessionCheckTest {
 
     @Test
     void countsBecomePinsAndSessionSettingsAreKept() {
-        SessionCheck check = new SessionCheck();
+        SessionCheck check = new SessionCheck(SessionCheck.ALL);
         row(check, null, "1,0,2,0,0,0");
         row(check, "search_path", "a, b");
         row(check, "DateStyle", "ISO, MDY");
@@ -24,11 +26,33 @@ class SessionCheckTest {
                         | SessionState.bit(SessionState.Pin.ADVISORY_LOCK),
                 result.pins());
         assertEquals(Map.of("search_path", "a, b", "DateStyle", "ISO, MDY"), result.settings());
+        // Every reason but UNKNOWN was read.
+        assertEquals(SessionState.bit(SessionState.Pin.UNKNOWN) - 1, result.pinsRead());
+    }
+
+    @Test
+    void partsNotReadKeepTheirPins() {
+        SessionCheck check = new SessionCheck(SessionCheck.LISTEN);
+        row(check, null, "-,1,-,-,-,-");
+        SessionCheck.Result result = check.result();
+        assertEquals(SessionState.bit(SessionState.Pin.LISTEN), result.pins());
+        assertEquals(SessionState.bit(SessionState.Pin.LISTEN), result.pinsRead());
+        assertNull(result.settings(), "settings were not read");
+    }
+
+    @Test
+    void theQueryReadsOnlyWhatItIsAskedFor() {
+        String listen = SessionCheck.query("app", SessionCheck.LISTEN);
+        assertTrue(listen.contains("pg_listening_channels"), listen);
+        assertFalse(listen.contains("pg_locks") || listen.contains("pg_settings"), listen);
+        String settings = SessionCheck.query("it's", SessionCheck.SETTINGS);
+        assertTrue(settings.contains("pg_settings") && settings.contains("'it''s'"), settings);
+        assertFalse(settings.contains("pg_class"), settings);
     }
 
     @Test
     void aSettingPgrelayCannotReplayPins() {
-        SessionCheck check = new SessionCheck();
+        SessionCheck check = new SessionCheck(SessionCheck.ALL);
         row(check, null, "0,0,0,0,0,0");
         row(check, "session_authorization", "someone");
         assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
@@ -36,23 +60,23 @@ class SessionCheckTest {
 
     @Test
     void anotherRolePins() {
-        SessionCheck check = new SessionCheck();
+        SessionCheck check = new SessionCheck(SessionCheck.ALL);
         row(check, null, "0,0,0,0,0,1");
         assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
     }
 
     @Test
     void anIncompleteOrFailedAnswerIsNoAnswer() {
-        SessionCheck noCounts = new SessionCheck();
+        SessionCheck noCounts = new SessionCheck(SessionCheck.ALL);
         row(noCounts, "search_path", "x");
         assertNull(noCounts.result());
 
-        SessionCheck failed = new SessionCheck();
+        SessionCheck failed = new SessionCheck(SessionCheck.ALL);
         row(failed, null, "0,0,0,0,0,0");
         failed.failed();
         assertNull(failed.result());
 
-        SessionCheck malformed = new SessionCheck();
+        SessionCheck malformed = new SessionCheck(SessionCheck.ALL);
         row(malformed, null, "0,0");
         assertNull(malformed.result());
     }

@@ -39,6 +39,43 @@ class SessionStateSignsTest {
     }
 
     @Test
+    void eachSignNamesThePartsToRead() {
+        assertEquals(SessionCheck.LOCKS, parts("select pg_advisory_lock(1)"));
+        assertEquals(SessionCheck.SETTINGS, parts("select set_config('a.b', '1', false)"));
+        assertEquals(SessionCheck.TEMP, parts("create temp table t as select 1"));
+        assertEquals(
+                SessionCheck.LOCKS | SessionCheck.TEMP,
+                parts("select pg_advisory_lock(1) from temp_t"));
+        assertEquals(SessionCheck.SETTINGS, tagParts("SET"));
+        assertEquals(SessionCheck.SETTINGS, tagParts("RESET"));
+        assertEquals(SessionCheck.TEMP, tagParts("CREATE TABLE"));
+        assertEquals(SessionCheck.TEMP, tagParts("DROP VIEW"));
+        assertEquals(SessionCheck.LISTEN, tagParts("UNLISTEN"));
+        assertEquals(SessionCheck.CURSORS, tagParts("DECLARE CURSOR"));
+        assertEquals(SessionCheck.CURSORS, tagParts("CLOSE CURSOR ALL"));
+        assertEquals(SessionCheck.PREPARED, tagParts("DEALLOCATE ALL"));
+        assertEquals(SessionCheck.ALL, tagParts("DISCARD TEMP"));
+    }
+
+    private static int parts(String sql) {
+        ByteBuf buf = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
+        try {
+            return SessionState.hiddenChanges(buf, 0, buf.writerIndex());
+        } finally {
+            buf.release();
+        }
+    }
+
+    private static int tagParts(String tag) {
+        ByteBuf buf = commandComplete(tag);
+        try {
+            return SessionState.changes(buf, 0);
+        } finally {
+            buf.release();
+        }
+    }
+
+    @Test
     void theScanIsBounded() {
         String far = "x".repeat(SessionState.SCAN_LIMIT) + " pg_advisory_lock(1)";
         assertFalse(mentions(far));
@@ -100,8 +137,9 @@ class SessionStateSignsTest {
         assertTrue(state.checkDue());
         state.checkSent();
         assertFalse(state.checkDue());
-        state.hint();
+        state.hint(SessionCheck.LOCKS);
         assertTrue(state.checkDue());
+        assertEquals(SessionCheck.LOCKS, state.checkSent());
     }
 
     @Test
@@ -120,7 +158,7 @@ class SessionStateSignsTest {
     private static boolean mentions(String sql) {
         ByteBuf buf = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
         try {
-            return SessionState.mentionsHiddenChange(buf, 0, buf.writerIndex());
+            return SessionState.hiddenChanges(buf, 0, buf.writerIndex()) != 0;
         } finally {
             buf.release();
         }
@@ -129,7 +167,7 @@ class SessionStateSignsTest {
     private static boolean changes(String tag) {
         ByteBuf buf = commandComplete(tag);
         try {
-            return SessionState.changesSession(buf, 0);
+            return SessionState.changes(buf, 0) != 0;
         } finally {
             buf.release();
         }
