@@ -61,12 +61,12 @@ public class SessionStateBenchmark {
     }
 
     @Benchmark
-    public boolean scanQueryText() {
-        return SessionState.mentionsHiddenChange(query, 5, query.writerIndex());
+    public SessionState.Signs scanQueryText() {
+        return SessionState.signs(query, 5, query.writerIndex());
     }
 
     @Benchmark
-    public boolean classifyCommandTag() {
-        return SessionState.changesSession(commandComplete, 0);
+    public int classifyCommandTag() {
+        return SessionState.changes(commandComplete, 0);
     }
 }

@@ -681,9 +681,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         replies.forwarded(type, buf, index);
         if (session != null) {
             if (type == Messages.QUERY || type == Messages.PARSE) {
-                session.hint(
-                        SessionState.hiddenChanges(
-                                buf, index + MessageFields.HEADER, index + length));
+                session.sent(SessionState.signs(buf, index + MessageFields.HEADER, index + length));
             } else if (type == Messages.FUNCTION_CALL) {
                 session.hint(SessionCheck.ALL);
             }
@@ -1105,12 +1103,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      */
     private void endOfTransaction() {
         if (session != null && session.checkDue()) {
-            int parts = pins.checkSent(server.pool());
-            injected.checkSent(parts);
+            SessionState.Check check = pins.checkSent(server.pool());
+            injected.checkSent(check);
             server.write(
                     Messages.query(
                             channel.alloc(),
-                            SessionCheck.query(server.pool().key().user(), parts)));
+                            SessionCheck.query(server.pool().key().user(), check)));
             server.flush();
             relay.metrics().sessionChecked();
             flushClient();
@@ -1160,9 +1158,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return; // over max_pinned_connections: the client is closed
         }
         if (result != null && result.settings() != null) {
-            conn.settled(result.settings());
+            conn.settled(result.settings(), result.allSettings());
             parameters
-                    .settle(result.settings())
+                    .settle(result.settings(), result.allSettings())
                     .forEach(
                             (name, value) -> {
                                 toClient(Messages.parameterStatus(channel.alloc(), name, value));

@@ -5,6 +5,7 @@ import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.session.SessionCheck;
+import io.pgrelay.session.SessionState;
 
 /**
  * Queries pgrelay sends on a client's server connection ahead of the client's own: the SETs that
@@ -54,8 +55,8 @@ final class InjectedQueries {
     }
 
     /** The session check of these parts went out, with nothing else outstanding. */
-    void checkSent(int parts) {
-        check = new SessionCheck(parts);
+    void checkSent(SessionState.Check what) {
+        check = new SessionCheck(what.parts(), what.names() == null);
         outstanding++;
     }
 

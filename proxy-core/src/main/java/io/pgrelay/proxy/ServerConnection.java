@@ -299,17 +299,19 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     }
 
     /**
-     * The server listed the settings this session changed ({@link
-     * io.pgrelay.session.SessionCheck}): what the connection knows of its parameters becomes
-     * exactly that, over the values it logged in with.
+     * The server listed the settings this session changed ({@code all}), or the current values of
+     * some it SET ({@link io.pgrelay.session.SessionCheck}): what the connection knows of its
+     * parameters becomes exactly that, over the values it logged in with.
      */
-    void settled(Map<String, String> sessionSettings) {
-        parameters
-                .keySet()
-                .removeIf(
-                        name ->
-                                !loginParameters.containsKey(name)
-                                        && !sessionSettings.containsKey(name));
+    void settled(Map<String, String> sessionSettings, boolean all) {
+        if (all) {
+            parameters
+                    .keySet()
+                    .removeIf(
+                            name ->
+                                    !loginParameters.containsKey(name)
+                                            && !sessionSettings.containsKey(name));
+        }
         parameters.putAll(sessionSettings);
         syncedTo = null;
     }

@@ -23,8 +23,8 @@ final class SessionPins {
         this.metrics = metrics;
     }
 
-    /** A session check goes out on a connection of {@code pool}; returns the parts it reads. */
-    int checkSent(ServerPool pool) {
+    /** A session check goes out on a connection of {@code pool}; returns what it reads. */
+    SessionState.Check checkSent(ServerPool pool) {
         if (pinnedIn == null) {
             checkingIn = pool;
             pool.pinCheckStarted();

@@ -66,7 +66,12 @@ public final class ClientParameters {
      * it started with. Returns the announced parameters whose value the client was last told
      * differs from that (a RESET of a startup parameter): ParameterStatus to send it.
      */
-    public Map<String, String> settle(Map<String, String> sessionSettings) {
+    public Map<String, String> settle(Map<String, String> sessionSettings, boolean all) {
+        if (!all) {
+            // The current values of a few settings SET in the session: nothing else moved.
+            sessionSettings.forEach(this::reported);
+            return Map.of();
+        }
         Map<String, String> next = new HashMap<>(baseline);
         next.putAll(sessionSettings);
         for (String name : SessionParameters.NOT_SYNCED) {

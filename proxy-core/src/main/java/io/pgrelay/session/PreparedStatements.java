@@ -38,16 +38,18 @@ public final class PreparedStatements {
         final Key key;
         int references;
 
-        /** What its text may change in a session behind a SELECT tag ({@link SessionState}). */
-        final int hiddenChanges;
+        /** What its text says about a session (see {@link SessionState#signs}), read once. */
+        final SessionState.Signs signs;
 
         Statement(long id, Key key) {
             this.serverName = "PGRELAY_" + id;
             this.body = key.bytes;
             this.key = key;
-            this.hiddenChanges =
-                    SessionState.hiddenChanges(
-                            body, Math.min(body.length, SessionState.SCAN_LIMIT));
+            this.signs =
+                    SessionState.signs(
+                            body,
+                            Math.min(body.length, SessionState.SCAN_LIMIT),
+                            body.length > SessionState.SCAN_LIMIT);
         }
 
         /** A Parse message that prepares this statement under its server-side name. */

@@ -57,7 +57,8 @@ public final class SessionCheck {
      * per session setting. SET ROLE and SET SESSION AUTHORIZATION do not show in pg_settings, so
      * with the settings the first row also says whether the session runs as anyone but its user.
      */
-    public static String query(String user, int parts) {
+    public static String query(String user, SessionState.Check what) {
+        int parts = what.parts();
         StringBuilder sql = new StringBuilder("SELECT NULL::text, pg_catalog.concat_ws(','");
         for (int i = 0; i < COUNT_QUERIES.length; i++) {
             sql.append(", ").append((parts & COUNT_PARTS[i]) != 0 ? COUNT_QUERIES[i] : "'-'");
@@ -71,10 +72,28 @@ public final class SessionCheck {
                 .append(" OR session_user OPERATOR(pg_catalog.<>) ")
                 .append(literal)
                 .append(")::pg_catalog.int4)")
-                .append(" UNION ALL SELECT name, pg_catalog.current_setting(name)")
-                .append(" FROM pg_catalog.pg_settings")
-                .append(" WHERE source OPERATOR(pg_catalog.=) 'session'")
+                .append(" UNION ALL ")
+                .append(settingsQuery(what.names()))
                 .toString();
+    }
+
+    /**
+     * Every setting this session changed, or (when {@code names} is not null) the current value of
+     * just those: a tenth of the server's work.
+     */
+    private static String settingsQuery(java.util.Set<String> names) {
+        if (names == null) {
+            return "SELECT name, pg_catalog.current_setting(name) FROM pg_catalog.pg_settings"
+                    + " WHERE source OPERATOR(pg_catalog.=) 'session'";
+        }
+        StringBuilder values = new StringBuilder();
+        for (String name : names) {
+            values.append(values.length() == 0 ? "" : ", ")
+                    .append('(')
+                    .append(SessionParameters.literal(name))
+                    .append(')');
+        }
+        return "SELECT n, pg_catalog.current_setting(n) FROM (VALUES " + values + ") AS v(n)";
     }
 
     /** The counts' order in the first row, each its reason to pin. */
@@ -86,18 +105,24 @@ public final class SessionCheck {
      * What the check found: the pins among those it read ({@code pinsRead}), and the session's
      * settings (null when it did not read them).
      */
-    public record Result(int pins, int pinsRead, Map<String, String> settings) {}
+    public record Result(
+            int pins, int pinsRead, Map<String, String> settings, boolean allSettings) {}
 
     private final int parts;
+    private final boolean allSettings;
     private final Map<String, String> settings = new HashMap<>();
     private int pins;
     private int pinsRead;
     private boolean counted;
     private boolean failed;
 
-    /** A check reading {@code parts}. */
-    public SessionCheck(int parts) {
+    /**
+     * A check reading {@code parts}; of the settings every one the session changed ({@code
+     * allSettings}) or only those it was asked about.
+     */
+    public SessionCheck(int parts, boolean allSettings) {
         this.parts = parts;
+        this.allSettings = allSettings;
     }
 
     /** A DataRow of the answer (the caller keeps the frame). */
@@ -139,6 +164,11 @@ public final class SessionCheck {
             if (values[i].equals("-")) {
                 continue; // not read
             }
+            if (COUNTED[i] == Pin.SETTING && !allSettings) {
+                // Another role pins; but only a read of every setting can say none pins.
+                pins |= values[i].equals("0") ? 0 : Pin.SETTING.bit();
+                continue;
+            }
             pinsRead |= COUNTED[i].bit();
             if (!values[i].equals("0")) {
                 pins |= COUNTED[i].bit();
@@ -156,6 +186,7 @@ public final class SessionCheck {
         if (failed || !counted) {
             return null;
         }
-        return new Result(pins, pinsRead, (parts & SETTINGS) != 0 ? Map.copyOf(settings) : null);
+        return new Result(
+                pins, pinsRead, (parts & SETTINGS) != 0 ? Map.copyOf(settings) : null, allSettings);
     }
 }

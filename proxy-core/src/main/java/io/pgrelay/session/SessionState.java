@@ -5,7 +5,9 @@ import io.netty.util.concurrent.FastThreadLocal;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What one transaction-mode client may have changed in its server session, and what it holds that
@@ -61,6 +63,27 @@ public final class SessionState {
     /** The parts of the session this transaction may have changed (SessionCheck bits). */
     private int dirty;
 
+    /** Settings changed in a way not read from a simple SET's text: the check reads them all. */
+    private boolean settingsUnknown;
+
+    /** Settings simple SETs of this transaction changed for the session (read from the text). */
+    private Set<String> setNames;
+
+    /** SET statements read from their text (for the session or not), and SET tags seen. */
+    private int setsRead;
+
+    private int setTags;
+
+    /** What a statement text says about the session, read once (a named statement keeps it). */
+    public record Signs(int parts, boolean settingsUnknown, boolean isSet, String setName) {
+        static final Signs NONE = new Signs(0, false, false, null);
+    }
+
+    /**
+     * What a check is to read: {@code parts}, and of the settings only {@code names} if not null.
+     */
+    public record Check(int parts, Set<String> names) {}
+
     /**
      * A RESET or DISCARD ALL in this transaction: settings may be back at the server's defaults.
      */
@@ -70,21 +93,40 @@ public final class SessionState {
     private volatile int pins;
 
     /**
-     * The parts of a session that statement text (a Query's, or a Parse's) may change behind a
-     * {@code SELECT n} tag, by the words it mentions: pg_advisory_lock and friends (locks),
-     * set_config (settings), INTO TEMP and CREATE TEMP TABLE AS (temporary objects); 0 for none.
-     * Reads at most {@link #SCAN_LIMIT} bytes of [from, to).
+     * What statement text (a Query's, or a Parse's) says about the session: the parts it may change
+     * behind a {@code SELECT n} tag, by the words it mentions (pg_advisory_lock and friends: locks;
+     * set_config: settings, unless every call is local; INTO TEMP, CREATE TEMP TABLE AS: temporary
+     * objects), and, for a SET statement, which setting it changes for the session. Reads at most
+     * {@link #SCAN_LIMIT} bytes of [from, to).
      */
-    public static int hiddenChanges(ByteBuf buf, int from, int to) {
+    public static Signs signs(ByteBuf buf, int from, int to) {
         int length = Math.min(to - from, SCAN_LIMIT);
         if (length <= 0) {
-            return 0;
+            return Signs.NONE;
         }
         // One bulk copy into a per-thread array, then a plain array loop: reading a pooled direct
         // buffer byte by byte costs a bounds check and an indirection each (3x slower measured).
         byte[] text = SCRATCH.get();
         buf.getBytes(from, text, 0, length);
-        return hiddenChanges(text, length);
+        return signs(text, length, to - from > SCAN_LIMIT);
+    }
+
+    /** The same for the first {@code length} bytes of {@code text} ({@code cut}: there is more). */
+    static Signs signs(byte[] text, int length, boolean cut) {
+        int parts = hiddenChanges(text, length);
+        boolean unknown = false;
+        if ((parts & SessionCheck.SETTINGS) != 0) {
+            if (SetStatements.onlyLocalSetConfig(text, length) && !cut) {
+                parts &= ~SessionCheck.SETTINGS;
+            } else {
+                unknown = true;
+            }
+        }
+        if (!SetStatements.startsWithSet(text, length)) {
+            return parts == 0 && !unknown ? Signs.NONE : new Signs(parts, unknown, false, null);
+        }
+        String name = cut ? null : SetStatements.setName(text, length);
+        return new Signs(parts, unknown || name == null, true, name);
     }
 
     private static final FastThreadLocal<byte[]> SCRATCH =
@@ -180,13 +222,33 @@ public final class SessionState {
     /** A request in this transaction may have changed these parts (SessionCheck bits). */
     public void hint(int parts) {
         dirty |= parts;
+        settingsUnknown |= (parts & SessionCheck.SETTINGS) != 0;
+    }
+
+    /** A request with this text (its {@link #signs}) went to the server. */
+    public void sent(Signs signs) {
+        if (signs == Signs.NONE) {
+            return;
+        }
+        hint(signs.parts() | (signs.settingsUnknown() ? SessionCheck.SETTINGS : 0));
+        if (signs.isSet() && signs.setName() != null) {
+            setsRead++;
+            if (!signs.setName().isEmpty()) {
+                if (setNames == null) {
+                    setNames = new HashSet<>(2);
+                }
+                setNames.add(signs.setName());
+            }
+        }
     }
 
     /** A CommandComplete went by; at {@code index} of {@code buf}. */
     public void commandComplete(ByteBuf buf, int index) {
         int parts = changes(buf, index);
-        if (parts != 0) {
-            dirty |= parts;
+        if (parts == SessionCheck.SETTINGS && MessageFields.commandTagIs(buf, index, "SET")) {
+            setTags++; // read from its text, or not: the count says (parts())
+        } else if (parts != 0) {
+            hint(parts);
             resets |=
                     MessageFields.commandTagIs(buf, index, "RESET")
                             || MessageFields.commandTagIs(buf, index, "DISCARD ALL");
@@ -204,15 +266,34 @@ public final class SessionState {
 
     /** Whether the session must be checked once the transaction has ended. */
     public boolean checkDue() {
-        return dirty != 0;
+        return parts() != 0;
     }
 
-    /** The check is on its way, reading the parts returned: what the transaction did is in it. */
-    public int checkSent() {
-        int parts = dirty;
+    /**
+     * The parts to read. Settings: all of them if anything changed them that was not read from a
+     * simple SET (RESET, set_config, a SET among several statements: more SET tags than SETs read),
+     * else only those the SETs named; none if they were all SET LOCAL and the like.
+     */
+    private int parts() {
+        boolean allKnown = !settingsUnknown && setTags <= setsRead;
+        boolean any = !allKnown || (setNames != null && !setNames.isEmpty());
+        return (dirty & ~SessionCheck.SETTINGS) | (any ? SessionCheck.SETTINGS : 0);
+    }
+
+    /** The check is on its way, reading what it returns: what the transaction did is in it. */
+    public Check checkSent() {
+        int parts = parts();
+        Set<String> names =
+                (parts & SessionCheck.SETTINGS) != 0 && !settingsUnknown && setTags <= setsRead
+                        ? Set.copyOf(setNames)
+                        : null;
         dirty = 0;
         resets = false;
-        return parts;
+        settingsUnknown = false;
+        setNames = null;
+        setsRead = 0;
+        setTags = 0;
+        return new Check(parts, names);
     }
 
     /** The client's pins now (after a check, or {@link Pin#UNKNOWN}); returns those it replaced. */

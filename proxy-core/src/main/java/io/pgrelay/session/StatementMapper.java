@@ -180,8 +180,8 @@ public final class StatementMapper implements ExpectedReplies.Undo {
             return;
         }
         server.counts().bind();
-        if (session != null && statement.hiddenChanges != 0) {
-            session.hint(statement.hiddenChanges);
+        if (session != null) {
+            session.sent(statement.signs);
         }
         prepareOnServer(statement);
         // A new header with the server-side name; the parameters travel as a slice, not a copy.

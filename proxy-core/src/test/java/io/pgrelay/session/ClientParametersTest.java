@@ -99,7 +99,7 @@ class ClientParametersTest {
         // SET search_path, and RESET TimeZone (the server reported its own default).
         p.reported("TimeZone", "UTC");
         p.reported("is_superuser", "off");
-        Map<String, String> announce = p.settle(Map.of("search_path", "a, b"));
+        Map<String, String> announce = p.settle(Map.of("search_path", "a, b"), true);
         assertEquals(Map.of("TimeZone", "Europe/Paris"), announce);
         Map<String, String> all = p.interned();
         assertEquals("a, b", all.get("search_path"));
@@ -108,7 +108,7 @@ class ClientParametersTest {
         assertEquals("off", all.get("is_superuser"), "the server's to say, kept as reported");
 
         // RESET ALL: nothing from the session; the startup values stay, nothing to announce.
-        assertEquals(Map.of(), p.settle(Map.of()));
+        assertEquals(Map.of(), p.settle(Map.of(), true));
         assertEquals(null, p.interned().get("search_path"));
         assertEquals("7s", p.interned().get("statement_timeout"));
     }

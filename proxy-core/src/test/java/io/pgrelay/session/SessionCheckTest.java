@@ -16,7 +16,7 @@ class SessionCheckTest {
 
     @Test
     void countsBecomePinsAndSessionSettingsAreKept() {
-        SessionCheck check = new SessionCheck(SessionCheck.ALL);
+        SessionCheck check = new SessionCheck(SessionCheck.ALL, true);
         row(check, null, "1,0,2,0,0,0");
         row(check, "search_path", "a, b");
         row(check, "DateStyle", "ISO, MDY");
@@ -32,7 +32,7 @@ class SessionCheckTest {
 
     @Test
     void partsNotReadKeepTheirPins() {
-        SessionCheck check = new SessionCheck(SessionCheck.LISTEN);
+        SessionCheck check = new SessionCheck(SessionCheck.LISTEN, true);
         row(check, null, "-,1,-,-,-,-");
         SessionCheck.Result result = check.result();
         assertEquals(SessionState.bit(SessionState.Pin.LISTEN), result.pins());
@@ -42,17 +42,26 @@ class SessionCheckTest {
 
     @Test
     void theQueryReadsOnlyWhatItIsAskedFor() {
-        String listen = SessionCheck.query("app", SessionCheck.LISTEN);
+        String listen =
+                SessionCheck.query("app", new SessionState.Check(SessionCheck.LISTEN, null));
         assertTrue(listen.contains("pg_listening_channels"), listen);
         assertFalse(listen.contains("pg_locks") || listen.contains("pg_settings"), listen);
-        String settings = SessionCheck.query("it's", SessionCheck.SETTINGS);
+        String settings =
+                SessionCheck.query("it's", new SessionState.Check(SessionCheck.SETTINGS, null));
         assertTrue(settings.contains("pg_settings") && settings.contains("'it''s'"), settings);
         assertFalse(settings.contains("pg_class"), settings);
+        String named =
+                SessionCheck.query(
+                        "app",
+                        new SessionState.Check(
+                                SessionCheck.SETTINGS, java.util.Set.of("search_path")));
+        assertTrue(named.contains("(VALUES ('search_path'))"), named);
+        assertFalse(named.contains("pg_settings"), named);
     }
 
     @Test
     void aSettingPgrelayCannotReplayPins() {
-        SessionCheck check = new SessionCheck(SessionCheck.ALL);
+        SessionCheck check = new SessionCheck(SessionCheck.ALL, true);
         row(check, null, "0,0,0,0,0,0");
         row(check, "session_authorization", "someone");
         assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
@@ -60,23 +69,23 @@ class SessionCheckTest {
 
     @Test
     void anotherRolePins() {
-        SessionCheck check = new SessionCheck(SessionCheck.ALL);
+        SessionCheck check = new SessionCheck(SessionCheck.ALL, true);
         row(check, null, "0,0,0,0,0,1");
         assertEquals(SessionState.bit(SessionState.Pin.SETTING), check.result().pins());
     }
 
     @Test
     void anIncompleteOrFailedAnswerIsNoAnswer() {
-        SessionCheck noCounts = new SessionCheck(SessionCheck.ALL);
+        SessionCheck noCounts = new SessionCheck(SessionCheck.ALL, true);
         row(noCounts, "search_path", "x");
         assertNull(noCounts.result());
 
-        SessionCheck failed = new SessionCheck(SessionCheck.ALL);
+        SessionCheck failed = new SessionCheck(SessionCheck.ALL, true);
         row(failed, null, "0,0,0,0,0,0");
         failed.failed();
         assertNull(failed.result());
 
-        SessionCheck malformed = new SessionCheck(SessionCheck.ALL);
+        SessionCheck malformed = new SessionCheck(SessionCheck.ALL, true);
         row(malformed, null, "0,0");
         assertNull(malformed.result());
     }

@@ -60,7 +60,10 @@ class SessionStateSignsTest {
     private static int parts(String sql) {
         ByteBuf buf = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
         try {
-            return SessionState.hiddenChanges(buf, 0, buf.writerIndex());
+            return SessionState.signs(buf, 0, buf.writerIndex()).parts()
+                    | (SessionState.signs(buf, 0, buf.writerIndex()).settingsUnknown()
+                            ? SessionCheck.SETTINGS
+                            : 0);
         } finally {
             buf.release();
         }
@@ -139,7 +142,7 @@ class SessionStateSignsTest {
         assertFalse(state.checkDue());
         state.hint(SessionCheck.LOCKS);
         assertTrue(state.checkDue());
-        assertEquals(SessionCheck.LOCKS, state.checkSent());
+        assertEquals(SessionCheck.LOCKS, state.checkSent().parts());
     }
 
     @Test
@@ -158,7 +161,8 @@ class SessionStateSignsTest {
     private static boolean mentions(String sql) {
         ByteBuf buf = Unpooled.copiedBuffer(sql, StandardCharsets.UTF_8);
         try {
-            return SessionState.hiddenChanges(buf, 0, buf.writerIndex()) != 0;
+            return SessionState.signs(buf, 0, buf.writerIndex()).parts() != 0
+                    || SessionState.signs(buf, 0, buf.writerIndex()).settingsUnknown();
         } finally {
             buf.release();
         }
