@@ -681,7 +681,13 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         replies.forwarded(type, buf, index);
         if (session != null) {
             if (type == Messages.QUERY || type == Messages.PARSE) {
-                session.sent(SessionState.signs(buf, index + MessageFields.HEADER, index + length));
+                int text = index + MessageFields.HEADER;
+                if (type == Messages.PARSE) {
+                    // Past the statement name (a malformed one, unterminated: no text at all).
+                    int nameEnd = buf.indexOf(text, index + length, (byte) 0);
+                    text = nameEnd < 0 ? index + length : nameEnd + 1;
+                }
+                session.sent(SessionState.signs(buf, text, index + length));
             } else if (type == Messages.FUNCTION_CALL) {
                 session.hint(SessionCheck.ALL);
             }

@@ -113,6 +113,13 @@ public final class SessionState {
 
     /** The same for the first {@code length} bytes of {@code text} ({@code cut}: there is more). */
     static Signs signs(byte[] text, int length, boolean cut) {
+        for (int i = 0; i < length; i++) {
+            if (text[i] == 0) {
+                length = i; // the query string's terminator; what follows is not SQL
+                cut = false;
+                break;
+            }
+        }
         int parts = hiddenChanges(text, length);
         boolean unknown = false;
         if ((parts & SessionCheck.SETTINGS) != 0) {

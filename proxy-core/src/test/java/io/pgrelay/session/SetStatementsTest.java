@@ -27,6 +27,17 @@ class SetStatementsTest {
     }
 
     @Test
+    void aQueryStringEndsAtItsTerminator() {
+        SessionState state = new SessionState();
+        state.sent(signs("SET LOCAL app.tenant = 42;\0"));
+        tag(state, "SET");
+        assertFalse(state.checkDue());
+        state.sent(signs("SET search_path = x\0\0\0"));
+        tag(state, "SET");
+        assertEquals(Set.of("search_path"), state.checkSent().names());
+    }
+
+    @Test
     void whatEndsWithTheTransactionNamesNothing() {
         assertEquals("", name("SET LOCAL search_path TO x"));
         assertEquals("", name("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
