@@ -61,10 +61,12 @@ public final class ClientParameters {
     }
 
     /**
-     * The server said which settings the client's session has changed ({@link SessionCheck}): the
-     * client's values become its baseline with those on top, so a setting it RESET returns to what
-     * it started with. Returns the announced parameters whose value the client was last told
-     * differs from that (a RESET of a startup parameter): ParameterStatus to send it.
+     * The server said which settings the client's session has changed ({@link SessionCheck}). With
+     * {@code all} of them, the client's values become its baseline with those on top, so a setting
+     * it RESET returns to what it started with; otherwise they are the current values of the few a
+     * simple SET named, taken as they are. Returns the announced parameters whose value the client
+     * was last told differs from its own now (a RESET of a startup parameter): ParameterStatus to
+     * send it.
      */
     public Map<String, String> settle(Map<String, String> sessionSettings, boolean all) {
         if (!all) {
