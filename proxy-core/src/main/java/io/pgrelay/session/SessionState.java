@@ -75,8 +75,9 @@ public final class SessionState {
     private int setTags;
 
     /** What a statement text says about the session, read once (a named statement keeps it). */
-    public record Signs(int parts, boolean settingsUnknown, boolean isSet, String setName) {
-        static final Signs NONE = new Signs(0, false, false, null);
+    public record Signs(
+            int parts, boolean settingsUnknown, boolean isSet, String setName, boolean resets) {
+        static final Signs NONE = new Signs(0, false, false, null, false);
     }
 
     /**
@@ -130,10 +131,15 @@ public final class SessionState {
             }
         }
         if (!SetStatements.startsWithSet(text, length)) {
-            return parts == 0 && !unknown ? Signs.NONE : new Signs(parts, unknown, false, null);
+            return parts == 0 && !unknown
+                    ? Signs.NONE
+                    : new Signs(parts, unknown, false, null, false);
         }
         String name = cut ? null : SetStatements.setName(text, length);
-        return new Signs(parts, unknown || name == null, true, name);
+        if (SetStatements.TO_DEFAULT.equals(name)) {
+            return new Signs(parts, true, true, null, true);
+        }
+        return new Signs(parts, unknown || name == null, true, name, false);
     }
 
     private static final FastThreadLocal<byte[]> SCRATCH =
@@ -238,6 +244,7 @@ public final class SessionState {
             return;
         }
         hint(signs.parts() | (signs.settingsUnknown() ? SessionCheck.SETTINGS : 0));
+        resets |= signs.resets();
         if (signs.isSet() && signs.setName() != null) {
             setsRead++;
             if (!signs.setName().isEmpty()) {

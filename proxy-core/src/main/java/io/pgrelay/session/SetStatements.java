@@ -16,6 +16,9 @@ final class SetStatements {
     /** SET LOCAL, SET TRANSACTION ...: nothing outlives the transaction. */
     static final String NOTHING_PERSISTS = "";
 
+    /** SET name TO DEFAULT: a RESET, back to the client's startup value (read like one). */
+    static final String TO_DEFAULT = "\0default";
+
     private static final Pattern NAME = Pattern.compile("[a-z_][a-z0-9_$.]*");
 
     /**
@@ -88,6 +91,10 @@ final class SetStatements {
                         || after.startsWith("to ")
                         || after.startsWith("to\t"))) {
             return null;
+        }
+        String value = after.substring(after.startsWith("=") ? 1 : 2).strip();
+        if (value.equals("default")) {
+            return TO_DEFAULT;
         }
         return SessionParameters.canonicalName(name);
     }

@@ -27,6 +27,17 @@ class SetStatementsTest {
     }
 
     @Test
+    void setToDefaultIsAReset() {
+        assertEquals(SetStatements.TO_DEFAULT, name("SET statement_timeout TO DEFAULT"));
+        assertEquals(SetStatements.TO_DEFAULT, name("set session search_path = default;"));
+        SessionState state = new SessionState();
+        state.sent(signs("SET statement_timeout TO DEFAULT"));
+        tag(state, "SET");
+        assertTrue(state.holdsReadyForQuery(), "restored before the client goes on");
+        assertNull(state.checkSent().names(), "every setting is read, as after RESET");
+    }
+
+    @Test
     void aQueryStringEndsAtItsTerminator() {
         SessionState state = new SessionState();
         state.sent(signs("SET LOCAL app.tenant = 42;\0"));
