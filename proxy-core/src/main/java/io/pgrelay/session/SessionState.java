@@ -47,6 +47,9 @@ public final class SessionState {
         }
     }
 
+    /** Settings remembered by name per transaction; beyond it the check reads them all. */
+    static final int MAX_SET_NAMES = 32;
+
     /** Statement text scanned for the words below, per message; the rest is not looked at. */
     static final int SCAN_LIMIT = 8192;
 
@@ -251,7 +254,13 @@ public final class SessionState {
                 if (setNames == null) {
                     setNames = new HashSet<>(2);
                 }
-                setNames.add(signs.setName());
+                if (setNames.size() < MAX_SET_NAMES) {
+                    setNames.add(signs.setName());
+                } else {
+                    // A transaction of many SETs (a hostile one: millions) is read in one go
+                    // rather than remembered name by name.
+                    settingsUnknown = true;
+                }
             }
         }
     }

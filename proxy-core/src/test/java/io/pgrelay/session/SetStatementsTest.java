@@ -27,6 +27,16 @@ class SetStatementsTest {
     }
 
     @Test
+    void manySetsInOneTransactionAreReadInOneGo() {
+        SessionState state = new SessionState();
+        for (int i = 0; i <= SessionState.MAX_SET_NAMES; i++) {
+            state.sent(signs("SET app.s" + i + " = 1"));
+            tag(state, "SET");
+        }
+        assertNull(state.checkSent().names(), "no name list beyond the bound");
+    }
+
+    @Test
     void setToDefaultIsAReset() {
         assertEquals(SetStatements.TO_DEFAULT, name("SET statement_timeout TO DEFAULT"));
         assertEquals(SetStatements.TO_DEFAULT, name("set session search_path = default;"));
