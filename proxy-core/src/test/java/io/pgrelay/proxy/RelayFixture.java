@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.testkit.PgServer;
+import io.pgrelay.testkit.Proc;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -11,6 +12,7 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -170,7 +172,7 @@ final class RelayFixture implements AutoCloseable {
     static List<String> column(Connection c, String sql) throws SQLException {
         try (var st = c.createStatement();
                 var rs = st.executeQuery(sql)) {
-            List<String> out = new java.util.ArrayList<>();
+            List<String> out = new ArrayList<>();
             while (rs.next()) {
                 out.add(rs.getString(1));
             }
@@ -180,5 +182,39 @@ final class RelayFixture implements AutoCloseable {
 
     static String one(Connection c, String sql) throws SQLException {
         return column(c, sql).get(0);
+    }
+
+    /**
+     * psql as the app user against {@code port} on loopback (clean PG* environment plus {@code
+     * env}), one {@code -c} per statement: the non-blank lines it printed.
+     */
+    static List<String> psqlLines(int port, Map<String, String> env, List<String> statements) {
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                "psql",
+                                "-X",
+                                "-q",
+                                "-A",
+                                "-t",
+                                "-v",
+                                "ON_ERROR_STOP=1",
+                                "-h",
+                                "127.0.0.1",
+                                "-p",
+                                String.valueOf(port),
+                                "-U",
+                                PgServer.APP_USER,
+                                "-d",
+                                PgServer.APP_DB));
+        for (String sql : statements) {
+            cmd.add("-c");
+            cmd.add(sql);
+        }
+        Proc proc = Proc.of(cmd).cleanPgEnv().env("PGPASSWORD", PgServer.APP_PASSWORD);
+        for (Map.Entry<String, String> e : env.entrySet()) {
+            proc = proc.env(e.getKey(), e.getValue());
+        }
+        return proc.check().stdoutTrimmed().lines().filter(l -> !l.isBlank()).toList();
     }
 }

@@ -5,10 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.pgrelay.testkit.PgServer;
-import io.pgrelay.testkit.Proc;
 import java.sql.Connection;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -112,33 +110,6 @@ class SessionStartupParametersTest {
     }
 
     private static List<String> psql(int port, Map<String, String> env) {
-        List<String> cmd =
-                new ArrayList<>(
-                        List.of(
-                                "psql",
-                                "-X",
-                                "-q",
-                                "-A",
-                                "-t",
-                                "-v",
-                                "ON_ERROR_STOP=1",
-                                "-h",
-                                "127.0.0.1",
-                                "-p",
-                                String.valueOf(port),
-                                "-U",
-                                PgServer.APP_USER,
-                                "-d",
-                                PgServer.APP_DB));
-        for (String sql : SCRIPT) {
-            cmd.add("-c");
-            cmd.add(sql);
-        }
-        Proc proc = Proc.of(cmd).cleanPgEnv().env("PGPASSWORD", PgServer.APP_PASSWORD);
-        for (Map.Entry<String, String> e : env.entrySet()) {
-            proc = proc.env(e.getKey(), e.getValue());
-        }
-        String out = proc.check().stdoutTrimmed();
-        return out.lines().filter(l -> !l.isBlank()).toList();
+        return RelayFixture.psqlLines(port, env, List.of(SCRIPT));
     }
 }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.pgrelay.testkit.PgServer;
-import io.pgrelay.testkit.Proc;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -414,25 +413,9 @@ class SessionStateTest {
 
     /** psql with its own TimeZone and statement_timeout: what each SHOW printed. */
     private static List<String> psqlResets(int port) {
-        List<String> cmd =
-                new ArrayList<>(
-                        List.of(
-                                "psql",
-                                "-X",
-                                "-q",
-                                "-A",
-                                "-t",
-                                "-v",
-                                "ON_ERROR_STOP=1",
-                                "-h",
-                                "127.0.0.1",
-                                "-p",
-                                String.valueOf(port),
-                                "-U",
-                                PgServer.APP_USER,
-                                "-d",
-                                PgServer.APP_DB));
-        for (String sql :
+        return RelayFixture.psqlLines(
+                port,
+                Map.of("PGTZ", "Asia/Kolkata", "PGOPTIONS", "-c statement_timeout=7s"),
                 List.of(
                         "set timezone = 'America/Lima'",
                         "set statement_timeout = '1min'",
@@ -443,19 +426,6 @@ class SessionStateTest {
                         "reset all",
                         "show statement_timeout",
                         "show search_path",
-                        "show timezone")) {
-            cmd.add("-c");
-            cmd.add(sql);
-        }
-        return Proc.of(cmd)
-                .cleanPgEnv()
-                .env("PGPASSWORD", PgServer.APP_PASSWORD)
-                .env("PGTZ", "Asia/Kolkata")
-                .env("PGOPTIONS", "-c statement_timeout=7s")
-                .check()
-                .stdoutTrimmed()
-                .lines()
-                .filter(l -> !l.isBlank())
-                .toList();
+                        "show timezone"));
     }
 }
