@@ -11,8 +11,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * to authenticate pgrelay's clients. Call {@link #serverFirst} with the SASLInitialResponse data,
  * then {@link #clientFinal} with the SASLResponse data. One instance per exchange; not thread-safe.
  *
- * <p>Only {@value #MECHANISM} is offered: channel binding (-PLUS) cannot work through a proxy that
- * terminates the client's TLS, so a client that insists on it ({@code p=}) is refused.
+ * <p>Over TLS the session offers {@value #MECHANISM_PLUS} too ({@link #offerChannelBinding}):
+ * channel binding of type {@code tls-server-end-point} binds the proof to the certificate pgrelay
+ * presented, which is the client's TLS peer. Without TLS a client that insists on binding ({@code
+ * p=}) is refused.
  *
  * <p>Malformed or out-of-protocol messages throw {@link ScramException} (PostgreSQL reports those
  * as protocol violations); a wrong password is a failed {@link Outcome}, never an exception.
@@ -20,6 +22,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class ScramServer {
 
     public static final String MECHANISM = ScramCrypto.MECHANISM;
+    public static final String MECHANISM_PLUS = MECHANISM + "-PLUS";
+    private static final String BINDING_TYPE = "tls-server-end-point";
 
     /**
      * Beyond this many cached plaintext-derived secrets (e.g. passwords rotating for ages) start
@@ -54,6 +58,12 @@ public final class ScramServer {
     private String clientFirstBare;
     private String serverFirst;
     private String nonce;
+
+    /** tls-server-end-point data when -PLUS was offered, else null. */
+    private byte[] channelBinding;
+
+    /** The client chose -PLUS: its final message must carry {@link #channelBinding}. */
+    private boolean bound;
 
     /** Tests pass a fixed server nonce; otherwise null picks a random one. */
     ScramServer(Secret.Scram secret, boolean doomed, String serverNonce) {
@@ -117,21 +127,54 @@ public final class ScramServer {
     }
 
     /**
-     * Takes the client-first-message ({@code n,,n=<ignored>,r=<nonce>}) and returns the
+     * Offers channel binding: the session offers {@value #MECHANISM_PLUS} besides {@value
+     * #MECHANISM}, with {@code data} being the hash of its certificate (see {@code
+     * io.pgrelay.tls.ChannelBinding}). Call before {@link #serverFirst}.
+     */
+    public void offerChannelBinding(byte[] data) {
+        channelBinding = data.clone();
+    }
+
+    /** {@link #serverFirst(String, boolean)} for {@value #MECHANISM}. */
+    public String serverFirst(String clientFirstMessage) {
+        return serverFirst(clientFirstMessage, false);
+    }
+
+    /**
+     * Takes the client-first-message ({@code n,,n=<ignored>,r=<nonce>}; {@code p=...} when the
+     * client chose {@value #MECHANISM_PLUS}, which {@code plus} says) and returns the
      * server-first-message ({@code r=<nonce>,s=<salt>,i=<iterations>}). The user name in it is
      * ignored, as PostgreSQL does: the user comes from the startup packet.
      */
-    public String serverFirst(String clientFirstMessage) {
+    public String serverFirst(String clientFirstMessage, boolean plus) {
         advance(Step.CLIENT_FIRST, Step.CLIENT_FINAL);
         String[] parts = clientFirstMessage.split(",", -1);
         String flag = parts[0];
-        if (flag.startsWith("p=")) {
+        if (plus) {
+            if (channelBinding == null) {
+                throw new ScramException(
+                        "client selected " + MECHANISM_PLUS + ", which was not offered");
+            }
+            if (!flag.startsWith("p=")) {
+                throw new ScramException(
+                        "client selected " + MECHANISM_PLUS + " without channel binding data");
+            }
+            if (!flag.equals("p=" + BINDING_TYPE)) {
+                throw new ScramException("unsupported SCRAM channel-binding type");
+            }
+            bound = true;
+        } else if (flag.startsWith("p=")) {
             throw new ScramException(
-                    "client requires SCRAM channel binding, but pgrelay only offers " + MECHANISM);
-        }
-        if (!flag.equals("n") && !flag.equals("y")) {
-            // 'y' = client could bind but thinks we can't: true, we never offer -PLUS, so no
-            // downgrade
+                    channelBinding == null
+                            ? "client requires SCRAM channel binding, which needs TLS"
+                            : "client sent channel binding data but selected " + MECHANISM);
+        } else if (flag.equals("y") && channelBinding != null) {
+            // The client could bind but believes the server cannot: someone removed -PLUS from
+            // the mechanisms on the way (RFC 5802's downgrade check).
+            throw new ScramException(
+                    "SCRAM channel binding negotiation error: the client supports channel"
+                            + " binding but thinks the server does not, and it does");
+        } else if (!flag.equals("n") && !flag.equals("y")) {
             throw new ScramException(
                     "malformed SCRAM client-first-message: unexpected channel binding flag");
         }
@@ -167,8 +210,8 @@ public final class ScramServer {
         if (parts.length < 3) {
             throw new ScramException("malformed SCRAM client-final-message");
         }
-        String channelBinding = ScramCrypto.attribute(parts[0], 'c', "client-final-message");
-        if (!channelBinding.equals(ScramCrypto.b64(ScramCrypto.utf8(gs2Header)))) {
+        String binding = ScramCrypto.attribute(parts[0], 'c', "client-final-message");
+        if (!binding.equals(ScramCrypto.b64(expectedBinding()))) {
             throw new ScramException("SCRAM channel binding check failed");
         }
         if (!ScramCrypto.attribute(parts[1], 'r', "client-final-message").equals(nonce)) {
@@ -203,6 +246,17 @@ public final class ScramServer {
         String serverFinal =
                 "v=" + ScramCrypto.b64(ScramCrypto.hmac(secret.serverKey(), authMessage));
         return new Outcome(true, serverFinal, clientKey, null);
+    }
+
+    /** What c= must hold: the GS2 header, followed by the binding data when bound. */
+    private byte[] expectedBinding() {
+        byte[] header = ScramCrypto.utf8(gs2Header);
+        if (!bound) {
+            return header;
+        }
+        byte[] out = Arrays.copyOf(header, header.length + channelBinding.length);
+        System.arraycopy(channelBinding, 0, out, header.length, channelBinding.length);
+        return out;
     }
 
     private void advance(Step expected, Step next) {

@@ -42,6 +42,10 @@ public record ProxyConfig(
         List<Backend> replicas,
         AuthType authType,
         Path authFile,
+        /** Clients connecting to pgrelay (client_tls_*). */
+        TlsSettings clientTls,
+        /** pgrelay connecting to PostgreSQL (server_tls_*). */
+        TlsSettings serverTls,
         PoolMode poolMode,
         int maxClientConn,
         PoolSettings poolSettings,
@@ -196,6 +200,8 @@ public record ProxyConfig(
                         .toList(),
                 enumValue(c, "auth.auth_type", AuthType.class),
                 Path.of(c.getString("auth.auth_file")),
+                TlsSettings.from(c, "client"),
+                TlsSettings.from(c, "server"),
                 enumValue(c, "pool.pool_mode", PoolMode.class),
                 positive(c, "pool.max_client_conn"),
                 poolSettings,
@@ -250,7 +256,7 @@ public record ProxyConfig(
         }
     }
 
-    private static <E extends Enum<E>> E enumValue(Config c, String path, Class<E> type) {
+    static <E extends Enum<E>> E enumValue(Config c, String path, Class<E> type) {
         String raw = c.getString(path);
         try {
             return Enum.valueOf(type, raw.trim().toUpperCase(Locale.ROOT).replace('-', '_'));

@@ -91,6 +91,15 @@ public final class FrameDecoder extends ByteToMessageDecoder {
         startupPhase = false;
     }
 
+    /**
+     * Bytes received behind the message being handled: after an SSLRequest there must be none, or a
+     * man in the middle could have put them there in plain text to be taken as sent under TLS
+     * (CVE-2021-23214).
+     */
+    public int pendingBytes() {
+        return actualReadableBytes();
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         if (failed) {

@@ -62,6 +62,11 @@ public final class StartupMessage {
         return buf;
     }
 
+    /** SSLRequest: asks the server to switch to TLS ('S') or not ('N'). */
+    public static ByteBuf sslRequest(ByteBufAllocator alloc) {
+        return alloc.buffer(8).writeInt(8).writeInt(SSL_REQUEST_CODE);
+    }
+
     /** CancelRequest: process ID and secret key of the backend to cancel. */
     public static ByteBuf encodeCancelRequest(
             ByteBufAllocator alloc, int processId, int secretKey) {

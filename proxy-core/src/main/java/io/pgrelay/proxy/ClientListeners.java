@@ -73,6 +73,7 @@ final class ClientListeners {
                                 new ChannelInitializer<SocketChannel>() {
                                     @Override
                                     protected void initChannel(SocketChannel ch) {
+                                        ch.pipeline().addLast("tls-sniff", new DirectTls(services));
                                         ch.pipeline()
                                                 .addLast(
                                                         "frames",

@@ -3,14 +3,18 @@ package io.pgrelay.proxy;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.handler.ssl.SslHandler;
 import io.pgrelay.admin.AdminSession;
 import io.pgrelay.config.ProxyConfig;
+import io.pgrelay.config.TlsSettings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
 import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.session.StartupParser;
+import io.pgrelay.tls.ChannelBinding;
+import io.pgrelay.tls.TlsContexts;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -42,6 +46,11 @@ final class ClientLogin {
     private static final Logger log = LoggerFactory.getLogger(ClientLogin.class);
     private static final ByteBuf ENCRYPTION_REFUSED =
             Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('N')).asReadOnly();
+    private static final ByteBuf ENCRYPTION_ACCEPTED =
+            Unpooled.unreleasableBuffer(Unpooled.directBuffer(1).writeByte('S')).asReadOnly();
+
+    /** The SslHandler's name after an SSLRequest (a direct handshake's is {@link DirectTls}'s). */
+    static final String TLS_HANDLER_NAME = "tls";
 
     private final SessionServices relay;
     private final Channel channel;
@@ -61,14 +70,46 @@ final class ClientLogin {
 
     /** The untyped packet a connection starts with (or the one after an encryption request). */
     void onStartupPacket(ByteBuf packet) {
+        SslHandler tls = channel.pipeline().get(SslHandler.class);
+        if (tls != null
+                && channel.pipeline().get(DirectTls.HANDLER_NAME) == tls
+                && !TlsContexts.ALPN_POSTGRESQL.equals(tls.applicationProtocol())) {
+            // As PostgreSQL 17: ALPN is how a direct handshake says it is meant for PostgreSQL.
+            log.info(
+                    "client {}: direct TLS connection without ALPN \"{}\"; closing",
+                    channel.remoteAddress(),
+                    TlsContexts.ALPN_POSTGRESQL);
+            session.closed();
+            return;
+        }
+        // Inside TLS neither encryption request may come again (PostgreSQL counts both done).
         StartupParser.Packet parsed =
                 StartupParser.parse(
-                        packet, sslAnswered, gssAnswered, relay.config().ignoreStartupParameters());
+                        packet,
+                        sslAnswered || tls != null,
+                        gssAnswered || tls != null,
+                        relay.config().ignoreStartupParameters());
         if (parsed instanceof StartupParser.EncryptionRequest request) {
-            // TLS and GSS encryption are not offered: 'N' and the client goes on in the clear.
             sslAnswered |= request.ssl();
             gssAnswered |= !request.ssl();
-            channel.writeAndFlush(ENCRYPTION_REFUSED.duplicate());
+            TlsContexts contexts = relay.tls();
+            if (!request.ssl() || !contexts.acceptsClients()) {
+                // GSS encryption is not offered, TLS only when configured: 'N' and the client
+                // goes on in the clear (or gives up, if it insists).
+                channel.writeAndFlush(ENCRYPTION_REFUSED.duplicate());
+                return;
+            }
+            if (channel.pipeline().get(FrameDecoder.class).pendingBytes() > 0) {
+                session.refused(
+                        ErrorResponse.fatal(
+                                SqlState.PROTOCOL_VIOLATION,
+                                "received unencrypted data after SSL request"));
+                return;
+            }
+            // 'S' leaves in plain text; the handler goes in front only after it was written.
+            channel.writeAndFlush(ENCRYPTION_ACCEPTED.duplicate());
+            channel.pipeline()
+                    .addFirst(TLS_HANDLER_NAME, contexts.newClientHandler(channel.alloc()));
             return;
         }
         if (parsed instanceof StartupParser.CancelRequest cancel) {
@@ -92,6 +133,16 @@ final class ClientLogin {
         }
         StartupParser.Startup startup = (StartupParser.Startup) parsed;
         negotiate(startup.negotiation());
+        TlsSettings.Mode mode = relay.tls().clientMode();
+        if (tls == null && mode.requiresTls()) {
+            session.refused(
+                    ErrorResponse.fatal(
+                            SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                            "pgrelay accepts only TLS connections (client_tls_sslmode = "
+                                    + mode
+                                    + "): connect with sslmode=require or stronger"));
+            return;
+        }
         user = startup.user();
         if (!startup.isConsole() && relay.isDisabled(startup.database())) {
             session.refused(
@@ -105,7 +156,12 @@ final class ClientLogin {
         session.started(startup);
         exchange =
                 new PasswordExchange(
-                        user, relay.credentials().secret(user).orElse(null), relay.credentials());
+                        user,
+                        relay.credentials().secret(user).orElse(null),
+                        relay.credentials(),
+                        tls == null
+                                ? null
+                                : ChannelBinding.ofLocalCertificate(tls.engine().getSession()));
         onStep(exchange.start(relay.config().authType(), channel.alloc()));
     }
 

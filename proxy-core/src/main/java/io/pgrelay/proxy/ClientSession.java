@@ -39,6 +39,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -411,6 +412,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         LogSafe.escape(pe.getMessage(), 300));
             }
             fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
+        } else if (root instanceof SSLException) {
+            // Nothing can be said to a client whose handshake failed, as with PostgreSQL.
+            log.info("client {}: TLS: {}", channel.remoteAddress(), root.getMessage());
+            state = State.CLOSED;
+            ctx.close();
         } else if (root instanceof IOException) {
             log.debug("client {}: {}", channel.remoteAddress(), root.toString());
             ctx.close();

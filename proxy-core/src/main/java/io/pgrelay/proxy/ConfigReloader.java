@@ -8,6 +8,8 @@ import com.typesafe.config.ConfigValueType;
 import io.pgrelay.auth.UserList;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.routing.PatroniRouter;
+import io.pgrelay.tls.TlsContexts;
+import io.pgrelay.tls.TlsSetupException;
 import java.io.File;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -49,6 +51,7 @@ final class ConfigReloader {
                     "pool.max_pinned_connections",
                     "pool.pool_mode",
                     "auth.",
+                    "tls.",
                     "admin.admin_users",
                     "admin.stats_users",
                     "admin.max_pool_metrics",
@@ -148,6 +151,15 @@ final class ConfigReloader {
             log.warn("{} rejected: auth_file {}: {}", why, next.authFile(), e.getMessage());
             return why + " rejected: auth_file " + next.authFile() + ": " + e.getMessage();
         }
+        TlsContexts tls;
+        try {
+            // Read again even when the settings are unchanged: renewed certificates keep their
+            // file names.
+            tls = TlsContexts.build(next.clientTls(), next.serverTls());
+        } catch (TlsSetupException e) {
+            log.warn("{} rejected, keeping the running TLS files: {}", why, e.getMessage());
+            return why + " rejected: " + e.getMessage();
+        }
         List<String> needRestart = new ArrayList<>();
         old.settings()
                 .forEach(
@@ -157,6 +169,7 @@ final class ConfigReloader {
                             }
                         });
         services.credentials().replace(users);
+        services.replaceTls(tls);
         // Sessions read the configuration where they use it, so connected clients get the new
         // timeouts and limits from their next check on.
         services.replaceConfig(next);

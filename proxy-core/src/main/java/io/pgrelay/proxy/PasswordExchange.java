@@ -70,14 +70,24 @@ final class PasswordExchange {
     private final String user;
     private final Secret secret;
     private final Credentials credentials;
+
+    /** tls-server-end-point data of the client's TLS connection, or null (no -PLUS offer). */
+    private final byte[] channelBinding;
+
     private Expecting expecting = Expecting.NOTHING;
     private ScramServer scram;
     private byte[] md5Salt;
 
     PasswordExchange(String user, Secret secret, Credentials credentials) {
+        this(user, secret, credentials, null);
+    }
+
+    /** {@code channelBinding}: see {@link io.pgrelay.tls.ChannelBinding}; null without TLS. */
+    PasswordExchange(String user, Secret secret, Credentials credentials, byte[] channelBinding) {
         this.user = user;
         this.secret = secret;
         this.credentials = credentials;
+        this.channelBinding = channelBinding;
     }
 
     /** The first step: the Authentication request for {@code type}, or the result of trust. */
@@ -114,7 +124,15 @@ final class PasswordExchange {
         }
         scram = real.orElseGet(() -> ScramServer.mock(user));
         expecting = Expecting.SASL_INITIAL;
-        return Step.next(Messages.authenticationSasl(alloc, List.of(ScramServer.MECHANISM)));
+        if (channelBinding == null) {
+            return Step.next(Messages.authenticationSasl(alloc, List.of(ScramServer.MECHANISM)));
+        }
+        // PostgreSQL's order: the bound mechanism first, for clients that take the first they
+        // know.
+        scram.offerChannelBinding(channelBinding);
+        return Step.next(
+                Messages.authenticationSasl(
+                        alloc, List.of(ScramServer.MECHANISM_PLUS, ScramServer.MECHANISM)));
     }
 
     /**
@@ -145,7 +163,9 @@ final class PasswordExchange {
                                 "md5 password mismatch");
                 case SASL_INITIAL -> {
                     String mechanism = CStrings.read(body);
-                    if (!mechanism.equals(ScramServer.MECHANISM)) {
+                    boolean plus =
+                            channelBinding != null && mechanism.equals(ScramServer.MECHANISM_PLUS);
+                    if (!plus && !mechanism.equals(ScramServer.MECHANISM)) {
                         throw new ProtocolException(
                                 "client selected an invalid SASL authentication mechanism");
                     }
@@ -153,7 +173,8 @@ final class PasswordExchange {
                     if (dataLength < 0 || dataLength != body.readableBytes()) {
                         throw new ProtocolException("malformed SASLInitialResponse message");
                     }
-                    String serverFirst = scram.serverFirst(body.toString(StandardCharsets.UTF_8));
+                    String serverFirst =
+                            scram.serverFirst(body.toString(StandardCharsets.UTF_8), plus);
                     expecting = Expecting.SASL_FINAL;
                     yield Step.next(
                             Messages.authenticationSaslContinue(

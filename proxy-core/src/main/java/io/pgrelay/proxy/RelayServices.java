@@ -11,6 +11,7 @@ import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.PatroniRouter;
 import io.pgrelay.routing.Router;
 import io.pgrelay.session.PreparedStatements;
+import io.pgrelay.tls.TlsContexts;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -30,6 +31,10 @@ final class RelayServices implements SessionServices {
     private volatile Transport transport;
     private volatile boolean shuttingDown;
     private final Credentials credentials;
+
+    /** Replaced whole by a RELOAD that could read every file. */
+    private volatile TlsContexts tls;
+
     private final PreparedStatements preparedStatements;
     private final MessageMemory messageMemory;
     private final CancelKeys cancelKeys = new CancelKeys();
@@ -53,6 +58,7 @@ final class RelayServices implements SessionServices {
                 new PreparedStatements(config.limits().preparedStatementCacheBytes());
         this.messageMemory = new MessageMemory(config.limits().maxBufferedMessageBytes());
         this.credentials = new Credentials(loadUsers(config));
+        this.tls = TlsContexts.build(config.clientTls(), config.serverTls());
         this.metrics = new ProxyMetrics(this);
         this.routing = new RoutingState(config, metrics, pools, held);
         metrics.registerTopology(this);
@@ -77,6 +83,16 @@ final class RelayServices implements SessionServices {
     @Override
     public ProxyConfig config() {
         return config;
+    }
+
+    @Override
+    public TlsContexts tls() {
+        return tls;
+    }
+
+    /** The TLS contexts a RELOAD built; new connections use them, connected ones keep theirs. */
+    void replaceTls(TlsContexts next) {
+        tls = next;
     }
 
     /** The configuration a RELOAD or SET accepted; every later read of {@link #config} sees it. */

@@ -19,6 +19,7 @@ import io.pgrelay.routing.Backend;
 import io.pgrelay.session.ServerStatements;
 import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.StatementMapper;
+import io.pgrelay.tls.TlsContexts;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -144,6 +145,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         EventLoop loop = affinity instanceof EventLoop l ? l : relay.transport().group().next();
         Backend backend = pool.key().backend();
         long timeoutMillis = relay.config().serverConnectTimeout().toMillis();
+        TlsContexts tls = relay.tls();
         Bootstrap bootstrap =
                 relay.transport()
                         .serverBootstrap(loop, timeoutMillis)
@@ -151,6 +153,16 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                                 new ChannelInitializer<Channel>() {
                                     @Override
                                     protected void initChannel(Channel ch) {
+                                        if (tls.connectsWithTls()) {
+                                            ch.pipeline()
+                                                    .addLast(
+                                                            "tls-request",
+                                                            new ServerTlsRequest(
+                                                                    tls,
+                                                                    backend,
+                                                                    conn::sendStartup,
+                                                                    conn::failLogin));
+                                        }
                                         ch.pipeline()
                                                 .addLast(
                                                         "frames",
@@ -193,16 +205,23 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                                                     },
                                                     timeoutMillis,
                                                     TimeUnit.MILLISECONDS);
-                                    Map<String, String> startup = new LinkedHashMap<>();
-                                    startup.put("user", pool.key().user());
-                                    startup.put("database", pool.key().database());
-                                    // Session mode: the client's own startup parameters, so its
-                                    // RESET lands on its values (PoolKey).
-                                    startup.putAll(pool.key().parameters());
-                                    conn.channel.writeAndFlush(
-                                            StartupMessage.encode(conn.channel.alloc(), startup));
+                                    if (tls.connectsWithTls()) {
+                                        conn.send(StartupMessage.sslRequest(conn.channel.alloc()));
+                                    } else {
+                                        conn.sendStartup();
+                                    }
                                 });
         return conn.loggedIn;
+    }
+
+    private void sendStartup() {
+        Map<String, String> startup = new LinkedHashMap<>();
+        startup.put("user", pool.key().user());
+        startup.put("database", pool.key().database());
+        // Session mode: the client's own startup parameters, so its RESET lands on its values
+        // (PoolKey).
+        startup.putAll(pool.key().parameters());
+        send(StartupMessage.encode(channel.alloc(), startup));
     }
 
     private static String describe(Throwable t) {

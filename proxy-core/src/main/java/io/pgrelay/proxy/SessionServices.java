@@ -5,6 +5,7 @@ import io.pgrelay.routing.Backend;
 import io.pgrelay.routing.PatroniRouter;
 import io.pgrelay.routing.Router;
 import io.pgrelay.session.PreparedStatements;
+import io.pgrelay.tls.TlsContexts;
 
 /**
  * What a client session and its server connections use of the running proxy: the shared parts
@@ -28,6 +29,9 @@ interface SessionServices {
     Transport transport();
 
     Credentials credentials();
+
+    /** TLS towards clients and servers as configured now (a RELOAD may replace them). */
+    TlsContexts tls();
 
     Router router();
 
