@@ -8,9 +8,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
 import java.nio.file.attribute.UserPrincipalLookupService;
 import java.sql.Connection;
@@ -58,6 +60,14 @@ import java.util.stream.Stream;
  *
  * pg_hba.conf: local trust; TCP scram-sha-256, except {@value #MD5_USER} which uses md5.
  *
+ * <p>TLS (off unless {@link Options#ssl} is given): {@code ssl = on} with a {@link TestPki} server
+ * certificate (copied into PGDATA as {@code server.crt}/{@code server.key}, owned by the PostgreSQL
+ * OS user, key 0600) and the test CA as {@code ssl_ca_file} ({@code root.crt}), so the server asks
+ * for, and verifies, client certificates. The TCP lines above then accept TLS and plain connections
+ * alike, or only TLS ({@code hostssl}) with {@link Options#sslOnly()}; role {@value #CERT_USER} (no
+ * password) logs in with a client certificate whose CN is {@value #CERT_USER} ({@code hostssl ...
+ * cert}).
+ *
  * <p>Cleanup: {@link #close()} stops the server and deletes its directory. A JVM shutdown hook does
  * the same (with {@code pg_ctl -m immediate}) for servers still alive at exit, and directories left
  * by a JVM that died without running hooks are reaped when the next server starts.
@@ -81,6 +91,9 @@ public final class PgServer implements AutoCloseable {
     public static final String REPLICATION_USER = "replicator";
     public static final String REPLICATION_PASSWORD = "rep";
 
+    /** With {@link Options#ssl}: a LOGIN role authenticated by client certificate (CN) only. */
+    public static final String CERT_USER = "certuser";
+
     /** The maintenance database that always exists. */
     public static final String POSTGRES_DB = "postgres";
 
@@ -92,6 +105,10 @@ public final class PgServer implements AutoCloseable {
     private static final String CONF_FILE = "pgrelay_testkit.conf";
     private static final String LOG_DIR = "log";
     private static final String LOG_FILE = "postgresql.log";
+    // Names inside PGDATA; postgresql.conf resolves relative file names against it.
+    private static final String SSL_CERT = "server.crt";
+    private static final String SSL_KEY = "server.key";
+    private static final String SSL_CA = "root.crt";
 
     private static final Set<PgServer> LIVE = ConcurrentHashMap.newKeySet();
     private static final Object INIT_LOCK = new Object();
@@ -124,8 +141,11 @@ public final class PgServer implements AutoCloseable {
         private int maxConnections = 200;
         private Duration readyTimeout = READY_TIMEOUT;
         private final Map<String, String> settings = new LinkedHashMap<>();
+        private TestPki.CertKey sslCert;
+        private Path sslCa;
+        private boolean sslOnly;
 
-        /** Defaults: max_connections=200, 30 s ready timeout, no extra settings. */
+        /** Defaults: max_connections=200, 30 s ready timeout, no extra settings, ssl off. */
         public static Options defaults() {
             return new Options();
         }
@@ -155,6 +175,38 @@ public final class PgServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * {@code ssl = on} with {@code pki}'s {@link TestPki.Kind#GOOD} certificate (localhost,
+         * 127.0.0.1) and {@code pki}'s CA for client certificates.
+         */
+        public Options ssl(TestPki pki) {
+            return ssl(pki.serverCert(TestPki.Kind.GOOD), pki.caCert());
+        }
+
+        /**
+         * {@code ssl = on} with any server certificate (e.g. {@link TestPki.Kind#WRONG_HOST} to
+         * test a client's host name check) and {@code caCert} as {@code ssl_ca_file}. The files are
+         * copied when the server is set up, so later changes to them do not reach it (see {@link
+         * PgServer#installServerCert}).
+         */
+        public Options ssl(TestPki.CertKey serverCert, Path caCert) {
+            this.sslCert = serverCert;
+            this.sslCa = caCert;
+            return this;
+        }
+
+        /**
+         * With {@link #ssl}: TCP logins over TLS only ({@code hostssl}); plain ones are refused.
+         */
+        public Options sslOnly() {
+            this.sslOnly = true;
+            return this;
+        }
+
+        public boolean sslEnabled() {
+            return sslCert != null;
+        }
+
         public int maxConnections() {
             return maxConnections;
         }
@@ -172,6 +224,9 @@ public final class PgServer implements AutoCloseable {
             o.maxConnections = maxConnections;
             o.readyTimeout = readyTimeout;
             o.settings.putAll(settings);
+            o.sslCert = sslCert;
+            o.sslCa = sslCa;
+            o.sslOnly = sslOnly;
             return o;
         }
     }
@@ -187,6 +242,9 @@ public final class PgServer implements AutoCloseable {
 
     /** initdb + configure + start + create the test roles and {@value #APP_DB}. */
     public static PgServer startPrimary(Options options) {
+        if (options.sslOnly && !options.sslEnabled()) {
+            throw new IllegalArgumentException("sslOnly() needs ssl(...)");
+        }
         initOnce();
         PgServer server = new PgServer(options.copy(), null, newBaseDir(), FreePorts.next());
         LIVE.add(server);
@@ -289,6 +347,27 @@ public final class PgServer implements AutoCloseable {
     /** {@code jdbc:postgresql://127.0.0.1:<port>/<db>}. */
     public String jdbcUrl(String db) {
         return "jdbc:postgresql://" + HOST + ":" + port + "/" + db;
+    }
+
+    /**
+     * Replaces the server certificate and key (copied into PGDATA) and reloads the configuration;
+     * returns once new connections get the new certificate. For server-side rotation tests.
+     */
+    public void installServerCert(TestPki.CertKey serverCert) {
+        ensureOpen();
+        if (!options.sslEnabled()) {
+            throw new IllegalStateException(this + " runs without ssl");
+        }
+        options.sslCert = serverCert;
+        String before = psql(POSTGRES_DB, "select pg_conf_load_time()");
+        copySslFiles();
+        psql(POSTGRES_DB, "select pg_reload_conf()");
+        // The postmaster reloads the SSL context in the same signal handler that re-reads the
+        // config, before forking anyone: a session that sees the new load time has the new cert.
+        Await.until(
+                "server on port " + port + " to reload its configuration",
+                options.readyTimeout(),
+                () -> !before.equals(psql(POSTGRES_DB, "select pg_conf_load_time()")));
     }
 
     /** A pgjdbc connection over TCP (connect timeout 10 s). */
@@ -617,6 +696,13 @@ public final class PgServer implements AutoCloseable {
         conf.put("log_rotation_size", "0");
         conf.put("log_line_prefix", quote("%m [%p] %q%u@%d "));
         conf.put("password_encryption", quote("scram-sha-256"));
+        if (options.sslEnabled()) {
+            copySslFiles();
+            conf.put("ssl", "on");
+            conf.put("ssl_cert_file", quote(SSL_CERT));
+            conf.put("ssl_key_file", quote(SSL_KEY));
+            conf.put("ssl_ca_file", quote(SSL_CA));
+        }
         conf.putAll(options.settings);
         StringBuilder sb = new StringBuilder("# written by io.pgrelay.testkit.PgServer\n");
         conf.forEach((k, v) -> sb.append(k).append(" = ").append(v).append('\n'));
@@ -624,16 +710,48 @@ public final class PgServer implements AutoCloseable {
     }
 
     private void writeHba() {
+        // "host" matches TLS and plain TCP, "hostssl" TLS only: with sslOnly nothing matches a
+        // plain connection, which PostgreSQL refuses ("no pg_hba.conf entry ... no encryption").
+        String host = options.sslOnly ? "hostssl" : "host   ";
         String hba =
                 "# written by io.pgrelay.testkit.PgServer\n"
                         + "# TYPE  DATABASE     USER       ADDRESS        METHOD\n"
                         + "local   all          all                       trust\n"
-                        + "host    replication  all        127.0.0.1/32   scram-sha-256\n"
-                        + "host    all          "
+                        + (options.sslEnabled()
+                                ? "hostssl all          " + CERT_USER + "   127.0.0.1/32   cert\n"
+                                : "")
+                        + host
+                        + " replication  all        127.0.0.1/32   scram-sha-256\n"
+                        + host
+                        + " all          "
                         + MD5_USER
                         + "    127.0.0.1/32   md5\n"
-                        + "host    all          all        127.0.0.1/32   scram-sha-256\n";
+                        + host
+                        + " all          all        127.0.0.1/32   scram-sha-256\n";
         writeOwned(dataDir.resolve("pg_hba.conf"), hba);
+    }
+
+    /**
+     * Copies the TLS files into PGDATA, owned by the PostgreSQL OS user (which may not read the
+     * test's own directory) and the key 0600 (else PostgreSQL refuses to start).
+     */
+    private void copySslFiles() {
+        try {
+            copyOwned(options.sslCert.cert(), dataDir.resolve(SSL_CERT), "rw-r--r--");
+            copyOwned(options.sslCert.key(), dataDir.resolve(SSL_KEY), "rw-------");
+            copyOwned(options.sslCa, dataDir.resolve(SSL_CA), "rw-r--r--");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Copied aside, chowned, then renamed over the target, so PostgreSQL never reads half. */
+    private static void copyOwned(Path from, Path to, String mode) throws IOException {
+        Path tmp = to.resolveSibling(to.getFileName() + ".tmp");
+        Files.copy(from, tmp, StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString(mode));
+        chownToPostgres(tmp);
+        Files.move(tmp, to, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     private void createRoles() {
@@ -661,6 +779,7 @@ public final class PgServer implements AutoCloseable {
                         + literal(MD5_PASSWORD)
                         + ";\n"
                         + "RESET password_encryption;\n"
+                        + (options.sslEnabled() ? "CREATE ROLE " + CERT_USER + " LOGIN;\n" : "")
                         + "CREATE DATABASE "
                         + APP_DB
                         + " OWNER "

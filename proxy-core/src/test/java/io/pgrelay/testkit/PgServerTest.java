@@ -38,6 +38,8 @@ class PgServerTest {
             assertEquals("t", replica.psql(PgServer.POSTGRES_DB, "select pg_is_in_recovery()"));
             assertEquals("200", primary.psql(PgServer.POSTGRES_DB, "show max_connections"));
             assertEquals("off", primary.psql(PgServer.POSTGRES_DB, "show fsync"));
+            assertEquals(
+                    "off", primary.psql(PgServer.POSTGRES_DB, "show ssl"), "TLS only on request");
 
             // Passwords are stored as requested: md5 for md5user, SCRAM for the others.
             assertEquals(
