@@ -191,7 +191,7 @@ public final class TlsContexts {
                 log.info(
                         "TLS engine: the JDK's ({}; netty-tcnative did not load: {})",
                         Runtime.version(),
-                        OpenSsl.unavailabilityCause());
+                        String.valueOf(OpenSsl.unavailabilityCause()));
             }
         }
         return openSsl ? SslProvider.OPENSSL : SslProvider.JDK;
