@@ -7,6 +7,7 @@ import io.pgrelay.admin.AdminView;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.pool.PoolStats;
 import io.pgrelay.routing.Backend;
+import io.pgrelay.tls.TlsContexts;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.time.Instant;
@@ -224,7 +225,7 @@ final class AdminConsole implements AdminView {
                             Long.toHexString(s.id),
                             linked == null ? null : Long.toHexString(linked.id),
                             0,
-                            null,
+                            TlsContexts.describe(s.channel()),
                             s.applicationName(),
                             s.preparedStatementCount(),
                             s.id,
@@ -259,7 +260,7 @@ final class AdminConsole implements AdminView {
                                 Long.toHexString(c.id),
                                 client == null ? null : Long.toHexString(client.id),
                                 c.processId(),
-                                null,
+                                TlsContexts.describe(c.channel()),
                                 Objects.requireNonNullElse(c.parameter("application_name"), ""),
                                 c.statements().size(),
                                 c.id,

@@ -196,4 +196,17 @@ public final class TlsContexts {
         }
         return openSsl ? SslProvider.OPENSSL : SslProvider.JDK;
     }
+
+    /**
+     * What SHOW CLIENTS and SHOW SERVERS print in their tls column, PgBouncer's way ("TLSv1.3/
+     * TLS_AES_256_GCM_SHA384"); null for a plain-text connection or one still in its handshake.
+     */
+    public static String describe(io.netty.channel.Channel channel) {
+        SslHandler tls = channel.pipeline().get(SslHandler.class);
+        if (tls == null || !tls.handshakeFuture().isSuccess()) {
+            return null;
+        }
+        javax.net.ssl.SSLSession session = tls.engine().getSession();
+        return session.getProtocol() + "/" + session.getCipherSuite();
+    }
 }

@@ -83,6 +83,7 @@ class TlsTest {
 
     static RelayFixture.Builder relay(String clientMode) {
         return RelayFixture.builder(pg)
+                .set("admin.admin_users", java.util.List.of("postgres"))
                 .set("tls.client_tls_sslmode", clientMode)
                 .set("tls.client_tls_cert_file", liveCert.toString())
                 .set("tls.client_tls_key_file", liveKey.toString())
@@ -116,6 +117,27 @@ class TlsTest {
                             "t",
                             one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()"));
                 }
+            }
+            // The console shows both sides' TLS as PgBouncer does (protocol/cipher).
+            try (Connection app = jdbc(relay, "127.0.0.1", "sslmode=require");
+                    Connection console =
+                            relay.connect(
+                                    relay.writePort(),
+                                    "pgbouncer",
+                                    "postgres",
+                                    "postgres",
+                                    Map.of("sslmode", "require", "preferQueryMode", "simple"))) {
+                assertEquals("1", one(app, "select 1"));
+                java.util.List<String> clientTls = tlsColumn(console, "show clients");
+                assertEquals(2, clientTls.size(), clientTls.toString());
+                assertTrue(
+                        clientTls.stream().allMatch(t -> t != null && t.startsWith("TLSv1.3/")),
+                        clientTls.toString());
+                java.util.List<String> serverTls = tlsColumn(console, "show servers");
+                assertFalse(serverTls.isEmpty());
+                assertTrue(
+                        serverTls.stream().allMatch(t -> t != null && t.startsWith("TLSv1.3/")),
+                        serverTls.toString());
             }
         }
     }
@@ -366,6 +388,18 @@ class TlsTest {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    private static java.util.List<String> tlsColumn(Connection console, String show)
+            throws SQLException {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        try (Statement st = console.createStatement();
+                java.sql.ResultSet rs = st.executeQuery(show)) {
+            while (rs.next()) {
+                out.add(rs.getString("tls"));
+            }
+        }
+        return out;
+    }
 
     private static void assertRefused(RelayFixture relay, String params) {
         PSQLException e =

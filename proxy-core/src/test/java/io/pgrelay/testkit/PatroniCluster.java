@@ -56,6 +56,9 @@ public final class PatroniCluster implements AutoCloseable {
     public static final int NODES = 3;
     public static final Duration BOOTSTRAP_TIMEOUT = Duration.ofSeconds(90);
 
+    /** Members run with ssl = on and this CA's certificate; null: without TLS. */
+    private TestPki pki;
+
     private static final String DIR_PREFIX = "pgrelay-patroni-";
     private static final String OWNER_FILE = PgServer.OWNER_FILE;
     private static final Set<PatroniCluster> LIVE = ConcurrentHashMap.newKeySet();
@@ -99,8 +102,18 @@ public final class PatroniCluster implements AutoCloseable {
      * creates the test roles and {@value PgServer#APP_DB}. Use a scope unique per test.
      */
     public static PatroniCluster start(String scope) {
+        return start(scope, null);
+    }
+
+    /**
+     * {@link #start(String)} with {@code ssl = on} on every member, presenting {@code pki}'s {@link
+     * TestPki.Kind#GOOD} certificate (127.0.0.1 and localhost, the members' conn_url host); null:
+     * no TLS.
+     */
+    public static PatroniCluster start(String scope, TestPki pki) {
         initOnce();
         PatroniCluster cluster = new PatroniCluster(scope, newBaseDir());
+        cluster.pki = pki;
         LIVE.add(cluster);
         try {
             cluster.etcd = EtcdProcess.startIn(cluster.baseDir.resolve("etcd"));
@@ -517,13 +530,35 @@ public final class PatroniCluster implements AutoCloseable {
                         + "    logging_collector: 'on'\n"
                         + "    log_directory: log\n"
                         + "    log_filename: postgresql.log\n"
-                        + "    log_line_prefix: '%m [%p] %q%u@%d '\n";
+                        + "    log_line_prefix: '%m [%p] %q%u@%d '\n"
+                        + sslParameters(m);
         try {
             Files.writeString(m.config(), yaml, StandardCharsets.UTF_8);
             PgServer.chownToPostgres(m.config());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The ssl lines of a member's postgresql.parameters, its files copied in; "" without TLS. */
+    private String sslParameters(MemberInfo m) {
+        if (pki == null) {
+            return "";
+        }
+        TestPki.CertKey cert = pki.serverCert(TestPki.Kind.GOOD);
+        try {
+            PgServer.copyOwned(cert.cert(), m.dir().resolve("server.crt"), "rw-r--r--");
+            PgServer.copyOwned(cert.key(), m.dir().resolve("server.key"), "rw-------");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return "    ssl: 'on'\n"
+                + "    ssl_cert_file: "
+                + m.dir().resolve("server.crt")
+                + "\n"
+                + "    ssl_key_file: "
+                + m.dir().resolve("server.key")
+                + "\n";
     }
 
     private void createRoles(String leader) {

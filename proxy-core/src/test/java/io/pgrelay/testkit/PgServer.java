@@ -746,7 +746,7 @@ public final class PgServer implements AutoCloseable {
     }
 
     /** Copied aside, chowned, then renamed over the target, so PostgreSQL never reads half. */
-    private static void copyOwned(Path from, Path to, String mode) throws IOException {
+    static void copyOwned(Path from, Path to, String mode) throws IOException {
         Path tmp = to.resolveSibling(to.getFileName() + ".tmp");
         Files.copy(from, tmp, StandardCopyOption.REPLACE_EXISTING);
         Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString(mode));
