@@ -3,6 +3,7 @@ package io.pgrelay;
 import com.typesafe.config.ConfigException;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.proxy.PgRelay;
+import io.pgrelay.tls.TlsSetupException;
 import java.io.File;
 import java.io.UncheckedIOException;
 import java.util.concurrent.CountDownLatch;
@@ -38,6 +39,7 @@ public final class Main {
             relay = new PgRelay(config, source);
             relay.start();
         } catch (ConfigException
+                | TlsSetupException
                 | UncheckedIOException
                 | IllegalStateException
                 | IllegalArgumentException e) {
