@@ -30,6 +30,7 @@ final class RelayServices implements SessionServices {
     private volatile Transport transport;
     private volatile boolean shuttingDown;
     private final Credentials credentials;
+    private final AuthQuery authQuery;
     private final PreparedStatements preparedStatements;
     private final MessageMemory messageMemory;
     private final CancelKeys cancelKeys = new CancelKeys();
@@ -53,6 +54,7 @@ final class RelayServices implements SessionServices {
                 new PreparedStatements(config.limits().preparedStatementCacheBytes());
         this.messageMemory = new MessageMemory(config.limits().maxBufferedMessageBytes());
         this.credentials = new Credentials(loadUsers(config));
+        this.authQuery = new AuthQuery(this, config.authQuery());
         this.metrics = new ProxyMetrics(this);
         this.routing = new RoutingState(config, metrics, pools, held);
         metrics.registerTopology(this);
@@ -139,6 +141,11 @@ final class RelayServices implements SessionServices {
     @Override
     public Credentials credentials() {
         return credentials;
+    }
+
+    @Override
+    public AuthQuery authQuery() {
+        return authQuery;
     }
 
     @Override

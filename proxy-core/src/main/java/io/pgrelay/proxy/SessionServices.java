@@ -29,6 +29,9 @@ interface SessionServices {
 
     Credentials credentials();
 
+    /** Secrets of users missing from auth_file (auth_query). */
+    AuthQuery authQuery();
+
     Router router();
 
     /** The router when following Patroni, else null. */
