@@ -512,6 +512,22 @@ class AuthQueryTest {
     }
 
     @Test
+    void setOnTheConsoleTurnsAuthQueryOnAndOff() throws Exception {
+        try (RelayFixture relay =
+                RelayFixture.builder(servers.primary())
+                        .userlist("\"" + AUTH_USER + "\" \"" + AUTH_PASSWORD + "\"\n")
+                        .start()) {
+            createRole("aq_reload", "reload-pw-4e4e", "scram-sha-256");
+            assertWrongPassword(relay, "aq_reload", "reload-pw-4e4e"); // not in auth_file
+            assertEquals(null, relay.relay().set("auth.auth_query", LOOKUP));
+            assertEquals(null, relay.relay().set("auth_user", AUTH_USER));
+            assertLogsIn(relay, "aq_reload", "reload-pw-4e4e");
+            assertEquals(null, relay.relay().set("auth_user", ""));
+            assertWrongPassword(relay, "aq_reload", "reload-pw-4e4e");
+        }
+    }
+
+    @Test
     void adminConsoleUsersStillComeFromTheAuthFile() throws Exception {
         try (RelayFixture relay =
                 relay().userlist(
