@@ -87,14 +87,18 @@ final class AuthQuery {
 
     /**
      * A RELOAD or SET: changed settings start afresh (answers got with the old ones are dropped,
-     * lookups in flight finish for the clients waiting on them).
+     * lookups in flight finish for the clients waiting on them). The secrets found so far stay for
+     * pgrelay's own logins, until each user's next lookup, unless auth_query is off now: then only
+     * auth_file counts, as a user removed from it counts at once.
      */
     void reconfigure(AuthQuerySettings next) {
         if (next.equals(current.settings())) {
             return;
         }
         current = new Generation(next, new SecretCache(next.cacheTime(), System::nanoTime));
-        relay.credentials().forgetQueried();
+        if (!next.enabled()) {
+            relay.credentials().forgetQueried();
+        }
     }
 
     /** The exception a lookup failed with, unwrapped from CompletionException. */

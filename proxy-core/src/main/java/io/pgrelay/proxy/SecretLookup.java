@@ -58,7 +58,11 @@ final class SecretLookup implements Waiter<ServerConnection> {
     static CompletableFuture<Optional<Secret>> run(
             SessionServices relay, AuthQuerySettings settings, SecretCache.Key key, Role role) {
         SecretLookup lookup = new SecretLookup(relay, settings, key, role);
-        lookup.start();
+        try {
+            lookup.start();
+        } catch (RuntimeException e) { // e.g. the event loops are stopping
+            lookup.fail(SqlState.CONNECTION_FAILURE, "auth_query could not start: " + e);
+        }
         return lookup.result;
     }
 
