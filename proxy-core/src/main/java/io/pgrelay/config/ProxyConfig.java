@@ -46,6 +46,8 @@ public record ProxyConfig(
         TlsSettings clientTls,
         /** pgrelay connecting to PostgreSQL (server_tls_*). */
         TlsSettings serverTls,
+        /** auth_user, auth_query, auth_dbname, auth_query_cache_time. */
+        AuthQuerySettings authQuery,
         PoolMode poolMode,
         int maxClientConn,
         PoolSettings poolSettings,
@@ -202,6 +204,7 @@ public record ProxyConfig(
                 Path.of(c.getString("auth.auth_file")),
                 TlsSettings.from(c, "client"),
                 TlsSettings.from(c, "server"),
+                authQuery(c),
                 enumValue(c, "pool.pool_mode", PoolMode.class),
                 positive(c, "pool.max_client_conn"),
                 poolSettings,
@@ -229,6 +232,21 @@ public record ProxyConfig(
                 c.getBoolean("admin.metrics_histograms"),
                 nonNegative(c, "admin.max_pool_metrics"),
                 flatten(c));
+    }
+
+    private static AuthQuerySettings authQuery(Config c) {
+        AuthQuerySettings s =
+                new AuthQuerySettings(
+                        c.getString("auth.auth_user"),
+                        c.getString("auth.auth_query"),
+                        c.getString("auth.auth_dbname"),
+                        duration(c, "auth.auth_query_cache_time"));
+        if (s.enabled() && s.query().isBlank()) {
+            throw new ConfigException.BadValue(
+                    "pgrelay.auth.auth_query",
+                    "empty (expected: a query returning usename, passwd for $1, as auth_user is set)");
+        }
+        return s;
     }
 
     private static SortedMap<String, String> flatten(Config c) {

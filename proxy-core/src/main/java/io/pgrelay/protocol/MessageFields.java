@@ -2,6 +2,8 @@ package io.pgrelay.protocol;
 
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Reads the fields pgrelay looks at in the messages it relays, in place: each accessor takes the
@@ -70,13 +72,17 @@ public final class MessageFields {
         return buf.slice(index + HEADER, Messages.end(buf, index) - index - HEADER);
     }
 
-    /** DataRow: the first column's value as text, or null when it is NULL or there is none. */
-    public static String firstColumn(ByteBuf buf, int index) {
-        if (buf.getShort(index + HEADER) < 1) {
-            return null;
+    /** DataRow: every column's value as text (null for NULL). */
+    public static List<String> columns(ByteBuf buf, int index) {
+        int count = buf.getShort(index + HEADER);
+        List<String> values = new ArrayList<>(Math.max(0, count));
+        int at = index + HEADER + 2;
+        for (int i = 0; i < count; i++) {
+            int length = buf.getInt(at);
+            values.add(length < 0 ? null : buf.toString(at + 4, length, StandardCharsets.UTF_8));
+            at += 4 + Math.max(0, length);
         }
-        int length = buf.getInt(index + HEADER + 2);
-        return length < 0 ? null : buf.toString(index + HEADER + 6, length, StandardCharsets.UTF_8);
+        return values;
     }
 
     /** Parse: the prepared statement's name ("" for the unnamed one). */

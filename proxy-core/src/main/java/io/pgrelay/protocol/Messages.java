@@ -3,6 +3,8 @@ package io.pgrelay.protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -220,6 +222,42 @@ public final class Messages {
         ByteBuf buf = alloc.buffer(1 + length).writeByte(PARSE).writeInt(length);
         CStrings.write(buf, name);
         return buf.writeBytes(body);
+    }
+
+    /**
+     * One query in the extended protocol, in one buffer: Parse of the unnamed statement (parameter
+     * types left to the server), Bind of {@code parameters} as text (null: NULL) to the unnamed
+     * portal with text results, Execute of all rows, Sync. The parameters travel apart from the
+     * query text, so no value can change what the query does.
+     */
+    public static ByteBuf extendedQuery(
+            ByteBufAllocator alloc, String sql, List<String> parameters) {
+        List<byte[]> values = new ArrayList<>(parameters.size());
+        int valueBytes = 0;
+        for (String p : parameters) {
+            byte[] v = p == null ? null : p.getBytes(StandardCharsets.UTF_8);
+            values.add(v);
+            valueBytes += 4 + (v == null ? 0 : v.length);
+        }
+        int parseLength = 4 + 1 + CStrings.size(sql) + 2;
+        int bindLength = 4 + 1 + 1 + 2 + 2 + valueBytes + 2;
+        int executeLength = 4 + 1 + 4;
+        ByteBuf buf = alloc.buffer(1 + parseLength + 1 + bindLength + 1 + executeLength + 5);
+        buf.writeByte(PARSE).writeInt(parseLength).writeByte(0);
+        CStrings.write(buf, sql);
+        buf.writeShort(0);
+        buf.writeByte(BIND).writeInt(bindLength).writeByte(0).writeByte(0);
+        buf.writeShort(0).writeShort(values.size());
+        for (byte[] v : values) {
+            if (v == null) {
+                buf.writeInt(-1);
+            } else {
+                buf.writeInt(v.length).writeBytes(v);
+            }
+        }
+        buf.writeShort(0);
+        buf.writeByte(EXECUTE).writeInt(executeLength).writeByte(0).writeInt(0);
+        return buf.writeByte(SYNC).writeInt(4);
     }
 
     /** PasswordMessage ('p') carrying a null-terminated password or md5 response. */

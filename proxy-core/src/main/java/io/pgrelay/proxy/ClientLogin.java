@@ -5,18 +5,22 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.handler.ssl.SslHandler;
 import io.pgrelay.admin.AdminSession;
+import io.pgrelay.auth.Secret;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.TlsSettings;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
 import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.Messages;
+import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
+import io.pgrelay.routing.Role;
 import io.pgrelay.session.StartupParser;
 import io.pgrelay.tls.ChannelBinding;
 import io.pgrelay.tls.TlsContexts;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,6 +45,12 @@ final class ClientLogin {
 
         /** Done without a reply (a CancelRequest, a packet PostgreSQL would not answer). */
         void closed();
+
+        /** The port's role: where an auth_query lookup for this client runs. */
+        Role role();
+
+        /** The client is gone or refused (a timeout, a disconnect): nothing more is sent. */
+        boolean ended();
     }
 
     private static final Logger log = LoggerFactory.getLogger(ClientLogin.class);
@@ -154,10 +164,52 @@ final class ClientLogin {
             return;
         }
         session.started(startup);
+        Optional<Secret> listed = relay.credentials().listed(user);
+        AuthQuery authQuery = relay.authQuery();
+        if (listed.isPresent() || startup.isConsole() || !authQuery.enabled()) {
+            startExchange(listed.orElse(null));
+            return;
+        }
+        // Not in auth_file: auth_query knows. The exchange starts when it answers, on this loop;
+        // the client has nothing to send until then, and client_login_timeout still runs.
+        authQuery
+                .secret(startup.database(), user, session.role())
+                .whenComplete(
+                        (secret, error) ->
+                                channel.eventLoop().execute(() -> onLookedUp(secret, error)));
+    }
+
+    private void onLookedUp(Optional<Secret> secret, Throwable error) {
+        if (session.ended()) {
+            return;
+        }
+        if (error == null) {
+            // No such role gets the same exchange as a wrong password (ScramServer.mock).
+            startExchange(secret.orElse(null));
+            return;
+        }
+        Throwable cause = AuthQuery.cause(error);
+        // The cause is in AuthQuery's WARN (once per lookup, not per client waiting on it).
+        log.info(
+                "client {}: login of user {} refused: auth_query lookup failed",
+                channel.remoteAddress(),
+                LogSafe.quote(user));
+        session.refused(
+                ErrorResponse.fatal(
+                        cause instanceof AuthQueryException e
+                                ? e.sqlState()
+                                : SqlState.CONNECTION_FAILURE,
+                        "user lookup (auth_query) failed for user \""
+                                + user
+                                + "\"; the pgrelay log says why"));
+    }
+
+    private void startExchange(Secret secret) {
+        SslHandler tls = channel.pipeline().get(SslHandler.class);
         exchange =
                 new PasswordExchange(
                         user,
-                        relay.credentials().secret(user).orElse(null),
+                        secret,
                         relay.credentials(),
                         tls == null
                                 ? null
@@ -177,6 +229,10 @@ final class ClientLogin {
 
     /** A PasswordMessage (or SASL response) while the exchange runs. */
     void onPasswordMessage(ByteBuf frame) {
+        if (exchange == null) {
+            // Sent before any Authentication request (while auth_query runs).
+            throw new ProtocolException("unexpected message before authentication request");
+        }
         onStep(exchange.onPasswordMessage(frame, channel.alloc()));
     }
 

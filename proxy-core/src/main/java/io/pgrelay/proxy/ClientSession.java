@@ -479,6 +479,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             state = State.CLOSED;
             channel.close();
         }
+
+        @Override
+        public Role role() {
+            return role;
+        }
+
+        @Override
+        public boolean ended() {
+            return state == State.CLOSED;
+        }
     }
 
     /**

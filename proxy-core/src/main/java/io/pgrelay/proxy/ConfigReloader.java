@@ -170,6 +170,7 @@ final class ConfigReloader {
                         });
         services.credentials().replace(users);
         services.replaceTls(tls);
+        services.authQuery().reconfigure(next.authQuery());
         // Sessions read the configuration where they use it, so connected clients get the new
         // timeouts and limits from their next check on.
         services.replaceConfig(next);

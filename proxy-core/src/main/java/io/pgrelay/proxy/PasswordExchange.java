@@ -119,7 +119,7 @@ final class PasswordExchange {
                 secret == null ? Optional.empty() : ScramServer.forSecret(user, secret);
         if (secret != null && real.isEmpty()) {
             log.warn(
-                    "user {} cannot log in with SCRAM: auth_file holds an md5 secret",
+                    "user {} cannot log in with SCRAM: its secret is an md5 hash",
                     LogSafe.quote(user));
         }
         scram = real.orElseGet(() -> ScramServer.mock(user));

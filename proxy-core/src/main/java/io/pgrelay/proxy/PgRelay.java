@@ -165,6 +165,10 @@ public final class PgRelay implements AutoCloseable {
         return services.pools();
     }
 
+    ProxyMetrics metrics() {
+        return services.metrics();
+    }
+
     Transport transport() {
         return services.transport();
     }

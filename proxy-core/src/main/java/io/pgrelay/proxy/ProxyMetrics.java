@@ -46,6 +46,10 @@ final class ProxyMetrics implements AutoCloseable {
     private final LongAdder sessionChecks = new LongAdder();
     private final LongAdder parameterReplays = new LongAdder();
 
+    /** auth_query lookups sent to a server, by what they found. */
+    private final Map<AuthQuery.Result, LongAdder> authQueries =
+            new EnumMap<>(AuthQuery.Result.class);
+
     /** Clients pinned to a server connection, by reason (a client may count under several). */
     private final AtomicInteger[] pinnedClients =
             new AtomicInteger[SessionState.Pin.values().length];
@@ -131,6 +135,17 @@ final class ProxyMetrics implements AutoCloseable {
                         "Queries bringing a server connection to a client's settings before its"
                                 + " transaction")
                 .register(registry);
+        for (AuthQuery.Result result : AuthQuery.Result.values()) {
+            LongAdder count = new LongAdder();
+            authQueries.put(result, count);
+            FunctionCounter.builder("pgrelay.auth.queries", count, LongAdder::sum)
+                    .description(
+                            "auth_query lookups run on a server (logins served from the cache not"
+                                    + " counted), by result: found, not_found (no such role, or no"
+                                    + " password), failed")
+                    .tag("result", result.label)
+                    .register(registry);
+        }
         FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
                 .description("Changes of the primary the write port routes to")
                 .register(registry);
@@ -404,6 +419,15 @@ final class ProxyMetrics implements AutoCloseable {
                 pinnedClients[pin.ordinal()].addAndGet((now & bit) != 0 ? 1 : -1);
             }
         }
+    }
+
+    void authQuery(AuthQuery.Result result) {
+        authQueries.get(result).increment();
+    }
+
+    /** auth_query lookups run so far with this result (tests, SHOW). */
+    long authQueries(AuthQuery.Result result) {
+        return authQueries.get(result).sum();
     }
 
     void leaderChanged() {

@@ -35,6 +35,7 @@ final class RelayServices implements SessionServices {
     /** Replaced whole by a RELOAD that could read every file. */
     private volatile TlsContexts tls;
 
+    private final AuthQuery authQuery;
     private final PreparedStatements preparedStatements;
     private final MessageMemory messageMemory;
     private final CancelKeys cancelKeys = new CancelKeys();
@@ -59,6 +60,7 @@ final class RelayServices implements SessionServices {
         this.messageMemory = new MessageMemory(config.limits().maxBufferedMessageBytes());
         this.credentials = new Credentials(loadUsers(config));
         this.tls = TlsContexts.build(config.clientTls(), config.serverTls());
+        this.authQuery = new AuthQuery(this, config.authQuery());
         this.metrics = new ProxyMetrics(this);
         this.routing = new RoutingState(config, metrics, pools, held);
         metrics.registerTopology(this);
@@ -155,6 +157,11 @@ final class RelayServices implements SessionServices {
     @Override
     public Credentials credentials() {
         return credentials;
+    }
+
+    @Override
+    public AuthQuery authQuery() {
+        return authQuery;
     }
 
     @Override

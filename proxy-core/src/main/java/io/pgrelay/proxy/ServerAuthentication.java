@@ -12,10 +12,11 @@ import io.pgrelay.routing.Backend;
 import java.nio.charset.StandardCharsets;
 
 /**
- * pgrelay's side of a server's authentication exchange, with the secret auth_file holds for the
- * user: cleartext, md5 (from a plain password or the stored md5 hash), SCRAM-SHA-256 (from a plain
- * password, or from the ClientKey the user's own SCRAM login to pgrelay revealed, as PgBouncer
- * does). Runs on the server connection's event loop during its login.
+ * pgrelay's side of a server's authentication exchange, with the secret pgrelay holds for the user
+ * (auth_file's, or auth_query's: {@link Credentials#secret}): cleartext, md5 (from a plain password
+ * or the stored md5 hash), SCRAM-SHA-256 (from a plain password, or from the ClientKey the user's
+ * own SCRAM login to pgrelay revealed, as PgBouncer does). Runs on the server connection's event
+ * loop during its login.
  */
 final class ServerAuthentication {
 
@@ -127,7 +128,7 @@ final class ServerAuthentication {
                                 + backend
                                 + " as \""
                                 + user
-                                + "\" yet: auth_file holds only a SCRAM secret, which works once the user has logged in"
+                                + "\" yet: pgrelay holds only a SCRAM secret, which works once the user has logged in"
                                 + " to pgrelay with SCRAM");
             }
             return ScramClient.withClientKey(clientKey, s.serverKey());
@@ -145,7 +146,7 @@ final class ServerAuthentication {
                                                 + backend
                                                 + ": no secret for user \""
                                                 + user
-                                                + "\" in auth_file"));
+                                                + "\" in auth_file (nor from auth_query)"));
     }
 
     private ServerLoginException cannotAuthenticate(String requested, String have) {
@@ -156,7 +157,7 @@ final class ServerAuthentication {
                         + requested
                         + " authentication for user \""
                         + user
-                        + "\" but auth_file holds "
+                        + "\" but pgrelay holds "
                         + have);
     }
 }

@@ -2,6 +2,7 @@ package io.pgrelay.proxy;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -29,6 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -116,11 +118,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
      */
     private volatile String loginFingerprint;
 
-    /** pgrelay's own query running while no client holds the connection, and its answer so far. */
-    private CompletableFuture<String> ownQuery;
+    /** pgrelay's own query running while no client holds the connection. */
+    private OwnQuery ownQuery;
 
-    private String ownValue;
-    private boolean ownFailed;
     private int processId;
     private int secretKey;
 
@@ -259,32 +259,48 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
      * it); completes with null when it cannot be read.
      */
     CompletableFuture<String> fingerprint() {
-        CompletableFuture<String> answer = new CompletableFuture<>();
+        return ownQuery(alloc -> Messages.query(alloc, FINGERPRINT))
+                .thenApply(OwnQuery.Answer::firstColumn);
+    }
+
+    /**
+     * Runs pgrelay's own {@code request} (a simple Query, or an extended query ending in Sync) on
+     * this connection, leased to pgrelay itself (no client holds it). Completes on the connection's
+     * loop, with the server's error (or a connection failure) when it failed.
+     */
+    CompletableFuture<OwnQuery.Answer> ownQuery(Function<ByteBufAllocator, ByteBuf> request) {
+        OwnQuery query = new OwnQuery();
         channel.eventLoop()
                 .execute(
                         () -> {
                             if (!isUsable() || client != null || ownQuery != null) {
-                                answer.complete(null);
+                                query.lost("server connection to " + backend() + " not usable");
                                 return;
                             }
-                            ownQuery = answer;
-                            channel.writeAndFlush(Messages.query(channel.alloc(), FINGERPRINT));
+                            ownQuery = query;
+                            channel.writeAndFlush(request.apply(channel.alloc()));
                             // Bounded like a login: a server that does not answer (partitioned,
-                            // or the query waits on a lock) must not hold the pool's welcome up.
+                            // or the query waits on a lock) must not hold up whoever asked.
+                            long timeout = relay.config().serverConnectTimeout().toMillis();
                             channel.eventLoop()
                                     .schedule(
                                             () -> {
-                                                if (ownQuery == answer) {
+                                                if (ownQuery == query) {
                                                     ownQuery = null;
                                                     broken = true; // its state is unknown now
                                                     channel.close();
-                                                    answer.complete(null);
+                                                    query.lost(
+                                                            "no answer from server "
+                                                                    + backend()
+                                                                    + " within "
+                                                                    + timeout
+                                                                    + " ms (server_connect_timeout)");
                                                 }
                                             },
-                                            relay.config().serverConnectTimeout().toMillis(),
+                                            timeout,
                                             TimeUnit.MILLISECONDS);
                         });
-        return answer;
+        return query.answer();
     }
 
     /** The server's value of a session parameter, as last reported; null when never reported. */
@@ -564,9 +580,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     public void channelInactive(ChannelHandlerContext ctx) {
         broken = true;
         if (ownQuery != null && loggedIn.isDone()) {
-            CompletableFuture<String> answer = ownQuery;
+            OwnQuery query = ownQuery;
             ownQuery = null;
-            answer.complete(null);
+            query.lost("server " + backend() + " closed the connection");
         }
         pool.connections.remove(this);
         if (!loggedIn.isDone()) {
@@ -678,36 +694,23 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                         });
     }
 
-    /** A reply to pgrelay's own query: the first column of the first row, at ReadyForQuery. */
+    /** A reply to pgrelay's own query; its answer completes at ReadyForQuery. */
     private void onOwnQueryReply(ByteBuf frame) {
         int at = frame.readerIndex();
-        switch (Messages.type(frame)) {
-            case Messages.DATA_ROW -> {
-                if (ownValue == null) {
-                    ownValue = MessageFields.firstColumn(frame, at);
-                }
-            }
-            case Messages.ERROR_RESPONSE -> {
-                ownFailed = true;
-                if (ErrorResponse.decode(frame).isFatal()) {
-                    broken = true;
-                }
-            }
-            case Messages.PARAMETER_STATUS ->
-                    reportParameter(
-                            MessageFields.parameterName(frame, at),
-                            MessageFields.parameterValue(frame, at));
-            case Messages.READY_FOR_QUERY -> {
-                CompletableFuture<String> answer = ownQuery;
-                String value = ownFailed ? null : ownValue;
-                ownQuery = null;
-                ownValue = null;
-                ownFailed = false;
-                answer.complete(value);
-            }
-            default -> {
-                // RowDescription, CommandComplete, notices.
-            }
+        if (Messages.type(frame) == Messages.PARAMETER_STATUS) {
+            reportParameter(
+                    MessageFields.parameterName(frame, at),
+                    MessageFields.parameterValue(frame, at));
+            return;
+        }
+        OwnQuery query = ownQuery;
+        boolean done = query.onReply(frame);
+        if (query.fatal()) {
+            broken = true;
+        }
+        if (done) {
+            ownQuery = null;
+            query.complete();
         }
     }
 
@@ -737,8 +740,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                     throw new ServerLoginException(ErrorResponse.decode(frame));
             case Messages.READY_FOR_QUERY -> {
                 // Logged in; what the welcome depends on is read before anyone gets it.
-                ownQuery = new CompletableFuture<>();
-                ownQuery.thenAccept(this::loggedIn);
+                ownQuery = new OwnQuery();
+                ownQuery.answer().thenAccept(answer -> loggedIn(answer.firstColumn()));
                 send(Messages.query(channel.alloc(), FINGERPRINT));
             }
             default -> {

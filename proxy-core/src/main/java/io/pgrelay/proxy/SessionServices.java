@@ -33,6 +33,9 @@ interface SessionServices {
     /** TLS towards clients and servers as configured now (a RELOAD may replace them). */
     TlsContexts tls();
 
+    /** Secrets of users missing from auth_file (auth_query). */
+    AuthQuery authQuery();
+
     Router router();
 
     /** The router when following Patroni, else null. */

@@ -285,6 +285,56 @@ class MessageFieldsTest {
     }
 
     @Test
+    void dataRowColumnsWithNulls() {
+        ByteBuf row =
+                message(
+                        'D',
+                        b -> {
+                            b.writeShort(3);
+                            b.writeInt(3).writeBytes("bob".getBytes());
+                            b.writeInt(-1);
+                            b.writeInt(0);
+                        });
+        ByteBuf run = concat(message('Z', b -> b.writeByte('I')), row);
+        try {
+            assertEquals(java.util.Arrays.asList("bob", null, ""), MessageFields.columns(run, 6));
+        } finally {
+            run.release();
+        }
+    }
+
+    @Test
+    void extendedQueryIsParseBindExecuteSyncWithTheParameterApart() {
+        ByteBuf run =
+                Messages.extendedQuery(
+                        Unpooled.buffer().alloc(),
+                        "SELECT usename, passwd FROM pg_shadow WHERE usename=$1",
+                        java.util.Arrays.asList("o'brien; --", null));
+        try {
+            List<Character> types = new ArrayList<>();
+            for (int i = 0; i < run.writerIndex(); i = Messages.end(run, i)) {
+                assertEquals(null, MessageChecks.malformation(run, i), "well formed");
+                types.add((char) run.getByte(i));
+            }
+            assertEquals(List.of('P', 'B', 'E', 'S'), types);
+            assertEquals("", MessageFields.parseStatementName(run, 0));
+            int bind = Messages.end(run, 0);
+            assertEquals("", MessageFields.bindStatementName(run, bind));
+            ByteBuf params = run.slice(MessageFields.bindParametersStart(run, bind), 64);
+            assertEquals(0, params.readShort(), "parameter formats: all text");
+            assertEquals(2, params.readShort());
+            int length = params.readInt();
+            assertEquals(
+                    "o'brien; --",
+                    params.readCharSequence(length, java.nio.charset.StandardCharsets.UTF_8));
+            assertEquals(-1, params.readInt(), "NULL");
+            assertEquals(0, params.readShort(), "result formats: all text");
+        } finally {
+            run.release();
+        }
+    }
+
+    @Test
     void typeAndEnd() {
         ByteBuf run = concat(message('Z', b -> b.writeByte('I')), message('X', b -> {}));
         try {
