@@ -198,6 +198,21 @@ class TlsTest {
     }
 
     @Test
+    void authQueryUserOverTlsWithChannelBinding() throws Exception {
+        // app is not in the auth file: its SCRAM secret comes from pg_shadow, and its proof is
+        // bound to pgrelay's certificate all the same.
+        try (RelayFixture relay =
+                        relay("require")
+                                .userlist("\"postgres\" \"postgres\"\n")
+                                .set("auth.auth_user", "postgres")
+                                .set("auth.auth_dbname", "postgres")
+                                .start();
+                Connection c = jdbc(relay, "127.0.0.1", "sslmode=require&channelBinding=require")) {
+            assertEquals(PgServer.APP_USER, one(c, "select current_user"));
+        }
+    }
+
+    @Test
     void verifyCaAsksForClientCertificates() throws Exception {
         try (RelayFixture relay = relay("verify-ca").start()) {
             TestPki.CertKey good = pki.clientCert(PgServer.APP_USER);
