@@ -209,6 +209,9 @@ class TlsTest {
                                 .start();
                 Connection c = jdbc(relay, "127.0.0.1", "sslmode=require&channelBinding=require")) {
             assertEquals(PgServer.APP_USER, one(c, "select current_user"));
+            // pgrelay's own SCRAM login as app (the ClientKey from that bound proof) ran over
+            // TLS too (server_tls_sslmode = prefer, PostgreSQL with ssl on).
+            assertEquals("t", one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()"));
         }
     }
 
