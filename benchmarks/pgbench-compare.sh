@@ -263,7 +263,8 @@ done
 for c in "${CONNECT_CLIENTS[@]}"; do
     POINTS+=("connect|$c")
 done
-POINT_PROTOCOLS=("${PROTOCOLS[@]}") # the warm-up's protocols
+POINT_PROTOCOLS=() # the protocols that have points, each warmed up
+((${#CLIENTS[@]})) && POINT_PROTOCOLS+=("${PROTOCOLS[@]}")
 ((${#CONNECT_CLIENTS[@]})) && POINT_PROTOCOLS+=(connect)
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS / --runs must be a positive integer, got '$RUNS'"
