@@ -16,12 +16,16 @@
 # and of PgBouncer holding N idle authenticated client connections, each proxy in turn while the
 # other one is idle. With --baseline-jar (or BASELINE_JAR) a second pgrelay, the target
 # `baseline`, runs from another jar next to the first one, so one interleaved run compares two
-# builds (before/after a change). Raw per-run pgbench outputs, configs and logs go to
-# benchmarks/results/<timestamp>/ (ignored by git); processes and temp dirs are cleaned up on exit.
+# builds (before/after a change). With --tls MODES the points run once per TLS mode (plain, TLS
+# between client and proxy, TLS on both sides), the proxies restarted with that mode's settings,
+# each mode with its own tables; --connect-clients adds connection-rate points (pgbench -C).
+# Raw per-run pgbench outputs, configs and logs go to benchmarks/results/<timestamp>/ (ignored by
+# git); processes and temp dirs are cleaned up on exit.
 #
 # Usage:
 #   benchmarks/pgbench-compare.sh [--targets LIST] [--clients LIST] [--protocols LIST] [--prepared]
 #                                 [--runs N] [--idle-clients N] [--build] [--baseline-jar PATH]
+#                                 [--tls MODES] [--connect-clients LIST]
 #
 #   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay,baseline,haproxy (default:
 #                     direct,pgbouncer,pgrelay,haproxy, plus baseline after pgrelay when a baseline
@@ -50,6 +54,28 @@
 #                     interleaving, the warm-up, every table, the idle test, and adds the ratio
 #                     column pgrelay/baseline. Never built by --build. E.g. the jar of the commit
 #                     before a refactoring: git worktree add /tmp/before <commit>, build it there.
+#   --tls MODES       comma-separated TLS modes, each a section of its own (default $TLS or off):
+#                       off     plain text everywhere (the default; alone, the run is exactly the
+#                               one without --tls; next to other modes, pgrelay and PgBouncer get
+#                               their TLS settings explicitly off, and the heading says "no TLS")
+#                       client  TLS between pgbench and the proxies (client_tls_sslmode=require,
+#                               PGSSLMODE=require), plain text from the proxies to PostgreSQL
+#                               (server_tls_sslmode=disable); direct stays plain (marked so)
+#                       both    also TLS from the proxies to PostgreSQL (server_tls_sslmode=require;
+#                               PostgreSQL ssl=on) and for direct (PGSSLMODE=require)
+#                     The script makes a throw-away CA and one server certificate for 127.0.0.1 /
+#                     localhost with openssl (key: unencrypted PKCS#8 PEM, as pgrelay requires);
+#                     PgBouncer, pgrelay and PostgreSQL all use those same files. Each mode
+#                     restarts PgBouncer, pgrelay (and baseline, HAProxy) with its settings and
+#                     warms them up again; the targets are interleaved within a mode, not across
+#                     modes. Not with --idle-clients (the idle client speaks plain text only).
+#                     E.g. --tls off,client,both compares the three in one run.
+#   --connect-clients LIST  client counts of connection-rate points (default $CONNECT_CLIENTS or
+#                     none): pgbench -n -S -M simple -C, a new connection (TCP, TLS handshake in
+#                     the TLS modes, SCRAM login) per transaction; its tps is new connections per
+#                     second and its cpu column CPU per 1,000 connections. They are rows of
+#                     protocol "connect" after the --protocols points, warmed up with -C as well.
+#                     Only connection-rate points: --clients none --connect-clients 1,16.
 #   -h, --help        this text
 #
 # Environment:
@@ -76,7 +102,11 @@
 #   BASELINE_JAR=                          same as --baseline-jar (empty: no baseline)
 #   BASELINE_OPTS=                         extra JVM options for the baseline only, e.g. the same
 #                                          jar with -Dpgrelay.pool.track_session_state=false
-#   PGSSLMODE=disable  (libpq clients; same for every target)
+#   PGSSLMODE=disable  (libpq clients; same for every target; in the TLS modes the script sets it per
+#                      target: require, or disable for direct in mode client)
+#   TLS=off            same as --tls;  TLS_KEY=ec  key of the throw-away certificates: ec (P-256) or
+#                      rsa (2048 bits)
+#   CONNECT_CLIENTS=   same as --connect-clients
 #
 # Measurements:
 #   tps       pgbench's "tps ... (without initial connection time)" of each run; median over runs.
@@ -94,8 +124,11 @@
 #             the N connections and after they closed, taken after the RSS readings.
 #
 # Time: about points x RUNS x targets x (DURATION + clients/50 + ~1) s; the defaults (15 points,
-# 3 runs, 4 targets, 10 s) take about 45 minutes. A quick check:
+# 3 runs, 4 targets, 10 s) take about 45 minutes. Each TLS mode takes that time again. A quick check:
 #   DURATION=2 WARMUP=1 RUNS=2 benchmarks/pgbench-compare.sh --clients 1,16 --protocols simple,prepared
+# TLS overhead and connection rate, plain vs TLS, in one run (about 25 minutes):
+#   DURATION=5 WARMUP=10 benchmarks/pgbench-compare.sh --targets direct,pgbouncer,pgrelay \
+#       --protocols simple --clients 1,16,64,256 --connect-clients 1,16 --tls off,client,both
 # Before/after a change, in one run (the baseline jar built from the older commit):
 #   benchmarks/pgbench-compare.sh --targets pgbouncer,pgrelay,baseline --baseline-jar /tmp/b.jar
 #
@@ -127,6 +160,9 @@ PGRELAY_JAR=${PGRELAY_JAR:-$REPO_ROOT/proxy-core/target/pgrelay.jar}
 BASELINE_JAR=${BASELINE_JAR:-}
 BASELINE_OPTS=${BASELINE_OPTS:-}
 IDLE_CLIENT_SRC=$SCRIPT_DIR/src/main/java/io/pgrelay/bench/IdleClients.java
+TLS=${TLS:-off}
+TLS_KEY=${TLS_KEY:-ec}
+CONNECT_LIST=${CONNECT_CLIENTS:-}
 BENCH_USER=bench
 BENCH_PASSWORD=benchpw
 BENCH_DB=bench
@@ -137,6 +173,8 @@ TARGETS=(direct pgbouncer pgrelay haproxy)
 TARGETS_GIVEN=0
 PROTOCOLS=(simple extended prepared)
 CLIENTS=(1 16 64 256 1000)
+TLS_MODES=()
+CONNECT_CLIENTS=()
 WITH_PREPARED=0
 BUILD=0
 
@@ -170,6 +208,10 @@ while (($# > 0)); do
         --build) BUILD=1; shift ;;
         --baseline-jar) [[ $# -ge 2 ]] || die "--baseline-jar needs a value"; BASELINE_JAR=$2; shift 2 ;;
         --baseline-jar=*) BASELINE_JAR=${1#*=}; shift ;;
+        --tls) [[ $# -ge 2 ]] || die "--tls needs a value"; TLS=$2; shift 2 ;;
+        --tls=*) TLS=${1#*=}; shift ;;
+        --connect-clients) [[ $# -ge 2 ]] || die "--connect-clients needs a value"; CONNECT_LIST=$2; shift 2 ;;
+        --connect-clients=*) CONNECT_LIST=${1#*=}; shift ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -186,6 +228,9 @@ fi
 if [[ ${CLIENTS[*]} == none ]]; then
     CLIENTS=()
 fi
+split_list TLS_MODES "$TLS"
+split_list CONNECT_CLIENTS "$CONNECT_LIST"
+[[ ${CONNECT_CLIENTS[*]} == none ]] && CONNECT_CLIENTS=()
 for t in "${TARGETS[@]}"; do
     case $t in
         direct | pgbouncer | pgrelay | baseline | haproxy) ;;
@@ -195,9 +240,32 @@ done
 for p in "${PROTOCOLS[@]}"; do
     case $p in simple | extended | prepared) ;; *) die "unknown protocol '$p' (simple, extended, prepared)" ;; esac
 done
-for c in "${CLIENTS[@]}"; do
+for c in "${CLIENTS[@]}" "${CONNECT_CLIENTS[@]}"; do
     [[ $c =~ ^[1-9][0-9]*$ ]] || die "bad client count '$c'"
 done
+TLS_USED=0 # 1 when a mode other than off runs: then every mode sets its TLS settings explicitly
+for m in "${TLS_MODES[@]}"; do
+    case $m in
+        off) ;;
+        client | both) TLS_USED=1 ;;
+        *) die "unknown TLS mode '$m' (off, client, both)" ;;
+    esac
+done
+((${#TLS_MODES[@]} > 0)) || die "--tls needs at least one mode (off, client, both)"
+[[ $TLS_KEY == ec || $TLS_KEY == rsa ]] || die "TLS_KEY must be ec or rsa, got '$TLS_KEY'"
+# The points: "protocol|clients", the pgbench -S points, then the connection-rate points.
+POINTS=()
+for p in "${PROTOCOLS[@]}"; do
+    for c in "${CLIENTS[@]}"; do
+        POINTS+=("$p|$c")
+    done
+done
+for c in "${CONNECT_CLIENTS[@]}"; do
+    POINTS+=("connect|$c")
+done
+POINT_PROTOCOLS=() # the protocols that have points, each warmed up
+((${#CLIENTS[@]})) && POINT_PROTOCOLS+=("${PROTOCOLS[@]}")
+((${#CONNECT_CLIENTS[@]})) && POINT_PROTOCOLS+=(connect)
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS / --runs must be a positive integer, got '$RUNS'"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be an integer (seconds), got '$WARMUP'"
@@ -206,7 +274,13 @@ done
 [[ $POOL_SIZE =~ ^[1-9][0-9]*$ ]] || die "POOL_SIZE must be a positive integer, got '$POOL_SIZE'"
 [[ $IDLE_CLIENTS =~ ^[0-9]+$ ]] || die "IDLE_CLIENTS / --idle-clients must be an integer, got '$IDLE_CLIENTS'"
 [[ $IDLE_THREADS =~ ^[1-9][0-9]*$ ]] || die "IDLE_THREADS must be a positive integer, got '$IDLE_THREADS'"
-((${#CLIENTS[@]} > 0 || IDLE_CLIENTS > 0)) || die "nothing to do: --clients none and no --idle-clients"
+((${#POINTS[@]} > 0 || IDLE_CLIENTS > 0)) || die "nothing to do: --clients none and no --idle-clients"
+if ((IDLE_CLIENTS > 0 && TLS_USED)); then
+    die "--idle-clients runs in plain text only: run it without --tls (or with --tls off)"
+fi
+if ((TLS_USED)) && ! command -v openssl >/dev/null 2>&1; then
+    die "--tls $TLS needs openssl (for the throw-away certificates)"
+fi
 for tool in initdb pg_ctl psql pgbench pg_isready; do
     [[ -x $PG_BINDIR/$tool ]] || die "$PG_BINDIR/$tool not found (set PG_BINDIR)"
 done
@@ -257,7 +331,7 @@ else
     ulimit -n "$HARD_FDS"
 fi
 NEED_FDS=100
-for c in "${CLIENTS[@]}"; do
+for c in "${CLIENTS[@]}" "${CONNECT_CLIENTS[@]}"; do
     ((2 * c + 100 > NEED_FDS)) && NEED_FDS=$((2 * c + 100))
 done
 ((IDLE_CLIENTS + POOL_SIZE + 100 > NEED_FDS)) && NEED_FDS=$((IDLE_CLIENTS + POOL_SIZE + 100))
@@ -297,6 +371,7 @@ PG_STARTED=0
 PGBOUNCER_PIDFILE=$WORK/pgbouncer.pid
 HAPROXY_PIDFILE=$WORK/haproxy.pid
 declare -A RELAY_PID=() # pgrelay / baseline -> pid of its JVM
+declare -A TLS_ENGINE=() # pgrelay / baseline -> the "TLS engine: ..." line of its log (TLS modes)
 IDLE_PID=
 IDLE_FD=
 
@@ -376,6 +451,9 @@ cleanup() {
     [[ -f $WORK/baseline.log ]] && cp "$WORK/baseline.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/haproxy.out ]] && cp "$WORK/haproxy.out" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/postgres.log ]] && cp "$WORK/postgres.log" "$RESULTS/" 2>/dev/null
+    for f in "$WORK"/tls-*.log; do # pgrelay / baseline logs of the TLS modes
+        [[ -f $f ]] && cp "$f" "$RESULTS/" 2>/dev/null
+    done
     rm -rf "$WORK"
     exit "$rc"
 }
@@ -423,10 +501,71 @@ wait_for_port() { # wait_for_port <port> <timeout-s> [pid-that-must-stay-alive]
     return 1
 }
 
-check_sql() { # check_sql <port> : a real login + query through a target
-    PGPASSWORD=$BENCH_PASSWORD timeout 30 "$PG_BINDIR/psql" -X -q -At -h "$HOST" -p "$1" \
+check_sql() { # check_sql <port> [target]: a real login + query through a target
+    PGPASSWORD=$BENCH_PASSWORD PGSSLMODE=$(client_sslmode "${2:-direct}") \
+        timeout 30 "$PG_BINDIR/psql" -X -q -At -h "$HOST" -p "$1" \
         -U "$BENCH_USER" -d "$BENCH_DB" -c 'select 1' 2>&1
 }
+
+# ---------------------------------------------------------------------------------------------
+# TLS: one throw-away CA and server certificate, used by PostgreSQL, PgBouncer and pgrelay alike
+# ---------------------------------------------------------------------------------------------
+TLS_MODE=off # the mode being measured: off, client or both
+P=           # its prefix of result file names: empty for off, else tls-<mode>-
+TLS_DIR=$WORK/tls
+TLS_KEY_FILE=$TLS_DIR/server.key
+TLS_CERT_FILE=$TLS_DIR/server.crt
+
+client_sslmode() { # client_sslmode <target>: libpq's sslmode towards a target in the current mode
+    case $TLS_MODE in
+        off) printf '%s' "$PGSSLMODE" ;;
+        client) if [[ $1 == direct ]]; then printf 'disable'; else printf 'require'; fi ;;
+        both) printf 'require' ;;
+    esac
+}
+
+server_sslmode() { # the proxies' server_tls_sslmode in the current mode
+    if [[ $TLS_MODE == both ]]; then printf 'require'; else printf 'disable'; fi
+}
+
+tls_note() { # for the start-up log lines: ", TLS ..." in the TLS modes
+    [[ $TLS_MODE == off ]] || printf ', TLS %s (client_tls_sslmode=require, server_tls_sslmode=%s)' \
+        "$TLS_MODE" "$(server_sslmode)"
+}
+
+make_tls_files() { # a CA and a server certificate for $HOST and localhost, signed by it
+    local -a alg=(-algorithm EC -pkeyopt ec_paramgen_curve:P-256)
+    [[ $TLS_KEY == rsa ]] && alg=(-algorithm RSA -pkeyopt rsa_keygen_bits:2048)
+    mkdir -p "$TLS_DIR"
+    # genpkey writes unencrypted PKCS#8 PEM ("BEGIN PRIVATE KEY"), the only key format pgrelay reads.
+    if ! (
+        set -e
+        cd "$TLS_DIR"
+        openssl genpkey "${alg[@]}" -out ca.key
+        openssl req -x509 -new -key ca.key -sha256 -days 7 -subj '/CN=pgrelay benchmark CA' -out ca.crt
+        openssl genpkey "${alg[@]}" -out server.key
+        openssl req -new -key server.key -subj "/CN=$HOST" -out server.csr
+        printf '%s\n' "subjectAltName = IP:$HOST, DNS:localhost" 'basicConstraints = CA:FALSE' \
+            'keyUsage = critical, digitalSignature, keyEncipherment' 'extendedKeyUsage = serverAuth' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -sha256 \
+            -extfile server.ext -out server.crt
+    ) >"$WORK/openssl.log" 2>&1; then
+        cat "$WORK/openssl.log" >&2
+        die "openssl could not make the test certificates"
+    fi
+    grep -q 'BEGIN PRIVATE KEY' "$TLS_KEY_FILE" || die "$TLS_KEY_FILE is not PKCS#8 PEM"
+    # PostgreSQL wants its key private to its OS user; PgBouncer runs as that user too.
+    chmod 600 "$TLS_DIR"/*.key
+    if ((${#AS_PG[@]})); then
+        chown -R "$PG_OS_USER": "$TLS_DIR"
+    fi
+    cp "$TLS_DIR/ca.crt" "$TLS_CERT_FILE" "$RESULTS/"
+    log "TLS: throw-away CA and server certificate ($TLS_KEY, $(openssl x509 -in "$TLS_CERT_FILE" -noout -ext subjectAltName | tail -n1 | sed 's/^ *//')) in $TLS_DIR"
+}
+
+if ((TLS_USED)); then
+    make_tls_files
+fi
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL
@@ -453,6 +592,14 @@ max_wal_senders = 10
 password_encryption = 'scram-sha-256'
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+# TLS to PostgreSQL is only in mode both; otherwise it stays as it was, without ssl.
+if [[ " ${TLS_MODES[*]} " == *" both "* ]]; then
+    cat >>"$WORK/bench.conf" <<EOF
+ssl = on
+ssl_cert_file = '$TLS_CERT_FILE'
+ssl_key_file = '$TLS_KEY_FILE'
+EOF
+fi
 cat "$WORK/bench.conf" >>"$PGDATA_DIR/postgresql.conf"
 cat >"$PGDATA_DIR/pg_hba.conf" <<EOF
 local   all   all                  trust
@@ -515,17 +662,24 @@ reserve_pool_size = 0
 max_client_conn = $MAX_CLIENT_CONN
 max_db_connections = 0
 ignore_startup_parameters = extra_float_digits
-server_tls_sslmode = disable
+server_tls_sslmode = $(server_sslmode)
 log_connections = 0
 log_disconnections = 0
 logfile = $WORK/pgbouncer.log
 pidfile = $PGBOUNCER_PIDFILE
 EOF
+    if [[ $TLS_MODE != off ]]; then
+        cat >>"$WORK/pgbouncer.ini" <<EOF
+client_tls_sslmode = require
+client_tls_key_file = $TLS_KEY_FILE
+client_tls_cert_file = $TLS_CERT_FILE
+EOF
+    fi
     if ((${#AS_PG[@]})); then
         chown "$PG_OS_USER": "$WORK/pgbouncer.ini"
     fi
-    cp "$WORK/pgbouncer.ini" "$RESULTS/pgbouncer.ini"
-    log "PgBouncer: $("$PGBOUNCER" --version | head -n1), port $port, pool_size $POOL_SIZE, transaction mode"
+    cp "$WORK/pgbouncer.ini" "$RESULTS/${P}pgbouncer.ini"
+    log "PgBouncer: $("$PGBOUNCER" --version | head -n1), port $port, pool_size $POOL_SIZE, transaction mode$(tls_note)"
     if ! out=$("${AS_PG[@]}" "$PGBOUNCER" -d -q "$WORK/pgbouncer.ini" 2>&1); then
         SKIP_REASON[pgbouncer]="pgbouncer failed to start: $out $(tail -n 5 "$WORK/pgbouncer.log" 2>/dev/null)"
         return 1
@@ -535,7 +689,7 @@ EOF
         stop_pgbouncer
         return 1
     fi
-    if ! out=$(check_sql "$port"); then
+    if ! out=$(check_sql "$port" pgbouncer); then
         SKIP_REASON[pgbouncer]="login through pgbouncer failed: $out"
         stop_pgbouncer
         return 1
@@ -589,15 +743,25 @@ start_pgrelay() {
     opts+=" -Dpgrelay.listen.host=$HOST -Dpgrelay.backends.primary=$HOST:$PG_PORT"
     opts+=" -Dpgrelay.auth.auth_file=$WORK/userlist.txt -Dpgrelay.pool.default_pool_size=$POOL_SIZE"
     opts+=" -Dpgrelay.pool.max_client_conn=$MAX_CLIENT_CONN -Dpgrelay.admin.http_port=0"
+    if ((TLS_USED)); then # every mode explicit, even off (server_tls_sslmode defaults to prefer)
+        if [[ $TLS_MODE == off ]]; then
+            opts+=" -Dpgrelay.tls.client_tls_sslmode=disable"
+        else
+            opts+=" -Dpgrelay.tls.client_tls_sslmode=require -Dpgrelay.tls.client_tls_key_file=$TLS_KEY_FILE"
+            opts+=" -Dpgrelay.tls.client_tls_cert_file=$TLS_CERT_FILE"
+        fi
+        opts+=" -Dpgrelay.tls.server_tls_sslmode=$(server_sslmode)"
+    fi
     if [[ $target == baseline ]]; then
         opts+=" $BASELINE_OPTS"
     fi
     local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$jar" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
         "JAVA_OPTS=$opts" "$REPO_ROOT/bin/pgrelay")
-    printf '%q ' "${cmd[@]}" >"$RESULTS/$target-command.txt"
-    echo >>"$RESULTS/$target-command.txt"
-    log "$target: $jar, write port $write_port, read port $read_port, pool_size $POOL_SIZE"
-    "${cmd[@]}" >"$WORK/$target.log" 2>&1 </dev/null &
+    local logfile=$WORK/$P$target.log
+    printf '%q ' "${cmd[@]}" >"$RESULTS/$P$target-command.txt"
+    echo >>"$RESULTS/$P$target-command.txt"
+    log "$target: $jar, write port $write_port, read port $read_port, pool_size $POOL_SIZE$(tls_note)"
+    "${cmd[@]}" >"$logfile" 2>&1 </dev/null &
     pid=$!
     RELAY_PID[$target]=$pid
     if ! wait_for_port "$write_port" "$START_TIMEOUT" "$pid"; then
@@ -608,16 +772,20 @@ start_pgrelay() {
             why="exited with code $code before listening on $write_port"
             RELAY_PID[$target]=
         fi
-        SKIP_REASON[$target]="$target $why; log tail: $(tail -n 5 "$WORK/$target.log" 2>/dev/null | tr '\n' ' ')"
+        SKIP_REASON[$target]="$target $why; log tail: $(tail -n 5 "$logfile" 2>/dev/null | tr '\n' ' ')"
         stop_pgrelay "$target"
         return 1
     fi
-    if ! out=$(check_sql "$write_port"); then
+    if ! out=$(check_sql "$write_port" "$target"); then
         SKIP_REASON[$target]="login through $target failed: $(tr '\n' ' ' <<<"$out")"
         stop_pgrelay "$target"
         return 1
     fi
     PORT[$target]=$write_port
+    if [[ $TLS_MODE != off ]]; then
+        TLS_ENGINE[$target]=$(grep -m1 -o 'TLS engine: .*' "$logfile" || true)
+        log "$target ${TLS_ENGINE[$target]:-(no \"TLS engine\" line in its log)}"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -683,7 +851,7 @@ EOF
         stop_haproxy
         return 1
     fi
-    if ! out=$(check_sql "$port"); then
+    if ! out=$(check_sql "$port" haproxy); then
         SKIP_REASON[haproxy]="login through haproxy -> pgbouncer failed: $(tr '\n' ' ' <<<"$out")"
         stop_haproxy
         return 1
@@ -700,25 +868,39 @@ pidfile_pid() { # the pid in a pidfile, or nothing
 }
 
 HAPROXY_VERSION=
-# PgBouncer also runs when only haproxy (which forwards to it) is a target.
-if has_target pgbouncer || has_target haproxy; then
-    start_pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
-fi
-if has_target pgrelay; then
-    start_pgrelay pgrelay "$PGRELAY_JAR" || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
-fi
-if has_target baseline; then
-    start_pgrelay baseline "$BASELINE_JAR" || log "SKIP baseline: ${SKIP_REASON[baseline]}"
-fi
-if has_target haproxy && ((${#CLIENTS[@]} > 0)); then
-    start_haproxy || log "SKIP haproxy: ${SKIP_REASON[haproxy]}"
-fi
 ACTIVE=()
-for t in "${TARGETS[@]}"; do
-    if [[ $t == direct || -n ${PORT[$t]:-} ]]; then
-        ACTIVE+=("$t")
+start_targets() { # starts the proxies for the current TLS mode; sets ACTIVE
+    SKIP_REASON=()
+    # PgBouncer also runs when only haproxy (which forwards to it) is a target.
+    if has_target pgbouncer || has_target haproxy; then
+        start_pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
     fi
-done
+    if has_target pgrelay; then
+        start_pgrelay pgrelay "$PGRELAY_JAR" || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
+    fi
+    if has_target baseline; then
+        start_pgrelay baseline "$BASELINE_JAR" || log "SKIP baseline: ${SKIP_REASON[baseline]}"
+    fi
+    if has_target haproxy && ((${#POINTS[@]} > 0)); then
+        start_haproxy || log "SKIP haproxy: ${SKIP_REASON[haproxy]}"
+    fi
+    ACTIVE=()
+    local t
+    for t in "${TARGETS[@]}"; do
+        if [[ $t == direct || -n ${PORT[$t]:-} ]]; then
+            ACTIVE+=("$t")
+        fi
+    done
+}
+
+stop_targets() { # stops the proxies (before the next TLS mode starts them with its settings)
+    stop_haproxy
+    stop_pgrelay pgrelay
+    stop_pgrelay baseline
+    stop_pgbouncer
+    PORT=([direct]=$PG_PORT)
+    TLS_ENGINE=()
+}
 
 # ---------------------------------------------------------------------------------------------
 # Runs
@@ -729,8 +911,7 @@ declare -A POINT_SKIPPED=() # "target|protocol|clients" -> 1 (direct above max_c
 CLK_TCK=$(getconf CLK_TCK)
 TXLOG_DIR=$WORK/txlog
 mkdir -p "$TXLOG_DIR"
-RUNS_CSV=$RESULTS/runs.csv
-printf '%s\n' 'protocol,clients,run,position,target,status,tps,mean_ms,p50_ms,p99_ms,max_ms,logged_tx,processed_tx,failed_tx,aborted_clients,cpu_ms_per_1k_tx,cpu_with_pgbouncer_ms_per_1k_tx' >"$RUNS_CSV"
+RUNS_CSV=
 
 proxy_pid() { # the process whose CPU a target costs (empty for direct PostgreSQL)
     case $1 in
@@ -777,6 +958,10 @@ txlog_stats() {
             END { printf "%d %.3f %.3f %.3f %.3f\n", n, s / n / 1000, p50 / 1000, p99 / 1000, m / 1000 }'
 }
 
+pgbench_mode_args() { # pgbench_mode_args <protocol>: -M <protocol>; connect: -M simple -C
+    if [[ $1 == connect ]]; then printf -- '-M simple -C'; else printf -- '-M %s' "$1"; fi
+}
+
 run_one() { # run_one <target> <protocol> <clients> <run> <position in this run's order>
     local target=$1 proto=$2 clients=$3 run=$4 pos=$5 key="$1|$2|$3|$4"
     local jobs=1 file name prefix rc=0 slack run_secs
@@ -784,12 +969,12 @@ run_one() { # run_one <target> <protocol> <clients> <run> <position in this run'
     if ((jobs > clients)); then jobs=$clients; fi
     slack=${CONNECT_SLACK:-$((clients / 50))}
     run_secs=$((DURATION + slack))
-    name=${target}-${proto}-c${clients}-r${run}
+    name=${P}${target}-${proto}-c${clients}-r${run}
     file=$RESULTS/$name.txt
     prefix=$TXLOG_DIR/$name
-    local -a cmd=("$PG_BINDIR/pgbench" -n -S -M "$proto" -c "$clients" -j "$jobs" -T "$run_secs"
+    local -a cmd=("$PG_BINDIR/pgbench" -n -S $(pgbench_mode_args "$proto") -c "$clients" -j "$jobs" -T "$run_secs"
         --log "--log-prefix=$prefix" -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB")
-    log "run $run/$RUNS #$pos: $target protocol=$proto clients=$clients jobs=$jobs -T ${run_secs}s (${DURATION}s + ${slack}s connect allowance)"
+    log "run $run/$RUNS #$pos: $target protocol=$proto clients=$clients jobs=$jobs -T ${run_secs}s (${DURATION}s + ${slack}s connect allowance)$([[ $TLS_MODE == off ]] || printf ', TLS %s, PGSSLMODE=%s' "$TLS_MODE" "$(client_sslmode "$target")")"
     {
         printf '# target=%s protocol=%s clients=%s jobs=%s run=%s position=%s\n# ' \
             "$target" "$proto" "$clients" "$jobs" "$run" "$pos"
@@ -801,7 +986,8 @@ run_one() { # run_one <target> <protocol> <clients> <run> <position in this run'
     [[ $target == haproxy ]] && pid2=$(proxy_pid pgbouncer)
     ticks_before=$(cpu_ticks "$pid")
     [[ -n $pid2 ]] && ticks2_before=$(cpu_ticks "$pid2")
-    PGPASSWORD=$BENCH_PASSWORD timeout --kill-after=10 "$((run_secs + 180))" "${cmd[@]}" >>"$file" 2>&1 || rc=$?
+    PGPASSWORD=$BENCH_PASSWORD PGSSLMODE=$(client_sslmode "$target") \
+        timeout --kill-after=10 "$((run_secs + 180))" "${cmd[@]}" >>"$file" 2>&1 || rc=$?
     local ticks_used ticks2_used=0
     ticks_used=$(($(cpu_ticks "$pid") - ticks_before))
     [[ -n $pid2 ]] && ticks2_used=$(($(cpu_ticks "$pid2") - ticks2_before))
@@ -852,44 +1038,51 @@ run_one() { # run_one <target> <protocol> <clients> <run> <position in this run'
         "$aborted" "${R_CPU[$key]:-}" "${R_CPU2[$key]:-}" >>"$RUNS_CSV"
 }
 
-if ((${#CLIENTS[@]} > 0)); then
+run_points() { # every point of the current TLS mode, RUNS times, the targets interleaved
+    local target proto clients point est run i
+    local -a order
+    RUNS_CSV=$RESULTS/${P}runs.csv
+    printf '%s\n' 'protocol,clients,run,position,target,status,tps,mean_ms,p50_ms,p99_ms,max_ms,logged_tx,processed_tx,failed_tx,aborted_clients,cpu_ms_per_1k_tx,cpu_with_pgbouncer_ms_per_1k_tx' >"$RUNS_CSV"
+    ((${#POINTS[@]} > 0)) || return 0
     # JIT warm-up: pgrelay runs on a JVM that compiles its hot path during the first seconds; give
     # every target the same unrecorded run first so the table compares steady states.
     if ((WARMUP > 0)); then
         for target in "${ACTIVE[@]}"; do
             log "warm-up: $target, ${WARMUP}s per protocol (not recorded)"
-            for proto in "${PROTOCOLS[@]}"; do
-                PGPASSWORD=$BENCH_PASSWORD "$PG_BINDIR/pgbench" -n -S -M "$proto" -c 16 -j 1 -T "$WARMUP" \
+            for proto in "${POINT_PROTOCOLS[@]}"; do
+                # shellcheck disable=SC2046 # pgbench_mode_args: words on purpose
+                PGPASSWORD=$BENCH_PASSWORD PGSSLMODE=$(client_sslmode "$target") "$PG_BINDIR/pgbench" -n -S \
+                    $(pgbench_mode_args "$proto") -c 16 -j 1 -T "$WARMUP" \
                     -h "$HOST" -p "${PORT[$target]}" -U "$BENCH_USER" "$BENCH_DB" >/dev/null 2>&1 || true
             done
         done
     fi
 
     est=0
-    for clients in "${CLIENTS[@]}"; do
+    for point in "${POINTS[@]}"; do
+        clients=${point#*|}
         est=$((est + (DURATION + ${CONNECT_SLACK:-$((clients / 50))} + 1) * ${#ACTIVE[@]}))
     done
-    log "pgbench: ${#PROTOCOLS[@]} protocols x ${#CLIENTS[@]} client counts x $RUNS runs x ${#ACTIVE[@]} targets, about $((est * RUNS * ${#PROTOCOLS[@]} / 60 + 1)) min"
+    log "pgbench$([[ $TLS_MODE == off ]] || printf ' (TLS %s)' "$TLS_MODE"): ${#POINTS[@]} points (protocol, clients) x $RUNS runs x ${#ACTIVE[@]} targets, about $((est * RUNS / 60 + 1)) min"
 
-    for proto in "${PROTOCOLS[@]}"; do
-        for clients in "${CLIENTS[@]}"; do
-            order=()
-            for target in "${ACTIVE[@]}"; do
-                if [[ $target == direct ]] && ((clients > PG_MAX_CONNECTIONS - 10)); then
-                    POINT_SKIPPED["$target|$proto|$clients"]=1
-                    continue
-                fi
-                order+=("$target")
-            done
-            # Interleave: run r runs every target once, in the order rotated by r-1.
-            for ((run = 1; run <= RUNS; run++)); do
-                for ((i = 0; i < ${#order[@]}; i++)); do
-                    run_one "${order[(i + run - 1) % ${#order[@]}]}" "$proto" "$clients" "$run" "$((i + 1))"
-                done
+    for point in "${POINTS[@]}"; do
+        proto=${point%|*} clients=${point#*|}
+        order=()
+        for target in "${ACTIVE[@]}"; do
+            if [[ $target == direct ]] && ((clients > PG_MAX_CONNECTIONS - 10)); then
+                POINT_SKIPPED["$target|$proto|$clients"]=1
+                continue
+            fi
+            order+=("$target")
+        done
+        # Interleave: run r runs every target once, in the order rotated by r-1.
+        for ((run = 1; run <= RUNS; run++)); do
+            for ((i = 0; i < ${#order[@]}; i++)); do
+                run_one "${order[(i + run - 1) % ${#order[@]}]}" "$proto" "$clients" "$run" "$((i + 1))"
             done
         done
     done
-fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # Idle connections: RSS per idle authenticated client, one proxy at a time
@@ -995,7 +1188,10 @@ idle_measure() { # idle_measure <target> <pid> <port>
         "$(awk -v a="$before" -v b="$with" -v n="$ok" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "-" }') kB per connection"
 }
 
-if ((IDLE_CLIENTS > 0)); then
+run_idle_test() { # with --idle-clients: each proxy in turn, the last TLS mode's (only off allows it)
+    ((IDLE_CLIENTS > 0)) || return 0
+    local t
+    local -a idle_targets
     if [[ ! -f $IDLE_CLIENT_SRC ]]; then
         NOTES+=("idle test not run: $IDLE_CLIENT_SRC missing")
     elif ! command -v "$JAVA" >/dev/null 2>&1; then
@@ -1011,7 +1207,7 @@ if ((IDLE_CLIENTS > 0)); then
             idle_measure "$t" "$(proxy_pid "$t")" "${PORT[$t]}" || true
         done
     fi
-fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # Report
@@ -1091,24 +1287,8 @@ ratio() { # ratio <a> <b>: a/b to 2 decimals, "-" unless both are there
     awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
-# Median tps of every point with at least one ok run, for the ratios.
-declare -A MED=()
-for proto in "${PROTOCOLS[@]}"; do
-    for clients in "${CLIENTS[@]}"; do
-        for t in "${ACTIVE[@]}"; do
-            agg "$t|$proto|$clients"
-            ((A_OK > 0)) && MED[$t|$proto|$clients]=$A_TPS
-        done
-    done
-done
-
-# pgrelay/baseline (the two builds) only when both ran; the others when both were asked for.
-with_baseline=0
-if [[ " ${ACTIVE[*]} " == *" pgrelay "* && " ${ACTIVE[*]} " == *" baseline "* ]]; then
-    with_baseline=1
-fi
-RATIOS=()
-((with_baseline)) && RATIOS+=(pgrelay/baseline)
+declare -A MED=() # median tps of every point with at least one ok run, for the ratios
+RATIOS=()  # pgrelay/baseline (the two builds) when both ran, then the pairs of targets asked for
 for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
     if has_target "${pair%/*}" && has_target "${pair#*/}"; then
         RATIOS+=("$pair")
@@ -1130,14 +1310,81 @@ first_error() { # first error line of a point's runs, for the footnotes
     return 0
 }
 
-{
-    if ((${#CLIENTS[@]} == 0)); then
-        printf '## pgrelay vs PgBouncer: idle client connections, %s (%s cores)\n' \
-            "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
+tls_heading() { # the TLS mode in the section's heading (nothing without --tls)
+    case $TLS_MODE in
+        off) ((TLS_USED)) && printf ', no TLS (plain text everywhere)' ;;
+        client) printf ', TLS client side (pgbench → proxy over TLS, proxy → PostgreSQL plain; direct plain)' ;;
+        both) printf ', TLS both sides (pgbench → proxy → PostgreSQL over TLS; direct over TLS)' ;;
+    esac
+    return 0
+}
+
+target_label() { # a target's name in the tables; direct says when it runs without TLS in a TLS mode
+    if [[ $1 == direct && $TLS_MODE == client ]]; then printf 'direct (no TLS)'; else printf '%s' "$1"; fi
+}
+
+tls_session() { # tls_session <port>: protocol, cipher and key exchange one openssl s_client handshake gets
+    timeout 10 openssl s_client -starttls postgres -connect "$HOST:$1" </dev/null 2>/dev/null | awk '
+        /^New, / { p = $2; sub(/,$/, "", p); c = $NF }
+        /^Server Temp Key:/ { k = $0; sub(/^Server Temp Key: /, "", k); sub(/, [0-9]+ bits$/, "", k) }
+        END { if (c != "") printf "%s %s%s", p, c, (k != "" ? " " k : "") }' || true
+}
+
+channel_binding() { # channel_binding <target>: "yes" when a login with channel_binding=require works
+    if PGPASSWORD=$BENCH_PASSWORD PGSSLMODE=require PGCHANNELBINDING=require timeout 30 "$PG_BINDIR/psql" \
+        -X -q -At -h "$HOST" -p "${PORT[$1]}" -U "$BENCH_USER" -d "$BENCH_DB" -c 'select 1' >/dev/null 2>&1; then
+        printf 'yes'
+    else
+        printf 'no'
     fi
-    if ((${#CLIENTS[@]} > 0)); then
-        printf '## pgbench -n -S, %s s x %s run(s) per point, scale %s, pool size %s, %s (%s cores)\n\n' \
-            "$DURATION" "$RUNS" "$SCALE" "$POOL_SIZE" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
+}
+
+tls_footnotes() { # what the TLS modes configure, and what each target negotiated
+    local t list='' cb=''
+    printf -- '- TLS %s: one throw-away CA and server certificate (%s, SAN IP:%s and DNS:localhost; ca.crt and server.crt in the results) for every TLS endpoint. PgBouncer: client_tls_sslmode = require, client_tls_key_file, client_tls_cert_file, server_tls_sslmode = %s; pgrelay: the same as -Dpgrelay.tls.* settings; ' \
+        "$TLS_MODE" "$([[ $TLS_KEY == rsa ]] && printf 'RSA 2048' || printf 'EC P-256')" "$HOST" "$(server_sslmode)"
+    if [[ $TLS_MODE == both ]]; then
+        printf 'PostgreSQL: ssl = on with the same files; pgbench: PGSSLMODE=require for every target.\n'
+    else
+        printf 'pgbench: PGSSLMODE=require towards the proxies, disable towards direct (plain text, no TLS in this mode).\n'
+    fi
+    for t in "${ACTIVE[@]}"; do
+        [[ $(client_sslmode "$t") == require ]] || continue
+        list+="${list:+; }$t $(tls_session "${PORT[$t]}")"
+        cb+="${cb:+, }$t $(channel_binding "$t")"
+    done
+    printf -- '- negotiated (one openssl s_client -starttls postgres handshake each; protocol, cipher, key exchange): %s.\n' "$list"
+    printf -- '- SCRAM-SHA-256-PLUS (channel binding, which libpq'"'"'s default channel_binding=prefer uses when the server offers it): %s.\n' "$cb"
+    for t in pgrelay baseline; do
+        [[ -n ${TLS_ENGINE[$t]:-} ]] && printf -- '- %s log: %s\n' "$t" "${TLS_ENGINE[$t]}"
+    done
+    return 0
+}
+
+report_points() { # the tables of the current TLS mode's points and its footnotes, in markdown
+    local proto clients point t pair key row header sep range failed runs_cell rb rd rl err with_baseline with_cpu2
+    MED=()
+    for point in "${POINTS[@]}"; do
+        for t in "${ACTIVE[@]}"; do
+            agg "$t|$point"
+            ((A_OK > 0)) && MED[$t|$point]=$A_TPS
+        done
+    done
+    with_baseline=0
+    if [[ " ${ACTIVE[*]} " == *" pgrelay "* && " ${ACTIVE[*]} " == *" baseline "* ]]; then
+        with_baseline=1
+    fi
+    RATIOS=()
+    ((with_baseline)) && RATIOS+=(pgrelay/baseline)
+    for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
+        if has_target "${pair%/*}" && has_target "${pair#*/}"; then
+            RATIOS+=("$pair")
+        fi
+    done
+
+    if ((${#POINTS[@]} > 0)); then
+        printf '## pgbench -n -S%s, %s s x %s run(s) per point, scale %s, pool size %s, %s (%s cores)\n\n' \
+            "$(tls_heading)" "$DURATION" "$RUNS" "$SCALE" "$POOL_SIZE" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
         rot=()
         ((${#ACTIVE[@]} > 0)) && rot=("${ACTIVE[@]:1}" "${ACTIVE[0]}")
         printf 'Each point: %s run(s) of %s s per target, interleaved: run r runs every target once, in the order rotated by r-1 (run 1: %s; run 2: %s; ...). Medians over the runs.\n\n' \
@@ -1147,7 +1394,7 @@ first_error() { # first error line of a point's runs, for the footnotes
         header='| protocol | clients |'
         sep='|---|---:|'
         for t in "${TARGETS[@]}"; do
-            header+=" $t |"
+            header+=" $(target_label "$t") |"
             sep+='---:|'
         done
         for pair in "${RATIOS[@]}"; do
@@ -1155,18 +1402,17 @@ first_error() { # first error line of a point's runs, for the footnotes
             sep+='---:|'
         done
         printf '%s\n%s\n' "$header" "$sep"
-        for proto in "${PROTOCOLS[@]}"; do
-            for clients in "${CLIENTS[@]}"; do
-                row="| $proto | $clients |"
-                for t in "${TARGETS[@]}"; do
-                    agg "$t|$proto|$clients"
-                    row+=" $(cell_tps "$t|$proto|$clients") |"
-                done
-                for pair in "${RATIOS[@]}"; do
-                    row+=" $(ratio "${MED[${pair%/*}|$proto|$clients]:-}" "${MED[${pair#*/}|$proto|$clients]:-}") |"
-                done
-                printf '%s\n' "$row"
+        for point in "${POINTS[@]}"; do
+            proto=${point%|*} clients=${point#*|}
+            row="| $proto | $clients |"
+            for t in "${TARGETS[@]}"; do
+                agg "$t|$proto|$clients"
+                row+=" $(cell_tps "$t|$proto|$clients") |"
             done
+            for pair in "${RATIOS[@]}"; do
+                row+=" $(ratio "${MED[${pair%/*}|$proto|$clients]:-}" "${MED[${pair#*/}|$proto|$clients]:-}") |"
+            done
+            printf '%s\n' "$row"
         done
 
         printf '\n### Per target\n\n'
@@ -1185,48 +1431,47 @@ first_error() { # first error line of a point's runs, for the footnotes
             sep+='---:|'
         fi
         printf '%s\n%s\n' "$header" "$sep"
-        for proto in "${PROTOCOLS[@]}"; do
-            for clients in "${CLIENTS[@]}"; do
-                for t in "${ACTIVE[@]}"; do
-                    key="$t|$proto|$clients"
-                    if [[ -n ${POINT_SKIPPED[$key]:-} ]]; then
-                        row="| $proto | $clients | $t | skip | - | - | - | - | - |"
-                        ((with_cpu2)) && row+=' - |'
-                        row+=' - | - | - |'
-                        ((with_baseline)) && row+=' - |'
-                        printf '%s\n' "$row"
-                        continue
-                    fi
-                    agg "$key"
-                    range=-
-                    [[ -n $A_TPS_MIN ]] && range=$(printf '%.0f–%.0f' "$A_TPS_MIN" "$A_TPS_MAX")
-                    failed=$A_FAILED
-                    ((A_ABCLIENTS > 0)) && failed+=" (+$A_ABCLIENTS clients aborted)"
-                    row="| $proto | $clients | $t | $(cell_tps "$key") | $range | $(fmt 3 "$A_LAT") | $(fmt 3 "$A_P99") | $failed |"
-                    if [[ $t == direct ]]; then row+=' - |'; else row+=" $(fmt 1 "$A_CPU") |"; fi
-                    if ((with_cpu2)); then
-                        if [[ $t == haproxy ]]; then row+=" $(fmt 1 "$A_CPU2") |"; else row+=' - |'; fi
-                    fi
-                    runs_cell="$A_OK/$RUNS"
-                    ((A_AB > 0)) && runs_cell+=" ($A_AB aborted)"
-                    ((A_NOTX > 0)) && runs_cell+=" ($A_NOTX no tx)"
-                    rb=-
-                    rd=-
-                    if [[ $t != pgbouncer ]]; then rb=$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}"); fi
-                    if [[ $t != direct ]]; then rd=$(ratio "${MED[$key]:-}" "${MED[direct|$proto|$clients]:-}"); fi
-                    row+=" $runs_cell | $rb | $rd |"
-                    if ((with_baseline)); then
-                        rl=-
-                        if [[ $t != baseline ]]; then rl=$(ratio "${MED[$key]:-}" "${MED[baseline|$proto|$clients]:-}"); fi
-                        row+=" $rl |"
-                    fi
+        for point in "${POINTS[@]}"; do
+            proto=${point%|*} clients=${point#*|}
+            for t in "${ACTIVE[@]}"; do
+                key="$t|$proto|$clients"
+                if [[ -n ${POINT_SKIPPED[$key]:-} ]]; then
+                    row="| $proto | $clients | $(target_label "$t") | skip | - | - | - | - | - |"
+                    ((with_cpu2)) && row+=' - |'
+                    row+=' - | - | - |'
+                    ((with_baseline)) && row+=' - |'
                     printf '%s\n' "$row"
-                done
+                    continue
+                fi
+                agg "$key"
+                range=-
+                [[ -n $A_TPS_MIN ]] && range=$(printf '%.0f–%.0f' "$A_TPS_MIN" "$A_TPS_MAX")
+                failed=$A_FAILED
+                ((A_ABCLIENTS > 0)) && failed+=" (+$A_ABCLIENTS clients aborted)"
+                row="| $proto | $clients | $(target_label "$t") | $(cell_tps "$key") | $range | $(fmt 3 "$A_LAT") | $(fmt 3 "$A_P99") | $failed |"
+                if [[ $t == direct ]]; then row+=' - |'; else row+=" $(fmt 1 "$A_CPU") |"; fi
+                if ((with_cpu2)); then
+                    if [[ $t == haproxy ]]; then row+=" $(fmt 1 "$A_CPU2") |"; else row+=' - |'; fi
+                fi
+                runs_cell="$A_OK/$RUNS"
+                ((A_AB > 0)) && runs_cell+=" ($A_AB aborted)"
+                ((A_NOTX > 0)) && runs_cell+=" ($A_NOTX no tx)"
+                rb=-
+                rd=-
+                if [[ $t != pgbouncer ]]; then rb=$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}"); fi
+                if [[ $t != direct ]]; then rd=$(ratio "${MED[$key]:-}" "${MED[direct|$proto|$clients]:-}"); fi
+                row+=" $runs_cell | $rb | $rd |"
+                if ((with_baseline)); then
+                    rl=-
+                    if [[ $t != baseline ]]; then rl=$(ratio "${MED[$key]:-}" "${MED[baseline|$proto|$clients]:-}"); fi
+                    row+=" $rl |"
+                fi
+                printf '%s\n' "$row"
             done
         done
         printf '\n'
         printf -- '- %s run(s) per point and target, %s s measured each, targets interleaved (order rotated every run); tps = median of the runs'"'"' pgbench tps (without initial connection time), min–max over the same runs.\n' "$RUNS" "$DURATION"
-        printf -- '- mean / p99 ms: per run, the mean and the nearest-rank 99th percentile of every successful transaction'"'"'s latency in pgbench --log (µs, all threads'"'"' files); the table shows the median of the per-run values. Each raw output ends with a "# txlog:" line; runs.csv has every run.\n'
+        printf -- '- mean / p99 ms: per run, the mean and the nearest-rank 99th percentile of every successful transaction'"'"'s latency in pgbench --log (µs, all threads'"'"' files); the table shows the median of the per-run values. Each raw output ends with a "# txlog:" line; %sruns.csv has every run.\n' "$P"
         printf -- '- failed: pgbench'"'"'s failed transactions, summed over the runs; clients that pgbench aborted on an error are counted separately. A point whose runs all aborted shows the aborted runs'"'"' median tps marked "(aborted)"; otherwise medians use the ok runs only.\n'
         printf -- '- cpu ms/1k tx: user+system CPU of the proxy process during the run (connection phase included) per 1,000 transactions, median over runs; pgbench and PostgreSQL run on the same %s cores.\n' "$(nproc)"
         if ((with_cpu2)); then
@@ -1248,18 +1493,22 @@ first_error() { # first error line of a point's runs, for the footnotes
             printf -- '- direct PostgreSQL has max_connections=%s and is skipped ("skip") above %s clients.\n' \
                 "$PG_MAX_CONNECTIONS" "$((PG_MAX_CONNECTIONS - 10))"
         fi
-        for proto in "${PROTOCOLS[@]}"; do
-            for clients in "${CLIENTS[@]}"; do
-                for t in "${ACTIVE[@]}"; do
-                    agg "$t|$proto|$clients"
-                    if ((A_AB + A_NOTX > 0)); then
-                        printf -- '- %s %s %s clients: %s of %s runs aborted, %s without transactions' \
-                            "$t" "$proto" "$clients" "$A_AB" "$RUNS" "$A_NOTX"
-                        err=$(first_error "$t-$proto-c$clients")
-                        [[ -n $err ]] && printf ' (%s)' "$err"
-                        printf ', see %s-%s-c%s-r*.txt\n' "$t" "$proto" "$clients"
-                    fi
-                done
+        if ((${#CONNECT_CLIENTS[@]})); then
+            printf -- '- connect: pgbench -n -S -M simple -C, a new connection per transaction (TCP connect, %sstartup, SCRAM-SHA-256 login, one SELECT, Terminate); its tps (pgbench'"'"'s, including reconnection times) is new connections per second, its cpu column CPU ms per 1,000 connections; mean / p99 ms time the SELECT only (pgbench logs the connection apart: "average connection time" in the raw outputs).\n' \
+                "$([[ $TLS_MODE == off ]] || printf 'SSLRequest and TLS handshake, ')"
+        fi
+        [[ $TLS_MODE == off ]] || tls_footnotes
+        for point in "${POINTS[@]}"; do
+            proto=${point%|*} clients=${point#*|}
+            for t in "${ACTIVE[@]}"; do
+                agg "$t|$proto|$clients"
+                if ((A_AB + A_NOTX > 0)); then
+                    printf -- '- %s %s %s clients: %s of %s runs aborted, %s without transactions' \
+                        "$t" "$proto" "$clients" "$A_AB" "$RUNS" "$A_NOTX"
+                    err=$(first_error "$P$t-$proto-c$clients")
+                    [[ -n $err ]] && printf ' (%s)' "$err"
+                    printf ', see %s%s-%s-c%s-r*.txt\n' "$P" "$t" "$proto" "$clients"
+                fi
             done
         done
     fi
@@ -1267,6 +1516,37 @@ first_error() { # first error line of a point's runs, for the footnotes
         if [[ -n ${SKIP_REASON[$t]:-} ]]; then
             printf -- '- %s not run (n/a): %s\n' "$t" "${SKIP_REASON[$t]}"
         fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Every TLS mode in turn: its proxies, its runs, its tables; then the idle test; then the summary
+# ---------------------------------------------------------------------------------------------
+SECTIONS=() # the report_points output of each mode
+for ((m = 0; m < ${#TLS_MODES[@]}; m++)); do
+    TLS_MODE=${TLS_MODES[m]}
+    P=
+    [[ $TLS_MODE == off ]] || P=tls-$TLS_MODE-
+    if ((m > 0)); then
+        log "TLS mode $TLS_MODE: restarting the proxies"
+        stop_targets
+    fi
+    R_TPS=() R_LAT=() R_P99=() R_FAILED=() R_STATUS=() R_CPU=() R_CPU2=() R_ABORTED=() POINT_SKIPPED=()
+    start_targets
+    run_points
+    report_points >"$WORK/section-$m.md"
+    SECTIONS+=("$WORK/section-$m.md")
+done
+run_idle_test
+
+{
+    if ((${#POINTS[@]} == 0)); then
+        printf '## pgrelay vs PgBouncer: idle client connections, %s (%s cores)\n' \
+            "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)"
+    fi
+    for ((m = 0; m < ${#SECTIONS[@]}; m++)); do
+        ((m == 0)) || printf '\n'
+        cat "${SECTIONS[m]}"
     done
     for note in "${NOTES[@]}"; do
         printf -- '- %s\n' "$note"
@@ -1290,7 +1570,7 @@ first_error() { # first error line of a point's runs, for the footnotes
         printf -- '- connections opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java (%s threads; startup + SCRAM-SHA-256 as user %s, then no traffic); max_client_conn %s on both proxies; while one proxy is measured the other is idle.\n' \
             "$IDLE_THREADS" "$BENCH_USER" "$MAX_CLIENT_CONN"
         printf -- '- RSS: VmRSS of the proxy process, each reading taken once two samples 2 s apart agree within 1 %% or 256 kB; kB per connection = (with idle - before) / logged in.%s\n' \
-            "$( ((${#CLIENTS[@]} > 0)) && printf ' Measured after the pgbench runs, so pgrelay'"'"'s JVM heap had already grown to its working size.')"
+            "$( ((${#POINTS[@]} > 0)) && printf ' Measured after the pgbench runs, so pgrelay'"'"'s JVM heap had already grown to its working size.')"
         printf -- '- live heap (pgrelay): Java heap used right after a full GC (jcmd GC.run, then GC.heap_info) with the connections open minus after they closed, per connection; taken after the RSS readings.\n'
         for t in pgrelay baseline pgbouncer; do
             if [[ -n ${IDLE_NOTE[$t]:-} ]]; then
