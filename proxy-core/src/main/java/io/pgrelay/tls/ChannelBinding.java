@@ -26,16 +26,6 @@ public final class ChannelBinding {
         return local == null || local.length == 0 ? null : endPointHash(local[0]);
     }
 
-    /** From the certificate the peer presented; null when it cannot be read. */
-    public static byte[] ofPeerCertificate(SSLSession session) {
-        try {
-            Certificate[] peer = session.getPeerCertificates();
-            return peer.length == 0 ? null : endPointHash(peer[0]);
-        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
-            return null;
-        }
-    }
-
     /**
      * The hash, or null when the signature algorithm names no hash (RSASSA-PSS, EdDSA): as
      * PostgreSQL, pgrelay then does not offer channel binding.

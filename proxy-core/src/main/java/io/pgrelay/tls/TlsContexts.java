@@ -1,6 +1,7 @@
 package io.pgrelay.tls;
 
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
@@ -15,6 +16,7 @@ import java.util.Objects;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,13 +73,6 @@ public final class TlsContexts {
 
     public TlsSettings.Mode serverMode() {
         return serverSettings.mode();
-    }
-
-    /** The same files and settings as {@code other}: a RELOAD need not log a change. */
-    public boolean sameSettings(TlsContexts other) {
-        return other != null
-                && clientSettings.equals(other.clientSettings)
-                && serverSettings.equals(other.serverSettings);
     }
 
     /** Whether clients may switch to TLS (client_tls_sslmode is not disable). */
@@ -201,12 +196,12 @@ public final class TlsContexts {
      * What SHOW CLIENTS and SHOW SERVERS print in their tls column, PgBouncer's way ("TLSv1.3/
      * TLS_AES_256_GCM_SHA384"); null for a plain-text connection or one still in its handshake.
      */
-    public static String describe(io.netty.channel.Channel channel) {
+    public static String describe(Channel channel) {
         SslHandler tls = channel.pipeline().get(SslHandler.class);
         if (tls == null || !tls.handshakeFuture().isSuccess()) {
             return null;
         }
-        javax.net.ssl.SSLSession session = tls.engine().getSession();
+        SSLSession session = tls.engine().getSession();
         return session.getProtocol() + "/" + session.getCipherSuite();
     }
 }

@@ -15,13 +15,13 @@ import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.CapturedLogs;
 import io.pgrelay.testkit.FreePorts;
 import io.pgrelay.testkit.PgServer;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.time.Duration;
@@ -607,45 +607,22 @@ class AuthQueryTest {
                     seen.add(String.valueOf(type));
                     return seen;
                 }
-                int code =
-                        ((body[0] & 0xff) << 24)
-                                | ((body[1] & 0xff) << 16)
-                                | ((body[2] & 0xff) << 8)
-                                | (body[3] & 0xff);
+                int code = ByteBuffer.wrap(body).getInt();
                 seen.add("R" + code);
-                if (code == 10) {
-                    byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
-                    byte[] mech = "SCRAM-SHA-256".getBytes(StandardCharsets.UTF_8);
-                    out.writeByte('p');
-                    out.writeInt(4 + mech.length + 1 + 4 + first.length);
-                    out.write(mech);
-                    out.writeByte(0);
-                    out.writeInt(first.length);
-                    out.write(first);
-                } else if (code == 11) {
-                    String data = new String(body, 4, body.length - 4, StandardCharsets.UTF_8);
-                    byte[] fin = scram.clientFinal(data).getBytes(StandardCharsets.UTF_8);
-                    out.writeByte('p');
-                    out.writeInt(4 + fin.length);
-                    out.write(fin);
-                } else {
+                if (code != 10 && code != 11) {
                     return seen;
                 }
-                out.flush();
+                ScramLogin.answer(
+                        out,
+                        scram,
+                        code,
+                        new String(body, 4, body.length - 4, StandardCharsets.UTF_8));
             }
         }
     }
 
     static void sendStartup(DataOutputStream out, String user) throws IOException {
-        ByteArrayOutputStream params = new ByteArrayOutputStream();
-        for (String kv : new String[] {"user", user, "database", PgServer.APP_DB}) {
-            params.writeBytes(kv.getBytes(StandardCharsets.UTF_8));
-            params.write(0);
-        }
-        params.write(0);
-        out.writeInt(8 + params.size());
-        out.writeInt(3 << 16);
-        out.write(params.toByteArray());
+        out.write(RawClient.startupPacket(3 << 16, "user", user, "database", PgServer.APP_DB));
         out.flush();
     }
 

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.PgServer;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -80,21 +79,6 @@ class BadInputTest {
         }
     }
 
-    static byte[] startupPacket(int version, String... kv) throws IOException {
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        for (String s : kv) {
-            body.write(s.getBytes(StandardCharsets.UTF_8));
-            body.write(0);
-        }
-        body.write(0);
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        DataOutputStream d = new DataOutputStream(out);
-        d.writeInt(8 + body.size());
-        d.writeInt(version);
-        d.write(body.toByteArray());
-        return out.toByteArray();
-    }
-
     private void assertBystanderWorks() throws Exception {
         assertEquals("1", one(bystander, "select 1"));
     }
@@ -153,7 +137,7 @@ class BadInputTest {
     @Test
     void unsupportedProtocolVersion() throws Exception {
         try (Socket s = new Socket("127.0.0.1", servers.relay().writePort())) {
-            s.getOutputStream().write(startupPacket(4 << 16, "user", "app"));
+            s.getOutputStream().write(RawClient.startupPacket(4 << 16, "user", "app"));
             Map<Character, String> e = readError(s);
             assertEquals("0A000", e.get('C'));
             assertTrue(e.get('M').contains("unsupported frontend protocol 4.0"), e.get('M'));
@@ -236,7 +220,8 @@ class BadInputTest {
      */
     private Socket loggedInTrustlessSocket() throws IOException {
         Socket s = new Socket("127.0.0.1", servers.relay().writePort());
-        s.getOutputStream().write(startupPacket(3 << 16, "user", "app", "database", "appdb"));
+        s.getOutputStream()
+                .write(RawClient.startupPacket(3 << 16, "user", "app", "database", "appdb"));
         s.getOutputStream().flush();
         return s;
     }

@@ -7,6 +7,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -118,6 +119,24 @@ final class RawClient implements AutoCloseable {
         b.write(len);
         b.writeBytes(body);
         return b.toByteArray();
+    }
+
+    /**
+     * An untyped startup packet: length, {@code version} (3 << 16 for a StartupMessage), then
+     * {@code kv} as NUL-terminated name/value strings and the final NUL.
+     */
+    static byte[] startupPacket(int version, String... kv) {
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        for (String s : kv) {
+            body.writeBytes(s.getBytes(StandardCharsets.UTF_8));
+            body.write(0);
+        }
+        body.write(0);
+        return ByteBuffer.allocate(8 + body.size())
+                .putInt(8 + body.size())
+                .putInt(version)
+                .put(body.toByteArray())
+                .array();
     }
 
     static byte[] query(String sql) {

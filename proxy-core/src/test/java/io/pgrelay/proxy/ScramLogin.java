@@ -1,13 +1,15 @@
 package io.pgrelay.proxy;
 
 import io.pgrelay.auth.ScramClient;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** Logs a raw socket in with SCRAM-SHA-256, for tests that speak the protocol by hand. */
@@ -29,23 +31,15 @@ final class ScramLogin {
             throws IOException {
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
         DataInputStream in = new DataInputStream(s.getInputStream());
-        ByteArrayOutputStream params = new ByteArrayOutputStream();
-        Map<String, String> startup = new LinkedHashMap<>();
-        startup.put("user", user);
-        startup.put("database", database);
-        startup.putAll(extra);
-        for (Map.Entry<String, String> e : startup.entrySet()) {
-            params.writeBytes(e.getKey().getBytes(StandardCharsets.UTF_8));
-            params.write(0);
-            params.writeBytes(e.getValue().getBytes(StandardCharsets.UTF_8));
-            params.write(0);
-        }
-        params.write(0);
-        Map<String, String> reported = new LinkedHashMap<>();
-        out.writeInt(8 + params.size());
-        out.writeInt(3 << 16);
-        out.write(params.toByteArray());
+        List<String> startup = new ArrayList<>(List.of("user", user, "database", database));
+        extra.forEach(
+                (k, v) -> {
+                    startup.add(k);
+                    startup.add(v);
+                });
+        out.write(RawClient.startupPacket(3 << 16, startup.toArray(String[]::new)));
         out.flush();
+        Map<String, String> reported = new LinkedHashMap<>();
         ScramClient scram = ScramClient.withPassword(password);
         while (true) {
             char type = (char) in.readUnsignedByte();
@@ -64,30 +58,39 @@ final class ScramLogin {
             if (type != 'R') {
                 continue;
             }
-            int code =
-                    ((body[0] & 0xff) << 24)
-                            | ((body[1] & 0xff) << 16)
-                            | ((body[2] & 0xff) << 8)
-                            | (body[3] & 0xff);
-            String data = new String(body, 4, body.length - 4, StandardCharsets.UTF_8);
-            if (code == 10) {
-                byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
-                byte[] mech = "SCRAM-SHA-256".getBytes(StandardCharsets.UTF_8);
-                out.writeByte('p');
-                out.writeInt(4 + mech.length + 1 + 4 + first.length);
-                out.write(mech);
-                out.writeByte(0);
-                out.writeInt(first.length);
-                out.write(first);
-            } else if (code == 11) {
-                byte[] fin = scram.clientFinal(data).getBytes(StandardCharsets.UTF_8);
-                out.writeByte('p');
-                out.writeInt(4 + fin.length);
-                out.write(fin);
-            } else if (code == 12) {
-                scram.verifyServerFinal(data);
-            }
-            out.flush();
+            int code = ByteBuffer.wrap(body).getInt();
+            answer(out, scram, code, new String(body, 4, body.length - 4, StandardCharsets.UTF_8));
         }
+    }
+
+    /**
+     * Answers Authentication request {@code code} ({@code data}: what follows the code) for {@code
+     * scram}: SASLInitialResponse to 10, SASLResponse to 11, and 12's server signature checked.
+     * False for any other request, which gets no answer.
+     */
+    static boolean answer(DataOutputStream out, ScramClient scram, int code, String data)
+            throws IOException {
+        if (code == 10) {
+            byte[] first = scram.clientFirst().getBytes(StandardCharsets.UTF_8);
+            byte[] mech = "SCRAM-SHA-256".getBytes(StandardCharsets.UTF_8);
+            out.writeByte('p');
+            out.writeInt(4 + mech.length + 1 + 4 + first.length);
+            out.write(mech);
+            out.writeByte(0);
+            out.writeInt(first.length);
+            out.write(first);
+        } else if (code == 11) {
+            byte[] fin = scram.clientFinal(data).getBytes(StandardCharsets.UTF_8);
+            out.writeByte('p');
+            out.writeInt(4 + fin.length);
+            out.write(fin);
+        } else if (code == 12) {
+            scram.verifyServerFinal(data);
+            return true;
+        } else {
+            return false;
+        }
+        out.flush();
+        return true;
     }
 }

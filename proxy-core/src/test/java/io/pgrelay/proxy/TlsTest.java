@@ -14,7 +14,7 @@ import io.pgrelay.testkit.CapturedLogs;
 import io.pgrelay.testkit.PgServer;
 import io.pgrelay.testkit.Proc;
 import io.pgrelay.testkit.TestPki;
-import java.io.DataInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.math.BigInteger;
@@ -23,13 +23,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.cert.X509Certificate;
 import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLContext;
@@ -83,7 +87,7 @@ class TlsTest {
 
     static RelayFixture.Builder relay(String clientMode) {
         return RelayFixture.builder(pg)
-                .set("admin.admin_users", java.util.List.of("postgres"))
+                .set("admin.admin_users", List.of("postgres"))
                 .set("tls.client_tls_sslmode", clientMode)
                 .set("tls.client_tls_cert_file", liveCert.toString())
                 .set("tls.client_tls_key_file", liveKey.toString())
@@ -128,12 +132,12 @@ class TlsTest {
                                     "postgres",
                                     Map.of("sslmode", "require", "preferQueryMode", "simple"))) {
                 assertEquals("1", one(app, "select 1"));
-                java.util.List<String> clientTls = tlsColumn(console, "show clients");
+                List<String> clientTls = tlsColumn(console, "show clients");
                 assertEquals(2, clientTls.size(), clientTls.toString());
                 assertTrue(
                         clientTls.stream().allMatch(t -> t != null && t.startsWith("TLSv1.3/")),
                         clientTls.toString());
-                java.util.List<String> serverTls = tlsColumn(console, "show servers");
+                List<String> serverTls = tlsColumn(console, "show servers");
                 assertFalse(serverTls.isEmpty());
                 assertTrue(
                         serverTls.stream().allMatch(t -> t != null && t.startsWith("TLSv1.3/")),
@@ -288,7 +292,7 @@ class TlsTest {
             DataOutputStream out = new DataOutputStream(s.getOutputStream());
             // One write: SSLRequest with a startup packet behind it, as a man in the middle could
             // inject (CVE-2021-23214).
-            java.io.ByteArrayOutputStream both = new java.io.ByteArrayOutputStream();
+            ByteArrayOutputStream both = new ByteArrayOutputStream();
             DataOutputStream w = new DataOutputStream(both);
             w.writeInt(8);
             w.writeInt(80877103);
@@ -407,11 +411,10 @@ class TlsTest {
 
     // ------------------------------------------------------------------ helpers
 
-    private static java.util.List<String> tlsColumn(Connection console, String show)
-            throws SQLException {
-        java.util.List<String> out = new java.util.ArrayList<>();
+    private static List<String> tlsColumn(Connection console, String show) throws SQLException {
+        List<String> out = new ArrayList<>();
         try (Statement st = console.createStatement();
-                java.sql.ResultSet rs = st.executeQuery(show)) {
+                ResultSet rs = st.executeQuery(show)) {
             while (rs.next()) {
                 out.add(rs.getString("tls"));
             }
@@ -433,13 +436,13 @@ class TlsTest {
             int eq = kv.indexOf('=');
             props.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
-        java.util.Properties p = new java.util.Properties();
+        Properties p = new Properties();
         p.setProperty("user", PgServer.APP_USER);
         p.setProperty("password", PgServer.APP_PASSWORD);
         p.setProperty("connectTimeout", "10");
         p.setProperty("socketTimeout", "60");
         p.putAll(props);
-        return java.sql.DriverManager.getConnection(
+        return DriverManager.getConnection(
                 "jdbc:postgresql://" + host + ":" + relay.writePort() + "/" + PgServer.APP_DB, p);
     }
 
@@ -481,12 +484,9 @@ class TlsTest {
     }
 
     private static void writeStartup(DataOutputStream out) throws IOException {
-        byte[] body =
-                ("user\0" + PgServer.APP_USER + "\0database\0" + PgServer.APP_DB + "\0\0")
-                        .getBytes(StandardCharsets.UTF_8);
-        out.writeInt(8 + body.length);
-        out.writeInt(196608);
-        out.write(body);
+        out.write(
+                RawClient.startupPacket(
+                        3 << 16, "user", PgServer.APP_USER, "database", PgServer.APP_DB));
         out.flush();
     }
 
@@ -506,22 +506,6 @@ class TlsTest {
 
     /** The serial of the certificate pgrelay presents to a new client now. */
     private static BigInteger presentedSerial(int port) throws Exception {
-        try (Socket plain = new Socket("127.0.0.1", port)) {
-            plain.setSoTimeout(10_000);
-            DataOutputStream out = new DataOutputStream(plain.getOutputStream());
-            out.writeInt(8);
-            out.writeInt(80877103);
-            out.flush();
-            assertEquals('S', new DataInputStream(plain.getInputStream()).readByte());
-            SSLContext ctx = SSLContext.getInstance("TLS");
-            ctx.init(null, InsecureTrustManagerFactory.INSTANCE.getTrustManagers(), null);
-            try (SSLSocket tls =
-                    (SSLSocket)
-                            ctx.getSocketFactory().createSocket(plain, "127.0.0.1", port, true)) {
-                tls.startHandshake();
-                return ((X509Certificate) tls.getSession().getPeerCertificates()[0])
-                        .getSerialNumber();
-            }
-        }
+        return TestPki.presentedSerial("127.0.0.1", port);
     }
 }

@@ -1,9 +1,13 @@
 package io.pgrelay.testkit;
 
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,6 +31,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -391,5 +397,31 @@ public final class TestPki {
         // createFile's mode is filtered by the umask; set it again so it is exact.
         Files.setPosixFilePermissions(tmp, mode);
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * Serial of the certificate a PostgreSQL-protocol server (PostgreSQL, pgrelay) presents to a
+     * new connection now: SSLRequest by hand, then a JDK handshake that trusts anything (it only
+     * reads the certificate).
+     */
+    public static BigInteger presentedSerial(String host, int port) throws Exception {
+        try (Socket plain = new Socket(host, port)) {
+            plain.setSoTimeout(10_000);
+            DataOutputStream out = new DataOutputStream(plain.getOutputStream());
+            out.writeInt(8);
+            out.writeInt(80877103); // SSLRequest code
+            out.flush();
+            if (new DataInputStream(plain.getInputStream()).readByte() != 'S') {
+                throw new IllegalStateException(host + ":" + port + " refused TLS");
+            }
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(null, InsecureTrustManagerFactory.INSTANCE.getTrustManagers(), null);
+            try (SSLSocket tls =
+                    (SSLSocket) ctx.getSocketFactory().createSocket(plain, host, port, true)) {
+                tls.startHandshake();
+                return ((X509Certificate) tls.getSession().getPeerCertificates()[0])
+                        .getSerialNumber();
+            }
+        }
     }
 }

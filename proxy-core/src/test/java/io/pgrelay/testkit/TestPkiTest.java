@@ -12,11 +12,7 @@ import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
-import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.math.BigInteger;
-import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -32,11 +28,9 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Properties;
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLEngineResult.HandshakeStatus;
 import javax.net.ssl.SSLException;
-import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -429,28 +423,7 @@ class TestPkiTest {
         }
     }
 
-    /**
-     * Serial of the certificate the server presents now: SSLRequest by hand, then a JDK handshake
-     * that trusts anything (it only reads the certificate).
-     */
     private static BigInteger presentedSerial(PgServer pg) throws Exception {
-        try (Socket plain = new Socket(PgServer.HOST, pg.port())) {
-            plain.setSoTimeout(10_000);
-            DataOutputStream out = new DataOutputStream(plain.getOutputStream());
-            out.writeInt(8);
-            out.writeInt(80877103); // SSLRequest code
-            out.flush();
-            assertEquals('S', new DataInputStream(plain.getInputStream()).readByte());
-            SSLContext ctx = SSLContext.getInstance("TLS");
-            ctx.init(null, InsecureTrustManagerFactory.INSTANCE.getTrustManagers(), null);
-            try (SSLSocket tls =
-                    (SSLSocket)
-                            ctx.getSocketFactory()
-                                    .createSocket(plain, PgServer.HOST, pg.port(), true)) {
-                tls.startHandshake();
-                return ((X509Certificate) tls.getSession().getPeerCertificates()[0])
-                        .getSerialNumber();
-            }
-        }
+        return TestPki.presentedSerial(PgServer.HOST, pg.port());
     }
 }
