@@ -308,6 +308,39 @@ class TlsTest {
     }
 
     @Test
+    void garbageWhereTheHandshakeShouldBeIsClosedAndOthersGoOn() throws Exception {
+        try (RelayFixture relay = relay("prefer").start();
+                Connection bystander = jdbc(relay, "127.0.0.1", "sslmode=require")) {
+            byte[] junk = new byte[4096];
+            new java.util.Random(7).nextBytes(junk);
+            // A "direct handshake" that is no TLS record after its first byte.
+            junk[0] = 0x16;
+            try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+                s.setSoTimeout(10_000);
+                s.getOutputStream().write(junk);
+                s.getOutputStream().flush();
+                assertClosedWithAtMostAnAlert(s);
+            }
+            // The same after an accepted SSLRequest.
+            try (Socket s = new Socket("127.0.0.1", relay.writePort())) {
+                s.setSoTimeout(10_000);
+                DataOutputStream out = new DataOutputStream(s.getOutputStream());
+                out.writeInt(8);
+                out.writeInt(80877103);
+                out.flush();
+                assertEquals('S', s.getInputStream().read());
+                out.write(junk, 1, junk.length - 1);
+                out.flush();
+                assertClosedWithAtMostAnAlert(s);
+            }
+            assertEquals("1", one(bystander, "select 1"));
+            try (Connection after = jdbc(relay, "127.0.0.1", "sslmode=require")) {
+                assertEquals("1", one(after, "select 1"));
+            }
+        }
+    }
+
+    @Test
     void certificateReloadKeepsClientsAndRejectsBrokenFiles() throws Exception {
         try (RelayFixture relay = relay("require").start();
                 Connection before = jdbc(relay, "127.0.0.1", "sslmode=require")) {
@@ -410,6 +443,24 @@ class TlsTest {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /**
+     * The connection ends (EOF, or a reset as unread junk is discarded) having sent nothing but,
+     * perhaps, a TLS alert record (0x15): no plain-text protocol message.
+     */
+    private static void assertClosedWithAtMostAnAlert(Socket s) throws IOException {
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        try {
+            int b;
+            while ((b = s.getInputStream().read()) != -1) {
+                got.write(b);
+            }
+        } catch (java.net.SocketException reset) {
+            // closed with our junk unread: the kernel answers with RST
+        }
+        byte[] bytes = got.toByteArray();
+        assertTrue(bytes.length == 0 || bytes[0] == 0x15, "sent " + bytes.length + " bytes");
+    }
 
     private static List<String> tlsColumn(Connection console, String show) throws SQLException {
         List<String> out = new ArrayList<>();
