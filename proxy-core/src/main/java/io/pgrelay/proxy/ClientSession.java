@@ -73,6 +73,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Queued bytes beyond which a waiting client's reads are paused. */
     private static final long MAX_PENDING_BYTES = 1 << 20;
 
+    /**
+     * How long a draining client must have been between transactions before it is closed. Pools
+     * hand out a connection used moments ago without checking it (HikariCP checks one idle for more
+     * than 500 ms), so closing sooner would fail the application's next statement; one idle this
+     * long is checked first, and a closed one is quietly replaced.
+     */
+    private static final long DRAIN_IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private static final int BLOCKED_WAITING = 1;
     private static final int BLOCKED_BACKPRESSURE = 2;
 
@@ -166,6 +174,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean wroteToClient;
     private int readBlocks;
     private boolean closeWhenIdle;
+    private boolean draining;
     private volatile long lastActivityNanos = connectedAtNanos;
     private boolean cleanedUp;
 
@@ -1390,6 +1399,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             failRequests(expired);
             return;
         }
+        if (draining && idle >= DRAIN_IDLE_NANOS && betweenTransactions()) {
+            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+            return;
+        }
         long clientIdle = config.clientIdleTimeout().toNanos();
         if (clientIdle > 0
                 && (server == null || idlePinned())
@@ -1424,8 +1437,27 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 && !injected.outstanding();
     }
 
-    /** Graceful shutdown: idle clients go now, clients inside a transaction when it ends. */
-    void shutdown() {
+    /**
+     * Graceful shutdown, first phase: the client is served as usual and closed once it has been
+     * between transactions for {@link #DRAIN_IDLE_NANOS}, so that application pools can retire
+     * their connections on their own. Clients still logging in, and console sessions, go now.
+     */
+    void drain() {
+        if (state == State.CLOSED) {
+            return;
+        }
+        if (state != State.READY || admin != null) {
+            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
+        } else {
+            draining = true;
+        }
+    }
+
+    /**
+     * Graceful shutdown, last phase: idle clients go now, clients inside a transaction when it
+     * ends.
+     */
+    void closeAfterTransaction() {
         if (state == State.CLOSED) {
             return;
         }
@@ -1434,6 +1466,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         } else {
             closeWhenIdle = true;
         }
+    }
+
+    /** No transaction open and nothing owed, whether or not a server connection is attached. */
+    private boolean betweenTransactions() {
+        if (server == null) {
+            return !lease.isPending() && !lease.isHeld();
+        }
+        return replies.releasable()
+                && replies.transactionStatus() == Messages.IDLE
+                && !injected.outstanding();
     }
 
     /** Forwards a cancel request to the server this client holds right now, if any. */

@@ -188,8 +188,12 @@ public final class PgRelay implements AutoCloseable {
     // ------------------------------------------------------------------ stopping
 
     /**
-     * Graceful stop: no new clients, idle clients disconnected, clients inside a transaction
-     * disconnected when it ends, for at most {@code timeout}; then everything closes.
+     * Graceful stop, bounded by {@code timeout}: /ready turns 503 and the listeners close at once.
+     * For the first three quarters of the time connected clients are served as usual, and each is
+     * closed once it has been between transactions for a second; an application pool whose
+     * connections live shorter than that retires them all without an error. In the last quarter
+     * idle clients are closed at once and the others when their transaction ends; at {@code
+     * timeout} whatever is left is closed.
      */
     public void shutdown(Duration timeout) throws InterruptedException {
         services.beginShutdown();
@@ -197,22 +201,40 @@ public final class PgRelay implements AutoCloseable {
             health.beginShutdown();
         }
         listeners.close();
+        Set<ClientSession> sessions = services.sessions();
         log.info(
-                "shutting down: {} clients, waiting up to {} s for transactions in flight",
+                "shutting down: {} clients; serving them until they leave or have been idle for a"
+                        + " second, for up to {} s",
                 clientCount(),
                 timeout.toSeconds());
-        Set<ClientSession> sessions = services.sessions();
         for (ClientSession s : sessions) {
-            s.loop().execute(s::shutdown);
+            s.loop().execute(s::drain);
         }
-        long deadline = System.nanoTime() + timeout.toNanos();
+        long start = System.nanoTime();
+        long lastQuarter = start + timeout.toNanos() / 4 * 3;
+        long deadline = start + timeout.toNanos();
+        boolean closing = false;
         while (!sessions.isEmpty() && System.nanoTime() < deadline) {
+            if (!closing && System.nanoTime() >= lastQuarter) {
+                closing = true;
+                log.info(
+                        "shutting down: {} clients still connected; closing each as its transaction"
+                                + " ends",
+                        sessions.size());
+                for (ClientSession s : sessions) {
+                    s.loop().execute(s::closeAfterTransaction);
+                }
+            }
             Thread.sleep(50);
         }
         if (!sessions.isEmpty()) {
             log.warn(
                     "shutdown_timeout reached with {} clients still in a transaction; closing them",
                     sessions.size());
+        } else {
+            log.info(
+                    "shutting down: every client left after {} ms",
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
         }
         close();
     }

@@ -155,10 +155,8 @@ final class ServerLease {
 
     /** Asks for a server connection, or holds while none may be given. */
     void start() {
-        if (relay.isShuttingDown()) {
-            client.fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
-            return;
-        }
+        // No check for a shutdown here: a draining pgrelay serves its connected clients' next
+        // transactions; once it has stopped, the closed pool refuses.
         String paused = relay.holdReason(database);
         if (paused != null) {
             hold(paused, relay.config().poolSettings().queryWaitTimeout(), SqlState.QUERY_CANCELED);

@@ -11,6 +11,8 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -86,33 +88,65 @@ class TimeoutsAndShutdownTest {
     }
 
     @Test
-    void gracefulShutdownLetsTheTransactionFinish() throws Exception {
+    void gracefulShutdownServesConnectedClientsAndClosesThemBetweenTransactions() throws Exception {
         RelayFixture relay = RelayFixture.builder(servers.primary()).start();
         try (Connection inTx = relay.app();
-                Connection idle = relay.app()) {
+                Connection idle = relay.app();
+                Connection busy = relay.app()) {
             inTx.setAutoCommit(false);
             try (Statement st = inTx.createStatement()) {
                 st.execute("create temp table t(i int)");
             }
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicLong lastOk = new AtomicLong();
+            CompletableFuture<SQLException> busyLoop =
+                    CompletableFuture.supplyAsync(
+                            () -> {
+                                while (!stop.get()) {
+                                    try {
+                                        one(busy, "select 1");
+                                        lastOk.set(System.nanoTime());
+                                        Thread.sleep(50);
+                                    } catch (SQLException e) {
+                                        return e;
+                                    } catch (InterruptedException e) {
+                                        return null;
+                                    }
+                                }
+                                return null;
+                            });
+            long start = System.nanoTime();
             CompletableFuture<Void> stopping =
                     CompletableFuture.runAsync(
                             () -> {
                                 try {
-                                    relay.relay().shutdown(Duration.ofSeconds(10));
+                                    relay.relay().shutdown(Duration.ofSeconds(8));
                                 } catch (InterruptedException e) {
                                     Thread.currentThread().interrupt();
                                 }
                             });
-            Thread.sleep(500);
-            // New clients are refused, the idle one is gone, the transaction still runs and
-            // commits.
+            Thread.sleep(300);
+            // New clients are refused; the connected ones are still served.
             assertThrows(SQLException.class, relay::app);
-            assertThrows(SQLException.class, () -> one(idle, "select 1"));
             try (Statement st = inTx.createStatement()) {
                 st.execute("insert into t values (1)");
             }
+            // Idle for a second or more: closed (the janitor looks once a second).
+            Thread.sleep(2500);
+            SQLException closed = assertThrows(SQLException.class, () -> one(idle, "select 1"));
+            assertEquals("57P01", closed.getSQLState(), closed.getMessage());
+            // The open transaction still commits, and the busy client was never interrupted.
             inTx.commit();
+            assertTrue(
+                    !busyLoop.isDone(),
+                    () -> "the busy client was closed in the drain: " + busyLoop.join());
+            // In the last quarter (from 6 s) the busy client is closed between two statements.
+            SQLException busyClosed = busyLoop.get(10, TimeUnit.SECONDS);
+            assertTrue(busyClosed != null, "the busy client was closed");
+            long servedFor = TimeUnit.NANOSECONDS.toMillis(lastOk.get() - start);
+            assertTrue(servedFor >= 5_500, "busy client served for " + servedFor + " ms");
             stopping.get(10, TimeUnit.SECONDS);
+            stop.set(true);
         } finally {
             relay.close();
         }
