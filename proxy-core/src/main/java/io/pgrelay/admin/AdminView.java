@@ -47,6 +47,9 @@ public interface AdminView {
     /** SHOW TOPOLOGY: the members the router knows, one row each. */
     List<TopologyRow> topology();
 
+    /** SHOW PEERS: the pgrelay instances cancel requests are forwarded to, this one included. */
+    List<PeerRow> peers();
+
     /** SHOW PREPARED_STATEMENTS: the shared prepared-statement cache. */
     default List<PreparedStatementRow> preparedStatements() {
         return List.of();
@@ -204,6 +207,19 @@ public interface AdminView {
             int loginClients,
             int freeServers,
             int usedServers) {}
+
+    /**
+     * A pgrelay instance: {@code source} static (peers.static_peers) or etcd, {@code self} for this
+     * instance, {@code cancelsForwarded} the CancelRequests this instance sent on to it.
+     */
+    record PeerRow(
+            int peerId,
+            String host,
+            int port,
+            String instanceId,
+            String source,
+            boolean self,
+            long cancelsForwarded) {}
 
     /** One setting: current and default value as written in the config file. */
     record ConfigRow(String key, String value, String defaultValue, boolean changeable) {}

@@ -3,6 +3,7 @@ package io.pgrelay.admin;
 import io.pgrelay.admin.AdminView.ConfigRow;
 import io.pgrelay.admin.AdminView.ConnectionRow;
 import io.pgrelay.admin.AdminView.DatabaseRow;
+import io.pgrelay.admin.AdminView.PeerRow;
 import io.pgrelay.admin.AdminView.PoolRow;
 import io.pgrelay.admin.AdminView.PreparedStatementRow;
 import io.pgrelay.admin.AdminView.StatCounters;
@@ -316,7 +317,7 @@ final class ShowTables {
                             return List.of(
                                     new Pair("databases", l.databases()),
                                     new Pair("users", l.users()),
-                                    new Pair("peers", 0),
+                                    new Pair("peers", v.peers().size()),
                                     new Pair("pools", l.pools()),
                                     new Pair("peer_pools", 0),
                                     new Pair("free_clients", l.freeClients()),
@@ -372,12 +373,17 @@ final class ShowTables {
                 .int4("client_refs", PreparedStatementRow::clientRefs)
                 .int4("servers", PreparedStatementRow::servers);
 
-        // pgrelay has no peers and no DNS cache of its own: PgBouncer's columns, no rows.
-        define("peers", v -> List.<Object>of())
-                .int4("peer_id", r -> r)
-                .text("host", r -> r)
-                .int4("port", r -> r)
-                .int4("pool_size", r -> r);
+        // PgBouncer's first three columns; no pool_size, as each forwarded cancel is a connection
+        // of its own.
+        define("peers", AdminView::peers)
+                .int4("peer_id", PeerRow::peerId)
+                .text("host", PeerRow::host)
+                .int4("port", PeerRow::port)
+                .text("instance_id", PeerRow::instanceId)
+                .text("source", PeerRow::source)
+                .text("self", r -> yesNo(r.self()))
+                .int8("cancels_forwarded", PeerRow::cancelsForwarded);
+        // No pools towards peers and no DNS cache of its own: PgBouncer's columns, no rows.
         define("peer_pools", v -> List.<Object>of())
                 .int4("peer_id", r -> r)
                 .int4("cl_active_cancel_req", r -> r)

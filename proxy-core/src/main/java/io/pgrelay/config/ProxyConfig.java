@@ -48,6 +48,8 @@ public record ProxyConfig(
         TlsSettings serverTls,
         /** auth_user, auth_query, auth_dbname, auth_query_cache_time. */
         AuthQuerySettings authQuery,
+        /** The instance id and the cancel forwarding between instances. */
+        PeerSettings peers,
         PoolMode poolMode,
         int maxClientConn,
         PoolSettings poolSettings,
@@ -184,6 +186,7 @@ public record ProxyConfig(
         }
         Set<String> ignored = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
         ignored.addAll(c.getStringList("pool.ignore_startup_parameters"));
+        PeerSettings peers = PeerSettings.from(c);
         return new ProxyConfig(
                 c.getString("listen.host"),
                 writePort,
@@ -205,6 +208,7 @@ public record ProxyConfig(
                 TlsSettings.from(c, "client"),
                 TlsSettings.from(c, "server"),
                 authQuery(c),
+                peers,
                 enumValue(c, "pool.pool_mode", PoolMode.class),
                 positive(c, "pool.max_client_conn"),
                 poolSettings,
@@ -231,7 +235,7 @@ public record ProxyConfig(
                 port(c, "admin.http_port"),
                 c.getBoolean("admin.metrics_histograms"),
                 nonNegative(c, "admin.max_pool_metrics"),
-                flatten(c));
+                flatten(c, peers));
     }
 
     private static AuthQuerySettings authQuery(Config c) {
@@ -249,7 +253,7 @@ public record ProxyConfig(
         return s;
     }
 
-    private static SortedMap<String, String> flatten(Config c) {
+    private static SortedMap<String, String> flatten(Config c, PeerSettings peers) {
         SortedMap<String, String> out = new TreeMap<>();
         for (var e : c.entrySet()) {
             Object v = e.getValue().unwrapped();
@@ -259,6 +263,9 @@ public record ProxyConfig(
                             ? String.join(",", l.stream().map(String::valueOf).toList())
                             : String.valueOf(v));
         }
+        // What an empty setting resolved to: the name the console and the status page show.
+        out.put("runtime.instance_id", peers.instanceId());
+        out.put("peers.advertise_host", peers.advertiseHost());
         return Collections.unmodifiableSortedMap(out);
     }
 

@@ -431,6 +431,11 @@ final class AdminConsole implements AdminView {
     }
 
     @Override
+    public List<AdminView.PeerRow> peers() {
+        return services.peers().rows();
+    }
+
+    @Override
     public List<PreparedStatementRow> preparedStatements() {
         return services.preparedStatements().rows();
     }

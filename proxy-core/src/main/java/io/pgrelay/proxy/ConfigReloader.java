@@ -52,6 +52,8 @@ final class ConfigReloader {
                     "pool.pool_mode",
                     "auth.",
                     "tls.",
+                    // Where peers are; this instance's own id is in the keys it has issued.
+                    "peers.static_peers",
                     "admin.admin_users",
                     "admin.stats_users",
                     "admin.max_pool_metrics",

@@ -62,6 +62,7 @@ public final class PgRelay implements AutoCloseable {
             throw e;
         }
         services.routing().start(config);
+        services.peers().start(listeners.writePort());
         HeldClients held = services.held();
         poolJanitor = every(100, TimeUnit.MILLISECONDS, () -> poolTick(held));
         sessionJanitor = every(1, TimeUnit.SECONDS, services.clients()::checkTimeouts);
@@ -254,6 +255,7 @@ public final class PgRelay implements AutoCloseable {
         if (health != null) {
             health.close();
         }
+        services.peers().close();
         services.routing().close();
         services.metrics().close();
         listeners.close();

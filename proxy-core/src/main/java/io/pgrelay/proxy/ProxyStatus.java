@@ -143,7 +143,31 @@ final class ProxyStatus {
                             String.valueOf(s.average().xactTime()),
                             String.valueOf(s.average().waitTime())));
         }
+        ProxyConfig config = services.config();
+        int ownId = services.peers().ownId();
+        List<List<String>> peerRows = new ArrayList<>();
+        for (AdminView.PeerRow p : services.peers().rows()) {
+            peerRows.add(
+                    List.of(
+                            String.valueOf(p.peerId()),
+                            p.instanceId(),
+                            p.host() + ":" + p.port(),
+                            p.source() + (p.self() ? " (this instance)" : ""),
+                            String.valueOf(p.cancelsForwarded())));
+        }
         return List.of(
+                new StatusPage.Section(
+                        "Instance",
+                        List.of("instance id", "peer id", "advertised host"),
+                        List.of(
+                                List.of(
+                                        config.peers().instanceId(),
+                                        ownId == 0 ? "none" : String.valueOf(ownId),
+                                        config.peers().advertiseHost()))),
+                new StatusPage.Section(
+                        "Peers",
+                        List.of("peer id", "instance", "address", "source", "cancels forwarded"),
+                        peerRows),
                 new StatusPage.Section(
                         "Topology",
                         List.of(

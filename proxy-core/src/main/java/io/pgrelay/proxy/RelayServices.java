@@ -38,7 +38,8 @@ final class RelayServices implements SessionServices {
     private final AuthQuery authQuery;
     private final PreparedStatements preparedStatements;
     private final MessageMemory messageMemory;
-    private final CancelKeys cancelKeys = new CancelKeys();
+    private final Peers peers = new Peers(this);
+    private final CancelKeys cancelKeys = new CancelKeys(peers);
     private final ClientRegistry clients = new ClientRegistry();
     private final HeldClients held = new HeldClients();
     private final ServerPools pools = new ServerPools(this);
@@ -187,6 +188,10 @@ final class RelayServices implements SessionServices {
     @Override
     public CancelKeys cancelKeys() {
         return cancelKeys;
+    }
+
+    Peers peers() {
+        return peers;
     }
 
     MessageMemory messageMemory() {

@@ -202,7 +202,14 @@ class AdminSessionTest {
         assertEquals("no", member.get("read_eligible"));
 
         assertEquals("TCZ", types(simple("SHOW PREPARED_STATEMENTS")));
-        assertEquals("TCZ", types(simple("SHOW PEERS")));
+        List<Msg> peers = simple("SHOW PEERS");
+        assertEquals("TDDCZ", types(peers));
+        Map<String, String> other = row(peers.get(0), peers.get(2));
+        assertEquals("2", other.get("peer_id"));
+        assertEquals("pgrelay-b", other.get("instance_id"));
+        assertEquals("no", other.get("self"));
+        assertEquals("3", other.get("cancels_forwarded"));
+        assertEquals("TCZ", types(simple("SHOW PEER_POOLS")));
     }
 
     @Test

@@ -11,6 +11,7 @@ import io.pgrelay.admin.AdminView.ConfigRow;
 import io.pgrelay.admin.AdminView.ConnectionRow;
 import io.pgrelay.admin.AdminView.DatabaseRow;
 import io.pgrelay.admin.AdminView.Lists;
+import io.pgrelay.admin.AdminView.PeerRow;
 import io.pgrelay.admin.AdminView.PoolRow;
 import io.pgrelay.admin.AdminView.StatCounters;
 import io.pgrelay.admin.AdminView.StatsRow;
@@ -413,6 +414,14 @@ final class ConsoleHarness {
         public String version() {
             showCalls++;
             return AdminView.versionString("0.1.0");
+        }
+
+        @Override
+        public List<PeerRow> peers() {
+            showCalls++;
+            return List.of(
+                    new PeerRow(1, "10.0.0.1", 5432, "pgrelay-a", "etcd", true, 0),
+                    new PeerRow(2, "10.0.0.2", 5432, "pgrelay-b", "etcd", false, 3));
         }
 
         @Override

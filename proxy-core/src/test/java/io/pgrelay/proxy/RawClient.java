@@ -64,6 +64,11 @@ final class RawClient implements AutoCloseable {
     /** The ParameterStatus values the login was greeted with. */
     final Map<String, String> greeting;
 
+    /** The BackendKeyData: process ID and secret key. */
+    final int processId;
+
+    final int secretKey;
+
     RawClient(int port, String user, String password, String database) throws IOException {
         this(port, user, password, database, Map.of());
     }
@@ -73,7 +78,11 @@ final class RawClient implements AutoCloseable {
             throws IOException {
         socket = new Socket("127.0.0.1", port);
         socket.setSoTimeout(10_000);
-        greeting = ScramLogin.login(socket, user, password, database, startup);
+        Map<String, String> got = ScramLogin.login(socket, user, password, database, startup);
+        String[] key = got.remove(ScramLogin.BACKEND_KEY).split(" ");
+        processId = Integer.parseInt(key[0]);
+        secretKey = Integer.parseInt(key[1]);
+        greeting = got;
         in = new DataInputStream(socket.getInputStream());
         out = new DataOutputStream(socket.getOutputStream());
     }
@@ -141,6 +150,24 @@ final class RawClient implements AutoCloseable {
 
     static byte[] query(String sql) {
         return message('Q', (sql + "\0").getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A CancelRequest for this client's key, as a new connection would send it. */
+    static void cancel(int port, int processId, int secretKey) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.getOutputStream()
+                    .write(
+                            ByteBuffer.allocate(16)
+                                    .putInt(16)
+                                    .putInt(80877102)
+                                    .putInt(processId)
+                                    .putInt(secretKey)
+                                    .array());
+            s.getOutputStream().flush();
+            // The server closes once it has read the request; wait for that, as libpq does.
+            s.setSoTimeout(5_000);
+            s.getInputStream().read();
+        }
     }
 
     static byte[] sync() {

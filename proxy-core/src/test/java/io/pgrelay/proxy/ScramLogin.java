@@ -26,6 +26,12 @@ final class ScramLogin {
      *
      * @return the ParameterStatus values the server greeted with
      */
+    /**
+     * The BackendKeyData ("processId secretKey") in the returned map: a name no ParameterStatus can
+     * have.
+     */
+    static final String BACKEND_KEY = "(BackendKeyData)";
+
     static Map<String, String> login(
             Socket s, String user, String password, String database, Map<String, String> extra)
             throws IOException {
@@ -54,6 +60,10 @@ final class ScramLogin {
             if (type == 'S') {
                 String[] nameValue = new String(body, StandardCharsets.UTF_8).split("\0", -1);
                 reported.put(nameValue[0], nameValue[1]);
+            }
+            if (type == 'K') {
+                ByteBuffer key = ByteBuffer.wrap(body);
+                reported.put(BACKEND_KEY, key.getInt() + " " + key.getInt());
             }
             if (type != 'R') {
                 continue;

@@ -16,7 +16,6 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -582,21 +581,7 @@ public final class EtcdTopologySource implements TopologySource {
     }
 
     private Client newClient() {
-        List<String> urls = new ArrayList<>();
-        for (String endpoint : settings.endpoints()) {
-            urls.add(Settings.endpointUri(endpoint).toString());
-        }
-        Client c =
-                Client.builder()
-                        .endpoints(urls.toArray(new String[0]))
-                        .connectTimeout(settings.requestTimeout())
-                        // fail fast instead of queueing calls behind a channel in reconnect backoff
-                        .waitForReady(false)
-                        // etcd's default --grpc-keepalive-min-time is 5 s; pinging more often gets
-                        // us cut off
-                        .keepaliveTime(Duration.ofSeconds(10))
-                        .keepaliveTimeout(Duration.ofSeconds(5))
-                        .build();
+        Client c = EtcdClients.build(settings);
         clientBuiltNanos = System.nanoTime();
         return c;
     }

@@ -38,6 +38,41 @@ final class Json {
         return value;
     }
 
+    /**
+     * Writes a flat object of strings and numbers (the peer keys pgrelay writes itself; nothing
+     * nested is ever needed).
+     */
+    static String write(Map<String, ?> object) {
+        StringBuilder sb = new StringBuilder("{");
+        for (Map.Entry<String, ?> e : object.entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            quote(sb, e.getKey()).append(':');
+            if (e.getValue() instanceof Number n) {
+                sb.append(n);
+            } else {
+                quote(sb, String.valueOf(e.getValue()));
+            }
+        }
+        return sb.append('}').toString();
+    }
+
+    private static StringBuilder quote(StringBuilder sb, String s) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.append('"');
+    }
+
     /** Parses a document that must be a JSON object. */
     @SuppressWarnings("unchecked")
     static Map<String, Object> parseObject(String text) {

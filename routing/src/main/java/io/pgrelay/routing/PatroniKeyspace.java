@@ -48,6 +48,7 @@ final class PatroniKeyspace {
 
     private final String prefix;
     private final Map<String, Member> members = new TreeMap<>();
+    private final Map<Integer, Peer> peers = new TreeMap<>();
 
     /**
      * Last unreadable value per member key, so a stuck bad value is logged once, not every loop.
@@ -86,6 +87,7 @@ final class PatroniKeyspace {
     /** Forgets everything, before the result of a full re-read is fed in. */
     void clear() {
         members.clear();
+        peers.clear();
         leader = null;
         statusOptime = -1;
         legacyOptime = -1;
@@ -127,6 +129,26 @@ final class PatroniKeyspace {
             statusOptime = parseStatusOptime(key, value);
             return true;
         }
+        if (name.startsWith(Peer.KEY_SEGMENT)) {
+            int id = peerId(name);
+            if (id == 0) {
+                return false;
+            }
+            try {
+                peers.put(id, Peer.fromJson(id, value));
+                badValues.remove(key);
+            } catch (RuntimeException e) {
+                if (!value.equals(badValues.put(key, value))) {
+                    log.warn(
+                            "ignoring pgrelay peer {}: unreadable value in {}: {}",
+                            id,
+                            key,
+                            e.getMessage());
+                }
+                peers.remove(id);
+            }
+            return true;
+        }
         if (name.equals(LEGACY_OPTIME)) {
             legacyOptime = parseLong(value.trim(), -1);
             return true;
@@ -157,6 +179,10 @@ final class PatroniKeyspace {
             statusOptime = -1;
             return true;
         }
+        if (name.startsWith(Peer.KEY_SEGMENT)) {
+            badValues.remove(key);
+            return peers.remove(peerId(name)) != null;
+        }
         if (name.equals(LEGACY_OPTIME)) {
             legacyOptime = -1;
             return true;
@@ -182,7 +208,18 @@ final class PatroniKeyspace {
                 failover != null
                         && (failover.scheduledAt() == null || !failover.scheduledAt().isAfter(now));
         long optime = Math.max(statusOptime, legacyOptime);
-        return new Topology(members, leader, optime, pending, connected, lastChange, revision);
+        return new Topology(
+                members, leader, optime, pending, connected, lastChange, revision, peers);
+    }
+
+    /** The id in {@code pgrelay/peers/<id>}, or 0 when the key is not one. */
+    private static int peerId(String name) {
+        String id = name.substring(Peer.KEY_SEGMENT.length());
+        if (id.isEmpty() || id.length() > 5 || !id.chars().allMatch(Character::isDigit)) {
+            return 0;
+        }
+        int n = Integer.parseInt(id);
+        return n >= 1 && n <= Peer.MAX_ID ? n : 0;
     }
 
     private String relative(String key) {

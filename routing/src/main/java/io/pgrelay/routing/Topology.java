@@ -22,6 +22,7 @@ import java.util.TreeMap;
  * @param sourceConnected whether the source is currently following the DCS
  * @param lastChange when this picture (apart from {@code revision}) last changed
  * @param revision the etcd revision this picture reflects (0 for hand-built ones)
+ * @param peers the pgrelay instances announced under the scope, by peer id
  */
 public record Topology(
         Map<String, Member> members,
@@ -30,10 +31,31 @@ public record Topology(
         boolean switchoverPending,
         boolean sourceConnected,
         Instant lastChange,
-        long revision) {
+        long revision,
+        Map<Integer, Peer> peers) {
 
     private static final Topology EMPTY =
-            new Topology(Map.of(), null, -1, false, false, Instant.EPOCH, 0);
+            new Topology(Map.of(), null, -1, false, false, Instant.EPOCH, 0, Map.of());
+
+    /** Without peers (static topologies, tests). */
+    public Topology(
+            Map<String, Member> members,
+            String leader,
+            long optime,
+            boolean switchoverPending,
+            boolean sourceConnected,
+            Instant lastChange,
+            long revision) {
+        this(
+                members,
+                leader,
+                optime,
+                switchoverPending,
+                sourceConnected,
+                lastChange,
+                revision,
+                Map.of());
+    }
 
     public Topology {
         Objects.requireNonNull(lastChange, "lastChange");
@@ -41,6 +63,7 @@ public record Topology(
         members =
                 Collections.unmodifiableMap(
                         new TreeMap<>(Objects.requireNonNull(members, "members")));
+        peers = Collections.unmodifiableMap(new TreeMap<>(Objects.requireNonNull(peers, "peers")));
     }
 
     /** No members, no leader, never connected. */
@@ -77,14 +100,22 @@ public record Topology(
                 && Objects.equals(leader, other.leader)
                 && optime == other.optime
                 && switchoverPending == other.switchoverPending
-                && sourceConnected == other.sourceConnected;
+                && sourceConnected == other.sourceConnected
+                && peers.equals(other.peers);
     }
 
     public Topology withSourceConnected(boolean connected, Instant now) {
         return connected == sourceConnected
                 ? this
                 : new Topology(
-                        members, leader, optime, switchoverPending, connected, now, revision);
+                        members,
+                        leader,
+                        optime,
+                        switchoverPending,
+                        connected,
+                        now,
+                        revision,
+                        peers);
     }
 
     @Override

@@ -93,6 +93,30 @@ final class TopologyChanges {
                                 + ")");
             }
         }
+        before.peers()
+                .forEach(
+                        (id, old) -> {
+                            Peer now = after.peers().get(id);
+                            if (!old.equals(now)) {
+                                lines.add(
+                                        "pgrelay peer " + id + " (" + old.instanceId() + ") left");
+                            }
+                        });
+        after.peers()
+                .forEach(
+                        (id, now) -> {
+                            if (!now.equals(before.peers().get(id))) {
+                                lines.add(
+                                        "pgrelay peer "
+                                                + id
+                                                + " ("
+                                                + now.instanceId()
+                                                + ") at "
+                                                + now.host()
+                                                + ":"
+                                                + now.port());
+                            }
+                        });
         if (!before.switchoverPending() && after.switchoverPending()) {
             lines.add(
                     "switchover announced: "
