@@ -8,6 +8,8 @@ import io.pgrelay.routing.EtcdPeerRegistration;
 import io.pgrelay.routing.EtcdTopologySource;
 import io.pgrelay.routing.PatroniRouter;
 import io.pgrelay.routing.Peer;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -48,6 +50,7 @@ final class Peers {
             }
             return;
         }
+        warnIfLoopback(settings.advertiseHost());
         EtcdPeerRegistration r =
                 new EtcdPeerRegistration(
                         EtcdTopologySource.Settings.of(
@@ -61,6 +64,23 @@ final class Peers {
                         writePort);
         registration = r;
         r.start();
+    }
+
+    /**
+     * Instances on other hosts cannot reach a loopback address: a host whose name resolves to
+     * 127.0.1.1 (Debian's default) needs peers.advertise_host.
+     */
+    private static void warnIfLoopback(String host) {
+        try {
+            if (InetAddress.getByName(host).isLoopbackAddress()) {
+                log.warn(
+                        "peers.advertise_host is {}, a loopback address: instances on other hosts"
+                                + " cannot forward cancel requests here (set peers.advertise_host)",
+                        host);
+            }
+        } catch (UnknownHostException e) {
+            log.warn("peers.advertise_host {} does not resolve here: {}", host, e.getMessage());
+        }
     }
 
     /** Withdraws this instance's etcd key. */

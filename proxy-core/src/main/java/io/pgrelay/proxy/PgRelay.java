@@ -186,6 +186,10 @@ public final class PgRelay implements AutoCloseable {
         return services.sessions();
     }
 
+    Peers peers() {
+        return services.peers();
+    }
+
     // ------------------------------------------------------------------ stopping
 
     /**

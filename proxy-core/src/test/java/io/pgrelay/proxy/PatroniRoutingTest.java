@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.pgrelay.admin.AdminView;
 import io.pgrelay.routing.EtcdTopologySource;
 import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.PatroniCluster;
@@ -248,6 +249,53 @@ class PatroniRoutingTest {
 
     @Test
     @Order(2)
+    void instancesFindEachOtherInEtcdAndForwardCancels() throws Exception {
+        RelayFixture first = servers.relay();
+        try (RelayFixture second =
+                RelayFixture.patroni(servers.cluster())
+                        .set("runtime.instance_id", "second")
+                        .set("routing.patroni.leader_wait_timeout", "60s")
+                        .start()) {
+            Peers a = first.relay().peers();
+            Peers b = second.relay().peers();
+            Await.until(
+                    "both instances hold a peer id and see each other in etcd",
+                    Duration.ofSeconds(20),
+                    () ->
+                            a.ownId() != 0
+                                    && b.ownId() != 0
+                                    && a.rows().size() == 2
+                                    && b.rows().size() == 2);
+            assertNotEquals(a.ownId(), b.ownId());
+            AdminView.PeerRow secondSeenByFirst =
+                    a.rows().stream().filter(r -> !r.self()).findFirst().orElseThrow();
+            assertEquals("second", secondSeenByFirst.instanceId());
+            assertEquals("etcd", secondSeenByFirst.source());
+            assertEquals(second.writePort(), secondSeenByFirst.port());
+
+            try (RawClient client = RawClient.app(first)) {
+                assertEquals(a.ownId(), CancelKeys.peerOf(client.processId));
+                client.send(RawClient.query("select pg_sleep(20)"));
+                Thread.sleep(100);
+                RawClient.cancel(second.writePort(), client.processId, client.secretKey);
+                String sqlState = null;
+                for (RawClient.Message m : client.untilReady()) {
+                    if (m.type() == 'E') {
+                        sqlState = m.fields().get('C');
+                    }
+                }
+                assertEquals("57014", sqlState, "cancelled through the other instance");
+            }
+        }
+        // A stopped instance withdraws its key at once (its lease is revoked).
+        Await.until(
+                "the stopped instance leaves the first one's peers",
+                Duration.ofSeconds(10),
+                () -> first.relay().peers().rows().size() == 1);
+    }
+
+    @Test
+    @Order(3)
     void aStoppedReplicaLeavesTheRotationAndRejoins() throws Exception {
         String replica = servers.cluster().replicaNames().get(0);
         int port = servers.cluster().memberPort(replica);
@@ -287,7 +335,7 @@ class PatroniRoutingTest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void plannedSwitchoverUnderLoadHasNoClientErrors() throws Exception {
         String oldLeader = servers.cluster().leaderName();
         Load load = new Load(8, 2);
@@ -318,7 +366,7 @@ class PatroniRoutingTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void etcdOutageKeepsRoutingAndASwitchoverIsFollowedAfterwards() throws Exception {
         Load load = new Load(4, 2);
         try {
@@ -363,7 +411,7 @@ class PatroniRoutingTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void killedLeaderWritesResumeOnTheNewLeader() throws Exception {
         List<long[]> leaderChanges = new CopyOnWriteArrayList<>();
         String oldLeader = servers.cluster().leaderName();

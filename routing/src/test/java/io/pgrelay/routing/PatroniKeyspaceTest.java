@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class PatroniKeyspaceTest {
@@ -70,6 +71,38 @@ class PatroniKeyspaceTest {
         assertTrue(n2.isRunningReplica());
         assertEquals(67108864L - 50331648L, t.lagBytes(n2));
         assertEquals(List.of("node1", "node2"), List.copyOf(t.members().keySet()));
+    }
+
+    @Test
+    void pgrelayPeerKeysBecomeTopologyPeersAndLeaveRoutingAlone() {
+        PatroniKeyspace keys = new PatroniKeyspace(P);
+        keys.put(P + "leader", "node1");
+        keys.put(P + "members/node1", NODE1);
+        Peer a = new Peer(1, "relay \"a\"\\1", "10.0.0.5", 5432);
+        assertTrue(keys.put(P + "pgrelay/peers/1", a.toJson()));
+        assertTrue(
+                keys.put(
+                        P + "pgrelay/peers/2",
+                        "{\"instance_id\":\"b\",\"host\":\"10.0.0.6\",\"port\":6432}"));
+        // Not peer keys: ignored, as are unreadable values (logged once).
+        assertFalse(keys.put(P + "pgrelay/peers/0", a.toJson()));
+        assertFalse(keys.put(P + "pgrelay/peers/16384", a.toJson()));
+        assertFalse(keys.put(P + "pgrelay/peers/x", a.toJson()));
+        assertTrue(keys.put(P + "pgrelay/peers/3", "{\"host\":\"10.0.0.7\"}"));
+
+        Topology t = topology(keys);
+        assertEquals(Map.of(1, a, 2, new Peer(2, "b", "10.0.0.6", 6432)), t.peers());
+        assertEquals("node1", t.leader());
+        assertEquals(1, t.members().size());
+
+        Topology before = t;
+        assertTrue(keys.delete(P + "pgrelay/peers/1"));
+        Topology after = topology(keys);
+        assertEquals(Map.of(2, new Peer(2, "b", "10.0.0.6", 6432)), after.peers());
+        assertFalse(after.sameStateAs(before));
+        assertEquals(
+                List.of("pgrelay peer 1 (relay \"a\"\\1) left"),
+                TopologyChanges.describe(before, after, "watch", null));
     }
 
     @Test
