@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
@@ -21,10 +22,11 @@ import java.util.regex.Pattern;
 
 /**
  * The settings pgrelay runs with, read once from HOCON and checked before anything starts. Layers,
- * strongest first: JVM system properties ({@code -Dpgrelay.x=...}), environment overrides ({@code
- * CONFIG_FORCE_pgrelay_...}), the given file, then the defaults in the bundled copy of {@code
- * conf/pgrelay.conf}. A bad value fails with {@link ConfigException}, whose message names the
- * setting.
+ * strongest first: JVM system properties ({@code -Dpgrelay.x=...}), environment variables with
+ * readable names ({@code PGRELAY_POOL_DEFAULT_POOL_SIZE}, see {@link EnvOverrides}), Typesafe
+ * Config's environment overrides ({@code CONFIG_FORCE_pgrelay_...}), the given file, then the
+ * defaults in the bundled copy of {@code conf/pgrelay.conf}. A bad value fails with {@link
+ * ConfigException}, whose message names the setting.
  */
 public record ProxyConfig(
         String listenHost,
@@ -104,20 +106,32 @@ public record ProxyConfig(
 
     /** Loads {@code file} (may be null: defaults only) with system property and env overrides. */
     public static ProxyConfig load(File file) {
+        return load(file, System.getenv());
+    }
+
+    /** {@link #load(File)} with {@code env} in place of the process's PGRELAY_ variables. */
+    static ProxyConfig load(File file, Map<String, String> env) {
         Config defaults = defaults();
         Config fromFile =
                 file == null
                         ? ConfigFactory.empty()
                         : ConfigFactory.parseFile(
                                 file, ConfigParseOptions.defaults().setAllowMissing(false));
+        EnvOverrides fromEnv = EnvOverrides.from(env, defaults);
+        Config systemProperties = ConfigFactory.systemProperties();
         Config config =
-                ConfigFactory.systemProperties()
+                systemProperties
+                        .withFallback(fromEnv.config())
                         .withFallback(ConfigFactory.systemEnvironmentOverrides())
                         .withFallback(fromFile)
                         .withFallback(defaults)
                         .resolve();
-        config.checkValid(defaults, "pgrelay");
-        return from(config.getConfig("pgrelay"));
+        try {
+            config.checkValid(defaults, "pgrelay");
+            return from(config.getConfig("pgrelay"));
+        } catch (ConfigException e) {
+            throw fromEnv.blame(e, systemProperties);
+        }
     }
 
     /** The bundled copy of conf/pgrelay.conf: every setting with its default. */
