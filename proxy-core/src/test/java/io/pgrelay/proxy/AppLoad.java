@@ -192,13 +192,14 @@ final class AppLoad {
 
         @Override
         public void run() {
-            long lastSuccess = System.nanoTime();
+            // From the first success on: the pool filling itself at start is no stall.
+            long lastSuccess = 0;
             while (running) {
                 try {
                     operation.run();
                     operations.incrementAndGet();
                     long now = System.nanoTime();
-                    if (now - lastSuccess > longestGapNanos) {
+                    if (lastSuccess != 0 && now - lastSuccess > longestGapNanos) {
                         longestGapNanos = now - lastSuccess;
                         longestGapEndMillis = millisSinceStart();
                     }
