@@ -23,10 +23,12 @@ final class RelayFixture implements AutoCloseable {
 
     private final PgRelay relay;
     private final Path dir;
+    private final String host;
 
-    private RelayFixture(PgRelay relay, Path dir) {
+    private RelayFixture(PgRelay relay, Path dir, String host) {
         this.relay = relay;
         this.dir = dir;
+        this.host = host;
     }
 
     static Builder builder(PgServer primary) {
@@ -96,7 +98,7 @@ final class RelayFixture implements AutoCloseable {
                                 .withFallback(ConfigFactory.parseResources("pgrelay.conf"))
                                 .resolve();
                 PgRelay relay = new PgRelay(ProxyConfig.from(config.getConfig("pgrelay"))).start();
-                return new RelayFixture(relay, dir);
+                return new RelayFixture(relay, dir, String.valueOf(settings.get("listen.host")));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             } catch (InterruptedException e) {
@@ -118,8 +120,15 @@ final class RelayFixture implements AutoCloseable {
         return relay.readPort();
     }
 
+    /** listen.host: where the clients of {@link #connect} go (127.0.0.1 unless set). */
+    String host() {
+        return host;
+    }
+
     String url(int port, String db, String extra) {
-        return "jdbc:postgresql://127.0.0.1:"
+        return "jdbc:postgresql://"
+                + host
+                + ":"
                 + port
                 + "/"
                 + db
