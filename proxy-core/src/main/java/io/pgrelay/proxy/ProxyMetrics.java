@@ -337,6 +337,27 @@ final class ProxyMetrics implements AutoCloseable {
                 .register(registry);
     }
 
+    /**
+     * Meters of one backend (host:port), registered when pgrelay first connects to it and kept:
+     * backends are the configured servers and the Patroni members, not names clients choose.
+     */
+    void registerBackend(BackendHealth health) {
+        String backend = health.backend().toString();
+        FunctionCounter.builder("pgrelay.backend.connect.failures", health.failures, LongAdder::sum)
+                .description(
+                        "Server connect attempts that found the backend unreachable (refused, timed"
+                                + " out, closed during login, 57P03); while it is down at most one"
+                                + " attempt runs at a time")
+                .tag("backend", backend)
+                .register(registry);
+        Gauge.builder("pgrelay.backend.down", health, h -> h.isDown() ? 1 : 0)
+                .description(
+                        "1 while the last connect attempt to the backend found it unreachable"
+                                + " (pgrelay then tries it once at a time, at growing intervals)")
+                .tag("backend", backend)
+                .register(registry);
+    }
+
     private final Set<String> laggingMembers = ConcurrentHashMap.newKeySet();
 
     /** Called on every topology update: a lag gauge for each member not seen before. */
