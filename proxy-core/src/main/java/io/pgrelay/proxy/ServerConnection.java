@@ -148,7 +148,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         TlsContexts tls = relay.tls();
         Bootstrap bootstrap =
                 relay.transport()
-                        .serverBootstrap(loop, timeoutMillis)
+                        .serverBootstrap(loop, timeoutMillis, relay.config().tcp())
                         .handler(
                                 new ChannelInitializer<Channel>() {
                                     @Override
