@@ -1,6 +1,8 @@
 package io.pgrelay.proxy;
 
 import io.pgrelay.routing.Backend;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -19,12 +21,15 @@ import org.slf4j.LoggerFactory;
  * ServerLoginException#isUnreachable}: refused, timed out, closed during login, 57P03) marks it
  * down, logged once at WARN. While down, one connect at a time is let through (the probe), the
  * first one asked for once the retry interval has passed; the interval starts at {@link
- * #FIRST_RETRY_NANOS} and doubles after each failed probe up to {@link #MAX_RETRY_NANOS}. Every
- * other connect fails at once with the last failure, so its waiter gets the error a failed connect
- * gives (a held write holds again, a read moves to another replica, a client of a static primary
- * gets 08006 naming the cause). Probes are made only when a connection is wanted: with nobody
- * asking, nothing is tried. The first connect that succeeds (or that the server answers, even with
- * a refusal) marks it up again, logged once at INFO with the failures in between.
+ * #FIRST_RETRY_NANOS} and doubles after each failed probe up to {@link #MAX_RETRY_NANOS}. Connects
+ * asked for while a probe is out wait for its outcome (a refusal comes at once; silence ends at
+ * server_connect_timeout, as their own attempts would) and then go on or fail with it; connects
+ * asked for between probes fail at once with the last failure. Either way the waiter gets the error
+ * a failed connect gives (a held write holds again, a read moves to another replica, a client of a
+ * static primary gets 08006 naming the cause). Probes are made only when a connection is wanted:
+ * with nobody asking, nothing is tried. The first connect that succeeds (or that the server
+ * answers, even with a refusal) marks it up again, logged once at INFO with the failures in
+ * between.
  *
  * <p>Failed attempts are counted ({@code pgrelay_backend_connect_failures_total}) and logged at
  * DEBUG; connects failed without an attempt are not counted.
@@ -54,6 +59,13 @@ final class BackendHealth {
     private boolean probing;
     private ServerLoginException lastFailure;
 
+    /** Connects asked for while a probe is out: they go on, or fail, with its outcome. */
+    private List<Waiting> waiting = new ArrayList<>();
+
+    private record Waiting(
+            Supplier<CompletableFuture<ServerConnection>> attempt,
+            CompletableFuture<ServerConnection> result) {}
+
     BackendHealth(Backend backend) {
         this.backend = backend;
     }
@@ -68,9 +80,10 @@ final class BackendHealth {
     }
 
     /**
-     * Runs {@code attempt} (a server login) if the backend is up or a probe is due; otherwise fails
-     * at once, through {@code failLater} (never inline: a pool fails its next waiter's connect from
-     * the failure callback, and an inline failure would recurse once per waiter).
+     * Runs {@code attempt} (a server login) if the backend is up or a probe is due; waits for the
+     * probe out, if any; otherwise fails at once, through {@code failLater} (never inline: a pool
+     * starts its next waiter's connect from the failure callback, and an inline failure would
+     * recurse once per waiter).
      */
     CompletableFuture<ServerConnection> connect(
             Supplier<CompletableFuture<ServerConnection>> attempt, Executor failLater) {
@@ -79,7 +92,13 @@ final class BackendHealth {
         synchronized (this) {
             probe = downSinceNanos != 0;
             if (probe) {
-                if (probing || System.nanoTime() - nextProbeNanos < 0) {
+                if (probing) {
+                    // Its answer is near (a refusal is immediate; silence ends at
+                    // server_connect_timeout, as this connect's own would).
+                    CompletableFuture<ServerConnection> later = new CompletableFuture<>();
+                    waiting.add(new Waiting(attempt, later));
+                    return later;
+                } else if (System.nanoTime() - nextProbeNanos < 0) {
                     refuse = lastFailure;
                 } else {
                     probing = true;
@@ -92,15 +111,47 @@ final class BackendHealth {
             failLater.execute(() -> failed.completeExceptionally(e));
             return failed;
         }
+        return start(attempt, probe);
+    }
+
+    private CompletableFuture<ServerConnection> start(
+            Supplier<CompletableFuture<ServerConnection>> attempt, boolean probe) {
         CompletableFuture<ServerConnection> result;
         try {
             result = attempt.get();
         } catch (RuntimeException e) {
             result = CompletableFuture.failedFuture(e);
         }
-        boolean isProbe = probe;
-        result.whenComplete((conn, error) -> outcome(isProbe, error));
+        result.whenComplete((conn, error) -> outcome(probe, error));
         return result;
+    }
+
+    /** The probe is answered: the connects that waited for it go on (up) or fail with it. */
+    private void release(List<Waiting> released, ServerLoginException failure) {
+        for (Waiting w : released) {
+            if (failure != null) {
+                w.result().completeExceptionally(failure);
+                continue;
+            }
+            start(w.attempt(), false)
+                    .whenComplete(
+                            (conn, error) -> {
+                                if (error != null) {
+                                    w.result().completeExceptionally(error);
+                                } else if (!w.result().complete(conn)) {
+                                    conn.close("its connect was abandoned");
+                                }
+                            });
+        }
+    }
+
+    private List<Waiting> takeWaiting() {
+        if (waiting.isEmpty()) {
+            return List.of();
+        }
+        List<Waiting> taken = waiting;
+        waiting = new ArrayList<>();
+        return taken;
     }
 
     private void outcome(boolean probe, Throwable error) {
@@ -113,11 +164,14 @@ final class BackendHealth {
             // Logged in, or the server answered (a refusal is about the database or user): up.
             long failed;
             long downFor;
+            List<Waiting> released = List.of();
             synchronized (this) {
                 if (probe) {
                     probing = false;
+                    released = takeWaiting();
                 }
                 if (downSinceNanos == 0) {
+                    release(released, null);
                     return;
                 }
                 failed = failuresSinceDown;
@@ -132,14 +186,17 @@ final class BackendHealth {
                     failed,
                     failed == 1 ? "" : "s",
                     String.format("%.1f", downFor / 1e9));
+            release(released, null);
             return;
         }
         failures.increment();
         boolean wentDown;
         long interval;
+        List<Waiting> released = List.of();
         synchronized (this) {
             if (probe) {
                 probing = false;
+                released = takeWaiting();
             }
             lastFailure = e;
             failuresSinceDown++;
@@ -157,7 +214,7 @@ final class BackendHealth {
         if (wentDown) {
             log.warn(
                     "backend {} is down: {}; connecting to it once at a time, every {} ms growing"
-                            + " to {} s, until it answers (other connects fail at once with this"
+                            + " to {} s, until it answers (connects in between fail with this"
                             + " error)",
                     backend,
                     e.getMessage(),
@@ -171,6 +228,7 @@ final class BackendHealth {
                     TimeUnit.NANOSECONDS.toMillis(interval),
                     e.getMessage());
         }
+        release(released, e);
     }
 
     @Override
