@@ -8,6 +8,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,8 +67,16 @@ final class BackendHealth {
             Supplier<CompletableFuture<ServerConnection>> attempt,
             CompletableFuture<ServerConnection> result) {}
 
+    private final LongSupplier nanoClock;
+
     BackendHealth(Backend backend) {
+        this(backend, System::nanoTime);
+    }
+
+    /** With a clock of its own, for tests. */
+    BackendHealth(Backend backend, LongSupplier nanoClock) {
         this.backend = backend;
+        this.nanoClock = nanoClock;
     }
 
     Backend backend() {
@@ -98,7 +107,7 @@ final class BackendHealth {
                     CompletableFuture<ServerConnection> later = new CompletableFuture<>();
                     waiting.add(new Waiting(attempt, later));
                     return later;
-                } else if (System.nanoTime() - nextProbeNanos < 0) {
+                } else if (nanoClock.getAsLong() - nextProbeNanos < 0) {
                     refuse = lastFailure;
                 } else {
                     probing = true;
@@ -159,7 +168,7 @@ final class BackendHealth {
                 error instanceof CompletionException && error.getCause() != null
                         ? error.getCause()
                         : error;
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         if (!(cause instanceof ServerLoginException e) || !e.isUnreachable()) {
             // Logged in, or the server answered (a refusal is about the database or user): up.
             long failed;
