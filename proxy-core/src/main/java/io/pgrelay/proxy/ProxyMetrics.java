@@ -242,14 +242,17 @@ final class ProxyMetrics implements AutoCloseable {
                         pool,
                         tags,
                         "pgrelay.pool.server.connects",
-                        "Server connections opened",
+                        "Server connections the pool asked for (while the backend is down, most"
+                                + " are answered without an attempt: see"
+                                + " pgrelay_backend_connect_failures_total)",
                         p -> p.pool().stats().connectsStarted()));
         meters.add(
                 counter(
                         pool,
                         tags,
                         "pgrelay.pool.server.connect.failures",
-                        "Server connections that failed to open",
+                        "Server connections the pool asked for that failed, with or without an"
+                                + " attempt (a backend that is down is tried once at a time)",
                         p -> p.pool().stats().connectsFailed()));
         meters.add(
                 counter(
