@@ -1,5 +1,6 @@
 package io.pgrelay.proxy;
 
+import io.micrometer.core.instrument.Meter;
 import io.pgrelay.routing.Backend;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,6 +50,9 @@ final class BackendHealth {
 
     /** Failed connect attempts, ever (the metric). */
     final LongAdder failures = new LongAdder();
+
+    /** Its meters (ProxyMetrics), set and cleared under ServerPools' map lock for the backend. */
+    volatile List<Meter> meters = List.of();
 
     // ---- guarded by this ----
     /** When it went down (nanoTime), 0 while up. */

@@ -43,7 +43,7 @@ final class ServerPools {
     private final RelayServices relay;
     private final Map<PoolKey, ServerPool> pools = new ConcurrentHashMap<>();
 
-    /** Per backend (host:port): down or up, probing; never removed (backends are few). */
+    /** Per backend (host:port): down or up, probing; removed with the last pool of the backend. */
     private final Map<Backend, BackendHealth> backends = new ConcurrentHashMap<>();
 
     /** Pools whose last login the server refused; the janitor removes them once unused. */
@@ -316,7 +316,27 @@ final class ServerPools {
                 });
         relay.metrics().unregisterPool(p); // no-op unless a successor already replaced p
         refused.remove(p);
+        forgetBackendIfUnused(p.key().backend());
         return true;
+    }
+
+    /**
+     * Drops a backend's health and meters once no pool connects to it (a Patroni member replaced by
+     * another host, a pool removed as idle): its down gauge must not stay 1 forever. Under the
+     * map's lock for that key, so a pool created meanwhile gets a fresh one with its own meters.
+     */
+    private void forgetBackendIfUnused(Backend backend) {
+        backends.computeIfPresent(
+                backend,
+                (b, health) -> {
+                    for (ServerPool other : pools.values()) {
+                        if (other.key().backend().equals(b)) {
+                            return health;
+                        }
+                    }
+                    relay.metrics().unregisterBackend(health);
+                    return null;
+                });
     }
 
     void close(String reason) {
