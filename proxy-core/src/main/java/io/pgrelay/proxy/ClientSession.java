@@ -1441,13 +1441,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /**
      * Graceful shutdown, first phase: the client is served as usual and closed once it has been
      * between transactions for {@link #DRAIN_IDLE_NANOS}, so that application pools can retire
-     * their connections on their own. Clients still logging in, and console sessions, go now.
+     * their connections on their own. A login in progress goes on (the client connected before the
+     * listeners closed, and may be no pool that would retry); console sessions go now.
      */
     void drain() {
         if (state == State.CLOSED) {
             return;
         }
-        if (state != State.READY || admin != null) {
+        if (admin != null) {
             fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
         } else {
             draining = true;

@@ -63,7 +63,13 @@ final class RelayServices implements SessionServices {
         this.tls = TlsContexts.build(config.clientTls(), config.serverTls());
         this.authQuery = new AuthQuery(this, config.authQuery());
         this.metrics = new ProxyMetrics(this);
-        this.routing = new RoutingState(config, metrics, pools, held);
+        this.routing =
+                new RoutingState(
+                        config,
+                        metrics,
+                        pools,
+                        held,
+                        () -> transport == null ? null : transport.group());
         metrics.registerTopology(this);
         this.reloader = new ConfigReloader(this, configFile);
         this.actions = new AdminActions(this, reloader, stop);
@@ -303,6 +309,11 @@ final class RelayServices implements SessionServices {
     @Override
     public void reportHotStandby(Backend backend, String value) {
         routing.reportHotStandby(backend, value);
+    }
+
+    @Override
+    public void leaderStillInRecovery(Backend backend) {
+        routing.leaderStillInRecovery(backend);
     }
 
     double eligibleReplicaCount() {

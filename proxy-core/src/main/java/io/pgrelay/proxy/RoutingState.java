@@ -10,6 +10,11 @@ import io.pgrelay.routing.Router;
 import io.pgrelay.routing.StaticRouter;
 import io.pgrelay.routing.Topology;
 import io.pgrelay.routing.TopologySource;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,12 +35,27 @@ final class RoutingState {
     private final ProxyMetrics metrics;
     private final ServerPools pools;
     private final HeldClients held;
+
+    /**
+     * Where {@link #askAgainSoon} schedules (the event loops; null before start and after stop).
+     */
+    private final Supplier<ScheduledExecutorService> scheduler;
+
+    private final AtomicBoolean wakeScheduled = new AtomicBoolean();
+
+    static final long PROMOTION_POLL_MILLIS = 25;
     private volatile Backend lastPrimary;
 
     /** The etcd watch when following Patroni, else null. */
     private final TopologySource topologySource;
 
-    RoutingState(ProxyConfig config, ProxyMetrics metrics, ServerPools pools, HeldClients held) {
+    RoutingState(
+            ProxyConfig config,
+            ProxyMetrics metrics,
+            ServerPools pools,
+            HeldClients held,
+            Supplier<ScheduledExecutorService> scheduler) {
+        this.scheduler = scheduler;
         this.metrics = metrics;
         this.pools = pools;
         this.held = held;
@@ -140,6 +160,15 @@ final class RoutingState {
         }
     }
 
+    /** A held write asked the etcd leader, which is still in recovery (promoting). */
+    void leaderStillInRecovery(Backend backend) {
+        if (patroni != null
+                && held.anyHeld()
+                && backend.equals(patroni.leaderCandidate().orElse(null))) {
+            askAgainSoon();
+        }
+    }
+
     /**
      * The router's answer changed: wake held clients, retire pools whose backend no longer serves
      * their role (idle connections close now, busy ones when released), count leader changes.
@@ -159,6 +188,31 @@ final class RoutingState {
             }
         }
         held.wake();
+    }
+
+    /**
+     * The etcd leader is still in recovery: Patroni promotes it right after taking the key, and
+     * PostgreSQL reports the end of recovery only when asked. Held writes ask again after {@link
+     * #PROMOTION_POLL_MILLIS} rather than at the pool janitor's next safety-net wake (200 ms), so
+     * they start within that of the promotion. One wake at a time; each held client's question
+     * needs a pooled connection, so the questions in flight stay within the pool size.
+     */
+    private void askAgainSoon() {
+        ScheduledExecutorService executor = scheduler.get();
+        if (executor == null || !wakeScheduled.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            executor.schedule(
+                    () -> {
+                        wakeScheduled.set(false);
+                        held.wake();
+                    },
+                    PROMOTION_POLL_MILLIS,
+                    TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException stopping) {
+            wakeScheduled.set(false);
+        }
     }
 
     /** Replicas the read port may use right now. */

@@ -453,7 +453,12 @@ final class ServerLease {
         if (role != Role.PRIMARY || relay.patroni() == null) {
             return Writable.YES;
         }
-        relay.reportHotStandby(conn.backend(), conn.parameter("in_hot_standby"));
+        // Only "off" counts here: the value is the one the connection last heard, and an "on"
+        // from before a promotion proves nothing now (reporting it would take back a confirmation
+        // another connection just made).
+        if ("off".equals(conn.parameter("in_hot_standby"))) {
+            relay.reportHotStandby(conn.backend(), "off");
+        }
         if (isPrimary(conn)) {
             return Writable.YES;
         }
@@ -481,8 +486,12 @@ final class ServerLease {
                 clientId,
                 conn.backend(),
                 conn.parameter("in_hot_standby"));
+        boolean promoting = conn.backend().equals(leaderCandidate().orElse(null));
         handBack(conn);
         holdForPrimary("");
+        if (promoting) {
+            relay.leaderStillInRecovery(conn.backend());
+        }
     }
 
     private void onFailed(Request failed, PoolException e) {

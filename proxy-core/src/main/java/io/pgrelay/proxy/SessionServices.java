@@ -97,4 +97,7 @@ interface SessionServices {
 
     /** A server connection reported in_hot_standby (at login, or when it changed: promotion). */
     void reportHotStandby(Backend backend, String value);
+
+    /** {@code backend}, the etcd leader, answered that it is still in recovery: ask again soon. */
+    void leaderStillInRecovery(Backend backend);
 }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgrelay.testkit.FreePorts;
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -64,7 +63,7 @@ class PeerCancelTest {
                     median(millis.get("issuer")), median(millis.get("peer")));
             assertEquals("1", client.one("select 1"));
 
-            try (Connection console = console(b);
+            try (Connection console = b.console();
                     Statement st = console.createStatement();
                     ResultSet rs = st.executeQuery("SHOW PEERS")) {
                 Map<Integer, String> rows = new HashMap<>();
@@ -82,7 +81,7 @@ class PeerCancelTest {
                 assertEquals("127.0.0.1:" + ports[0] + " self=no forwarded=10", rows.get(1));
                 assertEquals("127.0.0.1:" + ports[2] + " self=yes forwarded=0", rows.get(2));
             }
-            try (Connection console = console(b);
+            try (Connection console = b.console();
                     Statement st = console.createStatement();
                     ResultSet rs = st.executeQuery("SHOW CONFIG")) {
                 String instance = null;
@@ -141,15 +140,6 @@ class PeerCancelTest {
                 .set("runtime.instance_id", name)
                 .set("admin.admin_users", List.of("postgres"))
                 .start();
-    }
-
-    private static Connection console(RelayFixture relay) throws SQLException {
-        return relay.connect(
-                relay.writePort(),
-                "pgbouncer",
-                "postgres",
-                "postgres",
-                Map.of("preferQueryMode", "simple"));
     }
 
     private static long median(List<Long> values) {

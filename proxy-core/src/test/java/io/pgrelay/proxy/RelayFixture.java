@@ -132,6 +132,16 @@ final class RelayFixture implements AutoCloseable {
                 writePort(), PgServer.APP_DB, user, password, Map.of("prepareThreshold", "0"));
     }
 
+    /** The admin console as {@code postgres} (who must be in admin.admin_users), over pgjdbc. */
+    Connection console() throws SQLException {
+        return connect(
+                writePort(),
+                "pgbouncer",
+                "postgres",
+                "postgres",
+                Map.of("preferQueryMode", "extended"));
+    }
+
     Connection app() throws SQLException {
         return connect(PgServer.APP_USER, PgServer.APP_PASSWORD);
     }

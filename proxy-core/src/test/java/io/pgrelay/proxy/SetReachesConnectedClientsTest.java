@@ -32,15 +32,6 @@ class SetReachesConnectedClientsTest {
                 .start();
     }
 
-    private static Connection console(RelayFixture relay) throws SQLException {
-        return relay.connect(
-                relay.writePort(),
-                "pgbouncer",
-                "postgres",
-                "postgres",
-                Map.of("preferQueryMode", "extended"));
-    }
-
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (!condition.getAsBoolean()) {
@@ -55,7 +46,7 @@ class SetReachesConnectedClientsTest {
     void clientIdleTimeoutDropsClientsConnectedBeforeTheSet() throws Exception {
         try (RelayFixture relay = relay();
                 Connection before = relay.app();
-                Connection admin = console(relay)) {
+                Connection admin = relay.console()) {
             assertEquals("1", one(before, "select 1"));
             // A bare number is seconds, as PgBouncer reads it.
             admin.createStatement().execute("SET client_idle_timeout = 2");
@@ -79,7 +70,7 @@ class SetReachesConnectedClientsTest {
     void idleTransactionTimeoutEndsATransactionOpenedBeforeTheSet() throws Exception {
         try (RelayFixture relay = relay();
                 Connection inTx = relay.app();
-                Connection admin = console(relay)) {
+                Connection admin = relay.console()) {
             inTx.setAutoCommit(false);
             assertEquals("1", one(inTx, "select 1"));
             admin.createStatement().execute("SET idle_transaction_timeout = '1s'");
@@ -102,7 +93,7 @@ class SetReachesConnectedClientsTest {
                                 PgServer.APP_USER,
                                 PgServer.APP_PASSWORD,
                                 Map.of("prepareThreshold", "1"));
-                Connection admin = console(relay)) {
+                Connection admin = relay.console()) {
             assertEquals(1, prepared(c, 1)); // a named statement: one of one allowed, then two
             admin.createStatement().execute("SET max_client_prepared_statements = 2");
             assertEquals(2, prepared(c, 2));

@@ -4,8 +4,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Hands out free TCP ports on the loopback interface (127.0.0.1).
@@ -41,6 +44,39 @@ public final class FreePorts {
         }
         throw new IllegalStateException(
                 "no free loopback port found after " + MAX_ATTEMPTS + " attempts");
+    }
+
+    /**
+     * A free loopback port below the kernel's ephemeral range, never handed out before in this JVM:
+     * for a server restarted on the same port. While it is down, an outgoing connection may be
+     * given any free port of the ephemeral range (where {@link #next()} finds its ports) as its
+     * local port, and would then keep the server from binding it again.
+     */
+    public static synchronized int nextOutsideEphemeralRange() {
+        int low = ephemeralRangeStart();
+        int from = Math.max(1024, low - 10_000);
+        for (int attempt = 0; attempt < MAX_ATTEMPTS && from < low; attempt++) {
+            int port = ThreadLocalRandom.current().nextInt(from, low);
+            if (!RESERVED.contains(port) && !HANDED_OUT.contains(port) && isFree(port)) {
+                HANDED_OUT.add(port);
+                return port;
+            }
+        }
+        throw new IllegalStateException(
+                "no free loopback port found in " + from + ".." + (low - 1));
+    }
+
+    /** The first port of net.ipv4.ip_local_port_range (32768, Linux's default, if unreadable). */
+    private static int ephemeralRangeStart() {
+        try {
+            // Not Files.readString: a /proc file says its size is 0, and that read comes back
+            // short.
+            String range =
+                    Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0);
+            return Integer.parseInt(range.trim().split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            return 32768;
+        }
     }
 
     /** Returns {@code count} distinct free loopback TCP ports. */
