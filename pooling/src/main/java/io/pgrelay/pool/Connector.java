@@ -12,4 +12,12 @@ public interface Connector<C extends Poolable> {
      * tolerated.
      */
     CompletableFuture<C> connect(Object affinity);
+
+    /**
+     * True when the connector logs its failed connects itself (e.g. once per unreachable server
+     * rather than once per attempt): the pool then logs each failure at DEBUG only, not WARN.
+     */
+    default boolean reportsFailures() {
+        return false;
+    }
 }

@@ -39,9 +39,10 @@ import org.slf4j.LoggerFactory;
  *       As in PgBouncer, reserve connections then stay until server_idle_timeout.
  *   <li>Every completed connect serves the oldest waiter, whoever started it, so the connects a
  *       queue needs are "waiters minus connects in flight". Connect failures fail the oldest
- *       waiter, and the others get fresh attempts: at most one attempt per waiter, so a dead
- *       backend cannot cause a reconnect storm. Refilling up to minPoolSize happens only in {@link
- *       #maintain()}, which bounds retries to the janitor's pace.
+ *       waiter, and the others get fresh attempts: at most one attempt per waiter. (Retries across
+ *       waiters that come back are the connector's business: pgrelay's backs off per server.)
+ *       Refilling up to minPoolSize happens only in {@link #maintain()}, which bounds retries to
+ *       the janitor's pace.
  *   <li>Waiters are served FIFO. Fairness beats affinity: a released connection goes to the oldest
  *       waiter even if a younger one lives on the same event loop. Affinity only picks among idle
  *       connections.
@@ -673,7 +674,17 @@ public final class Pool<C extends Poolable> {
                     after.add(() -> fail(oldest.waiter(), e));
                 }
                 Throwable logged = failure;
-                after.add(() -> log.warn("pool {}: connect failed: {}", name, logged.toString()));
+                if (connector.reportsFailures()) {
+                    after.add(
+                            () ->
+                                    log.debug(
+                                            "pool {}: connect failed: {}",
+                                            name,
+                                            logged.toString()));
+                } else {
+                    after.add(
+                            () -> log.warn("pool {}: connect failed: {}", name, logged.toString()));
+                }
                 startConnects(now, false, after); // one fresh attempt per waiter still uncovered
             }
         } finally {

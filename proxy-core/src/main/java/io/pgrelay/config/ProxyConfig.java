@@ -75,6 +75,8 @@ public record ProxyConfig(
         int maxPinnedConnections,
         int maxMessageSize,
         Limits limits,
+        /** PgBouncer's tcp_keepalive, tcp_keepidle, ...: client and server sockets. */
+        TcpSettings tcp,
         int workerThreads,
         Duration shutdownTimeout,
         boolean useEpoll,
@@ -239,6 +241,7 @@ public record ProxyConfig(
                 nonNegative(c, "pool.max_pinned_connections"),
                 (int) maxMessage,
                 limits,
+                TcpSettings.from(c),
                 nonNegative(c, "runtime.worker_threads"),
                 duration(c, "runtime.shutdown_timeout"),
                 c.getBoolean("runtime.use_epoll"),

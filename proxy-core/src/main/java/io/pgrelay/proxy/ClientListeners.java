@@ -68,11 +68,16 @@ final class ClientListeners {
                         .option(ChannelOption.SO_BACKLOG, 4096)
                         .option(ChannelOption.SO_REUSEADDR, true)
                         .childOption(ChannelOption.TCP_NODELAY, true)
-                        .childOption(ChannelOption.SO_KEEPALIVE, true)
                         .childHandler(
                                 new ChannelInitializer<SocketChannel>() {
                                     @Override
                                     protected void initChannel(SocketChannel ch) {
+                                        // The settings now, not at bind: a RELOAD applies to the
+                                        // clients that connect after it.
+                                        TcpOptions.apply(
+                                                ch.config(),
+                                                services.transport(),
+                                                services.config().tcp());
                                         ch.pipeline().addLast("tls-sniff", new DirectTls(services));
                                         ch.pipeline()
                                                 .addLast(

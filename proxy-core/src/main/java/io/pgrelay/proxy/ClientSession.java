@@ -857,6 +857,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** Links a granted server connection: parameters synchronized, queued requests sent. */
     private void attach(ServerConnection conn) {
+        lease.served();
         link(conn);
         Consumer<ServerConnection> fault = attachFaultForTests;
         if (fault != null) {

@@ -58,6 +58,8 @@ final class ConfigReloader {
                     "admin.stats_users",
                     "admin.max_pool_metrics",
                     "protocol.",
+                    // Socket options of connections opened after the change.
+                    "tcp.",
                     "routing.patroni.max_replica_lag_bytes",
                     "routing.patroni.read_fallback_to_primary",
                     "routing.patroni.leader_wait_timeout",
@@ -179,6 +181,9 @@ final class ConfigReloader {
         PatroniRouter patroni = services.patroni();
         if (patroni != null) {
             patroni.reconfigure(next.maxReplicaLagBytes(), next.readFallbackToPrimary());
+        }
+        if (!next.tcp().equals(old.tcp())) {
+            TcpOptions.warnIfIgnored(services.transport(), next.tcp());
         }
         if (!next.poolSettings().equals(old.poolSettings())) {
             for (ServerPool p : services.pools().all()) {

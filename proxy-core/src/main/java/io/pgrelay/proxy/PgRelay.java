@@ -55,6 +55,7 @@ public final class PgRelay implements AutoCloseable {
                 transport.threads(),
                 config.poolMode().name().toLowerCase(),
                 config.authType().name().toLowerCase().replace('_', '-'));
+        TcpOptions.warnIfIgnored(transport, config.tcp());
         try {
             listeners.bind();
         } catch (InterruptedException | RuntimeException e) {

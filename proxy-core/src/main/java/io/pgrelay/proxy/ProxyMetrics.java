@@ -242,14 +242,17 @@ final class ProxyMetrics implements AutoCloseable {
                         pool,
                         tags,
                         "pgrelay.pool.server.connects",
-                        "Server connections opened",
+                        "Server connections the pool asked for (while the backend is down, most"
+                                + " are answered without an attempt: see"
+                                + " pgrelay_backend_connect_failures_total)",
                         p -> p.pool().stats().connectsStarted()));
         meters.add(
                 counter(
                         pool,
                         tags,
                         "pgrelay.pool.server.connect.failures",
-                        "Server connections that failed to open",
+                        "Server connections the pool asked for that failed, with or without an"
+                                + " attempt (a backend that is down is tried once at a time)",
                         p -> p.pool().stats().connectsFailed()));
         meters.add(
                 counter(
@@ -335,6 +338,42 @@ final class ProxyMetrics implements AutoCloseable {
                         "1 while the etcd watch is connected (routing follows the cluster), 0 while pgrelay"
                                 + " routes on the last known topology")
                 .register(registry);
+    }
+
+    /**
+     * Meters of one backend (host:port), registered when pgrelay first connects to it and removed
+     * with its last pool: backends are the configured servers and the Patroni members, not names
+     * clients choose.
+     */
+    void registerBackend(BackendHealth health) {
+        String backend = health.backend().toString();
+        List<Meter> meters = new ArrayList<>(2);
+        meters.add(
+                FunctionCounter.builder(
+                                "pgrelay.backend.connect.failures", health.failures, LongAdder::sum)
+                        .description(
+                                "Server connect attempts that found the backend unreachable (refused, timed"
+                                        + " out, closed during login, 57P03); while it is down at most one"
+                                        + " attempt runs at a time")
+                        .tag("backend", backend)
+                        .register(registry));
+        meters.add(
+                Gauge.builder("pgrelay.backend.down", health, h -> h.isDown() ? 1 : 0)
+                        .description(
+                                "1 while the last connect attempt to the backend found it"
+                                        + " unreachable (pgrelay then tries it once at a time, at"
+                                        + " growing intervals)")
+                        .tag("backend", backend)
+                        .register(registry));
+        health.meters = List.copyOf(meters);
+    }
+
+    /** Removes a backend's meters (no pool connects to it any more). */
+    void unregisterBackend(BackendHealth health) {
+        for (Meter m : health.meters) {
+            registry.remove(m);
+        }
+        health.meters = List.of();
     }
 
     private final Set<String> laggingMembers = ConcurrentHashMap.newKeySet();

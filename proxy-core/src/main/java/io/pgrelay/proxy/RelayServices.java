@@ -242,7 +242,8 @@ final class RelayServices implements SessionServices {
     @Override
     public void sendCancel(Backend backend, int processId, int secretKey) {
         transport
-                .serverBootstrap(transport.group(), config.serverConnectTimeout().toMillis())
+                .serverBootstrap(
+                        transport.group(), config.serverConnectTimeout().toMillis(), config.tcp())
                 .handler(
                         new ChannelInitializer<Channel>() {
                             @Override

@@ -148,7 +148,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         TlsContexts tls = relay.tls();
         Bootstrap bootstrap =
                 relay.transport()
-                        .serverBootstrap(loop, timeoutMillis)
+                        .serverBootstrap(loop, timeoutMillis, relay.config().tcp())
                         .handler(
                                 new ChannelInitializer<Channel>() {
                                     @Override
@@ -178,7 +178,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                                 f -> {
                                     if (!f.isSuccess()) {
                                         conn.loggedIn.completeExceptionally(
-                                                new ServerLoginException(
+                                                ServerLoginException.unreachable(
                                                         "could not connect to server "
                                                                 + backend
                                                                 + ": "
@@ -195,12 +195,13 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
                                                     () -> {
                                                         if (!conn.loggedIn.isDone()) {
                                                             conn.failLogin(
-                                                                    new ServerLoginException(
-                                                                            "login to server "
-                                                                                    + backend
-                                                                                    + " timed out after "
-                                                                                    + timeoutMillis
-                                                                                    + " ms (server_connect_timeout)"));
+                                                                    ServerLoginException
+                                                                            .unreachable(
+                                                                                    "login to server "
+                                                                                            + backend
+                                                                                            + " timed out after "
+                                                                                            + timeoutMillis
+                                                                                            + " ms (server_connect_timeout)"));
                                                         }
                                                     },
                                                     timeoutMillis,
@@ -587,7 +588,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         pool.connections.remove(this);
         if (!loggedIn.isDone()) {
             failLogin(
-                    new ServerLoginException(
+                    ServerLoginException.unreachable(
                             "server " + backend() + " closed the connection during login"));
             return;
         }

@@ -102,6 +102,14 @@ final class ServerLease {
 
     private long heldSinceNanos;
     private long holdDeadlineNanos;
+
+    /**
+     * When the client was first held for the requests waiting now, or 0. Held clients are woken to
+     * look again (every 200 ms, on routing changes) and held again if nothing changed: their wait
+     * limit counts from here, until they are served, fail or leave.
+     */
+    private long holdStartNanos;
+
     private String holdReason;
     private String holdSqlState;
 
@@ -188,6 +196,7 @@ final class ServerLease {
             return;
         }
         if (backend.isEmpty()) {
+            served();
             client.failed(
                     ErrorResponse.error(
                             SqlState.CONNECTION_FAILURE,
@@ -224,10 +233,11 @@ final class ServerLease {
     }
 
     private void hold(String reason, Duration limit, String sqlState) {
-        if (!held) {
-            heldSinceNanos = System.nanoTime();
-            holdDeadlineNanos = limit.isZero() ? Long.MAX_VALUE : heldSinceNanos + limit.toNanos();
+        if (holdStartNanos == 0) {
+            holdStartNanos = System.nanoTime();
         }
+        heldSinceNanos = holdStartNanos;
+        holdDeadlineNanos = limit.isZero() ? Long.MAX_VALUE : holdStartNanos + limit.toNanos();
         held = true;
         holdReason = reason;
         holdSqlState = sqlState;
@@ -249,12 +259,20 @@ final class ServerLease {
         return true;
     }
 
+    /**
+     * The requests waiting now are answered (a connection linked, or an error): no hold goes on.
+     */
+    void served() {
+        holdStartNanos = 0;
+    }
+
     /** The error for a hold that has lasted past its deadline at {@code now}, or null. */
     ErrorResponse expiredHold(long now) {
         if (!held || now - holdDeadlineNanos <= 0) {
             return null;
         }
         release();
+        served();
         long waitedSeconds = (now - heldSinceNanos) / 1_000_000_000L;
         return ErrorResponse.error(holdSqlState, holdReason + " (waited " + waitedSeconds + " s)");
     }
@@ -301,12 +319,14 @@ final class ServerLease {
         }
         request = null;
         waitingSinceNanos = 0;
+        served();
         client.waiting(false);
         client.welcomed(granted.pool);
     }
 
     /** The client is gone: stop waiting and holding. */
     void cancel() {
+        served();
         if (welcomeWait != null) {
             welcomeWait.cancel(false); // the pool drops a wait that is done
         }
@@ -505,6 +525,7 @@ final class ServerLease {
                 return;
             }
         }
+        served();
         client.failed(error);
     }
 

@@ -21,21 +21,33 @@ final class ServerLoginException extends Exception {
 
     private final transient ErrorResponse error;
     private final boolean refusal;
+    private final boolean unreachable;
 
     ServerLoginException(ErrorResponse serverError) {
         super(LogSafe.escape(serverError.toString(), LOG_LIMIT), null, false, false);
         this.error = serverError;
         this.refusal = isRefusal(serverError.sqlState());
+        this.unreachable = serverError.sqlState().equals(SqlState.CANNOT_CONNECT_NOW);
     }
 
     ServerLoginException(String message) {
-        this(message, false);
+        this(message, false, false);
     }
 
-    private ServerLoginException(String message, boolean refusal) {
+    private ServerLoginException(String message, boolean refusal, boolean unreachable) {
         super(LogSafe.escape(message, LOG_LIMIT), null, false, false);
         this.error = ErrorResponse.error(SqlState.CONNECTION_FAILURE, message);
         this.refusal = refusal;
+        this.unreachable = unreachable;
+    }
+
+    /**
+     * The server could not be reached or did not answer: the TCP connect failed or timed out, the
+     * login did not finish within server_connect_timeout, or the connection closed during it. What
+     * {@link BackendHealth} backs off from.
+     */
+    static ServerLoginException unreachable(String message) {
+        return new ServerLoginException(message, false, true);
     }
 
     /**
@@ -43,7 +55,7 @@ final class ServerLoginException extends Exception {
      * as permanent for the pool as the server's own 28P01, whatever the SQLSTATE says.
      */
     static ServerLoginException credentials(String message) {
-        return new ServerLoginException(message, true);
+        return new ServerLoginException(message, true, false);
     }
 
     ErrorResponse error() {
@@ -57,6 +69,16 @@ final class ServerLoginException extends Exception {
      */
     boolean isRefusal() {
         return refusal;
+    }
+
+    /**
+     * True when the backend is not there to log in to right now: not reachable, not answering, or
+     * answering 57P03 (starting up, shutting down, in recovery without hot standby). Not for an
+     * answer about this database or user, nor for out of connection slots (53300): the server is
+     * up.
+     */
+    boolean isUnreachable() {
+        return unreachable;
     }
 
     /**

@@ -1,5 +1,7 @@
 package io.pgrelay.proxy;
 
+import io.netty.channel.EventLoop;
+import io.pgrelay.pool.Connector;
 import io.pgrelay.pool.Pool;
 import io.pgrelay.pool.PoolException;
 import io.pgrelay.pool.PoolStats;
@@ -15,6 +17,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +42,9 @@ final class ServerPools {
 
     private final RelayServices relay;
     private final Map<PoolKey, ServerPool> pools = new ConcurrentHashMap<>();
+
+    /** Per backend (host:port): down or up, probing; removed with the last pool of the backend. */
+    private final Map<Backend, BackendHealth> backends = new ConcurrentHashMap<>();
 
     /** Pools whose last login the server refused; the janitor removes them once unused. */
     private final Set<ServerPool> refused = ConcurrentHashMap.newKeySet();
@@ -84,12 +90,21 @@ final class ServerPools {
 
     private ServerPool create(PoolKey key) {
         ServerPool[] self = new ServerPool[1];
+        Connector<ServerConnection> connector =
+                new Connector<>() {
+                    @Override
+                    public CompletableFuture<ServerConnection> connect(Object affinity) {
+                        return login(self[0], affinity);
+                    }
+
+                    @Override
+                    public boolean reportsFailures() {
+                        return true; // login() and BackendHealth log them
+                    }
+                };
         Pool<ServerConnection> pool =
                 new Pool<>(
-                        key.toString(),
-                        relay.config().poolSettings(),
-                        affinity -> login(self[0], affinity),
-                        System::nanoTime);
+                        key.toString(), relay.config().poolSettings(), connector, System::nanoTime);
         self[0] = new ServerPool(key, pool);
         relay.metrics().registerPool(self[0]);
         // Each name once, quoted and cut: a client may pick a 9 kB database name with newlines in
@@ -113,12 +128,11 @@ final class ServerPools {
     private CompletableFuture<ServerConnection> login(ServerPool pool, Object affinity) {
         long started = System.nanoTime();
         pool.loginStarted(started);
-        CompletableFuture<ServerConnection> login;
-        try {
-            login = ServerConnection.open(relay, pool, affinity);
-        } catch (RuntimeException e) {
-            login = CompletableFuture.failedFuture(e);
-        }
+        Executor failLater =
+                affinity instanceof EventLoop loop ? loop : relay.transport().group().next();
+        CompletableFuture<ServerConnection> login =
+                backend(pool.key().backend())
+                        .connect(() -> ServerConnection.open(relay, pool, affinity), failLater);
         login.whenComplete(
                 (conn, error) -> {
                     if (error == null) {
@@ -130,9 +144,34 @@ final class ServerPools {
                     if (cause instanceof ServerLoginException e && e.isRefusal()) {
                         refused.add(pool);
                     }
+                    if (!(cause instanceof ServerLoginException e && e.isUnreachable())) {
+                        // The server answered (or pgrelay failed): about this pool, not the
+                        // backend, which BackendHealth reports.
+                        log.warn("pool {}: connect failed: {}", pool.key(), String.valueOf(cause));
+                    }
                     pool.loginFailed(started, cause);
                 });
         return login;
+    }
+
+    /** The health of {@code backend}, shared by all pools connecting to it. */
+    BackendHealth backend(Backend backend) {
+        BackendHealth health = backends.get(backend);
+        if (health != null) {
+            return health;
+        }
+        return backends.computeIfAbsent(
+                backend,
+                b -> {
+                    BackendHealth h = new BackendHealth(b);
+                    relay.metrics().registerBackend(h);
+                    return h;
+                });
+    }
+
+    /** Backends pgrelay has connected to (or tried). */
+    Collection<BackendHealth> backends() {
+        return backends.values();
     }
 
     /**
@@ -277,7 +316,27 @@ final class ServerPools {
                 });
         relay.metrics().unregisterPool(p); // no-op unless a successor already replaced p
         refused.remove(p);
+        forgetBackendIfUnused(p.key().backend());
         return true;
+    }
+
+    /**
+     * Drops a backend's health and meters once no pool connects to it (a Patroni member replaced by
+     * another host, a pool removed as idle): its down gauge must not stay 1 forever. Under the
+     * map's lock for that key, so a pool created meanwhile gets a fresh one with its own meters.
+     */
+    private void forgetBackendIfUnused(Backend backend) {
+        backends.computeIfPresent(
+                backend,
+                (b, health) -> {
+                    for (ServerPool other : pools.values()) {
+                        if (other.key().backend().equals(b)) {
+                            return health;
+                        }
+                    }
+                    relay.metrics().unregisterBackend(health);
+                    return null;
+                });
     }
 
     void close(String reason) {

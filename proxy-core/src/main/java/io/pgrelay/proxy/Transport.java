@@ -18,6 +18,7 @@ import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import io.pgrelay.config.TcpSettings;
 
 /**
  * The event loops and channel types: Linux io_uring when asked for and the kernel allows it, else
@@ -34,17 +35,19 @@ record Transport(
         Class<? extends Channel> channelClass) {
 
     /**
-     * A Bootstrap for connections to PostgreSQL servers: no Nagle, keepalive on, bounded connect.
+     * A Bootstrap for connections to PostgreSQL servers: no Nagle, bounded connect, keepalive and
+     * user timeout as the tcp settings say ({@link TcpOptions}).
      */
-    Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis) {
-        return new Bootstrap()
-                .group(loop)
-                .channel(channelClass)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(
-                        ChannelOption.CONNECT_TIMEOUT_MILLIS,
-                        (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+    Bootstrap serverBootstrap(EventLoopGroup loop, long connectTimeoutMillis, TcpSettings tcp) {
+        Bootstrap b =
+                new Bootstrap()
+                        .group(loop)
+                        .channel(channelClass)
+                        .option(ChannelOption.TCP_NODELAY, true)
+                        .option(
+                                ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                                (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+        return TcpOptions.apply(b, this, tcp);
     }
 
     static Transport create(boolean preferEpoll, boolean preferIoUring, int threads) {

@@ -205,9 +205,12 @@ class PoolCleanupTest {
                         .set("pool.server_idle_timeout", "1s")
                         .start()) {
             ServerPool first;
+            String backendSeries =
+                    "pgrelay_backend_down{backend=\"" + servers.primary().hostPort() + "\"} 0.0";
             try (Connection c = relay.app()) {
                 assertEquals("1", one(c, "select 1"));
                 first = relay.relay().pools().all().iterator().next();
+                assertTrue(metrics(relay).contains(backendSeries), "backend series while in use");
                 // Its server connection times out; the logged-in client still keeps the pool.
                 Await.until(
                         "the idle server connection to close",
@@ -231,6 +234,9 @@ class PoolCleanupTest {
             assertFalse(
                     metrics.contains("database=\"appdb\""),
                     "series of a removed pool left in /metrics");
+            assertFalse(
+                    metrics.contains("pgrelay_backend_down{"),
+                    "the backend's series go with its last pool");
             assertTrue(
                     logs.events().stream()
                             .anyMatch(
@@ -247,6 +253,7 @@ class PoolCleanupTest {
             ServerPool second = relay.relay().pools().all().iterator().next();
             assertNotSame(first, second);
             assertEquals(Set.of("appdb/app"), meteredPools(metrics(relay)));
+            assertTrue(metrics(relay).contains(backendSeries), "and come back with the next");
         }
     }
 

@@ -43,6 +43,36 @@ class TimeoutsAndShutdownTest {
     }
 
     @Test
+    void aHeldClientGetsItsTimeoutAlthoughHeldClientsAreWokenMeanwhile() throws Exception {
+        // Held clients are woken every 200 ms to look again (and held again): the wait they are
+        // allowed counts from when they were first held, not from the last wake.
+        try (RelayFixture relay =
+                        RelayFixture.builder(servers.primary())
+                                .set("pool.query_wait_timeout", "1s")
+                                .set("admin.admin_users", java.util.List.of("postgres"))
+                                .start();
+                Connection admin =
+                        relay.connect(
+                                relay.writePort(),
+                                "pgbouncer",
+                                "postgres",
+                                "postgres",
+                                java.util.Map.of("preferQueryMode", "simple"));
+                Connection client = relay.app()) {
+            assertEquals("1", one(client, "select 1"));
+            admin.createStatement().execute("PAUSE appdb");
+            long start = System.nanoTime();
+            SQLException e = assertThrows(SQLException.class, () -> one(client, "select 2"));
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertEquals("57014", e.getSQLState(), e.getMessage());
+            assertTrue(e.getMessage().contains("paused"), e.getMessage());
+            assertTrue(millis >= 900 && millis < 5000, "failed after " + millis + " ms");
+            admin.createStatement().execute("RESUME appdb");
+            assertEquals("3", one(client, "select 3"));
+        }
+    }
+
+    @Test
     void idleTransactionTimeoutDisconnectsTheClient() throws Exception {
         try (RelayFixture relay =
                         RelayFixture.builder(servers.primary())
