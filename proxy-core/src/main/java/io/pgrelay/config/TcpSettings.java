@@ -16,13 +16,32 @@ import java.util.regex.Pattern;
  * @param keepCount TCP_KEEPCNT: unanswered probes before the connection is dropped; 0 = kernel's
  * @param userTimeoutMillis TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
  *     connection is dropped; 0 = kernel's
+ * @param serverUserTimeoutMillis pgrelay's server_tcp_user_timeout: TCP_USER_TIMEOUT on server
+ *     sockets only; 0 = as userTimeoutMillis
  */
 public record TcpSettings(
         boolean keepalive,
         int keepIdleSeconds,
         int keepIntervalSeconds,
         int keepCount,
-        int userTimeoutMillis) {
+        int userTimeoutMillis,
+        int serverUserTimeoutMillis) {
+
+    /**
+     * The settings for sockets to PostgreSQL: server_tcp_user_timeout, where set, in place of
+     * tcp_user_timeout.
+     */
+    public TcpSettings forServers() {
+        return serverUserTimeoutMillis == 0
+                ? this
+                : new TcpSettings(
+                        keepalive,
+                        keepIdleSeconds,
+                        keepIntervalSeconds,
+                        keepCount,
+                        serverUserTimeoutMillis,
+                        0);
+    }
 
     /** Linux's limits: MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL (seconds), MAX_TCP_KEEPCNT. */
     static final int MAX_KEEP_SECONDS = 32767;
@@ -38,7 +57,8 @@ public record TcpSettings(
                 seconds(c, "tcp.tcp_keepidle"),
                 seconds(c, "tcp.tcp_keepintvl"),
                 count(c, "tcp.tcp_keepcnt"),
-                millis(c, "tcp.tcp_user_timeout"));
+                millis(c, "tcp.tcp_user_timeout"),
+                millis(c, "tcp.server_tcp_user_timeout"));
     }
 
     private static int seconds(Config c, String path) {

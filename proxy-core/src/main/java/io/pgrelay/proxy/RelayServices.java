@@ -243,7 +243,9 @@ final class RelayServices implements SessionServices {
     public void sendCancel(Backend backend, int processId, int secretKey) {
         transport
                 .serverBootstrap(
-                        transport.group(), config.serverConnectTimeout().toMillis(), config.tcp())
+                        transport.group(),
+                        config.serverConnectTimeout().toMillis(),
+                        config.tcp().forServers())
                 .handler(
                         new ChannelInitializer<Channel>() {
                             @Override

@@ -148,7 +148,7 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         TlsContexts tls = relay.tls();
         Bootstrap bootstrap =
                 relay.transport()
-                        .serverBootstrap(loop, timeoutMillis, relay.config().tcp())
+                        .serverBootstrap(loop, timeoutMillis, relay.config().tcp().forServers())
                         .handler(
                                 new ChannelInitializer<Channel>() {
                                     @Override

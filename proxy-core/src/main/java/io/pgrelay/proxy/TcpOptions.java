@@ -83,13 +83,14 @@ final class TcpOptions {
 
     /** At start and on RELOAD: a WARN if tcp_user_timeout is set where it cannot apply. */
     static void warnIfIgnored(Transport transport, TcpSettings tcp) {
-        if (tcp.userTimeoutMillis() > 0 && !supportsUserTimeout(transport)) {
+        int ms = Math.max(tcp.userTimeoutMillis(), tcp.serverUserTimeoutMillis());
+        if (ms > 0 && !supportsUserTimeout(transport)) {
             log.warn(
-                    "tcp.tcp_user_timeout ({} ms) is ignored on the {} transport (Java has no"
-                            + " TCP_USER_TIMEOUT; epoll and io_uring apply it): a connection whose"
-                            + " peer went silent with data in flight waits for the kernel's"
-                            + " retransmissions to give up",
-                    tcp.userTimeoutMillis(),
+                    "tcp.tcp_user_timeout / tcp.server_tcp_user_timeout ({} ms) is ignored on the"
+                            + " {} transport (Java has no TCP_USER_TIMEOUT; epoll and io_uring"
+                            + " apply it): a connection whose peer went silent with data in flight"
+                            + " waits for the kernel's retransmissions to give up",
+                    ms,
                     transport.name());
         }
     }

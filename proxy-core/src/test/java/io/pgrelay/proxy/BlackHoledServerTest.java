@@ -135,7 +135,7 @@ class BlackHoledServerTest {
 
     @Test
     void aQueryToASilentServerFailsWithinTcpUserTimeout() throws Exception {
-        try (RelayFixture relay = relay().set("tcp.tcp_user_timeout", 3000).start();
+        try (RelayFixture relay = relay().set("tcp.server_tcp_user_timeout", 3000).start();
                 Connection c = relay.app()) {
             c.setAutoCommit(false);
             assertEquals("1", one(c, "select 1")); // its server connection is through the hole
@@ -159,6 +159,7 @@ class BlackHoledServerTest {
                                 .set("tcp.tcp_keepintvl", 1)
                                 .set("tcp.tcp_keepcnt", 2)
                                 .set("tcp.tcp_user_timeout", 0)
+                                .set("tcp.server_tcp_user_timeout", 0)
                                 .start();
                 Connection c = relay.app()) {
             assertEquals("1", one(c, "select 1"));

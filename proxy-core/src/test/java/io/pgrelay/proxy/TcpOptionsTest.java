@@ -29,7 +29,7 @@ class TcpOptionsTest {
 
     @RegisterExtension final CapturedLogs logs = new CapturedLogs();
 
-    private static final TcpSettings SET = new TcpSettings(true, 7, 3, 4, 4500);
+    private static final TcpSettings SET = new TcpSettings(true, 7, 3, 4, 4500, 0);
 
     private static RelayFixture.Builder relayWith(TcpSettings tcp) {
         return RelayFixture.builder(servers.primary())
@@ -37,7 +37,8 @@ class TcpOptionsTest {
                 .set("tcp.tcp_keepidle", tcp.keepIdleSeconds())
                 .set("tcp.tcp_keepintvl", tcp.keepIntervalSeconds())
                 .set("tcp.tcp_keepcnt", tcp.keepCount())
-                .set("tcp.tcp_user_timeout", tcp.userTimeoutMillis());
+                .set("tcp.tcp_user_timeout", tcp.userTimeoutMillis())
+                .set("tcp.server_tcp_user_timeout", tcp.serverUserTimeoutMillis());
     }
 
     @Test
@@ -66,7 +67,7 @@ class TcpOptionsTest {
 
     @Test
     void keepaliveOffAndKernelDefaults() throws Exception {
-        TcpSettings off = new TcpSettings(false, 0, 0, 0, 0);
+        TcpSettings off = new TcpSettings(false, 0, 0, 0, 0, 0);
         try (RelayFixture relay = relayWith(off).start();
                 Connection c = relay.app()) {
             c.setAutoCommit(false);
@@ -94,7 +95,7 @@ class TcpOptionsTest {
             one(before, "select 1");
             assertNull(relay.relay().set("tcp_keepidle", "9"));
             assertNull(relay.relay().set("tcp_user_timeout", "2500"));
-            TcpSettings after = new TcpSettings(true, 9, 3, 4, 2500);
+            TcpSettings after = new TcpSettings(true, 9, 3, 4, 2500, 0);
             Transport transport = relay.relay().transport();
             // The console's SET names the setting without its section, and a bare number is
             // milliseconds for tcp_user_timeout, as in PgBouncer.
@@ -148,9 +149,9 @@ class TcpOptionsTest {
                                             e.getLevel() == Level.WARN
                                                     && e.getFormattedMessage()
                                                             .contains(
-                                                                    "tcp.tcp_user_timeout (4500 ms) is"
-                                                                            + " ignored on the nio"
-                                                                            + " transport"))
+                                                                    "tcp.server_tcp_user_timeout (4500"
+                                                                            + " ms) is ignored on"
+                                                                            + " the nio transport"))
                             .count());
             c.rollback();
         }
