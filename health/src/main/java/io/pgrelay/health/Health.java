@@ -45,16 +45,35 @@ public record Health(boolean isUp, String status, List<String> reasons) {
                 : new Health(false, NOT_READY, unmetConditions);
     }
 
+    /**
+     * Readiness with notes that do not make it unready (a degraded but serving proxy): up with the
+     * notes when nothing is unmet, else not ready with the unmet conditions and then the notes.
+     */
+    public static Health readiness(List<String> unmetConditions, List<String> notes) {
+        if (notes.isEmpty()) {
+            return readiness(unmetConditions);
+        }
+        if (unmetConditions.isEmpty()) {
+            return new Health(true, UP, notes);
+        }
+        List<String> all = new java.util.ArrayList<>(unmetConditions);
+        all.addAll(notes);
+        return new Health(false, NOT_READY, all);
+    }
+
     public static Health shuttingDown() {
         return SHUTTING_DOWN_HEALTH;
     }
 
-    /** {@code {"status":"UP"}}, or with a {@code reasons} array when there are any. */
+    /**
+     * {@code {"status":"UP"}}, or with a {@code reasons} array when there are any ({@code notes}
+     * when up: they did not make it unready).
+     */
     String toJson() {
         StringBuilder json = new StringBuilder("{\"status\":");
         Json.appendString(json, status);
         if (!reasons.isEmpty()) {
-            json.append(",\"reasons\":[");
+            json.append(isUp ? ",\"notes\":[" : ",\"reasons\":[");
             for (int i = 0; i < reasons.size(); i++) {
                 if (i > 0) {
                     json.append(',');

@@ -19,6 +19,17 @@ class HealthTest {
     }
 
     @Test
+    void notesKeepReadinessUpAndAreInTheBody() {
+        Health degraded = Health.readiness(List.of(), List.of("etcd unreachable"));
+        assertTrue(degraded.isUp());
+        assertEquals("{\"status\":\"UP\",\"notes\":[\"etcd unreachable\"]}", degraded.toJson());
+        Health both = Health.readiness(List.of("no primary"), List.of("etcd unreachable"));
+        assertFalse(both.isUp());
+        assertEquals(List.of("no primary", "etcd unreachable"), both.reasons());
+        assertEquals(Health.up(), Health.readiness(List.of(), List.of()));
+    }
+
+    @Test
     void jsonEscapesQuotesBackslashesAndControlCharacters() {
         assertEquals(
                 "{\"status\":\"DOWN\",\"reasons\":[\"a\\\"b\\\\c\\nd\\u0001\"]}",

@@ -24,7 +24,11 @@ final class ProxyStatus {
         this.services = services;
     }
 
-    /** Ready while not shutting down, the write port listens and writes have a primary to go to. */
+    /**
+     * Ready while not shutting down, the write port listens and writes have a primary to go to. An
+     * unreachable etcd does not make it unready (the last topology still routes) but is said in the
+     * body.
+     */
     Health readiness(boolean writePortListening) {
         if (services.isShuttingDown()) {
             return Health.shuttingDown();
@@ -36,7 +40,15 @@ final class ProxyStatus {
         if (services.router().route(Role.PRIMARY).isEmpty()) {
             unmet.add("no writable primary: " + services.noPrimaryReason());
         }
-        return Health.readiness(unmet);
+        List<String> notes = new ArrayList<>();
+        PatroniRouter patroni = services.patroni();
+        if (patroni != null && !patroni.topology().sourceConnected()) {
+            notes.add(
+                    "etcd unreachable since "
+                            + patroni.topology().lastChange()
+                            + ": routing on the last known topology");
+        }
+        return Health.readiness(unmet, notes);
     }
 
     /** SHOW TOPOLOGY and the status page: the cluster members, or the configured backends. */

@@ -22,6 +22,9 @@ import java.util.List;
  *       connection sends with {@code echo <line> from <local address>}.
  *   <li>{@code connect <address> <port> <message> <timeout ms>}: prints the answer and exits 0, or
  *       prints {@code failed <exception class>: <message>} and exits 2.
+ *   <li>{@code forward <address> <port> <target address> <target port>}: prints {@code listening}
+ *       once bound; passes the bytes of each connection to a new connection to the target, both
+ *       ways (a hop to put a host on a path, e.g. between pgrelay and etcd).
  * </ul>
  */
 public final class TcpEcho {
@@ -56,6 +59,11 @@ public final class TcpEcho {
     public static void main(String[] args) throws IOException {
         if (args.length == 3 && args[0].equals("listen")) {
             listen(args[1], Integer.parseInt(args[2]));
+        } else if (args.length == 5 && args[0].equals("forward")) {
+            forward(
+                    args[1],
+                    Integer.parseInt(args[2]),
+                    new InetSocketAddress(args[3], Integer.parseInt(args[4])));
         } else if (args.length == 5 && args[0].equals("connect")) {
             System.exit(
                     connect(
@@ -65,7 +73,8 @@ public final class TcpEcho {
                             Integer.parseInt(args[4])));
         } else {
             System.err.println(
-                    "usage: listen <address> <port> | connect <address> <port> <message> <timeout ms>");
+                    "usage: listen <address> <port> | connect <address> <port> <message> <timeout ms>"
+                            + " | forward <address> <port> <target address> <target port>");
             System.exit(64);
         }
     }
@@ -124,5 +133,53 @@ public final class TcpEcho {
             System.out.println("failed " + e.getClass().getName() + ": " + e.getMessage());
             return 2;
         }
+    }
+
+    private static void forward(String address, int port, InetSocketAddress target)
+            throws IOException {
+        try (ServerSocket server = new ServerSocket()) {
+            server.setReuseAddress(true);
+            server.bind(new InetSocketAddress(address, port));
+            System.out.println("listening");
+            System.out.flush();
+            while (true) {
+                Socket in = server.accept();
+                Socket out = new Socket();
+                try {
+                    out.connect(target, 5000);
+                } catch (IOException e) {
+                    in.close();
+                    out.close();
+                    continue;
+                }
+                pipe(in, out);
+                pipe(out, in);
+            }
+        }
+    }
+
+    /** Copies from a to b until either ends, then closes both. */
+    private static void pipe(Socket a, Socket b) {
+        Thread t =
+                new Thread(
+                        () -> {
+                            byte[] buf = new byte[16384];
+                            try {
+                                int n;
+                                while ((n = a.getInputStream().read(buf)) > 0) {
+                                    b.getOutputStream().write(buf, 0, n);
+                                }
+                            } catch (IOException ignored) {
+                                // either side went away
+                            }
+                            try {
+                                a.close();
+                                b.close();
+                            } catch (IOException ignored) {
+                                // closing anyway
+                            }
+                        });
+        t.setDaemon(true);
+        t.start();
     }
 }
