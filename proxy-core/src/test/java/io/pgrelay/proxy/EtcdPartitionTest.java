@@ -19,7 +19,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -27,11 +26,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -135,7 +129,7 @@ class EtcdPartitionTest {
         PatroniCluster cluster = servers.cluster();
         String oldLeader = cluster.leaderName();
         String oldLeaderPort = String.valueOf(cluster.memberPort(oldLeader));
-        Load load = new Load(4, 2);
+        WriteReadLoad load = new WriteReadLoad(() -> relay, 4, 2);
         long cutAt;
         long noticedAt;
         long switchedAt;
@@ -237,7 +231,7 @@ class EtcdPartitionTest {
             assertEquals(String.valueOf(cluster.memberPort(newLeader)), port);
             assertNotEquals(oldLeaderPort, port);
         }
-        assertAllAcknowledgedWritesPresent(load);
+        load.assertAllAcknowledgedWritesPresent();
         assertEquals(0, acksAfterSwitchoverBeforeHeal, "writes acknowledged on the demoted leader");
         // Writes held while cut off (0 errors, asserted above). Only the statements in flight when
         // the old leader's PostgreSQL shut down for its demotion fail: pgrelay could not see the
@@ -298,135 +292,5 @@ class EtcdPartitionTest {
 
     private boolean logged(String text) {
         return messages().stream().anyMatch(m -> m.startsWith("WARN") && m.contains(text));
-    }
-
-    private static void assertAllAcknowledgedWritesPresent(Load load) throws SQLException {
-        try (Connection c = relay.app()) {
-            for (long key : load.acknowledged) {
-                String found =
-                        one(
-                                c,
-                                "select count(*) from writes where thread = "
-                                        + (key / 1_000_000_000L)
-                                        + " and seq = "
-                                        + (key % 1_000_000_000L));
-                assertEquals("1", found, "acknowledged write " + key + " is missing");
-            }
-        }
-    }
-
-    /** Writers (autocommit INSERTs) and readers (SELECTs), as PatroniRoutingTest's Load. */
-    static final class Load implements AutoCloseable {
-        final AtomicBoolean running = new AtomicBoolean(true);
-        final Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
-        final List<String> writeErrors = new CopyOnWriteArrayList<>();
-        final List<String> readErrors = new CopyOnWriteArrayList<>();
-        final AtomicLong reads = new AtomicLong();
-        final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
-        final AtomicLong longestGapNanos = new AtomicLong();
-        final List<Long> writeTimes = new CopyOnWriteArrayList<>();
-        final List<Thread> threads = new ArrayList<>();
-
-        Load(int writers, int readers) {
-            for (int t = 0; t < writers; t++) {
-                int thread = t;
-                threads.add(started(() -> write(thread)));
-            }
-            for (int r = 0; r < readers; r++) {
-                threads.add(started(this::read));
-            }
-        }
-
-        private static Thread started(Runnable r) {
-            Thread t = new Thread(r, "load");
-            t.setDaemon(true);
-            t.start();
-            return t;
-        }
-
-        private void write(int thread) {
-            long seq = 0;
-            Connection c = null;
-            while (running.get()) {
-                try {
-                    if (c == null) {
-                        c = relay.app();
-                    }
-                    try (PreparedStatement ps =
-                            c.prepareStatement("insert into writes values (?, ?)")) {
-                        ps.setInt(1, thread);
-                        ps.setLong(2, seq);
-                        ps.executeUpdate();
-                    }
-                    acknowledged.add(thread * 1_000_000_000L + seq);
-                    seq++;
-                    long now = System.nanoTime();
-                    long before = lastWriteNanos.getAndSet(now);
-                    longestGapNanos.accumulateAndGet(now - before, Math::max);
-                    writeTimes.add(now);
-                    Thread.sleep(5);
-                } catch (SQLException e) {
-                    writeErrors.add(e.getSQLState() + " " + e.getMessage());
-                    seq++;
-                    c = closeIfBroken(c);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-            closeQuietly(c);
-        }
-
-        private void read() {
-            Connection c = null;
-            while (running.get()) {
-                try {
-                    if (c == null) {
-                        c = relay.appRead();
-                    }
-                    one(c, "select inet_server_port()");
-                    reads.incrementAndGet();
-                    Thread.sleep(5);
-                } catch (SQLException e) {
-                    readErrors.add(e.getSQLState() + " " + e.getMessage());
-                    c = closeIfBroken(c);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-            closeQuietly(c);
-        }
-
-        private static Connection closeIfBroken(Connection c) {
-            try {
-                if (c != null && c.isClosed()) {
-                    return null;
-                }
-            } catch (SQLException ignored) {
-                return null;
-            }
-            return c;
-        }
-
-        private static void closeQuietly(Connection c) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (SQLException ignored) {
-                // done
-            }
-        }
-
-        long firstWriteAfter(long nanos) {
-            return writeTimes.stream().filter(t -> t >= nanos).min(Long::compare).orElse(-1L);
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            running.set(false);
-            for (Thread t : threads) {
-                t.join(30_000);
-            }
-        }
     }
 }

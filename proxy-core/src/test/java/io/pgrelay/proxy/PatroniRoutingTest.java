@@ -12,7 +12,6 @@ import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.PatroniCluster;
 import io.pgrelay.testkit.PgServer;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,7 +22,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -66,143 +64,6 @@ class PatroniRoutingTest {
                         return false;
                     }
                 });
-    }
-
-    /**
-     * Writers doing autocommit INSERTs and readers doing SELECTs, counting errors and the longest
-     * write gap.
-     */
-    static final class Load implements AutoCloseable {
-        final AtomicBoolean running = new AtomicBoolean(true);
-        final Set<Long> acknowledged = ConcurrentHashMap.newKeySet();
-        final List<String> writeErrors = new CopyOnWriteArrayList<>();
-        final List<String> readErrors = new CopyOnWriteArrayList<>();
-        final Set<Integer> readPorts = ConcurrentHashMap.newKeySet();
-        final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
-        final AtomicLong longestGapNanos = new AtomicLong();
-        final List<Long> writeTimes = new CopyOnWriteArrayList<>();
-        final List<Thread> threads = new ArrayList<>();
-        private static final AtomicLong RUN = new AtomicLong();
-        final long run = RUN.incrementAndGet();
-
-        Load(int writers, int readers) {
-            for (int t = 0; t < writers; t++) {
-                int thread = (int) (run * 100 + t);
-                threads.add(started(() -> write(thread)));
-            }
-            for (int r = 0; r < readers; r++) {
-                threads.add(started(this::read));
-            }
-        }
-
-        private static Thread started(Runnable r) {
-            Thread t = new Thread(r, "load");
-            t.setDaemon(true);
-            t.start();
-            return t;
-        }
-
-        private void write(int thread) {
-            long seq = 0;
-            Connection c = null;
-            while (running.get()) {
-                try {
-                    if (c == null) {
-                        c =
-                                servers.relay()
-                                        .connect(
-                                                servers.relay().writePort(),
-                                                PgServer.APP_DB,
-                                                "app",
-                                                "app-secret",
-                                                Map.of());
-                    }
-                    try (PreparedStatement ps =
-                            c.prepareStatement("insert into writes values (?, ?)")) {
-                        ps.setInt(1, thread);
-                        ps.setLong(2, seq);
-                        ps.executeUpdate();
-                    }
-                    acknowledged.add(thread * 1_000_000_000L + seq);
-                    seq++;
-                    long now = System.nanoTime();
-                    long before = lastWriteNanos.getAndSet(now);
-                    longestGapNanos.accumulateAndGet(now - before, Math::max);
-                    writeTimes.add(now);
-                    Thread.sleep(5);
-                } catch (SQLException e) {
-                    writeErrors.add(e.getSQLState() + " " + e.getMessage());
-                    seq++;
-                    c = closeIfBroken(c);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-            closeQuietly(c);
-        }
-
-        private void read() {
-            Connection c = null;
-            while (running.get()) {
-                try {
-                    if (c == null) {
-                        c =
-                                servers.relay()
-                                        .connect(
-                                                servers.relay().readPort(),
-                                                PgServer.APP_DB,
-                                                "app",
-                                                "app-secret",
-                                                Map.of());
-                    }
-                    readPorts.add(Integer.parseInt(one(c, "select inet_server_port()")));
-                    Thread.sleep(5);
-                } catch (SQLException e) {
-                    readErrors.add(e.getSQLState() + " " + e.getMessage());
-                    c = closeIfBroken(c);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-            closeQuietly(c);
-        }
-
-        private static Connection closeIfBroken(Connection c) {
-            try {
-                if (c != null && c.isClosed()) {
-                    return null;
-                }
-            } catch (SQLException ignored) {
-                return null;
-            }
-            return c;
-        }
-
-        private static void closeQuietly(Connection c) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (SQLException ignored) {
-                // done
-            }
-        }
-
-        long firstWriteAfter(long nanos) {
-            return writeTimes.stream().filter(t -> t >= nanos).min(Long::compare).orElse(-1L);
-        }
-
-        long lastWriteBefore(long nanos) {
-            return writeTimes.stream().filter(t -> t < nanos).max(Long::compare).orElse(-1L);
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            running.set(false);
-            for (Thread t : threads) {
-                t.join(30_000);
-            }
-        }
     }
 
     /**
@@ -267,21 +128,6 @@ class PatroniRoutingTest {
             ports.add(String.valueOf(servers.cluster().memberPort(n)));
         }
         return ports;
-    }
-
-    private static void assertAllAcknowledgedWritesPresent(Load load) throws SQLException {
-        try (Connection c = servers.relay().app()) {
-            for (long key : load.acknowledged) {
-                String found =
-                        one(
-                                c,
-                                "select count(*) from writes where thread = "
-                                        + (key / 1_000_000_000L)
-                                        + " and seq = "
-                                        + (key % 1_000_000_000L));
-                assertEquals("1", found, "acknowledged write " + key + " is missing");
-            }
-        }
     }
 
     @Test
@@ -359,7 +205,7 @@ class PatroniRoutingTest {
     void aStoppedReplicaLeavesTheRotationAndRejoins() throws Exception {
         String replica = servers.cluster().replicaNames().get(0);
         int port = servers.cluster().memberPort(replica);
-        try (Load load = new Load(0, 2)) {
+        try (WriteReadLoad load = new WriteReadLoad(servers::relay, 0, 2)) {
             Thread.sleep(500);
             servers.cluster().stopMember(replica);
             Await.until(
@@ -398,7 +244,7 @@ class PatroniRoutingTest {
     @Order(4)
     void plannedSwitchoverUnderLoadHasNoClientErrors() throws Exception {
         String oldLeader = servers.cluster().leaderName();
-        Load load = new Load(8, 2);
+        WriteReadLoad load = new WriteReadLoad(servers::relay, 8, 2);
         long requested;
         long promoted;
         try (PromotionWatch watch = new PromotionWatch(servers.cluster().replicaNames())) {
@@ -429,7 +275,7 @@ class PatroniRoutingTest {
                 (firstWrite - promoted) / 1_000_000);
         assertEquals(List.of(), load.writeErrors);
         assertEquals(List.of(), load.readErrors);
-        assertAllAcknowledgedWritesPresent(load);
+        load.assertAllAcknowledgedWritesPresent();
         try (Connection w = servers.relay().app()) {
             assertEquals(
                     String.valueOf(servers.cluster().memberPort(servers.cluster().leaderName())),
@@ -441,7 +287,7 @@ class PatroniRoutingTest {
     @Test
     @Order(5)
     void etcdOutageKeepsRoutingAndASwitchoverIsFollowedAfterwards() throws Exception {
-        Load load = new Load(4, 2);
+        WriteReadLoad load = new WriteReadLoad(servers::relay, 4, 2);
         try {
             Thread.sleep(1000);
             servers.cluster().stopEtcd();
@@ -499,7 +345,7 @@ class PatroniRoutingTest {
                             leaderChanges.add(new long[] {System.nanoTime()});
                         }
                     });
-            Load load = new Load(4, 0);
+            WriteReadLoad load = new WriteReadLoad(servers::relay, 4, 0);
             try {
                 Thread.sleep(1000);
                 servers.cluster().killLeader();
