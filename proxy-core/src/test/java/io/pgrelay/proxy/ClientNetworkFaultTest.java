@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.pgrelay.config.TcpSettings;
 import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.HostProcess;
 import io.pgrelay.testkit.PgServer;
@@ -161,12 +162,10 @@ class ClientNetworkFaultTest {
                             .timeout(Duration.ofSeconds(10))
                             .check()
                             .stdoutTrimmed();
+            // pgrelay's tcp block sets these on its client sockets (the kernel's are the fallback).
+            TcpSettings tcp = relay.relay().config().tcp();
             String keepalive =
-                    sysctl("net.ipv4.tcp_keepalive_time")
-                            + "/"
-                            + sysctl("net.ipv4.tcp_keepalive_intvl")
-                            + "/"
-                            + sysctl("net.ipv4.tcp_keepalive_probes");
+                    tcp.keepIdleSeconds() + "/" + tcp.keepIntervalSeconds() + "/" + tcp.keepCount();
             assertTrue(socket.contains("timer:(keepalive"), socket);
 
             // The network comes back and the client goes away normally: freed at once.
@@ -184,7 +183,7 @@ class ClientNetworkFaultTest {
                     "ClientNetworkFaultTest: no idle_transaction_timeout: server connection still"
                             + " held %d ms after the client's link went down (next client: 57014"
                             + " after query_wait_timeout=%d s); pgrelay's socket to the client: %s;"
-                            + " kernel keepalive time/intvl/probes = %s s, so a dead client would"
+                            + " keepalive idle/intvl/probes = %s s, so a dead client would"
                             + " be noticed after time + intvl x probes at the earliest; link back"
                             + " up and psql quits -> freed in %d ms%n",
                     millis(stillHeld - down),
@@ -207,7 +206,8 @@ class ClientNetworkFaultTest {
 
     /**
      * psql in {@code host}, through pgrelay: BEGIN and an INSERT, then it waits (standard input
-     * stays open). Returns once the server shows the transaction idle in it.
+     * stays open). Returns once psql has the INSERT's answer and the server shows the transaction
+     * idle in it.
      */
     private static HostProcess openTransaction(
             TestNetwork net, RelayFixture relay, Host host, String tag) throws Exception {
@@ -215,7 +215,15 @@ class ClientNetworkFaultTest {
                 host.spawn(
                         Map.of("PGPASSWORD", PgServer.APP_PASSWORD, "PGCONNECT_TIMEOUT", "10"),
                         psqlArgs(net, relay));
-        psql.send("BEGIN;\nINSERT INTO dead_client VALUES ('" + tag + "');\n");
+        psql.send(
+                "BEGIN;\nINSERT INTO dead_client VALUES ('"
+                        + tag
+                        + "');\n\\echo inserted-"
+                        + tag
+                        + "\n");
+        // psql has the INSERT's answer (not only the server: pgrelay may still be relaying it,
+        // and a link cut then leaves those bytes unacknowledged on pgrelay's socket).
+        psql.awaitStdout("inserted-" + tag, Duration.ofSeconds(20));
         try (Connection direct = superuser()) {
             Await.until(
                     "psql in "
@@ -311,13 +319,6 @@ class ClientNetworkFaultTest {
             }
         }
         return rows;
-    }
-
-    private static String sysctl(String name) {
-        return Proc.of("sysctl", "-n", name)
-                .timeout(Duration.ofSeconds(10))
-                .check()
-                .stdoutTrimmed();
     }
 
     private static long millis(long nanos) {
