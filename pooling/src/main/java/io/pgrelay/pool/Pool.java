@@ -356,6 +356,45 @@ public final class Pool<C extends Poolable> {
     }
 
     /**
+     * {@link #retire} that also closes the leased connections now rather than when released: for a
+     * backend whose transactions can no longer commit, such as a former leader after another member
+     * took over. Their owners see the connection closed (and tell their clients) and discard it,
+     * instead of waiting for an answer a black-holed host never sends.
+     *
+     * @return how many leased connections were closed
+     */
+    public int cut(String reason) {
+        List<Runnable> after = new ArrayList<>();
+        int leased = 0;
+        lock.lock();
+        try {
+            generation++;
+            for (Entry entry; (entry = idle.pollFirst()) != null; ) {
+                forget(entry, "retired: " + reason, after);
+            }
+            for (Entry entry : entries.values()) {
+                if (entry.leased) {
+                    C connection = entry.connection;
+                    after.add(() -> closeConnection(connection, "cut: " + reason));
+                    leased++;
+                }
+            }
+            int count = leased;
+            after.add(
+                    () ->
+                            log.info(
+                                    "pool {}: retired all connections, {} in use cut: {}",
+                                    name,
+                                    count,
+                                    reason));
+        } finally {
+            lock.unlock();
+        }
+        run(after);
+        return leased;
+    }
+
+    /**
      * Shuts the pool down: waiters fail with CLOSED, idle connections close now, leased ones when
      * released, connects in flight when they complete. Later acquires fail with CLOSED. Idempotent.
      */

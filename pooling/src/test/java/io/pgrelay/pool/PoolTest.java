@@ -512,6 +512,27 @@ class PoolTest {
     }
 
     @Test
+    void cutClosesLeasedConnectionsTooAndTheirReleaseFreesTheSlot() {
+        newPool(size(3));
+        FakeWaiter a = leaseNew(null);
+        FakeWaiter b = leaseNew(null);
+        FakeWaiter idleOne = leaseNew(null);
+        pool.release(idleOne.connection());
+
+        assertEquals(2, pool.cut("node1 is no longer the leader"));
+        assertTrue(idleOne.connection().isClosed());
+        assertEquals("cut: node1 is no longer the leader", a.connection().closedReason);
+        assertEquals("cut: node1 is no longer the leader", b.connection().closedReason);
+        // Their owners hand them back (or discard them) once they noticed: never reused.
+        pool.release(a.connection());
+        pool.discard(b.connection(), "server closed the connection");
+        assertEquals(0, pool.stats().total());
+        FakeWaiter next = acquire(null);
+        FakeConnection fresh = connector.completeNext();
+        assertSame(fresh, next.connection(), "a fresh connection, not a cut one");
+    }
+
+    @Test
     void closeFailsWaitersClosesIdleAndLaterLeasedAndRejectsAcquire() {
         newPool(size(3));
         FakeWaiter leased = leaseNew(null);

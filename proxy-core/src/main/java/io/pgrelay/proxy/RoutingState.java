@@ -14,6 +14,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,6 +46,8 @@ final class RoutingState {
 
     static final long PROMOTION_POLL_MILLIS = 25;
     private volatile Backend lastPrimary;
+    // The last leader etcd named (confirmed or not): a change cuts the former leader's write pools.
+    private final AtomicReference<Backend> lastLeader = new AtomicReference<>();
 
     /** The etcd watch when following Patroni, else null. */
     private final TopologySource topologySource;
@@ -182,9 +185,19 @@ final class RoutingState {
             log.info("writes now go to {}", primary);
             lastPrimary = primary;
         }
+        Backend candidate = patroni != null ? patroni.leaderCandidate().orElse(null) : primary;
+        Backend former = candidate == null ? null : lastLeader.getAndSet(candidate);
         for (ServerPool p : pools.all()) {
-            if (!router.stillServes(p.key().backend(), p.role())) {
-                p.pool().retire(p.key().backend() + " no longer serves " + p.role().label());
+            Backend backend = p.key().backend();
+            if (p.role() == Role.PRIMARY && backend.equals(former) && !former.equals(candidate)) {
+                // Another member took the leader key, so Patroni has demoted this one (PostgreSQL
+                // restarted: its sessions are gone) or it is cut off and fenced itself: nothing in
+                // flight there can commit any more. Cut now, because from a black-holed host no
+                // answer ever comes and its clients would wait for TCP to give up
+                // (server_tcp_user_timeout); their next transactions wait for the new leader.
+                p.pool().cut(backend + " is no longer the leader, " + candidate + " is");
+            } else if (!router.stillServes(backend, p.role())) {
+                p.pool().retire(backend + " no longer serves " + p.role().label());
             }
         }
         held.wake();

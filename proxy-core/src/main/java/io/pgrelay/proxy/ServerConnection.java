@@ -110,6 +110,8 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
     private Channel channel;
     private volatile ClientSession client;
     private volatile boolean broken;
+    // Why pgrelay closed it (null: it did not), for the error its client gets.
+    private volatile String closeReason;
     private volatile boolean resetting;
 
     /**
@@ -374,12 +376,18 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public void close(String reason) {
+        closeReason = reason;
         broken = true;
         if (channel != null && channel.isOpen()) {
             log.debug("closing server connection {} pid {}: {}", backend(), processId, reason);
             channel.writeAndFlush(Messages.terminate(channel.alloc()))
                     .addListener(ChannelFutureListener.CLOSE);
         }
+    }
+
+    /** Why pgrelay itself closed this connection; null if it did not (the server or TCP did). */
+    String closeReason() {
+        return closeReason;
     }
 
     /**

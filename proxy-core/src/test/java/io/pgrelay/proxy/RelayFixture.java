@@ -39,7 +39,7 @@ final class RelayFixture implements AutoCloseable {
     static Builder patroni(io.pgrelay.testkit.PatroniCluster cluster) {
         return new Builder()
                 .set("routing.source", "patroni")
-                .set("routing.patroni.etcd_endpoints", List.of(cluster.etcdEndpoint()))
+                .set("routing.patroni.etcd_endpoints", cluster.etcdEndpoints())
                 .set("routing.patroni.namespace", cluster.namespace())
                 .set("routing.patroni.scope", cluster.scope());
     }

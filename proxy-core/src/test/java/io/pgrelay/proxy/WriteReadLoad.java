@@ -15,6 +15,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
 /**
@@ -33,6 +34,7 @@ final class WriteReadLoad implements AutoCloseable {
     final List<String> writeErrors = new CopyOnWriteArrayList<>();
     final List<String> readErrors = new CopyOnWriteArrayList<>();
     final Set<Integer> readPorts = ConcurrentHashMap.newKeySet();
+    final Map<Integer, LongAdder> readsPerPort = new ConcurrentHashMap<>();
     final AtomicLong reads = new AtomicLong();
     final AtomicLong lastWriteNanos = new AtomicLong(System.nanoTime());
     final AtomicLong longestGapNanos = new AtomicLong();
@@ -108,7 +110,9 @@ final class WriteReadLoad implements AutoCloseable {
                 if (c == null) {
                     c = connect(false);
                 }
-                readPorts.add(Integer.parseInt(one(c, "select inet_server_port()")));
+                int port = Integer.parseInt(one(c, "select inet_server_port()"));
+                readPorts.add(port);
+                readsPerPort.computeIfAbsent(port, p -> new LongAdder()).increment();
                 reads.incrementAndGet();
                 Thread.sleep(5);
             } catch (SQLException e) {
@@ -140,6 +144,12 @@ final class WriteReadLoad implements AutoCloseable {
         } catch (SQLException ignored) {
             // done
         }
+    }
+
+    /** Reads answered by the server on {@code port} so far. */
+    long readsOn(int port) {
+        LongAdder n = readsPerPort.get(port);
+        return n == null ? 0 : n.sum();
     }
 
     long firstWriteAfter(long nanos) {

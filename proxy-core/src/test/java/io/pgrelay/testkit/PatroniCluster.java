@@ -65,8 +65,32 @@ public final class PatroniCluster implements AutoCloseable {
     private static final Object INIT_LOCK = new Object();
     private static boolean initialized;
 
-    /** One Patroni node's fixed identity. */
-    public record MemberInfo(String name, int pgPort, int restPort, Path dir) {
+    /**
+     * Where the cluster runs when not all on loopback: node {@code i} on {@code nodeHosts.get(i)}
+     * (its PostgreSQL and REST API on that host's bridge address), the DCS on {@code etcd}'s
+     * members; {@code synchronousMode}: Patroni's {@code synchronous_mode} (and {@code
+     * synchronous_commit = on}, so a commit waits for the synchronous standby).
+     */
+    public record Placement(
+            List<TestNetwork.Host> nodeHosts, EtcdCluster etcd, boolean synchronousMode) {
+        public Placement {
+            if (nodeHosts.size() != NODES) {
+                throw new IllegalArgumentException(NODES + " node hosts, got " + nodeHosts);
+            }
+        }
+    }
+
+    /**
+     * One Patroni node's fixed identity. {@code host}: the {@link TestNetwork} host it runs on, or
+     * null on loopback; {@code address}: where its PostgreSQL and REST API listen.
+     */
+    public record MemberInfo(
+            String name,
+            int pgPort,
+            int restPort,
+            Path dir,
+            String address,
+            TestNetwork.Host host) {
 
         public Path dataDir() {
             return dir.resolve("data");
@@ -86,6 +110,7 @@ public final class PatroniCluster implements AutoCloseable {
     private final Map<String, MemberInfo> members = new LinkedHashMap<>();
     private final Map<String, Process> patroni = new ConcurrentHashMap<>();
     private EtcdProcess etcd;
+    private Placement placement;
     private volatile boolean closed;
 
     private PatroniCluster(String scope, Path baseDir) {
@@ -111,18 +136,41 @@ public final class PatroniCluster implements AutoCloseable {
      * no TLS.
      */
     public static PatroniCluster start(String scope, TestPki pki) {
+        return start(scope, pki, null);
+    }
+
+    /**
+     * {@link #start(String)} on simulated hosts: each node in its own {@link TestNetwork} host,
+     * etcd as {@code placement.etcd()} (started by the caller, closed by the caller).
+     */
+    public static PatroniCluster startOn(String scope, Placement placement) {
+        return start(scope, null, placement);
+    }
+
+    private static PatroniCluster start(String scope, TestPki pki, Placement placement) {
         initOnce();
         PatroniCluster cluster = new PatroniCluster(scope, newBaseDir());
         cluster.pki = pki;
+        cluster.placement = placement;
         LIVE.add(cluster);
         try {
-            cluster.etcd = EtcdProcess.startIn(cluster.baseDir.resolve("etcd"));
+            if (placement == null) {
+                cluster.etcd = EtcdProcess.startIn(cluster.baseDir.resolve("etcd"));
+            }
             for (int i = 1; i <= NODES; i++) {
                 String name = "node" + i;
                 Path dir = cluster.baseDir.resolve(name);
                 createDirOwned(dir);
                 createDirOwned(dir.resolve("sock"));
-                MemberInfo m = new MemberInfo(name, FreePorts.next(), FreePorts.next(), dir);
+                TestNetwork.Host host = placement == null ? null : placement.nodeHosts().get(i - 1);
+                MemberInfo m =
+                        new MemberInfo(
+                                name,
+                                FreePorts.next(),
+                                FreePorts.next(),
+                                dir,
+                                host == null ? "127.0.0.1" : host.address(),
+                                host);
                 cluster.members.put(name, m);
                 cluster.writeConfig(m);
             }
@@ -182,11 +230,17 @@ public final class PatroniCluster implements AutoCloseable {
         return NAMESPACE;
     }
 
-    /** {@code http://127.0.0.1:<port>} of the cluster's etcd. */
+    /** {@code http://127.0.0.1:<port>} of the cluster's etcd (loopback clusters only). */
     public String etcdEndpoint() {
         return etcd.endpoint();
     }
 
+    /** Every etcd endpoint the cluster uses. */
+    public List<String> etcdEndpoints() {
+        return placement == null ? List.of(etcd.endpoint()) : placement.etcd().endpoints();
+    }
+
+    /** The loopback cluster's own etcd; null for a cluster on {@link Placement placed} hosts. */
     public EtcdProcess etcd() {
         return etcd;
     }
@@ -211,7 +265,8 @@ public final class PatroniCluster implements AutoCloseable {
     /** The member holding the leader key per etcd, or null (no leader, or etcd down). */
     public String leaderName() {
         try {
-            return etcd.get(NAMESPACE + scope + "/leader");
+            String key = NAMESPACE + scope + "/leader";
+            return placement == null ? etcd.get(key) : placement.etcd().get(key);
         } catch (RuntimeException e) {
             return null;
         }
@@ -291,6 +346,18 @@ public final class PatroniCluster implements AutoCloseable {
         return leader;
     }
 
+    /**
+     * Changes the cluster's dynamic configuration ({@code patronictl edit-config --set key=value},
+     * e.g. {@code synchronous_mode=false}); Patroni applies it within a loop_wait.
+     */
+    public void setDynamic(String key, String value) {
+        Proc.Result r = patronictl("edit-config", scope, "--force", "--set", key + "=" + value);
+        if (!r.ok()) {
+            throw new IllegalStateException(
+                    "edit-config " + key + "=" + value + " failed:\n" + r.stdout() + r.stderr());
+        }
+    }
+
     /** SIGTERM to Patroni: it stops PostgreSQL (fast) and, if leader, releases the leader key. */
     public void stopMember(String name) {
         MemberInfo m = member(name);
@@ -333,6 +400,9 @@ public final class PatroniCluster implements AutoCloseable {
         }
         List<String> cmd =
                 Proc.of("patroni", m.config().toString()).asPostgresOwner().commandLine();
+        if (m.host() != null) {
+            cmd = m.host().proc(cmd).commandLine();
+        }
         ProcessBuilder pb =
                 new ProcessBuilder(cmd)
                         .directory(m.dir().toFile())
@@ -351,10 +421,12 @@ public final class PatroniCluster implements AutoCloseable {
         }
     }
 
+    /** Stops the loopback cluster's etcd. */
     public void stopEtcd() {
         etcd.stop();
     }
 
+    /** Starts the loopback cluster's etcd again. */
     public void startEtcd() {
         etcd.start();
     }
@@ -427,6 +499,9 @@ public final class PatroniCluster implements AutoCloseable {
         if (etcd != null) {
             sb.append("--- etcd.log ---\n").append(etcd.logTail(15)).append('\n');
         }
+        if (placement != null) {
+            sb.append(placement.etcd().logTails());
+        }
         return sb.toString();
     }
 
@@ -449,15 +524,19 @@ public final class PatroniCluster implements AutoCloseable {
                         + "log:\n"
                         + "  level: INFO\n"
                         + "restapi:\n"
-                        + "  listen: 127.0.0.1:"
+                        + "  listen: "
+                        + m.address()
+                        + ":"
                         + m.restPort()
                         + "\n"
-                        + "  connect_address: 127.0.0.1:"
+                        + "  connect_address: "
+                        + m.address()
+                        + ":"
                         + m.restPort()
                         + "\n"
                         + "etcd3:\n"
                         + "  hosts: "
-                        + etcd.hostPort()
+                        + (placement == null ? etcd.hostPort() : placement.etcd().hostPorts())
                         + "\n"
                         + "bootstrap:\n"
                         + "  dcs:\n"
@@ -466,6 +545,7 @@ public final class PatroniCluster implements AutoCloseable {
                         + "    retry_timeout: 5\n"
                         + "    maximum_lag_on_failover: 1048576\n"
                         + "    failsafe_mode: true\n"
+                        + (synchronousMode() ? "    synchronous_mode: true\n" : "")
                         + "    postgresql:\n"
                         + "      use_pg_rewind: true\n"
                         + "      parameters:\n"
@@ -485,13 +565,21 @@ public final class PatroniCluster implements AutoCloseable {
                         + "  - local all all trust\n"
                         + "  - host replication "
                         + PgServer.REPLICATION_USER
-                        + " 127.0.0.1/32 md5\n"
-                        + "  - host all all 127.0.0.1/32 scram-sha-256\n"
+                        + " "
+                        + clientNetwork()
+                        + " md5\n"
+                        + "  - host all all "
+                        + clientNetwork()
+                        + " scram-sha-256\n"
                         + "postgresql:\n"
-                        + "  listen: 127.0.0.1:"
+                        + "  listen: "
+                        + m.address()
+                        + ":"
                         + m.pgPort()
                         + "\n"
-                        + "  connect_address: 127.0.0.1:"
+                        + "  connect_address: "
+                        + m.address()
+                        + ":"
                         + m.pgPort()
                         + "\n"
                         + "  data_dir: "
@@ -525,7 +613,9 @@ public final class PatroniCluster implements AutoCloseable {
                         // speed over durability: only processes die in these tests, never the
                         // machine
                         + "    fsync: 'off'\n"
-                        + "    synchronous_commit: 'off'\n"
+                        + "    synchronous_commit: '"
+                        + (synchronousMode() ? "on" : "off")
+                        + "'\n"
                         + "    shared_buffers: 32MB\n"
                         + "    logging_collector: 'on'\n"
                         + "    log_directory: log\n"
@@ -538,6 +628,15 @@ public final class PatroniCluster implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private boolean synchronousMode() {
+        return placement != null && placement.synchronousMode();
+    }
+
+    /** Where clients (pgrelay, the other members) connect from: loopback, or the test network. */
+    private String clientNetwork() {
+        return placement == null ? "127.0.0.1/32" : "0.0.0.0/0";
     }
 
     /** The ssl lines of a member's postgresql.parameters, its files copied in; "" without TLS. */
@@ -652,7 +751,7 @@ public final class PatroniCluster implements AutoCloseable {
         try {
             HttpURLConnection c =
                     (HttpURLConnection)
-                            URI.create("http://127.0.0.1:" + m.restPort() + path)
+                            URI.create("http://" + m.address() + ":" + m.restPort() + path)
                                     .toURL()
                                     .openConnection();
             c.setConnectTimeout(1000);
