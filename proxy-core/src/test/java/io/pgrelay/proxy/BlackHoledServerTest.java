@@ -4,23 +4,17 @@ import static io.pgrelay.proxy.RelayFixture.one;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.pgrelay.testkit.Await;
+import io.pgrelay.testkit.FreePorts;
 import io.pgrelay.testkit.PgServer;
-import io.pgrelay.testkit.Proc;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
+import io.pgrelay.testkit.TcpEcho;
+import io.pgrelay.testkit.TestNetwork;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -29,108 +23,65 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A server whose host stops answering (the packets vanish: a host powered off, a partition), made
- * real with a network namespace of the test's own: pgrelay reaches PostgreSQL through a veth pair
- * into the namespace, where a forwarder passes the bytes on; a blackhole route inside the namespace
- * then drops everything it would send back, so nothing is acknowledged and nothing is refused.
- * Without tcp_user_timeout and keepalive, such a connection waits ~15 minutes of retransmissions
- * (idle: 2 h 11 min). Needs root and {@code ip netns}; skipped otherwise.
+ * real with a {@link TestNetwork} host: pgrelay reaches PostgreSQL through a forwarder inside the
+ * host, which is then black-holed (every packet to and from it dropped), so nothing is acknowledged
+ * and nothing is refused. Without tcp_user_timeout and keepalive, such a connection waits ~15
+ * minutes of retransmissions (idle: 2 h 11 min). Needs root and {@code ip netns} (skipped
+ * otherwise) and {@code nft} for the black hole (aborted otherwise).
  */
 class BlackHoledServerTest {
 
     @RegisterExtension static final RelayExtension servers = RelayExtension.postgres();
 
-    private static String ns;
-    private static String hostVeth;
-    private static String hostAddress;
-    private static String nsAddress;
-    private static Process nsForwarder;
-    private static Forwarder hostForwarder;
+    private static TestNetwork net;
+    private static TestNetwork.Host server;
 
     @BeforeAll
-    static void namespace() throws Exception {
-        assumeTrue(Proc.isRoot(), "needs root for ip netns");
-        int id = ThreadLocalRandom.current().nextInt(1_000_000);
-        int net = 1 + ThreadLocalRandom.current().nextInt(250);
-        ns = "pgrelay-bh-" + id;
-        hostVeth = "pgrbh" + id;
-        String nsVeth = "pgrbn" + id;
-        hostAddress = "10.213." + net + ".1";
-        nsAddress = "10.213." + net + ".2";
-        Proc.Result add = Proc.of("ip", "netns", "add", ns).run();
-        assumeTrue(add.ok(), "ip netns add failed, no black hole to test with: " + add.stderr());
-        try {
-            ip("link", "add", hostVeth, "type", "veth", "peer", "name", nsVeth, "netns", ns);
-            ip("addr", "add", hostAddress + "/30", "dev", hostVeth);
-            ip("link", "set", hostVeth, "up");
-            inNs("ip", "addr", "add", nsAddress + "/30", "dev", nsVeth);
-            inNs("ip", "link", "set", nsVeth, "up");
-            inNs("ip", "link", "set", "lo", "up");
-            // PostgreSQL listens on loopback: a forwarder on the host side of the pair reaches it,
-            // and one inside the namespace (where pgrelay connects) reaches that.
-            hostForwarder =
-                    new Forwarder(
-                            new InetSocketAddress(hostAddress, 0),
-                            new InetSocketAddress(PgServer.HOST, servers.primary().port()));
-            nsForwarder =
-                    new ProcessBuilder(
-                                    "ip",
-                                    "netns",
-                                    "exec",
-                                    ns,
-                                    "/usr/bin/python3",
-                                    "-c",
-                                    NS_FORWARDER,
-                                    nsAddress,
-                                    hostAddress,
-                                    Integer.toString(hostForwarder.port()))
-                            .redirectErrorStream(true)
-                            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                            .start();
-            Await.until(
-                    "the forwarder in the namespace listens",
-                    Duration.ofSeconds(10),
-                    () -> {
-                        try (Socket s = new Socket()) {
-                            s.connect(new InetSocketAddress(nsAddress, 5432), 500);
-                            return true;
-                        } catch (IOException e) {
-                            return false;
-                        }
-                    });
-        } catch (Exception | AssertionError e) {
-            cleanUp();
-            throw e;
-        }
+    static void network() {
+        TestNetwork.assumeAvailable();
+        net = TestNetwork.create("pghost");
+        server = net.host("pghost");
+        // PostgreSQL listens on loopback: a forwarder on the bridge address of the root namespace
+        // reaches it, and one inside the host (where pgrelay connects) reaches that.
+        int rootPort = FreePorts.next();
+        net.root()
+                .spawn(
+                        Map.of(),
+                        TcpEcho.command(
+                                "forward",
+                                net.rootAddress(),
+                                String.valueOf(rootPort),
+                                PgServer.HOST,
+                                String.valueOf(servers.primary().port())))
+                .awaitStdout("listening", Duration.ofSeconds(20));
+        server.spawn(
+                        Map.of(),
+                        TcpEcho.command(
+                                "forward",
+                                server.address(),
+                                "5432",
+                                net.rootAddress(),
+                                String.valueOf(rootPort)))
+                .awaitStdout("listening", Duration.ofSeconds(20));
     }
 
     @AfterAll
     static void cleanUp() {
-        if (nsForwarder != null) {
-            nsForwarder.destroyForcibly();
-        }
-        if (hostForwarder != null) {
-            hostForwarder.close();
-        }
-        if (ns != null) {
-            // The host end first: the namespace may linger (and keep the pair) while its sockets
-            // die.
-            Proc.of("ip", "link", "del", hostVeth).run();
-            Proc.of("ip", "netns", "del", ns).run();
+        if (net != null) {
+            net.close();
         }
     }
 
     @AfterEach
     void lift() {
-        Proc.of("ip", "netns", "exec", ns, "ip", "route", "del", "blackhole", hostAddress + "/32")
-                .run();
-    }
-
-    private static void blackHole() {
-        inNs("ip", "route", "add", "blackhole", hostAddress + "/32");
+        if (net != null) {
+            net.heal(server);
+        }
     }
 
     private RelayFixture.Builder relay() {
-        return RelayFixture.builder(servers.primary()).set("backends.primary", nsAddress + ":5432");
+        return RelayFixture.builder(servers.primary())
+                .set("backends.primary", server.address() + ":5432");
     }
 
     @Test
@@ -139,7 +90,7 @@ class BlackHoledServerTest {
                 Connection c = relay.app()) {
             c.setAutoCommit(false);
             assertEquals("1", one(c, "select 1")); // its server connection is through the hole
-            blackHole();
+            net.blackHole(server);
             long start = System.nanoTime();
             SQLException e = assertThrows(SQLException.class, () -> one(c, "select 2"));
             long millis = Duration.ofNanos(System.nanoTime() - start).toMillis();
@@ -171,7 +122,7 @@ class BlackHoledServerTest {
                     "the server connection idle in the pool",
                     Duration.ofSeconds(5),
                     () -> pools.get(0).pool().stats().idle() == 1);
-            blackHole();
+            net.blackHole(server);
             long start = System.nanoTime();
             // 1 s idle, then 2 unanswered probes 1 s apart.
             Await.until(
@@ -182,115 +133,6 @@ class BlackHoledServerTest {
             System.out.printf(
                     "idle connection to a black-holed server dropped after %d ms%n", millis);
             assertTrue(millis < 8000, "dropped after " + millis + " ms");
-        }
-    }
-
-    private static void ip(String... args) {
-        String[] cmd = new String[args.length + 1];
-        cmd[0] = "ip";
-        System.arraycopy(args, 0, cmd, 1, args.length);
-        Proc.of(cmd).check();
-    }
-
-    private static void inNs(String... args) {
-        String[] cmd = new String[args.length + 4];
-        cmd[0] = "ip";
-        cmd[1] = "netns";
-        cmd[2] = "exec";
-        cmd[3] = ns;
-        System.arraycopy(args, 0, cmd, 4, args.length);
-        Proc.of(cmd).check();
-    }
-
-    /** Listens on argv[1]:5432 in the namespace, passes each connection to argv[2]:argv[3]. */
-    private static final String NS_FORWARDER =
-            String.join(
-                    "\n",
-                    "import socket, sys, threading",
-                    "def pipe(a, b):",
-                    "    try:",
-                    "        while True:",
-                    "            d = a.recv(65536)",
-                    "            if not d: break",
-                    "            b.sendall(d)",
-                    "    except OSError: pass",
-                    "    for s in (a, b):",
-                    "        try: s.shutdown(socket.SHUT_RDWR)",
-                    "        except OSError: pass",
-                    "srv = socket.socket()",
-                    "srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
-                    "srv.bind((sys.argv[1], 5432))",
-                    "srv.listen(64)",
-                    "while True:",
-                    "    c, _ = srv.accept()",
-                    "    u = socket.create_connection((sys.argv[2], int(sys.argv[3])))",
-                    "    threading.Thread(target=pipe, args=(c, u), daemon=True).start()",
-                    "    threading.Thread(target=pipe, args=(u, c), daemon=True).start()");
-
-    /** A TCP forwarder on the host side of the pair, to PostgreSQL on loopback. */
-    private static final class Forwarder implements AutoCloseable {
-        private final ServerSocket listener;
-        private final InetSocketAddress target;
-
-        Forwarder(InetSocketAddress bind, InetSocketAddress target) throws IOException {
-            this.listener = new ServerSocket();
-            this.listener.bind(bind);
-            this.target = target;
-            Thread t = new Thread(this::accept, "black-hole-forwarder");
-            t.setDaemon(true);
-            t.start();
-        }
-
-        int port() {
-            return listener.getLocalPort();
-        }
-
-        private void accept() {
-            while (!listener.isClosed()) {
-                try {
-                    Socket in = listener.accept();
-                    Socket out =
-                            new Socket(
-                                    InetAddress.getByName(target.getHostString()),
-                                    target.getPort());
-                    pipe(in, out);
-                    pipe(out, in);
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        }
-
-        private static void pipe(Socket from, Socket to) {
-            Thread t =
-                    new Thread(
-                            () -> {
-                                try (InputStream i = from.getInputStream();
-                                        OutputStream o = to.getOutputStream()) {
-                                    i.transferTo(o);
-                                } catch (IOException ignored) {
-                                    // one side went away
-                                } finally {
-                                    try {
-                                        from.close();
-                                        to.close();
-                                    } catch (IOException ignored) {
-                                        // closing anyway
-                                    }
-                                }
-                            },
-                            "black-hole-pipe");
-            t.setDaemon(true);
-            t.start();
-        }
-
-        @Override
-        public void close() {
-            try {
-                listener.close();
-            } catch (IOException ignored) {
-                // test teardown
-            }
         }
     }
 }
