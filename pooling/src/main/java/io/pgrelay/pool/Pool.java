@@ -375,7 +375,7 @@ public final class Pool<C extends Poolable> {
             for (Entry entry : entries.values()) {
                 if (entry.leased) {
                     C connection = entry.connection;
-                    after.add(() -> closeConnection(connection, "cut: " + reason));
+                    after.add(() -> closeConnection(connection, reason));
                     leased++;
                 }
             }

@@ -521,8 +521,8 @@ class PoolTest {
 
         assertEquals(2, pool.cut("node1 is no longer the leader"));
         assertTrue(idleOne.connection().isClosed());
-        assertEquals("cut: node1 is no longer the leader", a.connection().closedReason);
-        assertEquals("cut: node1 is no longer the leader", b.connection().closedReason);
+        assertEquals("node1 is no longer the leader", a.connection().closedReason);
+        assertEquals("node1 is no longer the leader", b.connection().closedReason);
         // Their owners hand them back (or discard them) once they noticed: never reused.
         pool.release(a.connection());
         pool.discard(b.connection(), "server closed the connection");

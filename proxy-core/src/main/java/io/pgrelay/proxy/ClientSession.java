@@ -1331,12 +1331,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         ? serverFatal
                         : ErrorResponse.error(
                                 SqlState.CONNECTION_FAILURE,
-                                "server connection to "
-                                        + conn.backend()
-                                        + " was lost"
-                                        + (conn.closeReason() == null
-                                                ? ""
-                                                : ": " + conn.closeReason()));
+                                conn.closeReason() == null
+                                        ? "server connection to " + conn.backend() + " was lost"
+                                        : "server connection to "
+                                                + conn.backend()
+                                                + " was closed by pgrelay: "
+                                                + conn.closeReason());
         serverFatal = null;
         ExpectedReplies.Lost lost = replies.serverLost();
         unlink(conn);

@@ -118,21 +118,39 @@ public final class EtcdCluster implements AutoCloseable {
         return out.isEmpty() ? null : out;
     }
 
-    /** Runs {@code etcdctl} against every member; returns stdout, throws on a non-zero exit. */
+    /** True if the cluster answers a linearizable read (it has a quorum the test JVM reaches). */
+    public boolean serving() {
+        try {
+            etcdctl("get", "/pgrelay-test-probe");
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Runs {@code etcdctl} inside each member's host in turn, against that member, until one
+     * answers (so it works while the test's own namespace is partitioned from etcd, and while
+     * single members are black-holed); returns its stdout, throws when none answers.
+     */
     public String etcdctl(String... args) {
-        List<String> cmd =
-                new ArrayList<>(
-                        List.of(
-                                "etcdctl",
-                                "--endpoints=" + String.join(",", endpoints()),
-                                "--dial-timeout=1s",
-                                "--command-timeout=3s"));
-        cmd.addAll(List.of(args));
-        return Proc.of(cmd)
-                .env("ETCDCTL_API", "3")
-                .timeout(Duration.ofSeconds(20))
-                .check()
-                .stdout();
+        Proc.Result last = null;
+        for (TestNetwork.Host h : hosts) {
+            List<String> cmd =
+                    new ArrayList<>(
+                            List.of(
+                                    "etcdctl",
+                                    "--endpoints=" + clientUrl(h),
+                                    "--dial-timeout=1s",
+                                    "--command-timeout=2s"));
+            cmd.addAll(List.of(args));
+            last = h.proc(cmd).env("ETCDCTL_API", "3").timeout(Duration.ofSeconds(10)).run();
+            if (last.ok()) {
+                return last.stdout();
+            }
+        }
+        throw new IllegalStateException(
+                "no etcd member answered etcdctl " + List.of(args) + ": " + last.stderr());
     }
 
     /** The last lines of every member's log. */

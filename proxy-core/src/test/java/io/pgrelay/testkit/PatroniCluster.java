@@ -490,6 +490,35 @@ public final class PatroniCluster implements AutoCloseable {
                 .stdoutTrimmed();
     }
 
+    /**
+     * True if {@code member}'s PostgreSQL runs and is not in recovery (asked through its unix
+     * socket, which no network fault blocks); false if it is stopped or a standby.
+     */
+    public boolean isWritablePrimary(String member) {
+        MemberInfo m = member(member);
+        Proc.Result r =
+                Proc.of(
+                                PgServer.pgBinDir().resolve("psql").toString(),
+                                "-X",
+                                "-A",
+                                "-t",
+                                "-h",
+                                m.socketDir().toString(),
+                                "-p",
+                                Integer.toString(m.pgPort()),
+                                "-U",
+                                PgServer.SUPERUSER,
+                                "-d",
+                                PgServer.POSTGRES_DB,
+                                "-c",
+                                "select pg_is_in_recovery()")
+                        .asPostgresOwner()
+                        .cleanPgEnv()
+                        .timeout(Duration.ofSeconds(10))
+                        .run();
+        return r.ok() && r.stdout().trim().equals("f");
+    }
+
     /** Tails of every node's patroni.log and postgresql.log, and etcd's log. */
     public String logTails() {
         StringBuilder sb = new StringBuilder();
