@@ -371,13 +371,15 @@ class ClusterNetworkFaultTest {
                 "ClusterNetworkFaultTest fenced leader: %s demoted %d ms after the cut, %s took"
                         + " the key %d ms after the cut; writes acknowledged after the demotion"
                         + " before pgrelay saw etcd again: %d; first write %d ms after the heal;"
-                        + " %d write errors %s; %d read errors; %d acknowledged writes missing%n",
+                        + " longest write gap %d ms; %d write errors %s; %d read errors;"
+                        + " %d acknowledged writes missing%n",
                 oldLeader,
                 (demoted - cutAt) / 1_000_000,
                 newLeader,
                 (newKeyAt - cutAt) / 1_000_000,
                 acksAfterDemotionBeforeHeal,
                 (load.firstWriteAfter(healedAt) - healedAt) / 1_000_000,
+                load.longestGapNanos.get() / 1_000_000,
                 load.writeErrors.size(),
                 load.writeErrors.stream().limit(4).toList(),
                 load.readErrors.size(),
