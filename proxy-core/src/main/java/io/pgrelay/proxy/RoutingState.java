@@ -14,7 +14,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,7 +46,8 @@ final class RoutingState {
     static final long PROMOTION_POLL_MILLIS = 25;
     private volatile Backend lastPrimary;
     // The last leader etcd named (confirmed or not): a change cuts the former leader's write pools.
-    private final AtomicReference<Backend> lastLeader = new AtomicReference<>();
+    // Guarded by this.
+    private Backend lastLeader;
 
     /** The etcd watch when following Patroni, else null. */
     private final TopologySource topologySource;
@@ -185,11 +185,12 @@ final class RoutingState {
             log.info("writes now go to {}", primary);
             lastPrimary = primary;
         }
-        Backend candidate = patroni != null ? patroni.leaderCandidate().orElse(null) : primary;
-        Backend former = candidate == null ? null : lastLeader.getAndSet(candidate);
+        Backend[] change = leaderChange();
+        Backend former = change[0];
+        Backend candidate = change[1];
         for (ServerPool p : pools.all()) {
             Backend backend = p.key().backend();
-            if (p.role() == Role.PRIMARY && backend.equals(former) && !former.equals(candidate)) {
+            if (p.role() == Role.PRIMARY && backend.equals(former)) {
                 // Another member took the leader key, so Patroni has demoted this one (PostgreSQL
                 // restarted: its sessions are gone) or it is cut off and fenced itself: nothing in
                 // flight there can commit any more. Cut now, because from a black-holed host no
@@ -201,6 +202,24 @@ final class RoutingState {
             }
         }
         held.wake();
+    }
+
+    /**
+     * The leader etcd names now and, if that is a change from the last one seen, the former one:
+     * {former or null, current or null}. Read and recorded under a lock because listeners run on
+     * several threads: a thread holding an older answer must not record it after a newer one (it
+     * would "change" the leader back and cut the new leader's connections).
+     */
+    private synchronized Backend[] leaderChange() {
+        // Static routing: a RELOAD that names another primary leaves the old one as it was
+        // (writable, as far as pgrelay knows), so its transactions finish there.
+        Backend candidate = patroni != null ? patroni.leaderCandidate().orElse(null) : null;
+        if (candidate == null) {
+            return new Backend[] {null, null};
+        }
+        Backend previous = lastLeader;
+        lastLeader = candidate;
+        return new Backend[] {candidate.equals(previous) ? null : previous, candidate};
     }
 
     /**
