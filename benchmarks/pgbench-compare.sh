@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # pgbench-compare.sh — benchmark, on loopback, direct PostgreSQL vs PgBouncer vs pgrelay
-# (vs HAProxy → PgBouncer), plus the memory each proxy needs per idle client connection.
+# (vs HAProxy → PgBouncer, vs PgBouncer 1.25 and Odyssey where built), plus the memory each proxy
+# needs per idle client connection.
 #
 # One command creates a throw-away PostgreSQL 15 instance (fast, non-durable settings, scram auth,
 # user "bench"), initialises it with `pgbench -i -s $SCALE`, starts PgBouncer and pgrelay in front of
 # it with the same pool size (transaction pooling) and, where /usr/sbin/haproxy exists, HAProxy in
-# TCP mode in front of that PgBouncer (the HAProxy → PgBouncer setup pgrelay replaces). It then runs
-# the select-only workload (`pgbench -n -S`) for every (protocol, clients) point, RUNS times per
-# point, interleaving the targets: run r of a point runs every target once, in the target order
-# rotated by r-1 (run 1: direct,pgbouncer,pgrelay,haproxy; run 2: pgbouncer,pgrelay,haproxy,direct;
-# ...), so drift (thermal, page cache, neighbours) hits all targets alike. It prints a markdown
-# summary: median tps (min–max over the runs), mean and p99 latency (from pgbench's per-transaction
-# log), failed transactions, CPU seconds each proxy process used per 1,000 transactions, and tps
-# ratios against PgBouncer and direct. With --idle-clients N it finally measures the RSS of pgrelay
-# and of PgBouncer holding N idle authenticated client connections, each proxy in turn while the
-# other one is idle. With --baseline-jar (or BASELINE_JAR) a second pgrelay, the target
+# TCP mode in front of that PgBouncer (the HAProxy → PgBouncer setup pgrelay replaces); where they
+# have been built from source (see "Optional peers" below), also PgBouncer 1.25 (target
+# pgbouncer125, which maps protocol-level prepared statements) and Yandex Odyssey (target odyssey).
+# It then runs the select-only workload (`pgbench -n -S`) for every (protocol, clients) point, RUNS
+# times per point, interleaving the targets: run r of a point runs every target once, in the target
+# order rotated by r-1 (run 1: direct,pgbouncer,pgrelay,haproxy; run 2: pgbouncer,pgrelay,haproxy,
+# direct; ...; with the optional peers: direct,pgbouncer,pgbouncer125,odyssey,pgrelay,haproxy), so
+# drift (thermal, page cache, neighbours) hits all targets alike. It prints a markdown summary:
+# median tps (min–max over the runs), mean and p99 latency (from pgbench's per-transaction log),
+# failed transactions, CPU seconds each proxy process used per 1,000 transactions, and tps ratios
+# against PgBouncer and direct (and of pgrelay against pgbouncer125 and odyssey). With
+# --idle-clients N it finally measures the RSS of pgrelay and of PgBouncer (and of pgbouncer125 and
+# odyssey when they run) holding N idle authenticated client connections, each proxy in turn while
+# the others are idle. With --baseline-jar (or BASELINE_JAR) a second pgrelay, the target
 # `baseline`, runs from another jar next to the first one, so one interleaved run compares two
 # builds (before/after a change). With --tls MODES the points run once per TLS mode (plain, TLS
 # between client and proxy, TLS on both sides), the proxies restarted with that mode's settings,
@@ -27,25 +32,31 @@
 #                                 [--runs N] [--idle-clients N] [--build] [--baseline-jar PATH]
 #                                 [--tls MODES] [--connect-clients LIST]
 #
-#   --targets LIST    comma-separated subset of direct,pgbouncer,pgrelay,baseline,haproxy (default:
-#                     direct,pgbouncer,pgrelay,haproxy, plus baseline after pgrelay when a baseline
-#                     jar is given; haproxy only if the HAProxy binary, $HAPROXY, exists; otherwise
-#                     the summary says it was not run). haproxy forwards to the PgBouncer instance,
-#                     which is started for it even if pgbouncer itself is not a target. baseline
-#                     asked for without a jar is an n/a column with the reason.
+#   --targets LIST    comma-separated subset of direct,pgbouncer,pgbouncer125,odyssey,pgrelay,
+#                     baseline,haproxy (default: direct,pgbouncer,pgbouncer125,odyssey,pgrelay,haproxy,
+#                     plus baseline after pgrelay when a baseline jar is given; haproxy, pgbouncer125
+#                     and odyssey only if their binaries, $HAPROXY, $PGBOUNCER125 and $ODYSSEY,
+#                     exist; otherwise the summary says they were not run). haproxy forwards to the
+#                     PgBouncer (1.18) instance, which is started for it even if pgbouncer itself is
+#                     not a target. A target asked for explicitly whose binary (or jar) is missing
+#                     is an n/a column with the reason.
 #   --clients LIST    client counts (default 1,16,64,256,1000). direct is skipped above
 #                     max_connections-10 (290).
 #   --protocols LIST  pgbench -M protocols (default simple,extended,prepared). PgBouncer 1.18 in
 #                     transaction mode does not support protocol-level prepared statements: with
-#                     more than one client its prepared runs abort, and the table says so.
+#                     more than one client its prepared runs abort, and the table says so. The
+#                     prepared points compare pgrelay with pgbouncer125 and odyssey only (which
+#                     map prepared statements across server connections); the tables mark the
+#                     prepared cells of pgbouncer and haproxy (1.18 behind them) with †.
 #   --prepared        add prepared to --protocols (kept for compatibility)
 #   --runs N          measured runs per (protocol, clients, target), default $RUNS or 3; the table
 #                     shows medians, and the tps range over the runs
 #   --idle-clients N  after the pgbench runs, hold N idle logged-in client connections (SCRAM,
 #                     opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java, run as a
-#                     single source file) on pgrelay, then on PgBouncer, and report the RSS growth
-#                     per connection. Default $IDLE_CLIENTS or 0 (skip). Both proxies then get
-#                     max_client_conn = N + 1000. The issue's measurement is --idle-clients 10000;
+#                     single source file) on pgrelay, then on PgBouncer (then on pgbouncer125 and
+#                     odyssey when they run), and report the RSS growth per connection. Default
+#                     $IDLE_CLIENTS or 0 (skip). Every proxy then gets max_client_conn (Odyssey:
+#                     client_max) = N + 1000. The issue's measurement is --idle-clients 10000;
 #                     idle only, without pgbench points: --clients none.
 #   --build           build proxy-core/target/pgrelay.jar (mvn -B -q -DskipTests package) if missing
 #   --baseline-jar PATH  the jar of the `baseline` target (default $BASELINE_JAR): a second pgrelay
@@ -93,8 +104,13 @@
 #   POOL_SIZE=20      server pool size of PgBouncer and pgrelay
 #   IDLE_CLIENTS=0    same as --idle-clients;  IDLE_THREADS=4  login threads of the idle client
 #   PG_BINDIR=/usr/lib/postgresql/15/bin   PostgreSQL programs (initdb, pg_ctl, psql, pgbench)
-#   PGBOUNCER=/usr/sbin/pgbouncer          PgBouncer binary
+#   PGBOUNCER=/usr/sbin/pgbouncer          PgBouncer binary (Debian 12: 1.18)
 #   HAPROXY=/usr/sbin/haproxy              HAProxy binary (Debian: apt-get install haproxy)
+#   PGBOUNCER125=<newest /opt/anchors/pgbouncer-1.25.*/bin/pgbouncer>   target pgbouncer125
+#   ODYSSEY=<newest /opt/anchors/odyssey-*/bin/odyssey>                  target odyssey
+#   ODYSSEY_WORKERS=<half the cores, at least 1>  Odyssey's worker threads: pgrelay's default
+#                                          number of event loops (runtime.worker_threads = 0);
+#                                          PgBouncer is single-threaded
 #   JAVA=java  JAVA_OPTS=                  JVM used for pgrelay and baseline (and the idle client);
 #                                          extra JVM options for both, after those of
 #   PGRELAY_JVM_OPTIONS=<repo>/conf/jvm.options  (what bin/pgrelay uses; /dev/null for none)
@@ -129,10 +145,28 @@
 # TLS overhead and connection rate, plain vs TLS, in one run (about 25 minutes):
 #   DURATION=5 WARMUP=10 benchmarks/pgbench-compare.sh --targets direct,pgbouncer,pgrelay \
 #       --protocols simple --clients 1,16,64,256 --connect-clients 1,16 --tls off,client,both
+# The prepared-statement comparison, against the peers that map prepared statements:
+#   benchmarks/pgbench-compare.sh --targets pgbouncer125,odyssey,pgrelay --protocols prepared
 # Before/after a change, in one run (the baseline jar built from the older commit):
 #   benchmarks/pgbench-compare.sh --targets pgbouncer,pgrelay,baseline --baseline-jar /tmp/b.jar
 #
-# When run as root, PostgreSQL, PgBouncer and HAProxy run as the `postgres` OS user (setpriv, or
+# Optional peers, built from their published sources with Debian's compilers and libraries (their
+# code is never part of this repository; as root the scripts apt-get what the build needs):
+#   pgbouncer125  git clone --bare https://github.com/pgbouncer/pgbouncer /tmp/pgbouncer.git
+#                 benchmarks/build-pgbouncer.sh /tmp/pgbouncer.git      # -> /opt/anchors/pgbouncer-1.25.2
+#                 Configured like pgbouncer (same ini: transaction mode, pool size, scram, userlist)
+#                 plus max_prepared_statements = 200, so pgbench -M prepared works with any number
+#                 of clients.
+#   odyssey       git clone --bare https://github.com/yandex/odyssey /tmp/odyssey.git
+#                 benchmarks/build-odyssey.sh /tmp/odyssey.git [TAG]    # -> /opt/anchors/odyssey-<ver>
+#                 (TAG: default the newest release vX.Y.Z). One route bench.bench: pool
+#                 "transaction", pool_size $POOL_SIZE, authentication "scram-sha-256" with the
+#                 benchmark user's password (the same secret as PgBouncer's userlist) and
+#                 storage_password for the server login, pool_reserve_prepared_statement yes,
+#                 pool_discard no (PgBouncer runs no reset query in transaction mode either),
+#                 workers $ODYSSEY_WORKERS; the config is saved with the results (odyssey.conf).
+#
+# When run as root, PostgreSQL, PgBouncer, Odyssey and HAProxy run as the `postgres` OS user (setpriv, or
 # runuser). Ports are chosen by the script in 20000-31999 (below the kernel's ephemeral range, so
 # the client connections never collide with a listener).
 set -euo pipefail
@@ -152,6 +186,14 @@ PG_MAX_CONNECTIONS=300
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+newest_build() { # newest_build <glob>: the highest version among the files the glob names (or the glob)
+    local f
+    f=$(compgen -G "$1" | sort -V | tail -n1 || true)
+    printf '%s' "${f:-$1}"
+}
+PGBOUNCER125=${PGBOUNCER125:-$(newest_build '/opt/anchors/pgbouncer-1.25.*/bin/pgbouncer')}
+ODYSSEY=${ODYSSEY:-$(newest_build '/opt/anchors/odyssey-*/bin/odyssey')}
+ODYSSEY_WORKERS=${ODYSSEY_WORKERS:-$(($(nproc) / 2 > 0 ? $(nproc) / 2 : 1))}
 JAVA=${JAVA:-java}
 JAVA_OPTS=${JAVA_OPTS:-}
 JVM_OPTIONS_FILE=${PGRELAY_JVM_OPTIONS:-$REPO_ROOT/conf/jvm.options}
@@ -169,7 +211,7 @@ BENCH_DB=bench
 HOST=127.0.0.1
 START_TIMEOUT=30
 
-TARGETS=(direct pgbouncer pgrelay haproxy)
+TARGETS=(direct pgbouncer pgbouncer125 odyssey pgrelay haproxy)
 TARGETS_GIVEN=0
 PROTOCOLS=(simple extended prepared)
 CLIENTS=(1 16 64 256 1000)
@@ -220,7 +262,7 @@ done
 [[ -z $BASELINE_JAR || $BASELINE_JAR == /* ]] || BASELINE_JAR=$PWD/$BASELINE_JAR
 # A baseline jar adds the baseline target to the default list, right after pgrelay.
 if ((!TARGETS_GIVEN)) && [[ -n $BASELINE_JAR ]]; then
-    TARGETS=(direct pgbouncer pgrelay baseline haproxy)
+    TARGETS=(direct pgbouncer pgbouncer125 odyssey pgrelay baseline haproxy)
 fi
 if ((WITH_PREPARED)) && [[ " ${PROTOCOLS[*]} " != *" prepared "* ]]; then
     PROTOCOLS+=(prepared)
@@ -233,8 +275,8 @@ split_list CONNECT_CLIENTS "$CONNECT_LIST"
 [[ ${CONNECT_CLIENTS[*]} == none ]] && CONNECT_CLIENTS=()
 for t in "${TARGETS[@]}"; do
     case $t in
-        direct | pgbouncer | pgrelay | baseline | haproxy) ;;
-        *) die "unknown target '$t' (direct, pgbouncer, pgrelay, baseline, haproxy)" ;;
+        direct | pgbouncer | pgbouncer125 | odyssey | pgrelay | baseline | haproxy) ;;
+        *) die "unknown target '$t' (direct, pgbouncer, pgbouncer125, odyssey, pgrelay, baseline, haproxy)" ;;
     esac
 done
 for p in "${PROTOCOLS[@]}"; do
@@ -274,6 +316,7 @@ POINT_PROTOCOLS=() # the protocols that have points, each warmed up
 [[ $POOL_SIZE =~ ^[1-9][0-9]*$ ]] || die "POOL_SIZE must be a positive integer, got '$POOL_SIZE'"
 [[ $IDLE_CLIENTS =~ ^[0-9]+$ ]] || die "IDLE_CLIENTS / --idle-clients must be an integer, got '$IDLE_CLIENTS'"
 [[ $IDLE_THREADS =~ ^[1-9][0-9]*$ ]] || die "IDLE_THREADS must be a positive integer, got '$IDLE_THREADS'"
+[[ $ODYSSEY_WORKERS =~ ^[1-9][0-9]*$ ]] || die "ODYSSEY_WORKERS must be a positive integer, got '$ODYSSEY_WORKERS'"
 ((${#POINTS[@]} > 0 || IDLE_CLIENTS > 0)) || die "nothing to do: --clients none and no --idle-clients"
 if ((IDLE_CLIENTS > 0 && TLS_USED)); then
     die "--idle-clients runs in plain text only: run it without --tls (or with --tls off)"
@@ -287,15 +330,24 @@ done
 
 declare -A SKIP_REASON=()
 NOTES=()
-# haproxy is in the default list only where it is installed; asked for explicitly, a missing
-# binary makes it an n/a column with the reason.
-if ((!TARGETS_GIVEN)) && [[ ! -x $HAPROXY ]]; then
-    kept=()
+# haproxy, pgbouncer125 and odyssey are in the default list only where their binaries exist; asked
+# for explicitly, a missing binary makes the target an n/a column with the reason.
+drop_default_target() { # drop_default_target <target> <note>
+    local t
+    local -a kept=()
     for t in "${TARGETS[@]}"; do
-        [[ $t == haproxy ]] || kept+=("$t")
+        [[ $t == "$1" ]] || kept+=("$t")
     done
     TARGETS=("${kept[@]}")
-    NOTES+=("haproxy not run: $HAPROXY not found (apt-get install haproxy to include HAProxy → PgBouncer)")
+    NOTES+=("$1 not run: $2")
+}
+if ((!TARGETS_GIVEN)); then
+    [[ -x $HAPROXY ]] ||
+        drop_default_target haproxy "$HAPROXY not found (apt-get install haproxy to include HAProxy → PgBouncer)"
+    [[ -x $PGBOUNCER125 ]] ||
+        drop_default_target pgbouncer125 "$PGBOUNCER125 not found (benchmarks/build-pgbouncer.sh GIT_DIR builds PgBouncer 1.25; or set PGBOUNCER125)"
+    [[ -x $ODYSSEY ]] ||
+        drop_default_target odyssey "$ODYSSEY not found (benchmarks/build-odyssey.sh GIT_DIR builds Odyssey; or set ODYSSEY)"
 fi
 
 has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
@@ -369,15 +421,17 @@ cd "$WORK"
 
 PG_STARTED=0
 PGBOUNCER_PIDFILE=$WORK/pgbouncer.pid
+PGBOUNCER125_PIDFILE=$WORK/pgbouncer125.pid
+ODYSSEY_PIDFILE=$WORK/odyssey.pid
 HAPROXY_PIDFILE=$WORK/haproxy.pid
 declare -A RELAY_PID=() # pgrelay / baseline -> pid of its JVM
 declare -A TLS_ENGINE=() # pgrelay / baseline -> the "TLS engine: ..." line of its log (TLS modes)
 IDLE_PID=
 IDLE_FD=
 
-terminate() { # terminate <pid>: SIGTERM, up to 10 s to exit, then SIGKILL
+terminate() { # terminate <pid> [signal]: SIGTERM (or the signal given), up to 10 s to exit, then SIGKILL
     kill -0 "$1" 2>/dev/null || return 0
-    kill -TERM "$1" 2>/dev/null || true
+    kill "-${2:-TERM}" "$1" 2>/dev/null || true
     local i
     for ((i = 0; i < 100; i++)); do
         kill -0 "$1" 2>/dev/null || return 0
@@ -394,15 +448,19 @@ stop_pgrelay() { # stop_pgrelay <pgrelay|baseline>
     RELAY_PID[$1]=
 }
 
-# stop_pidfile <pidfile>: stop the daemon it names (PgBouncer 1.18 and HAProxy exit at once on SIGTERM)
+# stop_pidfile <pidfile> [signal]: stop the daemon it names (PgBouncer 1.18, HAProxy and Odyssey
+# without clients exit at once on SIGTERM; PgBouncer 1.23+ waits for its clients on SIGTERM and
+# shuts down at once on SIGQUIT)
 stop_pidfile() {
     [[ -s $1 ]] || return 0
     local pid
     pid=$(<"$1")
-    [[ $pid =~ ^[0-9]+$ ]] && terminate "$pid"
+    [[ $pid =~ ^[0-9]+$ ]] && terminate "$pid" "${2:-TERM}"
     rm -f "$1"
 }
 stop_pgbouncer() { stop_pidfile "$PGBOUNCER_PIDFILE"; }
+stop_pgbouncer125() { stop_pidfile "$PGBOUNCER125_PIDFILE" QUIT; }
+stop_odyssey() { stop_pidfile "$ODYSSEY_PIDFILE"; }
 stop_haproxy() { stop_pidfile "$HAPROXY_PIDFILE"; }
 
 stop_idle_client() { # close the idle client's stdin (it then closes its connections), or kill it
@@ -444,9 +502,13 @@ cleanup() {
     stop_pgrelay pgrelay
     stop_pgrelay baseline
     stop_pgbouncer
+    stop_pgbouncer125
+    stop_odyssey
     stop_postgres
     # Keep the logs next to the raw results.
     [[ -f $WORK/pgbouncer.log ]] && cp "$WORK/pgbouncer.log" "$RESULTS/" 2>/dev/null
+    [[ -f $WORK/pgbouncer125.log ]] && cp "$WORK/pgbouncer125.log" "$RESULTS/" 2>/dev/null
+    [[ -f $WORK/odyssey.log ]] && cp "$WORK/odyssey.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/pgrelay.log ]] && cp "$WORK/pgrelay.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/baseline.log ]] && cp "$WORK/baseline.log" "$RESULTS/" 2>/dev/null
     [[ -f $WORK/haproxy.out ]] && cp "$WORK/haproxy.out" "$RESULTS/" 2>/dev/null
@@ -632,20 +694,32 @@ if ((${#AS_PG[@]})); then
 fi
 
 declare -A PORT=()
+declare -A VERSION=() # pgbouncer / pgbouncer125 / odyssey -> the first line of its --version
 PORT[direct]=$PG_PORT
 
 # ---------------------------------------------------------------------------------------------
-# PgBouncer
+# PgBouncer: pgbouncer (Debian's 1.18) and pgbouncer125 (built from source), the same ini
 # ---------------------------------------------------------------------------------------------
+# start_pgbouncer <pgbouncer|pgbouncer125>: its own ini, pidfile, log and port
 start_pgbouncer() {
-    if [[ ! -x $PGBOUNCER ]]; then
-        SKIP_REASON[pgbouncer]="$PGBOUNCER not found"
+    local target=${1:-pgbouncer} bin pidfile
+    if [[ $target == pgbouncer125 ]]; then
+        bin=$PGBOUNCER125 pidfile=$PGBOUNCER125_PIDFILE
+    else
+        bin=$PGBOUNCER pidfile=$PGBOUNCER_PIDFILE
+    fi
+    if [[ ! -x $bin ]]; then
+        if [[ $target == pgbouncer125 ]]; then
+            SKIP_REASON[$target]="$bin not found (build it: benchmarks/build-pgbouncer.sh GIT_DIR; or set PGBOUNCER125)"
+        else
+            SKIP_REASON[$target]="$bin not found"
+        fi
         return 1
     fi
-    local port out
+    local port out ini=$WORK/$target.ini logfile=$WORK/$target.log
     free_port
     port=$FREE_PORT
-    cat >"$WORK/pgbouncer.ini" <<EOF
+    cat >"$ini" <<EOF
 [databases]
 $BENCH_DB = host=$HOST port=$PG_PORT dbname=$BENCH_DB
 
@@ -665,39 +739,153 @@ ignore_startup_parameters = extra_float_digits
 server_tls_sslmode = $(server_sslmode)
 log_connections = 0
 log_disconnections = 0
-logfile = $WORK/pgbouncer.log
-pidfile = $PGBOUNCER_PIDFILE
+logfile = $logfile
+pidfile = $pidfile
 EOF
+    if [[ $target == pgbouncer125 ]]; then
+        # 1.21+ maps protocol-level named prepared statements in transaction mode (1.22+ defaults
+        # to 200; set here so the saved ini shows it).
+        printf 'max_prepared_statements = 200\n' >>"$ini"
+    fi
     if [[ $TLS_MODE != off ]]; then
-        cat >>"$WORK/pgbouncer.ini" <<EOF
+        cat >>"$ini" <<EOF
 client_tls_sslmode = require
 client_tls_key_file = $TLS_KEY_FILE
 client_tls_cert_file = $TLS_CERT_FILE
 EOF
     fi
     if ((${#AS_PG[@]})); then
-        chown "$PG_OS_USER": "$WORK/pgbouncer.ini"
+        chown "$PG_OS_USER": "$ini"
     fi
-    cp "$WORK/pgbouncer.ini" "$RESULTS/${P}pgbouncer.ini"
-    log "PgBouncer: $("$PGBOUNCER" --version | head -n1), port $port, pool_size $POOL_SIZE, transaction mode$(tls_note)"
-    if ! out=$("${AS_PG[@]}" "$PGBOUNCER" -d -q "$WORK/pgbouncer.ini" 2>&1); then
-        SKIP_REASON[pgbouncer]="pgbouncer failed to start: $out $(tail -n 5 "$WORK/pgbouncer.log" 2>/dev/null)"
+    cp "$ini" "$RESULTS/${P}$target.ini"
+    VERSION[$target]=$("$bin" --version | head -n1)
+    log "$target: ${VERSION[$target]} ($bin), port $port, pool_size $POOL_SIZE, transaction mode$([[ $target == pgbouncer125 ]] && printf ', max_prepared_statements 200')$(tls_note)"
+    if ! out=$("${AS_PG[@]}" "$bin" -d -q "$ini" 2>&1); then
+        SKIP_REASON[$target]="$target failed to start: $out $(tail -n 5 "$logfile" 2>/dev/null)"
         return 1
     fi
     if ! wait_for_port "$port" "$START_TIMEOUT"; then
-        SKIP_REASON[pgbouncer]="pgbouncer not listening on $port after ${START_TIMEOUT}s: $(tail -n 5 "$WORK/pgbouncer.log" 2>/dev/null)"
-        stop_pgbouncer
+        SKIP_REASON[$target]="$target not listening on $port after ${START_TIMEOUT}s: $(tail -n 5 "$logfile" 2>/dev/null)"
+        stop_pidfile "$pidfile" QUIT
         return 1
     fi
-    if ! out=$(check_sql "$port" pgbouncer); then
-        SKIP_REASON[pgbouncer]="login through pgbouncer failed: $out"
-        stop_pgbouncer
+    if ! out=$(check_sql "$port" "$target"); then
+        SKIP_REASON[$target]="login through $target failed: $out"
+        stop_pidfile "$pidfile" QUIT
         return 1
     fi
     local pid
-    pid=$(<"$PGBOUNCER_PIDFILE")
-    log "PgBouncer pid $pid, open-files limit $(awk '/Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || echo '?')"
-    PORT[pgbouncer]=$port
+    pid=$(<"$pidfile")
+    log "$target pid $pid, open-files limit $(awk '/Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || echo '?')"
+    PORT[$target]=$port
+}
+
+# ---------------------------------------------------------------------------------------------
+# Odyssey (built from source: benchmarks/build-odyssey.sh)
+# ---------------------------------------------------------------------------------------------
+start_odyssey() {
+    if [[ ! -x $ODYSSEY ]]; then
+        SKIP_REASON[odyssey]="$ODYSSEY not found (build it: benchmarks/build-odyssey.sh GIT_DIR; or set ODYSSEY)"
+        return 1
+    fi
+    local port out conf=$WORK/odyssey.conf logfile=$WORK/odyssey.log listen_tls=disable
+    free_port
+    port=$FREE_PORT
+    [[ $TLS_MODE != off ]] && listen_tls=require
+    mkdir -p "$WORK/odyssey-locks"
+    cat >"$conf" <<EOF
+# Odyssey for pgbench-compare.sh: transaction pooling, pool size and logins as PgBouncer's
+daemonize yes
+pid_file "$ODYSSEY_PIDFILE"
+log_file "$logfile"
+log_to_stdout no
+log_format "%p %t %l [%i %s] (%c) %m\n"
+log_config yes
+log_session no
+log_query no
+log_stats no
+log_debug no
+# worker threads: pgrelay's default number of event loops (half the cores, at least one)
+workers $ODYSSEY_WORKERS
+resolvers 1
+client_max $MAX_CLIENT_CONN
+nodelay yes
+enable_online_restart no
+locks_dir "$WORK/odyssey-locks"
+graceful_shutdown_timeout_ms 1000
+
+listen {
+    host "$HOST"
+    port $port
+    # PgBouncer's listen_backlog default
+    backlog 128
+    tls "$listen_tls"
+EOF
+    if [[ $TLS_MODE != off ]]; then
+        cat >>"$conf" <<EOF
+    tls_cert_file "$TLS_CERT_FILE"
+    tls_key_file "$TLS_KEY_FILE"
+EOF
+    fi
+    cat >>"$conf" <<EOF
+}
+
+storage "postgres" {
+    type "remote"
+    host "$HOST"
+    port $PG_PORT
+    tls "$(server_sslmode)"
+}
+
+database "$BENCH_DB" {
+    user "$BENCH_USER" {
+        # the plain-text secret PgBouncer reads from the userlist: SCRAM towards the client, and
+        # storage_password for Odyssey's own SCRAM login to PostgreSQL
+        authentication "scram-sha-256"
+        password "$BENCH_PASSWORD"
+        storage "postgres"
+        storage_password "$BENCH_PASSWORD"
+        pool "transaction"
+        pool_size $POOL_SIZE
+        pool_timeout 0
+        pool_ttl 0
+        # no reset query between transactions (PgBouncer runs none in transaction mode)
+        pool_discard no
+        pool_smart_discard no
+        pool_cancel yes
+        pool_rollback yes
+        # protocol-level prepared statements mapped across server connections (pgbench -M prepared)
+        pool_reserve_prepared_statement yes
+        client_fwd_error yes
+        log_debug no
+    }
+}
+EOF
+    if ((${#AS_PG[@]})); then
+        chown -R "$PG_OS_USER": "$conf" "$WORK/odyssey-locks"
+    fi
+    cp "$conf" "$RESULTS/${P}odyssey.conf"
+    VERSION[odyssey]=$("$ODYSSEY" --version 2>/dev/null | head -n1)
+    log "odyssey: ${VERSION[odyssey]} ($ODYSSEY), port $port, pool_size $POOL_SIZE, transaction mode, workers $ODYSSEY_WORKERS, pool_reserve_prepared_statement yes$(tls_note)"
+    if ! out=$("${AS_PG[@]}" "$ODYSSEY" "$conf" 2>&1); then
+        SKIP_REASON[odyssey]="odyssey failed to start: $(tr '\n' ' ' <<<"$out") $(tail -n 5 "$logfile" 2>/dev/null | tr '\n' ' ')"
+        stop_odyssey
+        return 1
+    fi
+    if ! wait_for_port "$port" "$START_TIMEOUT"; then
+        SKIP_REASON[odyssey]="odyssey not listening on $port after ${START_TIMEOUT}s: $(tail -n 5 "$logfile" 2>/dev/null | tr '\n' ' ')"
+        stop_odyssey
+        return 1
+    fi
+    if ! out=$(check_sql "$port" odyssey); then
+        SKIP_REASON[odyssey]="login through odyssey failed: $(tr '\n' ' ' <<<"$out")"
+        stop_odyssey
+        return 1
+    fi
+    local pid
+    pid=$(pidfile_pid "$ODYSSEY_PIDFILE")
+    log "odyssey pid ${pid:-?}, threads $(awk '/^Threads:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo '?'), open-files limit $(awk '/Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || echo '?')"
+    PORT[odyssey]=$port
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -873,7 +1061,13 @@ start_targets() { # starts the proxies for the current TLS mode; sets ACTIVE
     SKIP_REASON=()
     # PgBouncer also runs when only haproxy (which forwards to it) is a target.
     if has_target pgbouncer || has_target haproxy; then
-        start_pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
+        start_pgbouncer pgbouncer || log "SKIP pgbouncer: ${SKIP_REASON[pgbouncer]}"
+    fi
+    if has_target pgbouncer125; then
+        start_pgbouncer pgbouncer125 || log "SKIP pgbouncer125: ${SKIP_REASON[pgbouncer125]}"
+    fi
+    if has_target odyssey; then
+        start_odyssey || log "SKIP odyssey: ${SKIP_REASON[odyssey]}"
     fi
     if has_target pgrelay; then
         start_pgrelay pgrelay "$PGRELAY_JAR" || log "SKIP pgrelay: ${SKIP_REASON[pgrelay]}"
@@ -898,6 +1092,8 @@ stop_targets() { # stops the proxies (before the next TLS mode starts them with 
     stop_pgrelay pgrelay
     stop_pgrelay baseline
     stop_pgbouncer
+    stop_pgbouncer125
+    stop_odyssey
     PORT=([direct]=$PG_PORT)
     TLS_ENGINE=()
 }
@@ -916,6 +1112,8 @@ RUNS_CSV=
 proxy_pid() { # the process whose CPU a target costs (empty for direct PostgreSQL)
     case $1 in
         pgbouncer) pidfile_pid "$PGBOUNCER_PIDFILE" ;;
+        pgbouncer125) pidfile_pid "$PGBOUNCER125_PIDFILE" ;;
+        odyssey) pidfile_pid "$ODYSSEY_PIDFILE" ;; # its worker threads included (/proc/PID/stat)
         pgrelay | baseline) printf '%s' "${RELAY_PID[$1]:-}" ;;
         haproxy) pidfile_pid "$HAPROXY_PIDFILE" ;;
     esac
@@ -1199,6 +1397,8 @@ run_idle_test() { # with --idle-clients: each proxy in turn, the last TLS mode's
     else
         idle_targets=(pgrelay pgbouncer)
         has_target baseline && idle_targets=(pgrelay baseline pgbouncer)
+        has_target pgbouncer125 && idle_targets+=(pgbouncer125)
+        has_target odyssey && idle_targets+=(odyssey)
         for t in "${idle_targets[@]}"; do
             if [[ -z ${PORT[$t]:-} ]]; then
                 IDLE_NOTE[$t]="not running${SKIP_REASON[$t]:+: ${SKIP_REASON[$t]}}"
@@ -1287,9 +1487,22 @@ ratio() { # ratio <a> <b>: a/b to 2 decimals, "-" unless both are there
     awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
+# mark <cell> <target or pair> <protocol>: the cell, with " †" when it is a prepared point of
+# PgBouncer 1.18 (pgbouncer, or haproxy in front of it) or a ratio against it: 1.18 has no
+# prepared-statement support in transaction mode, so that is not a comparison (see the footnote)
+mark() {
+    printf '%s' "$1"
+    [[ $3 == prepared && $1 != - && $1 != n/a && $1 != skip ]] || return 0
+    case /$2/ in
+        */pgbouncer/* | */haproxy/*) printf ' †' ;;
+    esac
+    return 0
+}
+
 declare -A MED=() # median tps of every point with at least one ok run, for the ratios
 RATIOS=()  # pgrelay/baseline (the two builds) when both ran, then the pairs of targets asked for
-for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
+for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct \
+    pgrelay/pgbouncer125 pgrelay/odyssey; do
     if has_target "${pair%/*}" && has_target "${pair#*/}"; then
         RATIOS+=("$pair")
     fi
@@ -1341,8 +1554,8 @@ channel_binding() { # channel_binding <target>: "yes" when a login with channel_
 
 tls_footnotes() { # what the TLS modes configure, and what each target negotiated
     local t list='' cb=''
-    printf -- '- TLS %s: one throw-away CA and server certificate (%s, SAN IP:%s and DNS:localhost; ca.crt and server.crt in the results) for every TLS endpoint. PgBouncer: client_tls_sslmode = require, client_tls_key_file, client_tls_cert_file, server_tls_sslmode = %s; pgrelay: the same as -Dpgrelay.tls.* settings; ' \
-        "$TLS_MODE" "$([[ $TLS_KEY == rsa ]] && printf 'RSA 2048' || printf 'EC P-256')" "$HOST" "$(server_sslmode)"
+    printf -- '- TLS %s: one throw-away CA and server certificate (%s, SAN IP:%s and DNS:localhost; ca.crt and server.crt in the results) for every TLS endpoint. PgBouncer (1.18 and 1.25): client_tls_sslmode = require, client_tls_key_file, client_tls_cert_file, server_tls_sslmode = %s; pgrelay: the same as -Dpgrelay.tls.* settings; Odyssey: listen tls "require", tls_cert_file, tls_key_file, storage tls "%s"; ' \
+        "$TLS_MODE" "$([[ $TLS_KEY == rsa ]] && printf 'RSA 2048' || printf 'EC P-256')" "$HOST" "$(server_sslmode)" "$(server_sslmode)"
     if [[ $TLS_MODE == both ]]; then
         printf 'PostgreSQL: ssl = on with the same files; pgbench: PGSSLMODE=require for every target.\n'
     else
@@ -1361,6 +1574,35 @@ tls_footnotes() { # what the TLS modes configure, and what each target negotiate
     return 0
 }
 
+peer_footnotes() { # what the PgBouncer and Odyssey targets ran, and what the prepared points compare
+    local t list=''
+    for t in pgbouncer pgbouncer125 odyssey; do
+        [[ -n ${PORT[$t]:-} && -n ${VERSION[$t]:-} ]] && list+="${list:+; }$t: ${VERSION[$t]}"
+    done
+    [[ -n $list ]] && printf -- '- versions: %s.\n' "$list"
+    if [[ -n ${PORT[pgbouncer125]:-} ]]; then
+        printf -- '- pgbouncer125: %s, built from source (benchmarks/build-pgbouncer.sh), the same settings as pgbouncer (%spgbouncer125.ini) plus max_prepared_statements = 200.\n' \
+            "$PGBOUNCER125" "$P"
+    fi
+    if [[ -n ${PORT[odyssey]:-} ]]; then
+        printf -- '- odyssey: %s, built from source (benchmarks/build-odyssey.sh); %sodyssey.conf: pool "transaction", pool_size %s, workers %s, authentication "scram-sha-256" with the same password as the userlist (storage_password for its server logins), pool_reserve_prepared_statement yes, pool_discard no (no reset query between transactions, as PgBouncer in transaction mode), Odyssey'"'"'s defaults otherwise (e.g. pool_attach_check yes); its cpu column is the whole process (all its threads).\n' \
+            "$ODYSSEY" "$P" "$POOL_SIZE" "$ODYSSEY_WORKERS"
+    fi
+    if [[ " ${PROTOCOLS[*]} " == *" prepared "* ]] && ((${#CLIENTS[@]} > 0)); then
+        local peers=''
+        for t in pgbouncer125 odyssey; do
+            [[ -n ${PORT[$t]:-} ]] && peers+="${peers:+ and }$t"
+        done
+        printf -- '- prepared (pgbench -M prepared: protocol-level named prepared statements, each client prepares once and then sends Bind/Execute): comparable only between the proxies that carry prepared statements across server connections in transaction mode: pgrelay, pgbouncer125 (max_prepared_statements) and odyssey (pool_reserve_prepared_statement); %s.' \
+            "$([[ -n $peers ]] && printf 'in this run: %s' "$peers" || printf 'neither of those two ran here (--help says how to build them)')"
+        if has_target pgbouncer || has_target haproxy; then
+            printf ' † PgBouncer 1.18 (pgbouncer, and haproxy, which forwards to it) cannot: with more than one client its prepared runs abort (prepared statement "P_0" already exists / does not exist), and with one client they can pass only because PgBouncer keeps handing that client the server connection it used last (server_round_robin = 0); its prepared cells and the ratios against it are not a comparison.'
+        fi
+        printf '\n'
+    fi
+    return 0
+}
+
 report_points() { # the tables of the current TLS mode's points and its footnotes, in markdown
     local proto clients point t pair key row header sep range failed runs_cell rb rd rl err with_baseline with_cpu2
     MED=()
@@ -1376,7 +1618,8 @@ report_points() { # the tables of the current TLS mode's points and its footnote
     fi
     RATIOS=()
     ((with_baseline)) && RATIOS+=(pgrelay/baseline)
-    for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct; do
+    for pair in pgrelay/pgbouncer pgrelay/direct pgrelay/haproxy haproxy/pgbouncer haproxy/direct \
+    pgrelay/pgbouncer125 pgrelay/odyssey; do
         if has_target "${pair%/*}" && has_target "${pair#*/}"; then
             RATIOS+=("$pair")
         fi
@@ -1407,10 +1650,10 @@ report_points() { # the tables of the current TLS mode's points and its footnote
             row="| $proto | $clients |"
             for t in "${TARGETS[@]}"; do
                 agg "$t|$proto|$clients"
-                row+=" $(cell_tps "$t|$proto|$clients") |"
+                row+=" $(mark "$(cell_tps "$t|$proto|$clients")" "$t" "$proto") |"
             done
             for pair in "${RATIOS[@]}"; do
-                row+=" $(ratio "${MED[${pair%/*}|$proto|$clients]:-}" "${MED[${pair#*/}|$proto|$clients]:-}") |"
+                row+=" $(mark "$(ratio "${MED[${pair%/*}|$proto|$clients]:-}" "${MED[${pair#*/}|$proto|$clients]:-}")" "$pair" "$proto") |"
             done
             printf '%s\n' "$row"
         done
@@ -1448,7 +1691,7 @@ report_points() { # the tables of the current TLS mode's points and its footnote
                 [[ -n $A_TPS_MIN ]] && range=$(printf '%.0f–%.0f' "$A_TPS_MIN" "$A_TPS_MAX")
                 failed=$A_FAILED
                 ((A_ABCLIENTS > 0)) && failed+=" (+$A_ABCLIENTS clients aborted)"
-                row="| $proto | $clients | $(target_label "$t") | $(cell_tps "$key") | $range | $(fmt 3 "$A_LAT") | $(fmt 3 "$A_P99") | $failed |"
+                row="| $proto | $clients | $(target_label "$t") | $(mark "$(cell_tps "$key")" "$t" "$proto") | $range | $(fmt 3 "$A_LAT") | $(fmt 3 "$A_P99") | $failed |"
                 if [[ $t == direct ]]; then row+=' - |'; else row+=" $(fmt 1 "$A_CPU") |"; fi
                 if ((with_cpu2)); then
                     if [[ $t == haproxy ]]; then row+=" $(fmt 1 "$A_CPU2") |"; else row+=' - |'; fi
@@ -1458,7 +1701,7 @@ report_points() { # the tables of the current TLS mode's points and its footnote
                 ((A_NOTX > 0)) && runs_cell+=" ($A_NOTX no tx)"
                 rb=-
                 rd=-
-                if [[ $t != pgbouncer ]]; then rb=$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}"); fi
+                if [[ $t != pgbouncer ]]; then rb=$(mark "$(ratio "${MED[$key]:-}" "${MED[pgbouncer|$proto|$clients]:-}")" pgbouncer "$proto"); fi
                 if [[ $t != direct ]]; then rd=$(ratio "${MED[$key]:-}" "${MED[direct|$proto|$clients]:-}"); fi
                 row+=" $runs_cell | $rb | $rd |"
                 if ((with_baseline)); then
@@ -1478,6 +1721,7 @@ report_points() { # the tables of the current TLS mode's points and its footnote
             printf -- '- haproxy: %s, mode tcp, balance first, one server (PgBouncer above, same instance), default threads; its cpu column is HAProxy alone, the next one HAProxy + PgBouncer.\n' "${HAPROXY_VERSION:-HAProxy}"
         fi
         printf -- '- ratios: median tps of the row'"'"'s target (or the left one) over the other'"'"'s, where both have ok runs.\n'
+        peer_footnotes
         if has_target baseline && [[ -n ${PORT[baseline]:-} ]]; then
             printf -- '- baseline: a second pgrelay, started like pgrelay (bin/pgrelay, same JVM options and settings, own ports) from %s (%s); pgrelay: %s (%s).\n' \
                 "$BASELINE_JAR" "$(jar_id "$BASELINE_JAR")" "$PGRELAY_JAR" "$(jar_id "$PGRELAY_JAR")"
@@ -1567,12 +1811,12 @@ run_idle_test
                     (w - b) / 1024, (n > 0 ? sprintf("%.2f", (w - b) / n) : "-"), c / 1024, h }'
         done
         printf '\n'
-        printf -- '- connections opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java (%s threads; startup + SCRAM-SHA-256 as user %s, then no traffic); max_client_conn %s on both proxies; while one proxy is measured the other is idle.\n' \
+        printf -- '- connections opened by benchmarks/src/main/java/io/pgrelay/bench/IdleClients.java (%s threads; startup + SCRAM-SHA-256 as user %s, then no traffic); max_client_conn (Odyssey: client_max) %s on every proxy; while one proxy is measured the others are idle.\n' \
             "$IDLE_THREADS" "$BENCH_USER" "$MAX_CLIENT_CONN"
         printf -- '- RSS: VmRSS of the proxy process, each reading taken once two samples 2 s apart agree within 1 %% or 256 kB; kB per connection = (with idle - before) / logged in.%s\n' \
             "$( ((${#POINTS[@]} > 0)) && printf ' Measured after the pgbench runs, so pgrelay'"'"'s JVM heap had already grown to its working size.')"
         printf -- '- live heap (pgrelay): Java heap used right after a full GC (jcmd GC.run, then GC.heap_info) with the connections open minus after they closed, per connection; taken after the RSS readings.\n'
-        for t in pgrelay baseline pgbouncer; do
+        for t in pgrelay baseline pgbouncer pgbouncer125 odyssey; do
             if [[ -n ${IDLE_NOTE[$t]:-} ]]; then
                 printf -- '- %s: %s\n' "$t" "${IDLE_NOTE[$t]}"
             fi
