@@ -118,6 +118,8 @@
 #   BASELINE_JAR=                          same as --baseline-jar (empty: no baseline)
 #   BASELINE_OPTS=                         extra JVM options for the baseline only, e.g. the same
 #                                          jar with -Dpgrelay.pool.track_session_state=false
+#   BASELINE_JAVA=                         the java command for the baseline only (default $JAVA),
+#                                          e.g. the same jar on another runtime
 #   PGSSLMODE=disable  (libpq clients; same for every target; in the TLS modes the script sets it per
 #                      target: require, or disable for direct in mode client)
 #   TLS=off            same as --tls;  TLS_KEY=ec  key of the throw-away certificates: ec (P-256) or
@@ -201,6 +203,7 @@ PGRELAY_JAR=${PGRELAY_JAR:-$REPO_ROOT/proxy-core/target/pgrelay.jar}
 [[ $PGRELAY_JAR == /* ]] || PGRELAY_JAR=$PWD/$PGRELAY_JAR
 BASELINE_JAR=${BASELINE_JAR:-}
 BASELINE_OPTS=${BASELINE_OPTS:-}
+BASELINE_JAVA=${BASELINE_JAVA:-}
 IDLE_CLIENT_SRC=$SCRIPT_DIR/src/main/java/io/pgrelay/bench/IdleClients.java
 TLS=${TLS:-off}
 TLS_KEY=${TLS_KEY:-ec}
@@ -916,8 +919,8 @@ start_pgrelay() {
             return 1
         fi
     fi
-    if ! command -v "$JAVA" >/dev/null 2>&1; then
-        SKIP_REASON[$target]="java ('$JAVA') not found"
+    if ! command -v "${BASELINE_JAVA:-$JAVA}" >/dev/null 2>&1 || ! command -v "$JAVA" >/dev/null 2>&1; then
+        SKIP_REASON[$target]="java ('$JAVA' / '${BASELINE_JAVA:-$JAVA}') not found"
         return 1
     fi
     local write_port read_port out pid
@@ -940,10 +943,12 @@ start_pgrelay() {
         fi
         opts+=" -Dpgrelay.tls.server_tls_sslmode=$(server_sslmode)"
     fi
+    local java=$JAVA
     if [[ $target == baseline ]]; then
         opts+=" $BASELINE_OPTS"
+        java=${BASELINE_JAVA:-$JAVA}
     fi
-    local -a cmd=(env "JAVA=$JAVA" "PGRELAY_JAR=$jar" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
+    local -a cmd=(env "JAVA=$java" "PGRELAY_JAR=$jar" "PGRELAY_JVM_OPTIONS=$JVM_OPTIONS_FILE"
         "JAVA_OPTS=$opts" "$REPO_ROOT/bin/pgrelay")
     local logfile=$WORK/$P$target.log
     printf '%q ' "${cmd[@]}" >"$RESULTS/$P$target-command.txt"
