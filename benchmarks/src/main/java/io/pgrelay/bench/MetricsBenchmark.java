@@ -2,6 +2,7 @@ package io.pgrelay.bench;
 
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
+import io.pgrelay.health.LatencyHistograms;
 import io.pgrelay.health.Metrics;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -21,8 +22,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * What a transaction's metrics cost on the event loop: one {@code Timer.record} into a timer built
  * as pgrelay builds its per-transaction timers ({@link Metrics#timer}: a Prometheus percentile
  * histogram with service-level buckets), and one {@link System#nanoTime()} read. pgrelay records
- * three such timers (transaction, query, wait) and reads the clock a few times per transaction.
- * {@code recordContended} runs on 2 threads, as pgrelay's two event loops share the timers.
+ * recorded three such timers (transaction, query, wait) per transaction and reads the clock a few
+ * times; {@code histogramRecord} is what it records into now ({@link LatencyHistograms}: counters
+ * per thread). The {@code Contended} variants run on 2 threads, as pgrelay's two event loops.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -34,6 +36,7 @@ public class MetricsBenchmark {
 
     private Metrics metrics;
     private Timer timer;
+    private LatencyHistograms.Histogram histogram;
     private long value;
 
     @Setup
@@ -63,6 +66,20 @@ public class MetricsBenchmark {
     @Threads(2)
     public void recordContended() {
         timer.record(80_000, TimeUnit.NANOSECONDS);
+    }
+
+    /** The same values into what pgrelay records per transaction now: per-thread counters. */
+    @Benchmark
+    @Threads(1)
+    public void histogramRecord() {
+        value = (value + 7919) & 0xFFFFF;
+        histogram.record(50_000 + value, value);
+    }
+
+    @Benchmark
+    @Threads(2)
+    public void histogramRecordContended() {
+        histogram.record(80_000, 0);
     }
 
     @Benchmark

@@ -49,10 +49,12 @@ public final class Metrics implements AutoCloseable {
 
     private final PrometheusMeterRegistry registry;
     private final JvmGcMetrics gcMetrics;
+    private final Tags commonTags;
 
-    private Metrics(PrometheusMeterRegistry registry, JvmGcMetrics gcMetrics) {
+    private Metrics(PrometheusMeterRegistry registry, JvmGcMetrics gcMetrics, Tags commonTags) {
         this.registry = registry;
         this.gcMetrics = gcMetrics;
+        this.commonTags = commonTags;
     }
 
     public static Metrics create() {
@@ -76,7 +78,7 @@ public final class Metrics implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
-        return new Metrics(registry, gcMetrics);
+        return new Metrics(registry, gcMetrics, commonTags);
     }
 
     public PrometheusMeterRegistry registry() {
@@ -98,6 +100,23 @@ public final class Metrics implements AutoCloseable {
                 .minimumExpectedValue(MIN_EXPECTED_LATENCY)
                 .maximumExpectedValue(MAX_EXPECTED_LATENCY)
                 .register(registry);
+    }
+
+    /**
+     * {@link #timer}'s histogram and maximum under the same names, bounds and meaning, for values
+     * recorded on every transaction by the event loops: each thread records into counters of its
+     * own, without atomic read-modify-writes, summed at scrape time. Create each family once.
+     */
+    public LatencyHistograms latencyHistograms(String name, String description) {
+        LatencyHistograms family =
+                new LatencyHistograms(
+                        name,
+                        description,
+                        commonTags,
+                        LatencyHistograms.timerBuckets(
+                                LATENCY_BUCKETS, MIN_EXPECTED_LATENCY, MAX_EXPECTED_LATENCY));
+        registry.getPrometheusRegistry().register(family);
+        return family;
     }
 
     @Override

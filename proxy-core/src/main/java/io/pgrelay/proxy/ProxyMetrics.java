@@ -5,8 +5,8 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.Tags;
-import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.pgrelay.health.LatencyHistograms;
 import io.pgrelay.health.Metrics;
 import io.pgrelay.pool.PoolStats;
 import io.pgrelay.routing.Role;
@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.ToDoubleFunction;
@@ -38,9 +37,12 @@ final class ProxyMetrics implements AutoCloseable {
 
     private final Metrics metrics;
     private final PrometheusMeterRegistry registry;
-    private final Map<Role, Timer> transactionTimers = new EnumMap<>(Role.class);
-    private final Map<Role, Timer> queryTimers = new EnumMap<>(Role.class);
-    private final Map<Role, Timer> waitTimers = new EnumMap<>(Role.class);
+    // Recorded on every transaction by the event loops: per-thread counters, summed at scrape
+    // time (LatencyHistograms), not Micrometer timers (atomics shared by the event loops).
+    private final Map<Role, LatencyHistograms.Histogram> transactionTimes =
+            new EnumMap<>(Role.class);
+    private final Map<Role, LatencyHistograms.Histogram> queryTimes = new EnumMap<>(Role.class);
+    private final Map<Role, LatencyHistograms.Histogram> waitTimes = new EnumMap<>(Role.class);
     private final Map<String, Counter> errorsByClass = new ConcurrentHashMap<>();
     private final LongAdder leaderChanges = new LongAdder();
     private final LongAdder sessionChecks = new LongAdder();
@@ -68,29 +70,22 @@ final class ProxyMetrics implements AutoCloseable {
         this.histograms = relay.config().metricsHistograms();
         this.metrics = Metrics.create();
         this.registry = metrics.registry();
+        LatencyHistograms transactions =
+                metrics.latencyHistograms(
+                        "pgrelay.transactions",
+                        "Transactions relayed, from first request to the ReadyForQuery that ends them");
+        LatencyHistograms queries =
+                metrics.latencyHistograms(
+                        "pgrelay.queries",
+                        "Requests relayed (a simple query or an extended-protocol batch up to Sync)");
+        LatencyHistograms waits =
+                metrics.latencyHistograms(
+                        "pgrelay.client.wait", "Time clients waited for a server connection");
         for (Role role : Role.values()) {
             Tags tags = Tags.of("role", role.label());
-            transactionTimers.put(
-                    role,
-                    Metrics.timer(
-                            registry,
-                            "pgrelay.transactions",
-                            "Transactions relayed, from first request to the ReadyForQuery that ends them",
-                            tags));
-            queryTimers.put(
-                    role,
-                    Metrics.timer(
-                            registry,
-                            "pgrelay.queries",
-                            "Requests relayed (a simple query or an extended-protocol batch up to Sync)",
-                            tags));
-            waitTimers.put(
-                    role,
-                    Metrics.timer(
-                            registry,
-                            "pgrelay.client.wait",
-                            "Time clients waited for a server connection",
-                            tags));
+            transactionTimes.put(role, transactions.histogram(tags));
+            queryTimes.put(role, queries.histogram(tags));
+            waitTimes.put(role, waits.histogram(tags));
         }
         for (String state : new String[] {"active", "waiting", "login"}) {
             Gauge.builder("pgrelay.client.connections", relay, r -> r.countClients(state))
@@ -393,15 +388,15 @@ final class ProxyMetrics implements AutoCloseable {
         }
     }
 
-    void transaction(Role role, long nanos) {
+    void transaction(Role role, long nanos, long now) {
         if (histograms) {
-            transactionTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+            transactionTimes.get(role).record(nanos, now);
         }
     }
 
-    void query(Role role, long nanos) {
+    void query(Role role, long nanos, long now) {
         if (histograms) {
-            queryTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+            queryTimes.get(role).record(nanos, now);
         }
     }
 
@@ -409,20 +404,20 @@ final class ProxyMetrics implements AutoCloseable {
     SessionCounters.Timings timings(Role role) {
         return new SessionCounters.Timings() {
             @Override
-            public void query(long nanos) {
-                ProxyMetrics.this.query(role, nanos);
+            public void query(long nanos, long now) {
+                ProxyMetrics.this.query(role, nanos, now);
             }
 
             @Override
-            public void transaction(long nanos) {
-                ProxyMetrics.this.transaction(role, nanos);
+            public void transaction(long nanos, long now) {
+                ProxyMetrics.this.transaction(role, nanos, now);
             }
         };
     }
 
-    void clientWait(Role role, long nanos) {
+    void clientWait(Role role, long nanos, long now) {
         if (histograms) {
-            waitTimers.get(role).record(nanos, TimeUnit.NANOSECONDS);
+            waitTimes.get(role).record(nanos, now);
         }
     }
 

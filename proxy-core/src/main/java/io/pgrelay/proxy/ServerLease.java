@@ -433,11 +433,12 @@ final class ServerLease {
         request = null;
         readRetries = 0;
         readRetryAvoids = null;
-        long waited = System.nanoTime() - waitingSinceNanos;
+        long now = System.nanoTime();
+        long waited = now - waitingSinceNanos;
         waitingSinceNanos = 0;
         client.waiting(false);
         granted.pool.waitMicros.add(waited / 1000);
-        relay.metrics().clientWait(role, waited);
+        relay.metrics().clientWait(role, waited, now);
         switch (writable(conn)) {
             case YES -> client.attach(conn);
             case NO -> notWritable(conn);

@@ -18,11 +18,14 @@ public final class SessionCounters {
                 long transactionMicros);
     }
 
-    /** Where each query's and transaction's duration goes as it completes (histograms). */
+    /**
+     * Where each query's and transaction's duration goes as it completes (histograms), with the
+     * {@link System#nanoTime()} it completed at.
+     */
     public interface Timings {
-        void query(long nanos);
+        void query(long nanos, long now);
 
-        void transaction(long nanos);
+        void transaction(long nanos, long now);
     }
 
     private final Timings timings;
@@ -63,14 +66,14 @@ public final class SessionCounters {
             long q = now - queryStartNanos;
             queries++;
             queryNanos += q;
-            timings.query(q);
+            timings.query(q, now);
             queryStartNanos = moreOutstanding ? now : 0;
         }
         if (idle && transactionStartNanos != 0) {
             long x = now - transactionStartNanos;
             transactions++;
             transactionNanos += x;
-            timings.transaction(x);
+            timings.transaction(x, now);
             transactionStartNanos = queryStartNanos;
             return true;
         }

@@ -18,12 +18,12 @@ class SessionCountersTest {
         final List<long[]> totals = new ArrayList<>();
 
         @Override
-        public void query(long nanos) {
+        public void query(long nanos, long now) {
             queries.add(nanos);
         }
 
         @Override
-        public void transaction(long nanos) {
+        public void transaction(long nanos, long now) {
             transactions.add(nanos);
         }
 
