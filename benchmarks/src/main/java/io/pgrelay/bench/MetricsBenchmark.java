@@ -48,6 +48,9 @@ public class MetricsBenchmark {
                         "bench.transactions",
                         "benchmark",
                         Tags.of("role", "x"));
+        histogram =
+                metrics.latencyHistograms("bench.queries", "benchmark")
+                        .histogram(Tags.of("role", "x"));
     }
 
     @TearDown
