@@ -6,15 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgrelay.testkit.Await;
-import io.pgrelay.testkit.FreePorts;
 import io.pgrelay.testkit.PgServer;
-import io.pgrelay.testkit.TcpEcho;
 import io.pgrelay.testkit.TestNetwork;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -41,28 +38,8 @@ class BlackHoledServerTest {
         TestNetwork.assumeAvailable();
         net = TestNetwork.create("pghost");
         server = net.host("pghost");
-        // PostgreSQL listens on loopback: a forwarder on the bridge address of the root namespace
-        // reaches it, and one inside the host (where pgrelay connects) reaches that.
-        int rootPort = FreePorts.next();
-        net.root()
-                .spawn(
-                        Map.of(),
-                        TcpEcho.command(
-                                "forward",
-                                net.rootAddress(),
-                                String.valueOf(rootPort),
-                                PgServer.HOST,
-                                String.valueOf(servers.primary().port())))
-                .awaitStdout("listening", Duration.ofSeconds(20));
-        server.spawn(
-                        Map.of(),
-                        TcpEcho.command(
-                                "forward",
-                                server.address(),
-                                "5432",
-                                net.rootAddress(),
-                                String.valueOf(rootPort)))
-                .awaitStdout("listening", Duration.ofSeconds(20));
+        // PostgreSQL listens on loopback; pgrelay connects to it through the host.
+        net.forward(server, 5432, PgServer.HOST, servers.primary().port());
     }
 
     @AfterAll

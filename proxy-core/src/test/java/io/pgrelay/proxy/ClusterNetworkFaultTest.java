@@ -335,15 +335,7 @@ class ClusterNetworkFaultTest {
                     () -> !cluster.isWritablePrimary(oldLeader));
             demotedAt.set(System.nanoTime());
             timeline.mark(oldLeader + " demoted (stopped or in recovery)");
-            newLeader =
-                    Await.until(
-                            "the others elect a new leader",
-                            Duration.ofSeconds(60),
-                            () -> {
-                                String now = cluster.leaderName();
-                                return now != null && !now.equals(oldLeader) ? now : null;
-                            },
-                            v -> v != null);
+            newLeader = awaitLeaderOtherThan(oldLeader, "the others elect a new leader");
             newKeyAt = System.nanoTime();
             timeline.mark(newLeader + " holds the leader key (pgrelay cannot see it)");
             Thread.sleep(5000);
@@ -395,6 +387,18 @@ class ClusterNetworkFaultTest {
         cluster.awaitHealthy(REJOIN);
     }
 
+    /** Waits (60 s at most) until etcd names a leader other than {@code old}; returns it. */
+    private static String awaitLeaderOtherThan(String old, String what) {
+        return Await.until(
+                what + " (was " + old + ")",
+                Duration.ofSeconds(60),
+                () -> {
+                    String now = cluster.leaderName();
+                    return now != null && !now.equals(old) ? now : null;
+                },
+                v -> v != null);
+    }
+
     /** Sets Patroni's synchronous_mode and waits until the leader's PostgreSQL applied it. */
     private static void synchronousMode(boolean on) {
         cluster.setDynamic("synchronous_mode", String.valueOf(on));
@@ -434,15 +438,7 @@ class ClusterNetworkFaultTest {
             cutAt = System.nanoTime();
             net.blackHole(oldHost);
             timeline.mark(oldLeader + " black-holed");
-            newLeader =
-                    Await.until(
-                            "a new leader key after black-holing " + oldLeader,
-                            Duration.ofSeconds(60),
-                            () -> {
-                                String now = cluster.leaderName();
-                                return now != null && !now.equals(oldLeader) ? now : null;
-                            },
-                            v -> v != null);
+            newLeader = awaitLeaderOtherThan(oldLeader, "a new leader key after black-holing it");
             newKeyAt = System.nanoTime();
             timeline.mark(newLeader + " holds the leader key");
             long key = newKeyAt;

@@ -9,10 +9,8 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import io.pgrelay.testkit.Await;
 import io.pgrelay.testkit.CapturedLogs;
 import io.pgrelay.testkit.FreePorts;
-import io.pgrelay.testkit.HostProcess;
 import io.pgrelay.testkit.PatroniCluster;
 import io.pgrelay.testkit.PgServer;
-import io.pgrelay.testkit.TcpEcho;
 import io.pgrelay.testkit.TestNetwork;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -25,7 +23,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -63,32 +60,10 @@ class EtcdPartitionTest {
                 "create table writes(thread int, seq bigint, primary key (thread, seq)); alter table writes owner to app");
         net = TestNetwork.create("etcdhop");
         hop = net.host("etcdhop");
-        // etcd listens on loopback: a forwarder on the bridge address of the root namespace
-        // reaches it, and one inside the host (pgrelay's only etcd endpoint) reaches that. The
+        // etcd listens on loopback; pgrelay's only etcd endpoint goes through the host. The
         // Patroni nodes keep using etcd on loopback directly.
         URI etcd = URI.create(cluster.etcdEndpoint());
-        int rootPort = FreePorts.next();
-        HostProcess rootForwarder =
-                net.root()
-                        .spawn(
-                                Map.of(),
-                                TcpEcho.command(
-                                        "forward",
-                                        net.rootAddress(),
-                                        String.valueOf(rootPort),
-                                        etcd.getHost(),
-                                        String.valueOf(etcd.getPort())));
-        rootForwarder.awaitStdout("listening", Duration.ofSeconds(20));
-        HostProcess hopForwarder =
-                hop.spawn(
-                        Map.of(),
-                        TcpEcho.command(
-                                "forward",
-                                hop.address(),
-                                "2379",
-                                net.rootAddress(),
-                                String.valueOf(rootPort)));
-        hopForwarder.awaitStdout("listening", Duration.ofSeconds(20));
+        net.forward(hop, 2379, etcd.getHost(), etcd.getPort());
         relay =
                 RelayFixture.patroni(cluster)
                         .set(

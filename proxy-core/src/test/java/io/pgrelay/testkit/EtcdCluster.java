@@ -1,11 +1,8 @@
 package io.pgrelay.testkit;
 
+import io.pgrelay.routing.EtcdProcess;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.net.HttpURLConnection;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -188,20 +185,6 @@ public final class EtcdCluster implements AutoCloseable {
     }
 
     private static boolean healthy(TestNetwork.Host h) {
-        try {
-            HttpURLConnection c =
-                    (HttpURLConnection)
-                            URI.create(clientUrl(h) + "/health").toURL().openConnection();
-            c.setConnectTimeout(500);
-            c.setReadTimeout(1000);
-            try (InputStream in = c.getInputStream()) {
-                return new String(in.readAllBytes(), StandardCharsets.UTF_8)
-                        .contains("\"health\":\"true\"");
-            } finally {
-                c.disconnect();
-            }
-        } catch (IOException e) {
-            return false;
-        }
+        return EtcdProcess.healthy(clientUrl(h));
     }
 }

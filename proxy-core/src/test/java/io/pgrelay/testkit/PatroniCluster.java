@@ -463,7 +463,14 @@ public final class PatroniCluster implements AutoCloseable {
      * output.
      */
     public String psql(String member, String db, String sql) {
-        MemberInfo m = member(member);
+        return psqlProc(member(member), db, Duration.ofSeconds(30))
+                .stdin(sql)
+                .check()
+                .stdoutTrimmed();
+    }
+
+    /** psql as the superuser through {@code m}'s unix socket, unaligned, SQL from stdin. */
+    private static Proc psqlProc(MemberInfo m, String db, Duration timeout) {
         return Proc.of(
                         PgServer.pgBinDir().resolve("psql").toString(),
                         "-X",
@@ -482,12 +489,9 @@ public final class PatroniCluster implements AutoCloseable {
                         db,
                         "-f",
                         "-")
-                .stdin(sql)
                 .asPostgresOwner()
                 .cleanPgEnv()
-                .timeout(Duration.ofSeconds(30))
-                .check()
-                .stdoutTrimmed();
+                .timeout(timeout);
     }
 
     /**
@@ -495,26 +499,9 @@ public final class PatroniCluster implements AutoCloseable {
      * socket, which no network fault blocks); false if it is stopped or a standby.
      */
     public boolean isWritablePrimary(String member) {
-        MemberInfo m = member(member);
         Proc.Result r =
-                Proc.of(
-                                PgServer.pgBinDir().resolve("psql").toString(),
-                                "-X",
-                                "-A",
-                                "-t",
-                                "-h",
-                                m.socketDir().toString(),
-                                "-p",
-                                Integer.toString(m.pgPort()),
-                                "-U",
-                                PgServer.SUPERUSER,
-                                "-d",
-                                PgServer.POSTGRES_DB,
-                                "-c",
-                                "select pg_is_in_recovery()")
-                        .asPostgresOwner()
-                        .cleanPgEnv()
-                        .timeout(Duration.ofSeconds(10))
+                psqlProc(member(member), PgServer.POSTGRES_DB, Duration.ofSeconds(10))
+                        .stdin("select pg_is_in_recovery()")
                         .run();
         return r.ok() && r.stdout().trim().equals("f");
     }

@@ -69,6 +69,7 @@ public final class TestNetwork implements AutoCloseable {
     public static final String PREFIX = "pgrt";
 
     private static final Duration CMD_TIMEOUT = Duration.ofSeconds(15);
+    private static final Duration FORWARDER_START = Duration.ofSeconds(30); // a JVM each
     private static final String HOST_IF = "eth0";
     private static final String HOST_TABLE = PREFIX;
     private static final String HOST_CHAIN = "in";
@@ -271,6 +272,35 @@ public final class TestNetwork implements AutoCloseable {
     @Override
     public String toString() {
         return "TestNetwork[" + id + " " + subnet + ".0/24 " + hosts.values() + "]";
+    }
+
+    /**
+     * Makes a service of the root namespace that listens on loopback ({@code
+     * targetHost:targetPort}) reachable at {@code h}'s address and {@code port}, so that faults on
+     * {@code h} cut it off: a {@link TcpEcho} forwarder on {@link #rootAddress()} reaches the
+     * service, and one inside {@code h} reaches that. Both stop when the network closes.
+     */
+    public void forward(Host h, int port, String targetHost, int targetPort) {
+        requireHost(h);
+        int rootPort = FreePorts.next();
+        root.spawn(
+                        Map.of(),
+                        TcpEcho.command(
+                                "forward",
+                                root.address,
+                                String.valueOf(rootPort),
+                                targetHost,
+                                String.valueOf(targetPort)))
+                .awaitStdout("listening", FORWARDER_START);
+        h.spawn(
+                        Map.of(),
+                        TcpEcho.command(
+                                "forward",
+                                h.address,
+                                String.valueOf(port),
+                                root.address,
+                                String.valueOf(rootPort)))
+                .awaitStdout("listening", FORWARDER_START);
     }
 
     // ------------------------------------------------------------------------------------------

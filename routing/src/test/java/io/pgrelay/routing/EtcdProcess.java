@@ -229,9 +229,16 @@ public final class EtcdProcess implements AutoCloseable {
     }
 
     private boolean healthy() {
+        return healthy(endpoint());
+    }
+
+    /**
+     * True if the etcd member at {@code endpoint} ({@code http://host:port}) says it is healthy.
+     */
+    public static boolean healthy(String endpoint) {
         try {
             HttpURLConnection c =
-                    (HttpURLConnection) URI.create(endpoint() + "/health").toURL().openConnection();
+                    (HttpURLConnection) URI.create(endpoint + "/health").toURL().openConnection();
             c.setConnectTimeout(500);
             c.setReadTimeout(1000);
             try (InputStream in = c.getInputStream()) {
