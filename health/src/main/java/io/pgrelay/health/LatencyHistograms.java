@@ -22,9 +22,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * One latency histogram family ({@code pgrelay_transactions_seconds} and its {@code _max}), as
  * {@link Metrics#timer} would publish it, for values recorded on every transaction by the event
  * loops: each recording thread writes counters of its own, with plain stores (no atomic
- * read-modify-write, no shared cache line), and a scrape adds them up. A Micrometer timer costs 90
- * ns per record on one thread and 290 ns with two (JMH {@code MetricsBenchmark}); three per
- * transaction were a measurable part of pgrelay's CPU per transaction.
+ * read-modify-write, no shared cache line), and a scrape adds them up. A Micrometer timer costs 86
+ * ns per record on one thread and 423 ns with two, this 11 and 12 ns (JMH {@code
+ * MetricsBenchmark}); three per transaction were a measurable part of pgrelay's CPU.
  *
  * <p>What a scrape sees is exact: the same bucket bounds as Micrometer's percentile histogram with
  * {@link Metrics}' service-level buckets, bucket counts whose {@code +Inf} is the count, the sum,

@@ -344,10 +344,7 @@ public final class Pool<C extends Poolable> {
         List<Runnable> after = new ArrayList<>();
         lock.lock();
         try {
-            generation++;
-            for (Entry entry; (entry = idle.pollFirst()) != null; ) {
-                forget(entry, "retired: " + reason, after);
-            }
+            retireLocked(reason, after);
             after.add(() -> log.info("pool {}: retired all connections: {}", name, reason));
         } finally {
             lock.unlock();
@@ -368,10 +365,7 @@ public final class Pool<C extends Poolable> {
         int leased = 0;
         lock.lock();
         try {
-            generation++;
-            for (Entry entry; (entry = idle.pollFirst()) != null; ) {
-                forget(entry, "retired: " + reason, after);
-            }
+            retireLocked(reason, after);
             for (Entry entry : entries.values()) {
                 if (entry.leased) {
                     C connection = entry.connection;
@@ -392,6 +386,14 @@ public final class Pool<C extends Poolable> {
         }
         run(after);
         return leased;
+    }
+
+    /** Under the lock: a new generation (see {@link #retire}), idle connections closed. */
+    private void retireLocked(String reason, List<Runnable> after) {
+        generation++;
+        for (Entry entry; (entry = idle.pollFirst()) != null; ) {
+            forget(entry, "retired: " + reason, after);
+        }
     }
 
     /**
