@@ -176,6 +176,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private boolean closeWhenIdle;
     private boolean draining;
     private volatile long lastActivityNanos = connectedAtNanos;
+
+    /**
+     * When the event being handled began (a client read, a connection granted later, a
+     * ReadyForQuery): the clock is read once per event, and the event's timestamps (waiting, query
+     * start, link) all use that reading.
+     */
+    private long eventNanos = connectedAtNanos;
+
     private boolean cleanedUp;
 
     /** An unexpected exception was thrown while serving this client. */
@@ -327,7 +335,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf in = (ByteBuf) msg;
-        lastActivityNanos = System.nanoTime();
+        eventNanos = System.nanoTime();
+        lastActivityNanos = eventNanos;
         try {
             if (state == State.STARTUP) {
                 login.onStartupPacket(in);
@@ -517,7 +526,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         } else {
             // No welcome from a login as new as this client (settings may have changed since):
             // the pool logs in afresh, and the client is greeted with what that login reported.
-            lease.start();
+            lease.start(eventNanos);
         }
     }
 
@@ -535,7 +544,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 parameters.start(
                         pool.welcome(), startup.requested(), poolMode == PoolMode.SESSION));
         ready();
-        lastActivityNanos = System.nanoTime();
+        eventNanos = System.nanoTime();
+        lastActivityNanos = eventNanos;
         // Anything the client pipelined behind its startup goes through the normal path now.
         if (!pending.isEmpty()) {
             List<ByteBuf> early = new ArrayList<>(pending);
@@ -627,7 +637,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             pending.add(frame);
             pendingBytes += frame.readableBytes();
             if (!lease.isPending() && !lease.isHeld()) {
-                lease.start();
+                lease.start(eventNanos);
             } else if (pendingBytes > MAX_PENDING_BYTES) {
                 block(BLOCKED_WAITING);
             }
@@ -684,7 +694,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 // A malformed one goes to the server unchanged: it answers, and fails the
                 // transaction, exactly as it would without pgrelay (nothing here reads it).
                 && MessageChecks.malformation(frame, frame.readerIndex()) == null) {
-            counters.request(frame.readableBytes());
+            counters.request(frame.readableBytes(), eventNanos);
             statements.map(frame);
             wroteToServer = true;
             emitSynthesized();
@@ -702,7 +712,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}). */
     private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
-        counters.request(length);
+        counters.request(length, eventNanos);
         replies.forwarded(type, buf, index);
         if (session != null) {
             if (type == Messages.QUERY || type == Messages.PARSE) {
@@ -760,12 +770,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** What the lease reports, acted on here. */
     private final class LeaseEvents implements ServerLease.Client {
         @Override
-        public void attach(ServerConnection conn) {
+        public void attach(ServerConnection conn, long now) {
+            eventNanos = now;
             ClientSession.this.attach(conn);
         }
 
         @Override
-        public void confirmLeader(ServerConnection conn) {
+        public void confirmLeader(ServerConnection conn, long now) {
+            eventNanos = now;
             link(conn);
             block(BLOCKED_WAITING);
             injected.sent();
@@ -815,14 +827,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (state == State.LOGGING_IN && !lease.isPending()) {
             continueLogin();
         } else if (!pending.isEmpty() && !lease.isPending() && server == null) {
-            lease.start();
+            eventNanos = System.nanoTime();
+            lease.start(eventNanos);
         }
     }
 
     private void link(ServerConnection conn) {
         server = conn;
         lease.linked(conn);
-        conn.link(this);
+        conn.link(this, eventNanos);
         statements.use(conn);
     }
 
@@ -845,6 +858,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     /** The probe's answer is in: go on with this connection, or let it go and wait. */
     private void onProbeAnswered() {
+        eventNanos = System.nanoTime();
         ServerConnection conn = probe.done();
         unlink(conn);
         unblock(BLOCKED_WAITING);
@@ -870,7 +884,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             unlink(conn);
             conn.pool().pool().discard(conn, "closed before use");
             if (!pending.isEmpty()) {
-                lease.start();
+                lease.start(eventNanos);
             }
             return;
         }
@@ -1099,6 +1113,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                     unanswered);
         }
         long now = System.nanoTime();
+        eventNanos = now;
         lastActivityNanos = now;
         if (counters.readyForQuery(now, status == Messages.IDLE, !replies.isEmpty())) {
             counters.addTo(server.pool());

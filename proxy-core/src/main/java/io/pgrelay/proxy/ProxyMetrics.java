@@ -43,6 +43,10 @@ final class ProxyMetrics implements AutoCloseable {
             new EnumMap<>(Role.class);
     private final Map<Role, LatencyHistograms.Histogram> queryTimes = new EnumMap<>(Role.class);
     private final Map<Role, LatencyHistograms.Histogram> waitTimes = new EnumMap<>(Role.class);
+
+    /** What each session's counters report to; one per role, not one per client. */
+    private final Map<Role, SessionCounters.Timings> timings = new EnumMap<>(Role.class);
+
     private final Map<String, Counter> errorsByClass = new ConcurrentHashMap<>();
     private final LongAdder leaderChanges = new LongAdder();
     private final LongAdder sessionChecks = new LongAdder();
@@ -144,6 +148,9 @@ final class ProxyMetrics implements AutoCloseable {
         FunctionCounter.builder("pgrelay.leader.changes", leaderChanges, LongAdder::sum)
                 .description("Changes of the primary the write port routes to")
                 .register(registry);
+        for (Role role : Role.values()) {
+            timings.put(role, timingsOf(role));
+        }
     }
 
     PrometheusMeterRegistry registry() {
@@ -402,6 +409,10 @@ final class ProxyMetrics implements AutoCloseable {
 
     /** A session's query and transaction durations, for its role's histograms. */
     SessionCounters.Timings timings(Role role) {
+        return timings.get(role);
+    }
+
+    private SessionCounters.Timings timingsOf(Role role) {
         return new SessionCounters.Timings() {
             @Override
             public void query(long nanos, long now) {

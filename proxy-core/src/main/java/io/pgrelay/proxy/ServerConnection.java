@@ -398,9 +398,9 @@ final class ServerConnection extends ChannelInboundHandlerAdapter
         broken = true;
     }
 
-    void link(ClientSession session) {
+    void link(ClientSession session, long now) {
         client = session;
-        lastUsedNanos = System.nanoTime();
+        lastUsedNanos = now;
     }
 
     ClientSession client() {

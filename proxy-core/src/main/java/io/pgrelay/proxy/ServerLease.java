@@ -29,14 +29,17 @@ final class ServerLease {
 
     /** What the lease tells its client. */
     interface Client {
-        /** A connection is granted and is this client's now: link it and send what waits. */
-        void attach(ServerConnection conn);
+        /**
+         * A connection is granted and is this client's now (at {@code now}, nanoTime): link it and
+         * send what waits.
+         */
+        void attach(ServerConnection conn, long now);
 
         /**
          * A connection to the etcd leader, not confirmed writable yet, is granted: link it and ask
          * ({@link LeaderProbe}); then attach it, or {@link #notWritable} it.
          */
-        void confirmLeader(ServerConnection conn);
+        void confirmLeader(ServerConnection conn, long now);
 
         /** Waiting (queued or held) begins or ends: reads pause while it lasts. */
         void waiting(boolean waiting);
@@ -161,8 +164,11 @@ final class ServerLease {
         return waitingSinceNanos != 0 || held;
     }
 
-    /** Asks for a server connection, or holds while none may be given. */
-    void start() {
+    /**
+     * Asks for a server connection, or holds while none may be given; {@code now} (nanoTime) is
+     * when the client's wait began.
+     */
+    void start(long now) {
         // No check for a shutdown here: a draining pgrelay serves its connected clients' next
         // transactions; once it has stopped, the closed pool refuses.
         String paused = relay.holdReason(database);
@@ -188,7 +194,8 @@ final class ServerLease {
                 log.debug("client {}: probing leader candidate {}", clientId, candidate.get());
                 request(
                         relay.pools()
-                                .pool(database, user, startupParameters, candidate.get(), role));
+                                .pool(database, user, startupParameters, candidate.get(), role),
+                        now);
                 return;
             }
             log.debug("client {}: held: {}", clientId, relay.noPrimaryReason());
@@ -203,7 +210,7 @@ final class ServerLease {
                             "no " + role.label() + " server available"));
             return;
         }
-        request(relay.pools().pool(database, user, startupParameters, backend.get(), role));
+        request(relay.pools().pool(database, user, startupParameters, backend.get(), role), now);
     }
 
     /** The etcd leader, when it is worth a connection to see whether it is writable yet. */
@@ -277,11 +284,11 @@ final class ServerLease {
         return ErrorResponse.error(holdSqlState, holdReason + " (waited " + waitedSeconds + " s)");
     }
 
-    private void request(ServerPool pool) {
+    private void request(ServerPool pool, long now) {
         Request r = new Request(pool);
         request = r;
         homePool = pool;
-        waitingSinceNanos = System.nanoTime();
+        waitingSinceNanos = now;
         if (client.isLoggingIn()) {
             // Greet with what a login recent enough for this client reported (welcome_max_age).
             welcomeWait = pool.welcomeSince(session.welcomeSinceNanos());
@@ -433,16 +440,17 @@ final class ServerLease {
         request = null;
         readRetries = 0;
         readRetryAvoids = null;
-        long now = System.nanoTime();
+        // Granted inside our own acquire: no time has passed worth a clock read.
+        long now = acquiring ? waitingSinceNanos : System.nanoTime();
         long waited = now - waitingSinceNanos;
         waitingSinceNanos = 0;
         client.waiting(false);
         granted.pool.waitMicros.add(waited / 1000);
         relay.metrics().clientWait(role, waited, now);
         switch (writable(conn)) {
-            case YES -> client.attach(conn);
+            case YES -> client.attach(conn, now);
             case NO -> notWritable(conn);
-            case ASK -> client.confirmLeader(conn);
+            case ASK -> client.confirmLeader(conn, now);
         }
     }
 
@@ -504,7 +512,7 @@ final class ServerLease {
         client.waiting(false);
         if (relay.pools().wasRemoved(failed.pool, e)) {
             // Removed as unused just as we asked: its successor will serve us.
-            start();
+            start(System.nanoTime());
             return;
         }
         ErrorResponse error = errorFor(failed.pool, e);
@@ -522,7 +530,7 @@ final class ServerLease {
             if (++readRetries <= 3) {
                 // A replica that is stopping: the round robin moves on to the next one.
                 readRetryAvoids = backend;
-                start();
+                start(System.nanoTime());
                 return;
             }
         }

@@ -101,10 +101,17 @@ final class TcpOptions {
         }
     }
 
+    /** The transport's own options (io_uring's read buffer ring), then the tcp settings'. */
+    private static Map<ChannelOption<?>, Object> all(Transport transport, TcpSettings tcp) {
+        Map<ChannelOption<?>, Object> out = new LinkedHashMap<>(transport.channelOptions());
+        out.putAll(of(transport, tcp));
+        return out;
+    }
+
     /** Sets the options on a server connection's bootstrap (before it connects). */
     @SuppressWarnings("unchecked")
     static Bootstrap apply(Bootstrap b, Transport transport, TcpSettings tcp) {
-        for (Map.Entry<ChannelOption<?>, Object> e : of(transport, tcp).entrySet()) {
+        for (Map.Entry<ChannelOption<?>, Object> e : all(transport, tcp).entrySet()) {
             b.option((ChannelOption<Object>) e.getKey(), e.getValue());
         }
         return b;
@@ -113,7 +120,7 @@ final class TcpOptions {
     /** Sets the options on an accepted client channel. */
     @SuppressWarnings("unchecked")
     static void apply(ChannelConfig config, Transport transport, TcpSettings tcp) {
-        for (Map.Entry<ChannelOption<?>, Object> e : of(transport, tcp).entrySet()) {
+        for (Map.Entry<ChannelOption<?>, Object> e : all(transport, tcp).entrySet()) {
             try {
                 if (!config.setOption((ChannelOption<Object>) e.getKey(), e.getValue())
                         && warnedFailure.compareAndSet(false, true)) {

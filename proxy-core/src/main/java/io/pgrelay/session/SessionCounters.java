@@ -42,11 +42,14 @@ public final class SessionCounters {
         this.timings = timings;
     }
 
-    /** A request of {@code length} bytes went to the server; the clock starts with the first. */
-    public void request(int length) {
+    /**
+     * A request of {@code length} bytes went to the server at {@code now} (nanoTime); the clock
+     * starts with the first.
+     */
+    public void request(int length, long now) {
         bytesIn += length;
         if (queryStartNanos == 0) {
-            queryStartNanos = System.nanoTime();
+            queryStartNanos = now;
             if (transactionStartNanos == 0) {
                 transactionStartNanos = queryStartNanos;
             }

@@ -10,6 +10,7 @@ import ch.qos.logback.classic.Level;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.uring.IoUringChannelOption;
 import io.pgrelay.config.TcpSettings;
 import io.pgrelay.testkit.CapturedLogs;
 import java.sql.Connection;
@@ -52,6 +53,14 @@ class TcpOptionsTest {
             assertEquals(5, expected.size(), transport.name() + ": " + expected);
             assertOptions(expected, clientChannel(relay), "client socket");
             assertOptions(expected, serverChannel(relay), "server socket");
+            if (transport.name().equals("io_uring")) {
+                // Both read into the loop's buffer ring (an idle socket holds no buffer).
+                assertEquals(
+                        Map.of(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, (short) 0),
+                        transport.channelOptions());
+                assertOptions(transport.channelOptions(), clientChannel(relay), "client socket");
+                assertOptions(transport.channelOptions(), serverChannel(relay), "server socket");
+            }
             if (transport.name().equals("epoll")) {
                 // Named by hand once, so a mapping mistake in TcpOptions cannot hide itself.
                 Channel server = serverChannel(relay);

@@ -52,10 +52,10 @@ class SessionCountersTest {
         Recorder r = new Recorder();
         SessionCounters c = new SessionCounters(r);
         long start = System.nanoTime();
-        c.request(30);
+        c.request(30, start);
         c.reply(100);
         c.reply(6);
-        long end = start + 5_000_000_000L; // well after the clock started
+        long end = start + 5_000_000_000L;
         assertTrue(c.readyForQuery(end, true, false), "a transaction ended");
         c.addTo(r);
         assertEquals(1, r.totals.size());
@@ -66,7 +66,7 @@ class SessionCountersTest {
         assertEquals(1, t[4]);
         assertEquals(r.queries.get(0) / 1000, t[3]);
         assertEquals(r.transactions.get(0) / 1000, t[5]);
-        assertTrue(t[3] > 4_000_000 && t[3] <= 5_000_000, "micros: " + t[3]);
+        assertEquals(5_000_000, t[3], "micros from the request to the ReadyForQuery");
         // Counted since the last call only.
         c.addTo(r);
         assertArrayEquals(new long[6], r.totals.get(1));
@@ -77,16 +77,16 @@ class SessionCountersTest {
         Recorder r = new Recorder();
         SessionCounters c = new SessionCounters(r);
         long t0 = System.nanoTime();
-        c.request(10); // BEGIN
+        c.request(10, t0); // BEGIN
         assertFalse(c.readyForQuery(t0 + 1_000_000, false, false));
-        c.request(20); // INSERT
-        c.request(20); // pipelined INSERT
+        c.request(20, t0 + 2_000_000); // INSERT
+        c.request(20, t0 + 2_000_000); // pipelined INSERT
         assertFalse(c.readyForQuery(t0 + 3_000_000, false, true));
         assertFalse(c.readyForQuery(t0 + 4_000_000, false, false));
-        c.request(10); // COMMIT
+        c.request(10, t0 + 5_000_000); // COMMIT
         assertTrue(c.readyForQuery(t0 + 9_000_000, true, false));
-        assertEquals(4, r.queries.size());
-        assertEquals(1, r.transactions.size());
+        assertEquals(List.of(1_000_000L, 1_000_000L, 1_000_000L, 4_000_000L), r.queries);
+        assertEquals(List.of(9_000_000L), r.transactions);
         assertEquals(1_000_000, r.queries.get(2), "the pipelined one timed from the previous end");
         c.addTo(r);
         long[] t = r.totals.get(0);
@@ -112,7 +112,7 @@ class SessionCountersTest {
     void abandonedWorkIsNotTimed() {
         Recorder r = new Recorder();
         SessionCounters c = new SessionCounters(r);
-        c.request(10);
+        c.request(10, System.nanoTime());
         c.abandon();
         assertFalse(c.readyForQuery(System.nanoTime(), true, false));
         c.addTo(r);
