@@ -74,7 +74,7 @@ record Transport(
         DefaultThreadFactory factory = new DefaultThreadFactory("pgrelay-io", true);
         if (preferIoUring && IoUring.isAvailable()) {
             // One system call submits a loop turn's writes to many sockets: from 64 clients on it
-            // cut CPU per transaction by 20-40 % against epoll in the benchmark harness.
+            // cut CPU per transaction by 34-43 % against epoll in the benchmark harness.
             IoUringIoHandlerConfig config = new IoUringIoHandlerConfig();
             Map<ChannelOption<?>, Object> options = Map.of();
             if (IoUring.isRegisterBufferRingSupported()) {
