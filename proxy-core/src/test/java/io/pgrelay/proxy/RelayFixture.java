@@ -88,7 +88,7 @@ final class RelayFixture implements AutoCloseable {
                 settings.put("auth.auth_file", users.toString());
                 Map<String, Object> prefixed = new HashMap<>();
                 settings.forEach((k, v) -> prefixed.put("pgrelay." + k, v));
-                // -Dpgrelay.runtime.* (e.g. use_io_uring=true) runs the whole suite on another
+                // -Dpgrelay.runtime.* (e.g. use_io_uring=false) runs the whole suite on another
                 // transport.
                 Config config =
                         ConfigFactory.parseMap(prefixed)
