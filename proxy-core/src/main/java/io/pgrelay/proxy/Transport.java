@@ -45,8 +45,9 @@ record Transport(
 
     /**
      * Buffers in each loop's ring. A read takes one (or, where the kernel consumes buffers
-     * incrementally, part of one) until the relay releases it; when they run out, sockets read into
-     * buffers of their own until the ring is refilled, so this bounds memory, not throughput.
+     * incrementally, part of one); the relay gets a slice that keeps the memory as long as it needs
+     * it, and a used-up slot is refilled from the allocator. If every slot is used before a refill,
+     * sockets read into buffers of their own meanwhile: the size bounds the ring, not throughput.
      */
     private static final short READ_BUFFER_RING_SIZE = 1024;
 
