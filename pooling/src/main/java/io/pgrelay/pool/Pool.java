@@ -133,7 +133,6 @@ public final class Pool<C extends Poolable> {
         List<Runnable> after = new ArrayList<>(2);
         lock.lock();
         try {
-            long now = nanoClock.getAsLong();
             if (closed) {
                 after.add(
                         () ->
@@ -144,14 +143,14 @@ public final class Pool<C extends Poolable> {
                                                 "pool " + name + " is closed")));
             } else if (!waiters.isEmpty()) {
                 // Someone is already waiting, so there is no idle connection: queue behind them.
-                enqueue(waiter, affinity, now, after);
+                enqueue(waiter, affinity, after);
             } else {
                 Entry entry = takeIdle(affinity, after);
                 if (entry != null) {
                     lease(entry, waiter, 0, after);
                     warmUpFor(affinity, entry, after);
                 } else {
-                    enqueue(waiter, affinity, now, after);
+                    enqueue(waiter, affinity, after);
                 }
             }
         } finally {
@@ -505,7 +504,9 @@ public final class Pool<C extends Poolable> {
 
     // ---- internals; methods taking "after" run under the lock ----
 
-    private void enqueue(Waiter<C> waiter, Object affinity, long now, List<Runnable> after) {
+    /** Queues a waiter; the clock is read only here, not for a lease served from the idle list. */
+    private void enqueue(Waiter<C> waiter, Object affinity, List<Runnable> after) {
+        long now = nanoClock.getAsLong();
         waiters.addLast(new Queued<>(waiter, affinity, now));
         startConnects(now, false, after);
     }
