@@ -24,9 +24,9 @@ final class RelaySlot implements AutoCloseable {
     private final String name;
     private final PgServer primary;
     private final Duration shutdownTimeout;
-    private final int writePort = FreePorts.nextOutsideEphemeralRange();
-    private final int readPort = FreePorts.nextOutsideEphemeralRange();
-    private final int httpPort = FreePorts.nextOutsideEphemeralRange();
+    private final int writePort = FreePorts.next();
+    private final int readPort = FreePorts.next();
+    private final int httpPort = FreePorts.next();
     private RelayFixture relay;
 
     RelaySlot(String name, PgServer primary, Duration shutdownTimeout) {

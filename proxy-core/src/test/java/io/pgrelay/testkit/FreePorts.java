@@ -1,7 +1,6 @@
 package io.pgrelay.testkit;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;
@@ -13,48 +12,27 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Hands out free TCP ports on the loopback interface (127.0.0.1).
  *
- * <p>A port is found by binding a {@link ServerSocket} to {@code 127.0.0.1:0} and closing it again.
- * Every port handed out is remembered, so one JVM never gets the same port twice (even if the first
- * user has not bound it yet). Ports 5432/5433 (Debian's clusters) are never returned.
- *
- * <p>There is an unavoidable race between closing the probe socket and the real server binding the
- * port; callers should bind soon after asking.
+ * <p>Ports come from below the kernel's ephemeral range (net.ipv4.ip_local_port_range): an outgoing
+ * connection is given a free port of that range as its local port, so a port found free there can
+ * be taken by any client or server connection of the suite before its server binds it (CI saw
+ * pgrelay's HTTP port taken that way), and a server restarted on the same port can find it taken
+ * while it is down. Below the range only another bind can race, and every test's servers get their
+ * ports from here. Every port handed out is remembered, so one JVM never gets the same port twice
+ * (even if the first user has not bound it yet). Ports 5432/5433 (Debian's clusters) are never
+ * returned.
  */
 public final class FreePorts {
 
     private static final Set<Integer> HANDED_OUT = new HashSet<>();
     private static final Set<Integer> RESERVED = Set.of(5432, 5433);
-    private static final int MAX_ATTEMPTS = 200;
+    private static final int MAX_ATTEMPTS = 2000;
 
     private FreePorts() {}
 
     /** Returns a free loopback TCP port never handed out before in this JVM. */
     public static synchronized int next() {
-        for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-            int port;
-            try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-                port = socket.getLocalPort();
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot bind a probe socket on 127.0.0.1", e);
-            }
-            if (RESERVED.contains(port) || !HANDED_OUT.add(port)) {
-                continue;
-            }
-            return port;
-        }
-        throw new IllegalStateException(
-                "no free loopback port found after " + MAX_ATTEMPTS + " attempts");
-    }
-
-    /**
-     * A free loopback port below the kernel's ephemeral range, never handed out before in this JVM:
-     * for a server restarted on the same port. While it is down, an outgoing connection may be
-     * given any free port of the ephemeral range (where {@link #next()} finds its ports) as its
-     * local port, and would then keep the server from binding it again.
-     */
-    public static synchronized int nextOutsideEphemeralRange() {
         int low = ephemeralRangeStart();
-        int from = Math.max(1024, low - 10_000);
+        int from = Math.max(1024, low - 20_000);
         for (int attempt = 0; attempt < MAX_ATTEMPTS && from < low; attempt++) {
             int port = ThreadLocalRandom.current().nextInt(from, low);
             if (!RESERVED.contains(port) && !HANDED_OUT.contains(port) && isFree(port)) {
