@@ -8,7 +8,6 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.channel.socket.DuplexChannel;
-import io.netty.handler.codec.DecoderException;
 import io.pgrelay.admin.AdminSession;
 import io.pgrelay.config.ProxyConfig;
 import io.pgrelay.config.ProxyConfig.PoolMode;
@@ -18,12 +17,10 @@ import io.pgrelay.protocol.LogSafe;
 import io.pgrelay.protocol.MessageChecks;
 import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
-import io.pgrelay.protocol.ProtocolException;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.routing.Role;
 import io.pgrelay.session.ClientParameters;
 import io.pgrelay.session.ExpectedReplies;
-import io.pgrelay.session.ExpectedReply;
 import io.pgrelay.session.FailedRequests;
 import io.pgrelay.session.SessionCheck;
 import io.pgrelay.session.SessionCounters;
@@ -31,15 +28,10 @@ import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.SessionState;
 import io.pgrelay.session.StartupParser;
 import io.pgrelay.session.StatementMapper;
-import java.io.IOException;
 import java.time.Instant;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,13 +45,16 @@ import org.slf4j.LoggerFactory;
  * PasswordExchange} the login, {@link ServerLease} finds a server connection, {@link LeaderProbe}
  * confirms an unconfirmed leader, {@link ExpectedReplies} counts what the server owes (and says
  * when the connection may go back), {@link StatementMapper} renames prepared statements in
- * transaction mode, {@link SessionCounters} keeps the statistics.
+ * transaction mode, {@link SessionCounters} keeps the statistics, {@link ReplyRelay} relays and
+ * acts on the server's replies, {@link PendingRequests} holds what waits for a server, {@link
+ * ClientOutput} writes and flushes towards the client.
  *
  * <p>One transaction: the client's Query arrives in {@link #channelRead}; with no server linked it
  * is queued and {@link ServerLease#start} asks the pool; the grant {@link #attach}es the
  * connection, brings its parameters in line and sends what was queued; replies come back through
- * {@link #onServerMessages}, relayed as slices of the server's read; the ReadyForQuery that leaves
- * nothing owed in transaction mode hands the connection back ({@link #onReadyForQuery}).
+ * {@link #onServerMessages} to the {@link ReplyRelay}, relayed as slices of the server's read; the
+ * ReadyForQuery that leaves nothing owed in transaction mode hands the connection back ({@link
+ * #releaseServer}).
  *
  * <p>When a server connection is lost, or no server can be had, every request the client is waiting
  * on is answered with an ErrorResponse and ReadyForQuery, an unfinished extended batch is skipped
@@ -70,9 +65,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
 
-    /** Queued bytes beyond which a waiting client's reads are paused. */
-    private static final long MAX_PENDING_BYTES = 1 << 20;
-
     /**
      * How long a draining client must have been between transactions before it is closed. Pools
      * hand out a connection used moments ago without checking it (HikariCP checks one idle for more
@@ -80,9 +72,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
      * long is checked first, and a closed one is quietly replaced.
      */
     private static final long DRAIN_IDLE_NANOS = TimeUnit.SECONDS.toNanos(1);
-
-    private static final int BLOCKED_WAITING = 1;
-    private static final int BLOCKED_BACKPRESSURE = 2;
 
     /** Tests only: runs right after a granted connection is linked, to make that path throw. */
     static volatile Consumer<ServerConnection> attachFaultForTests;
@@ -132,11 +121,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ServerLease lease;
     private final LeaderProbe probe;
 
-    /** Client messages waiting for a server connection (or for the leader probe). */
-    private final ArrayDeque<ByteBuf> pending = new ArrayDeque<>(4);
-
-    /** Bytes queued in {@link #pending} since it was last empty. */
-    private long pendingBytes;
+    private final PendingRequests pending = new PendingRequests();
 
     /** Transaction mode: the client's statement names map to shared, renamed statements. */
     private final boolean mapStatements;
@@ -156,23 +141,18 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** The pins of {@link #session}, counted in the pool and the metrics; null with it. */
     private final SessionPins pins;
 
-    /** A transaction's ReadyForQuery kept back until its RESET is undone (see SessionState). */
-    private ByteBuf heldReadyForQuery;
-
     private final SessionCounters counters;
 
     /** Queries pgrelay sent itself (parameter sync, the leader probe), whose replies it drops. */
     private final InjectedQueries injected;
 
-    /** A FATAL the server sent before closing: reported when the close arrives. */
-    private ErrorResponse serverFatal;
-
     /** Requests answered with an error here: the server was lost, or none could be had. */
     private final FailedRequests failures = new FailedRequests(new FailureAnswers());
 
+    private ClientOutput output;
+    private ReplyRelay replyRelay;
+    private ReadPause readPause;
     private boolean wroteToServer;
-    private boolean wroteToClient;
-    private int readBlocks;
     private boolean closeWhenIdle;
     private boolean draining;
     private volatile long lastActivityNanos = connectedAtNanos;
@@ -309,6 +289,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     public void channelActive(ChannelHandlerContext ctx) {
         channel = ctx.channel();
         loop = channel.eventLoop();
+        output = new ClientOutput(channel, counters);
+        readPause = new ReadPause(channel);
         login = new ClientLogin(relay, channel, new LoginEvents());
         lease = new ServerLease(relay, this, new LeaseEvents(), role);
         statements =
@@ -316,6 +298,21 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         replies = new ExpectedReplies(statements);
         statements.replyTo(replies);
         statements.reportTo(session);
+        replyRelay =
+                new ReplyRelay(
+                        relay,
+                        new ReplyEvents(),
+                        channel,
+                        output,
+                        replies,
+                        statements,
+                        injected,
+                        parameters,
+                        counters,
+                        session,
+                        pins,
+                        poolMode,
+                        mapStatements);
         counted = true;
         ctx.fireChannelActive();
         if (!relay.clientConnected(this)) {
@@ -372,8 +369,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (state == State.AUTHENTICATING) {
                 login.onPasswordMessage(frame);
             } else if (state == State.LOGGING_IN) {
-                // A client that pipelines its first query behind the startup packet.
-                pending.add(frame.retain());
+                pending.hold(frame.retain());
             }
         } finally {
             frame.release();
@@ -386,7 +382,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             server.flush();
         }
         wroteToServer = false;
-        flushClient();
+        output.flush();
     }
 
     @Override
@@ -405,51 +401,16 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        Throwable root =
-                cause instanceof DecoderException && cause.getCause() != null
-                        ? cause.getCause()
-                        : cause;
-        if (root instanceof ProtocolException pe && !pe.answered()) {
-            log.info(
-                    "client {}: {}; closing without a reply, as PostgreSQL does",
-                    channel.remoteAddress(),
-                    LogSafe.escape(pe.getMessage(), 300));
-            state = State.CLOSED;
-            ctx.close();
-        } else if (root instanceof ProtocolException pe) {
-            if (pe.sqlState().equals(SqlState.OUT_OF_MEMORY)) {
-                log.warn(
-                        "client {} (user {}): {}",
-                        channel.remoteAddress(),
-                        LogSafe.quote(user),
-                        pe.getMessage());
-            } else {
-                log.info(
-                        "client {}: protocol violation: {}",
-                        channel.remoteAddress(),
-                        LogSafe.escape(pe.getMessage(), 300));
-            }
-            fatal(ErrorResponse.fatal(pe.sqlState(), pe.getMessage()));
-        } else if (root instanceof SSLException) {
-            // Nothing can be said to a client whose handshake failed, as with PostgreSQL.
-            log.info("client {}: TLS: {}", channel.remoteAddress(), root.getMessage());
-            state = State.CLOSED;
-            ctx.close();
-        } else if (root instanceof IOException) {
-            log.debug("client {}: {}", channel.remoteAddress(), root.toString());
-            ctx.close();
-        } else {
-            // A defect of pgrelay's: whatever server connection this client holds is in an
-            // unknown state and must not serve anyone else (see cleanup).
-            log.error(
-                    "client {}: internal error; closing the connection",
-                    channel.remoteAddress(),
-                    root);
+        ClientFault fault = ClientFault.of(cause, channel.remoteAddress(), user);
+        if (fault.internal()) {
+            // Never released to anyone else: see cleanup.
             internalError = true;
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.INTERNAL_ERROR,
-                            "internal error in pgrelay; the connection is closed"));
+        }
+        if (fault.answer() != null) {
+            fatal(fault.answer());
+        } else {
+            state = State.CLOSED;
+            ctx.close();
         }
     }
 
@@ -548,10 +509,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         lastActivityNanos = eventNanos;
         // Anything the client pipelined behind its startup goes through the normal path now.
         if (!pending.isEmpty()) {
-            List<ByteBuf> early = new ArrayList<>(pending);
-            pending.clear();
-            pendingBytes = 0;
-            early.forEach(this::onClientFrame);
+            pending.takeAll().forEach(this::onClientFrame);
             channelReadComplete(null);
         }
     }
@@ -617,7 +575,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             state = State.CLOSED;
             channel.close();
         } else if (probe.isAsking()) {
-            pending.add(frame);
+            pending.hold(frame);
         } else if (server != null && !failures.skippingToSync()) {
             forward(frame);
         } else if (failures.active()) {
@@ -634,12 +592,11 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 && rejectedBeforeLease(type, frame)) {
             // Answered already.
         } else {
-            pending.add(frame);
-            pendingBytes += frame.readableBytes();
+            boolean full = pending.queue(frame);
             if (!lease.isPending() && !lease.isHeld()) {
                 lease.start(eventNanos);
-            } else if (pendingBytes > MAX_PENDING_BYTES) {
-                block(BLOCKED_WAITING);
+            } else if (full) {
+                readPause.add(ReadPause.WAITING);
             }
         }
     }
@@ -660,8 +617,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         frame.release();
         ErrorResponse error = ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, malformed);
         relay.metrics().error(error.sqlState());
-        channel.write(error.encode(channel.alloc()));
-        wroteToClient = true;
+        output.write(error.encode(channel.alloc()));
         failures.reportedSkipToSync();
         return true;
     }
@@ -697,7 +653,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             counters.request(frame.readableBytes(), eventNanos);
             statements.map(frame);
             wroteToServer = true;
-            emitSynthesized();
+            replyRelay.emitSynthesized();
             return;
         }
         noteForwarded(type, frame, frame.readerIndex(), frame.readableBytes());
@@ -755,9 +711,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         failures.endOfQueue();
-        pendingBytes = 0;
-        while (!pending.isEmpty()) {
-            ByteBuf frame = pending.poll();
+        for (ByteBuf frame : pending.takeAll()) {
             byte type = Messages.type(frame);
             frame.release();
             failures.failEach(error, type);
@@ -779,7 +733,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         public void confirmLeader(ServerConnection conn, long now) {
             eventNanos = now;
             link(conn);
-            block(BLOCKED_WAITING);
+            readPause.add(ReadPause.WAITING);
             injected.sent();
             probe.ask(conn, channel.alloc());
         }
@@ -787,9 +741,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         @Override
         public void waiting(boolean waiting) {
             if (waiting) {
-                block(BLOCKED_WAITING);
+                readPause.add(ReadPause.WAITING);
             } else {
-                unblock(BLOCKED_WAITING);
+                readPause.remove(ReadPause.WAITING);
             }
         }
 
@@ -861,7 +815,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         eventNanos = System.nanoTime();
         ServerConnection conn = probe.done();
         unlink(conn);
-        unblock(BLOCKED_WAITING);
+        readPause.remove(ReadPause.WAITING);
         if (conn.isUsable() && lease.isPrimary(conn)) {
             attach(conn);
         } else {
@@ -901,9 +855,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         while (!pending.isEmpty() && server != null) {
             onClientFrame(pending.poll());
         }
-        if (pending.isEmpty()) {
-            pendingBytes = 0;
-        }
         if (wroteToServer && server != null) {
             server.flush();
         }
@@ -912,405 +863,72 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- relay: server → client
 
-    /**
-     * Relays a run of complete server messages starting at {@code from} (the caller owns the run).
-     * Replies that decide nothing go to the client as slices of the run, one per stretch of
-     * consecutive bytes, so a result set costs one write however many rows it has; the messages
-     * that drive decisions (ReadyForQuery, ParameterStatus, ErrorResponse, ...) and everything
-     * while injected replies are outstanding go through {@link #onServerFrame} one by one. Returns
-     * where this client's part ends: the run's end, or just past a message that unlinked the
-     * connection (ReadyForQuery handing it back), whose rest belongs to others.
-     */
+    /** Relays a run of server messages; see {@link ReplyRelay#onMessages}. */
     int onServerMessages(ServerConnection conn, ByteBuf run, int from) {
-        int end = run.writerIndex();
-        if (conn != server || state == State.CLOSED) {
-            return end;
-        }
-        int relayFrom = from;
-        int i = from;
-        while (i < end) {
-            byte type = run.getByte(i);
-            int next = Messages.end(run, i);
-            if (session != null && type == Messages.COMMAND_COMPLETE && !injected.outstanding()) {
-                session.commandComplete(run, i);
-            }
-            if (!injected.outstanding() && isPlainReply(type, run, i)) {
-                ExpectedReply done = replies.replied(type);
-                if (done != null) {
-                    if (done.isSwallowed()) {
-                        relay(run, relayFrom, i);
-                        relayFrom = next;
-                    }
-                    if (replies.synthesizedDue()) {
-                        relay(run, relayFrom, next);
-                        relayFrom = next;
-                        emitSynthesized();
-                    }
-                }
-                i = next;
-                continue;
-            }
-            relay(run, relayFrom, i);
-            onServerFrame(conn, run.retainedSlice(i, next - i));
-            i = next;
-            relayFrom = next;
-            if (conn != server || state == State.CLOSED) {
-                return next;
-            }
-        }
-        relay(run, relayFrom, end);
-        return end;
+        return replyRelay.onMessages(conn, run, from);
     }
 
-    /** True for replies that need nothing beyond the expected-reply queue. */
-    private boolean isPlainReply(byte type, ByteBuf run, int index) {
-        return switch (type) {
-            case Messages.READY_FOR_QUERY,
-                    Messages.PARAMETER_STATUS,
-                    Messages.ERROR_RESPONSE,
-                    Messages.COPY_IN_RESPONSE,
-                    Messages.NOTICE_RESPONSE,
-                    Messages.NOTIFICATION_RESPONSE ->
-                    false;
-            case Messages.COMMAND_COMPLETE -> !mapStatements || !isDeallocateAll(run, index);
-            default -> true;
-        };
-    }
+    /** What the reply relay asks of this session. */
+    private final class ReplyEvents implements ReplyRelay.Client {
+        @Override
+        public ServerConnection linked() {
+            return server;
+        }
 
-    /** Whether the CommandComplete at {@code index} reports DISCARD ALL or DEALLOCATE ALL. */
-    private static boolean isDeallocateAll(ByteBuf buf, int index) {
-        return MessageFields.commandTagIs(buf, index, "DISCARD ALL")
-                || MessageFields.commandTagIs(buf, index, "DEALLOCATE ALL");
-    }
+        @Override
+        public boolean closed() {
+            return state == State.CLOSED;
+        }
 
-    /** Writes bytes [from, to) of a run to the client, as one retained slice. */
-    private void relay(ByteBuf run, int from, int to) {
-        if (to > from) {
-            toClient(run.retainedSlice(from, to - from));
+        @Override
+        public boolean ready() {
+            return state == State.READY;
         }
-    }
 
-    private void onServerFrame(ServerConnection conn, ByteBuf frame) {
-        byte type = Messages.type(frame);
-        if (type == Messages.NOTIFICATION_RESPONSE) {
-            // The client's, whenever it comes: a listener's notifications are sent before the
-            // ReadyForQuery of whatever runs, pgrelay's own session check included.
-            onNotification(conn, frame);
-            return;
+        @Override
+        public boolean closingWhenIdle() {
+            return closeWhenIdle;
         }
-        if (injected.outstanding()) {
-            onInjectedReply(conn, type, frame);
-            return;
-        }
-        int at = frame.readerIndex();
-        switch (type) {
-            case Messages.READY_FOR_QUERY -> {
-                onReadyForQuery(frame);
-                return;
-            }
-            case Messages.PARAMETER_STATUS -> {
-                onParameterStatus(
-                        conn,
-                        MessageFields.parameterName(frame, at),
-                        MessageFields.parameterValue(frame, at));
-                toClient(frame);
-                return;
-            }
-            case Messages.NOTICE_RESPONSE -> {
-                toClient(frame);
-                return;
-            }
-            case Messages.ERROR_RESPONSE -> {
-                onServerError(frame);
-                return;
-            }
-            case Messages.COPY_IN_RESPONSE -> replies.copyInStarted();
-            case Messages.COMMAND_COMPLETE -> {
-                if (mapStatements && isDeallocateAll(frame, at)) {
-                    statements.forgetAll();
-                }
-            }
-            default -> {}
-        }
-        ExpectedReply done = replies.replied(type);
-        if (done != null && done.isSwallowed()) {
-            frame.release();
-        } else {
-            toClient(frame);
-        }
-        emitSynthesized();
-    }
 
-    /**
-     * A notification for a listening client. One its own session sent carries the server's pid,
-     * which the client knows by another (its cancel key's): a pinned client's connection is its
-     * own, so that pid is the client's, and it gets the one it knows, as it would directly.
-     */
-    private void onNotification(ServerConnection conn, ByteBuf frame) {
-        int pidAt = frame.readerIndex() + MessageFields.HEADER;
-        if (session != null
-                && session.isPinned()
-                && cancelKey != null
-                && frame.getInt(pidAt) == conn.processId()) {
-            frame.setInt(pidAt, cancelKey.processId());
+        @Override
+        public CancelKeys.Key cancelKey() {
+            return cancelKey;
         }
-        toClient(frame);
-    }
 
-    /** A parameter the server reports changed (SET, or a reload): the client's view follows. */
-    private void onParameterStatus(ServerConnection conn, String name, String value) {
-        conn.reportParameter(name, value);
-        parameters.reported(name, value);
-        if (name.equals("application_name")) {
+        @Override
+        public void activeAt(long now) {
+            eventNanos = now;
+            lastActivityNanos = now;
+        }
+
+        @Override
+        public void applicationName(String value) {
             applicationName = value;
-        } else if (name.equals("in_hot_standby")) {
-            relay.reportHotStandby(conn.backend(), value);
         }
-    }
 
-    private void toClient(ByteBuf frame) {
-        counters.reply(frame.readableBytes());
-        channel.write(frame, channel.voidPromise());
-        wroteToClient = true;
-    }
+        @Override
+        public void releaseServer() {
+            ClientSession.this.releaseServer();
+        }
 
-    /** Writes the replies pgrelay made up that are due now (nothing owed before them). */
-    private void emitSynthesized() {
-        ExpectedReply reply;
-        while ((reply = replies.nextSynthesized()) != null) {
-            statements.emitted(reply);
-            channel.write(reply.message());
-            wroteToClient = true;
+        @Override
+        public void unlink(ServerConnection conn) {
+            ClientSession.this.unlink(conn);
         }
-    }
 
-    private void onServerError(ByteBuf frame) {
-        ErrorResponse error = ErrorResponse.decode(frame);
-        if (error.isFatal()) {
-            // The server closes next; the error is reported (and counted) then, as a plain ERROR,
-            // so the client connection survives its server.
-            serverFatal = error;
-            frame.release();
-            return;
-        }
-        ErrorResponse replacement = replies.serverError();
-        if (replacement != null) {
-            // pgrelay's own failing request: the client hears pgrelay's error, not the server's.
-            frame.release();
-            frame = replacement.encode(channel.alloc());
-        }
-        relay.metrics().error(replacement != null ? replacement.sqlState() : error.sqlState());
-        toClient(frame);
-    }
-
-    private void onReadyForQuery(ByteBuf frame) {
-        byte status = MessageFields.transactionStatus(frame, frame.readerIndex());
-        int unanswered = replies.readyForQuery(status);
-        if (unanswered > 0) {
-            log.warn(
-                    "client {}: ReadyForQuery while {} more request(s) were owed a reply",
-                    channel.remoteAddress(),
-                    unanswered);
-        }
-        long now = System.nanoTime();
-        eventNanos = now;
-        lastActivityNanos = now;
-        if (counters.readyForQuery(now, status == Messages.IDLE, !replies.isEmpty())) {
-            counters.addTo(server.pool());
-        }
-        if (session != null
-                && session.checkDue()
-                && (session.holdsReadyForQuery() || cannotPin())
-                && replies.releasable()
-                && !closeWhenIdle) {
-            heldReadyForQuery = frame;
-            endOfTransaction();
-            return;
-        }
-        toClient(frame);
-        emitSynthesized();
-        if (!replies.releasable()) {
-            return;
-        }
-        if (closeWhenIdle) {
-            flushClient();
-            if (!holdsSessionState()) {
-                releaseServer();
-            } // else cleanup resets it before anyone else gets it
-            fatal(ErrorResponse.fatal(SqlState.ADMIN_SHUTDOWN, "pgrelay is shutting down"));
-        } else if (poolMode == PoolMode.TRANSACTION) {
-            endOfTransaction();
-        }
-    }
-
-    /**
-     * Transaction mode, the transaction is over and nothing is owed: the server connection goes
-     * back, unless the session must be checked first (the client's RFQ has gone out; the check runs
-     * off its path) or the client is pinned to it.
-     */
-    private void endOfTransaction() {
-        if (session != null && session.checkDue()) {
-            SessionState.Check check = pins.checkSent(server.pool());
-            injected.checkSent(check);
-            server.write(
-                    Messages.query(
-                            channel.alloc(),
-                            SessionCheck.query(server.pool().key().user(), check)));
-            server.flush();
-            relay.metrics().sessionChecked();
-            flushClient();
-            return;
-        }
-        flushClient();
-        if (session == null || !session.isPinned()) {
-            releaseServer();
-        }
-    }
-
-    /**
-     * Not pinned, and the pool has max_pinned_connections pinned: if the transaction pinned, the
-     * client must hear so before its ReadyForQuery (the statement that pinned fails).
-     */
-    private boolean cannotPin() {
-        int max = relay.config().maxPinnedConnections();
-        return pins.mayNotPin(server.pool(), relay.config().maxPinnedConnections());
-    }
-
-    /** Whether the linked server's session may hold this client's state (pinned, or unchecked). */
-    private boolean holdsSessionState() {
-        return session != null && (session.isPinned() || session.checkDue() || injected.checking());
-    }
-
-    /**
-     * The session check is answered: the connection and the client learn the client's settings (a
-     * RESET of a startup parameter is announced back to what the client started with, which its
-     * next transaction gets), and the pins follow what the session holds.
-     */
-    private void onSessionChecked(ServerConnection conn) {
-        SessionCheck.Result result = injected.checkResult();
-        if (result == null) {
-            // Not known (the check failed: a statement_timeout of 1 ms, say): keep the
-            // connection, and ask again after the next transaction.
-            session.hint(SessionCheck.ALL);
-        }
-        int now =
-                result == null
-                        ? SessionState.bit(SessionState.Pin.UNKNOWN)
-                        // Pins of parts the check did not read stay as they were.
-                        : (session.pins()
-                                        & ~result.pinsRead()
-                                        & ~SessionState.bit(SessionState.Pin.UNKNOWN))
-                                | result.pins();
-        if (!pinsChanged(conn, now)) {
-            return; // over max_pinned_connections: the client is closed
-        }
-        if (result != null && result.settings() != null) {
-            conn.settled(result.settings(), result.allSettings());
-            parameters
-                    .settle(result.settings(), result.allSettings())
-                    .forEach(
-                            (name, value) -> {
-                                toClient(Messages.parameterStatus(channel.alloc(), name, value));
-                                if (name.equals("application_name")) {
-                                    applicationName = value;
-                                }
-                            });
-        }
-        if (heldReadyForQuery != null) {
-            // The client's settings go back on this connection before anything it sends next.
-            String sync = conn.synchronizeTo(parameters.interned());
-            if (sync != null) {
-                conn.write(Messages.query(channel.alloc(), sync));
-                conn.flush();
-                injected.sent();
-                relay.metrics().parametersReplayed();
-            }
-            toClient(heldReadyForQuery);
-            heldReadyForQuery = null;
-        }
-        endOfTransactionIfIdle(conn);
-        flushClient();
-    }
-
-    /** Nothing owed on {@code conn} any more, pgrelay's own queries included: as at the RFQ. */
-    private void endOfTransactionIfIdle(ServerConnection conn) {
-        if (state == State.READY
-                && server == conn
-                && replies.releasable()
-                && !injected.outstanding()) {
-            endOfTransaction();
-        }
-    }
-
-    /**
-     * Records the client's new pins; false when pinning would exceed max_pinned_connections, in
-     * which case the client is closed and its server connection (with the state) discarded.
-     */
-    private boolean pinsChanged(ServerConnection conn, int now) {
-        int was = session.pins();
-        int max = relay.config().maxPinnedConnections();
-        if (!pins.update(conn.pool(), now, max)) {
-            log.info(
-                    "client {}: cannot pin a server connection ({}): pool {} has"
-                            + " max_pinned_connections ({}) pinned",
-                    channel.remoteAddress(),
-                    SessionState.label(now),
-                    conn.pool().key(),
-                    max);
-            unlink(conn);
-            conn.pool()
-                    .pool()
-                    .discard(conn, "its client's pin would exceed max_pinned_connections");
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.TOO_MANY_CONNECTIONS,
-                            "pgrelay cannot keep this session's state ("
-                                    + SessionState.label(now)
-                                    + "): max_pinned_connections ("
-                                    + max
-                                    + ") server connections of this pool are pinned"));
-            return false;
-        }
-        if (was != now && log.isDebugEnabled()) {
-            log.debug(
-                    "client {}: {} server connection {} pid {}",
-                    channel.remoteAddress(),
-                    now == 0 ? "unpinned from" : "pinned (" + SessionState.label(now) + ") to",
-                    conn.backend(),
-                    conn.processId());
-        }
-        return true;
-    }
-
-    /** Replies to what pgrelay sent itself: the parameter sync, the leader probe. */
-    private void onInjectedReply(ServerConnection conn, byte type, ByteBuf frame) {
-        InjectedQueries.Outcome outcome;
-        try {
-            outcome = injected.onReply(conn, type, frame);
-        } finally {
-            frame.release();
-        }
-        if (outcome == InjectedQueries.Outcome.PROBE_ANSWERED) {
+        @Override
+        public void probeAnswered() {
             onProbeAnswered();
-        } else if (outcome == InjectedQueries.Outcome.CHECKED) {
-            onSessionChecked(conn);
-        } else if (outcome == InjectedQueries.Outcome.DONE && session != null) {
-            endOfTransactionIfIdle(conn);
-        } else if (outcome == InjectedQueries.Outcome.REFUSED) {
-            conn.markBroken();
-            fatal(injected.refusal().withSeverity("FATAL"));
+        }
+
+        @Override
+        public void fatal(ErrorResponse error) {
+            ClientSession.this.fatal(error);
         }
     }
 
     void onServerReadComplete(ServerConnection conn) {
-        flushClient();
-    }
-
-    private void flushClient() {
-        if (wroteToClient) {
-            wroteToClient = false;
-            channel.flush();
-        }
+        output.flush();
     }
 
     void onServerWritabilityChanged(ServerConnection conn, boolean writable) {
@@ -1318,9 +936,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         if (writable) {
-            unblock(BLOCKED_BACKPRESSURE);
+            readPause.remove(ReadPause.BACKPRESSURE);
         } else {
-            block(BLOCKED_BACKPRESSURE);
+            readPause.add(ReadPause.BACKPRESSURE);
         }
     }
 
@@ -1331,19 +949,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (probe.isAsking()) {
             probe.done();
             injected.reset();
-            serverFatal = null;
+            replyRelay.takeServerFatal();
             unlink(conn);
             conn.pool().pool().discard(conn, "closed while probing");
-            unblock(BLOCKED_WAITING);
+            readPause.remove(ReadPause.WAITING);
             if (state != State.CLOSED) {
                 relay.reportUnavailable(conn.backend());
                 lease.holdForPrimary("");
             }
             return;
         }
+        ErrorResponse fatal = replyRelay.takeServerFatal();
         ErrorResponse error =
-                serverFatal != null
-                        ? serverFatal
+                fatal != null
+                        ? fatal
                         : ErrorResponse.error(
                                 SqlState.CONNECTION_FAILURE,
                                 conn.closeReason() == null
@@ -1352,13 +971,12 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                                                 + conn.backend()
                                                 + " was closed by pgrelay: "
                                                 + conn.closeReason());
-        serverFatal = null;
         ExpectedReplies.Lost lost = replies.serverLost();
         unlink(conn);
         counters.addTo(conn.pool());
         counters.abandon();
         conn.pool().pool().discard(conn, "server closed the connection");
-        unblock(BLOCKED_BACKPRESSURE);
+        readPause.remove(ReadPause.BACKPRESSURE);
         relay.metrics().error(error.sqlState());
         if (state == State.CLOSED) {
             return;
@@ -1369,7 +987,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                 conn.backend(),
                 conn.processId(),
                 LogSafe.escape(error.toString(), 300));
-        if (poolMode == PoolMode.SESSION || holdsSessionState()) {
+        if (poolMode == PoolMode.SESSION || replyRelay.holdsSessionState()) {
             // Its session (temporary tables, locks, LISTEN...) died with the server: as in session
             // mode, the client hears so instead of going on without it.
             if (pins != null) {
@@ -1382,17 +1000,14 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         failures.serverLost(lost, error);
         // Frames queued meanwhile now need a new server.
         if (!pending.isEmpty() && !lease.isPending()) {
-            List<ByteBuf> queued = new ArrayList<>(pending);
-            pending.clear();
-            pendingBytes = 0;
-            queued.forEach(this::onClientFrame);
+            pending.takeAll().forEach(this::onClientFrame);
         }
     }
 
     private void releaseServer() {
         ServerConnection conn = server;
         unlink(conn);
-        unblock(BLOCKED_BACKPRESSURE);
+        readPause.remove(ReadPause.BACKPRESSURE);
         conn.pool().pool().release(conn);
     }
 
@@ -1533,23 +1148,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void block(int reason) {
-        if (readBlocks == 0) {
-            channel.config().setAutoRead(false);
-        }
-        readBlocks |= reason;
-    }
-
-    private void unblock(int reason) {
-        if (readBlocks == 0) {
-            return;
-        }
-        readBlocks &= ~reason;
-        if (readBlocks == 0) {
-            channel.config().setAutoRead(true);
-        }
-    }
-
     private void cleanup() {
         state = State.CLOSED;
         if (cleanedUp) {
@@ -1562,9 +1160,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (lease != null) {
             lease.cancel();
         }
-        while (!pending.isEmpty()) {
-            pending.poll().release();
-        }
+        pending.releaseAll();
         if (server != null) {
             ServerConnection conn = server;
             counters.addTo(conn.pool());
@@ -1582,7 +1178,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         .discard(
                                 conn,
                                 "client disconnected with a transaction or request in progress");
-            } else if (poolMode == PoolMode.SESSION || holdsSessionState()) {
+            } else if (poolMode == PoolMode.SESSION || replyRelay.holdsSessionState()) {
                 String reset = relay.config().serverResetQuery();
                 if (poolMode == PoolMode.TRANSACTION && (reset == null || reset.isBlank())) {
                     // Nothing would clear what the client left there: nobody else may have it.
@@ -1597,9 +1193,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (pins != null) {
             pins.drop();
         }
-        if (heldReadyForQuery != null) {
-            heldReadyForQuery.release();
-            heldReadyForQuery = null;
+        if (replyRelay != null) {
+            replyRelay.close();
         }
         replies.clear();
         statements.releaseAll();
