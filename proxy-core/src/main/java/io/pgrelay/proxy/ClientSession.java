@@ -14,15 +14,11 @@ import io.pgrelay.config.ProxyConfig.PoolMode;
 import io.pgrelay.protocol.ErrorResponse;
 import io.pgrelay.protocol.FrameDecoder;
 import io.pgrelay.protocol.LogSafe;
-import io.pgrelay.protocol.MessageChecks;
-import io.pgrelay.protocol.MessageFields;
 import io.pgrelay.protocol.Messages;
 import io.pgrelay.protocol.SqlState;
 import io.pgrelay.routing.Role;
 import io.pgrelay.session.ClientParameters;
 import io.pgrelay.session.ExpectedReplies;
-import io.pgrelay.session.FailedRequests;
-import io.pgrelay.session.SessionCheck;
 import io.pgrelay.session.SessionCounters;
 import io.pgrelay.session.SessionParameters;
 import io.pgrelay.session.SessionState;
@@ -121,8 +117,6 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ServerLease lease;
     private final LeaderProbe probe;
 
-    private final PendingRequests pending = new PendingRequests();
-
     /** Transaction mode: the client's statement names map to shared, renamed statements. */
     private final boolean mapStatements;
 
@@ -146,13 +140,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     /** Queries pgrelay sent itself (parameter sync, the leader probe), whose replies it drops. */
     private final InjectedQueries injected;
 
-    /** Requests answered with an error here: the server was lost, or none could be had. */
-    private final FailedRequests failures = new FailedRequests(new FailureAnswers());
-
     private ClientOutput output;
     private ReplyRelay replyRelay;
     private ReadPause readPause;
-    private boolean wroteToServer;
+    private RequestRelay requests;
     private boolean closeWhenIdle;
     private boolean draining;
     private volatile long lastActivityNanos = connectedAtNanos;
@@ -313,6 +304,20 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
                         pins,
                         poolMode,
                         mapStatements);
+        requests =
+                new RequestRelay(
+                        relay,
+                        new RequestEvents(),
+                        channel,
+                        output,
+                        lease,
+                        probe,
+                        replies,
+                        statements,
+                        replyRelay,
+                        counters,
+                        session,
+                        mapStatements);
         counted = true;
         ctx.fireChannelActive();
         if (!relay.clientConnected(this)) {
@@ -343,7 +348,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             int end = in.writerIndex();
             while (i < end && state != State.CLOSED) {
                 if (state == State.READY && admin == null) {
-                    onClientMessages(in, i);
+                    requests.onMessages(in, i);
                     return;
                 }
                 int next = Messages.end(in, i);
@@ -369,7 +374,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             if (state == State.AUTHENTICATING) {
                 login.onPasswordMessage(frame);
             } else if (state == State.LOGGING_IN) {
-                pending.hold(frame.retain());
+                requests.holdDuringLogin(frame.retain());
             }
         } finally {
             frame.release();
@@ -378,10 +383,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        if (wroteToServer && server != null) {
-            server.flush();
-        }
-        wroteToServer = false;
+        requests.flush();
         output.flush();
     }
 
@@ -508,8 +510,8 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         eventNanos = System.nanoTime();
         lastActivityNanos = eventNanos;
         // Anything the client pipelined behind its startup goes through the normal path now.
-        if (!pending.isEmpty()) {
-            pending.takeAll().forEach(this::onClientFrame);
+        if (requests.hasPending()) {
+            requests.relayPending();
             channelReadComplete(null);
         }
     }
@@ -525,198 +527,47 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     // ---------------------------------------------------------------- relay: client → server
 
-    /**
-     * Relays the messages of a run from {@code from} on (the caller owns the run). While a server
-     * connection is linked, messages forwarded unchanged are written as one slice per stretch of
-     * consecutive bytes (Parse/Bind/Describe/Execute/Sync: one write, not five); anything else (no
-     * server yet, statements to rename, errors being skipped, Terminate) goes through {@link
-     * #onClientFrame} one by one.
-     */
-    private void onClientMessages(ByteBuf run, int from) {
-        int end = run.writerIndex();
-        int forwardFrom = from;
-        int i = from;
-        while (i < end && state == State.READY) {
-            byte type = run.getByte(i);
-            int next = Messages.end(run, i);
-            if (server != null
-                    && !failures.skippingToSync()
-                    && !probe.isAsking()
-                    && !replies.skipping()
-                    && type != Messages.TERMINATE
-                    && !(mapStatements && StatementMapper.needsMapping(type, run, i))
-                    && !(replies.batchOpen() && isSimpleRequest(type))) {
-                noteForwarded(type, run, i, next - i);
-                i = next;
-                continue;
-            }
-            forward(run, forwardFrom, i);
-            onClientFrame(run.retainedSlice(i, next - i));
-            i = next;
-            forwardFrom = next;
+    /** What the request relay asks of this session. */
+    private final class RequestEvents implements RequestRelay.Client {
+        @Override
+        public ServerConnection linked() {
+            return server;
         }
-        if (state == State.READY) {
-            forward(run, forwardFrom, i);
-        }
-    }
 
-    /** Writes bytes [from, to) of a run to the linked server, as one retained slice. */
-    private void forward(ByteBuf run, int from, int to) {
-        if (to > from) {
-            server.write(run.retainedSlice(from, to - from));
-            wroteToServer = true;
+        @Override
+        public boolean ready() {
+            return state == State.READY;
         }
-    }
 
-    private void onClientFrame(ByteBuf frame) {
-        byte type = Messages.type(frame);
-        if (type == Messages.TERMINATE) {
-            frame.release();
+        @Override
+        public long eventNanos() {
+            return eventNanos;
+        }
+
+        @Override
+        public void terminate() {
             state = State.CLOSED;
             channel.close();
-        } else if (probe.isAsking()) {
-            pending.hold(frame);
-        } else if (server != null && !failures.skippingToSync()) {
-            forward(frame);
-        } else if (failures.active()) {
-            frame.release();
-            failures.absorb(type);
-        } else if (type == Messages.COPY_DATA
-                || type == Messages.COPY_DONE
-                || type == Messages.COPY_FAIL) {
-            // COPY data whose server is gone (its error has been reported): nowhere to go.
-            frame.release();
-        } else if (pending.isEmpty()
-                && !lease.isPending()
-                && !lease.isHeld()
-                && rejectedBeforeLease(type, frame)) {
-            // Answered already.
-        } else {
-            boolean full = pending.queue(frame);
-            if (!lease.isPending() && !lease.isHeld()) {
-                lease.start(eventNanos);
-            } else if (full) {
-                readPause.add(ReadPause.WAITING);
-            }
-        }
-    }
-
-    /**
-     * A malformed first message of a request is answered before any server is asked for (as
-     * PostgreSQL does: an error, then everything up to Sync ignored). Behind queued requests it
-     * waits its turn and is rejected in {@link #forward(ByteBuf)}, so replies keep their order.
-     */
-    private boolean rejectedBeforeLease(byte type, ByteBuf frame) {
-        if (!mapStatements || !StatementMapper.needsMapping(type, frame, frame.readerIndex())) {
-            return false;
-        }
-        String malformed = MessageChecks.malformation(frame, frame.readerIndex());
-        if (malformed == null) {
-            return false;
-        }
-        frame.release();
-        ErrorResponse error = ErrorResponse.error(SqlState.PROTOCOL_VIOLATION, malformed);
-        relay.metrics().error(error.sqlState());
-        output.write(error.encode(channel.alloc()));
-        failures.reportedSkipToSync();
-        return true;
-    }
-
-    /** Writes one client frame to the linked server, noting what it will be answered with. */
-    private void forward(ByteBuf frame) {
-        byte type = Messages.type(frame);
-        if (replies.batchOpen() && isSimpleRequest(type)) {
-            // If anything earlier in the batch fails, the server skips this request up to the
-            // Sync and never answers it; if nothing does, it answers. pgrelay cannot know which
-            // before it must decide where the next ReadyForQuery belongs, so it refuses the
-            // sequence instead of losing count of the replies. (Clients do send a Query right
-            // after Close messages, pgjdbc among them; a well-formed Close cannot fail, so that
-            // does not open a batch.)
-            frame.release();
-            fatal(
-                    ErrorResponse.fatal(
-                            SqlState.PROTOCOL_VIOLATION,
-                            (type == Messages.QUERY ? "Query" : "FunctionCall")
-                                    + " inside an extended-protocol batch: send Sync first (not supported by pgrelay)"));
-            return;
-        }
-        if (replies.skipping() && type != Messages.SYNC) {
-            // After an error the server would ignore everything up to Sync; so do we.
-            frame.release();
-            return;
-        }
-        if (mapStatements
-                && StatementMapper.needsMapping(type, frame, frame.readerIndex())
-                // A malformed one goes to the server unchanged: it answers, and fails the
-                // transaction, exactly as it would without pgrelay (nothing here reads it).
-                && MessageChecks.malformation(frame, frame.readerIndex()) == null) {
-            counters.request(frame.readableBytes(), eventNanos);
-            statements.map(frame);
-            wroteToServer = true;
-            replyRelay.emitSynthesized();
-            return;
-        }
-        noteForwarded(type, frame, frame.readerIndex(), frame.readableBytes());
-        server.write(frame);
-        wroteToServer = true;
-    }
-
-    /** Query and FunctionCall: answered by their own ReadyForQuery, outside any batch. */
-    private static boolean isSimpleRequest(byte type) {
-        return type == Messages.QUERY || type == Messages.FUNCTION_CALL;
-    }
-
-    /** Bookkeeping for a message forwarded unchanged (at {@code index} of {@code buf}). */
-    private void noteForwarded(byte type, ByteBuf buf, int index, int length) {
-        counters.request(length, eventNanos);
-        replies.forwarded(type, buf, index);
-        if (session != null) {
-            if (type == Messages.QUERY || type == Messages.PARSE) {
-                int text = index + MessageFields.HEADER;
-                if (type == Messages.PARSE) {
-                    // Past the statement name (a malformed one, unterminated: no text at all).
-                    int nameEnd = buf.indexOf(text, index + length, (byte) 0);
-                    text = nameEnd < 0 ? index + length : nameEnd + 1;
-                }
-                session.sent(SessionState.signs(buf, text, index + length));
-            } else if (type == Messages.FUNCTION_CALL) {
-                session.hint(SessionCheck.ALL);
-            }
-        }
-        if (type == Messages.BIND && mapStatements) {
-            server.pool().binds.increment();
-        }
-    }
-
-    /** Answers for requests that fail here, written as PostgreSQL writes them. */
-    private final class FailureAnswers implements FailedRequests.Client {
-        @Override
-        public void fail(ErrorResponse error) {
-            relay.metrics().error(error.sqlState());
-            channel.write(error.withSeverity("ERROR").encode(channel.alloc()));
-            readyForQuery();
         }
 
         @Override
-        public void readyForQuery() {
-            channel.write(Messages.readyForQueryIdle());
-            channel.flush();
+        public void pauseReads() {
+            readPause.add(ReadPause.WAITING);
+        }
+
+        @Override
+        public void fatal(ErrorResponse error) {
+            ClientSession.this.fatal(error);
         }
     }
 
-    /** Fails every queued request in order, each as its own failed request. */
+    /** Fails every queued request; a client still logging in hears it as a FATAL. */
     private void failRequests(ErrorResponse error) {
         if (state == State.LOGGING_IN) {
             fatal(error.withSeverity("FATAL"));
-            return;
+        } else {
+            requests.failPending(error);
         }
-        failures.endOfQueue();
-        for (ByteBuf frame : pending.takeAll()) {
-            byte type = Messages.type(frame);
-            frame.release();
-            failures.failEach(error, type);
-        }
-        failures.endOfQueue();
     }
 
     // ---------------------------------------------------------------- taking a server
@@ -780,7 +631,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         }
         if (state == State.LOGGING_IN && !lease.isPending()) {
             continueLogin();
-        } else if (!pending.isEmpty() && !lease.isPending() && server == null) {
+        } else if (requests.hasPending() && !lease.isPending() && server == null) {
             eventNanos = System.nanoTime();
             lease.start(eventNanos);
         }
@@ -837,7 +688,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             // neither.
             unlink(conn);
             conn.pool().pool().discard(conn, "closed before use");
-            if (!pending.isEmpty()) {
+            if (requests.hasPending()) {
                 lease.start(eventNanos);
             }
             return;
@@ -850,15 +701,10 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             relay.metrics().parametersReplayed();
             conn.write(Messages.query(channel.alloc(), sync));
             injected.sent();
-            wroteToServer = true;
+            requests.wroteToServer();
         }
-        while (!pending.isEmpty() && server != null) {
-            onClientFrame(pending.poll());
-        }
-        if (wroteToServer && server != null) {
-            server.flush();
-        }
-        wroteToServer = false;
+        requests.sendPending();
+        requests.flush();
     }
 
     // ---------------------------------------------------------------- relay: server → client
@@ -997,11 +843,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             return;
         }
         injected.reset();
-        failures.serverLost(lost, error);
-        // Frames queued meanwhile now need a new server.
-        if (!pending.isEmpty() && !lease.isPending()) {
-            pending.takeAll().forEach(this::onClientFrame);
-        }
+        requests.serverLost(lost, error);
     }
 
     private void releaseServer() {
@@ -1160,7 +1002,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         if (lease != null) {
             lease.cancel();
         }
-        pending.releaseAll();
+        if (requests != null) {
+            requests.releaseAll();
+        }
         if (server != null) {
             ServerConnection conn = server;
             counters.addTo(conn.pool());
