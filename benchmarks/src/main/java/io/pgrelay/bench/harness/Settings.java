@@ -200,7 +200,7 @@ final class Settings {
         if (s.connectClients.equals(List.of("none"))) {
             s.connectClients = new ArrayList<>();
         }
-        s.validateLists();
+        SettingsChecks.lists(s);
         for (String p : s.protocols) {
             for (String c : s.clients) {
                 s.points.add(new Point(p, Integer.parseInt(c)));
@@ -215,19 +215,29 @@ final class Settings {
         if (!s.connectClients.isEmpty()) {
             s.pointProtocols.add("connect");
         }
-        s.duration = positive(duration, "DURATION must be a positive integer (seconds), got '%s'");
-        s.runs = positive(runs, "RUNS / --runs must be a positive integer, got '%s'");
-        s.warmup = natural(warmup, "WARMUP must be an integer (seconds), got '%s'");
-        s.scale = positive(scale, "SCALE must be a positive integer, got '%s'");
+        s.duration =
+                SettingsChecks.positive(
+                        duration, "DURATION must be a positive integer (seconds), got '%s'");
+        s.runs =
+                SettingsChecks.positive(runs, "RUNS / --runs must be a positive integer, got '%s'");
+        s.warmup = SettingsChecks.natural(warmup, "WARMUP must be an integer (seconds), got '%s'");
+        s.scale = SettingsChecks.positive(scale, "SCALE must be a positive integer, got '%s'");
         if (!connectSlack.isEmpty()) {
-            s.connectSlack = natural(connectSlack, "CONNECT_SLACK must be an integer (seconds)");
+            s.connectSlack =
+                    SettingsChecks.natural(
+                            connectSlack, "CONNECT_SLACK must be an integer (seconds)");
         }
-        s.poolSize = positive(poolSize, "POOL_SIZE must be a positive integer, got '%s'");
+        s.poolSize =
+                SettingsChecks.positive(poolSize, "POOL_SIZE must be a positive integer, got '%s'");
         s.idleClients =
-                natural(idleClients, "IDLE_CLIENTS / --idle-clients must be an integer, got '%s'");
-        s.idleThreads = positive(idleThreads, "IDLE_THREADS must be a positive integer, got '%s'");
+                SettingsChecks.natural(
+                        idleClients, "IDLE_CLIENTS / --idle-clients must be an integer, got '%s'");
+        s.idleThreads =
+                SettingsChecks.positive(
+                        idleThreads, "IDLE_THREADS must be a positive integer, got '%s'");
         s.odysseyWorkers =
-                positive(workers, "ODYSSEY_WORKERS must be a positive integer, got '%s'");
+                SettingsChecks.positive(
+                        workers, "ODYSSEY_WORKERS must be a positive integer, got '%s'");
         if (s.points.isEmpty() && s.idleClients <= 0) {
             throw new HarnessException("nothing to do: --clients none and no --idle-clients");
         }
@@ -244,83 +254,12 @@ final class Settings {
                 throw new HarnessException(s.pgBindir + "/" + tool + " not found (set PG_BINDIR)");
             }
         }
-        s.dropMissingDefaults(machine.executable());
+        SettingsChecks.dropMissingDefaults(s, machine.executable());
         // Idle connections need max_client_conn above their count on every proxy.
         if (s.idleClients + 1000 > s.maxClientConn) {
             s.maxClientConn = s.idleClients + 1000;
         }
         return s;
-    }
-
-    private void validateLists() {
-        for (String t : targets) {
-            if (!ALL_TARGETS.contains(t) && !t.equals("baseline")) {
-                throw new HarnessException(
-                        "unknown target '"
-                                + t
-                                + "' (direct, pgbouncer, pgbouncer125, odyssey, pgrelay, baseline, haproxy)");
-            }
-        }
-        for (String p : protocols) {
-            if (!List.of("simple", "extended", "prepared").contains(p)) {
-                throw new HarnessException(
-                        "unknown protocol '" + p + "' (simple, extended, prepared)");
-            }
-        }
-        List<String> counts = new ArrayList<>(clients);
-        counts.addAll(connectClients);
-        for (String c : counts) {
-            if (!c.matches("[1-9][0-9]*")) {
-                throw new HarnessException("bad client count '" + c + "'");
-            }
-        }
-        for (String m : tlsModes) {
-            switch (m) {
-                case "off" -> {}
-                case "client", "both" -> tlsUsed = true;
-                default ->
-                        throw new HarnessException(
-                                "unknown TLS mode '" + m + "' (off, client, both)");
-            }
-        }
-        if (tlsModes.isEmpty()) {
-            throw new HarnessException("--tls needs at least one mode (off, client, both)");
-        }
-        if (!tlsKey.equals("ec") && !tlsKey.equals("rsa")) {
-            throw new HarnessException("TLS_KEY must be ec or rsa, got '" + tlsKey + "'");
-        }
-    }
-
-    // haproxy, pgbouncer125 and odyssey are in the default list only where their binaries exist;
-    // asked for explicitly, a missing binary makes the target an n/a column with the reason.
-    private void dropMissingDefaults(Predicate<String> executable) {
-        if (targetsGiven) {
-            return;
-        }
-        if (!executable.test(haproxy)) {
-            drop(
-                    "haproxy",
-                    haproxy
-                            + " not found (apt-get install haproxy to include HAProxy → PgBouncer)");
-        }
-        if (!executable.test(pgbouncer125)) {
-            drop(
-                    "pgbouncer125",
-                    pgbouncer125
-                            + " not found (benchmarks/build-pgbouncer.sh GIT_DIR builds PgBouncer 1.25; or set"
-                            + " PGBOUNCER125)");
-        }
-        if (!executable.test(odyssey)) {
-            drop(
-                    "odyssey",
-                    odyssey
-                            + " not found (benchmarks/build-odyssey.sh GIT_DIR builds Odyssey; or set ODYSSEY)");
-        }
-    }
-
-    private void drop(String target, String note) {
-        targets.remove(target);
-        notes.add(target + " not run: " + note);
     }
 
     /** The shell version's {@code ${VAR:-default}}: unset and empty both mean the default. */
@@ -344,20 +283,6 @@ final class Settings {
 
     private static String absolute(String path, Path cwd) {
         return path.startsWith("/") ? path : cwd + "/" + path;
-    }
-
-    private static int positive(String value, String message) {
-        if (!value.matches("[1-9][0-9]*")) {
-            throw new HarnessException(String.format(message, value));
-        }
-        return Integer.parseInt(value);
-    }
-
-    private static int natural(String value, String message) {
-        if (!value.matches("[0-9]+")) {
-            throw new HarnessException(String.format(message, value));
-        }
-        return Integer.parseInt(value);
     }
 
     /** An unknown argument: the usage text goes to stderr before the error. */
