@@ -132,7 +132,8 @@ public final class PgbenchCompare {
                         s,
                         sections,
                         notes,
-                        idle,
+                        idle.done,
+                        idle.notes,
                         headingDate(),
                         cores,
                         repoRoot.relativize(results).toString());

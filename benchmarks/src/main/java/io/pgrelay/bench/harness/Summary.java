@@ -29,7 +29,8 @@ final class Summary {
             Settings s,
             List<String> sections,
             List<String> notes,
-            IdleTest idle,
+            List<IdleTest.Reading> idleDone,
+            Map<String, String> idleNotes,
             String date,
             int cores,
             String resultsRelative) {
@@ -50,7 +51,7 @@ final class Summary {
             out.append("- ").append(note).append('\n');
         }
         if (s.idleClients > 0) {
-            out.append(idleTable(s, idle.done, idle.notes));
+            out.append(idleTable(s, idleDone, idleNotes));
         }
         out.append("- raw outputs: ").append(resultsRelative).append('\n');
         return out.toString();
