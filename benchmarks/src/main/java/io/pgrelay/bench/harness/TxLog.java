@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
@@ -85,16 +84,5 @@ final class TxLog {
                 NumFmt.fixed(p50 / 1000.0, 3),
                 NumFmt.fixed(p99 / 1000.0, 3),
                 NumFmt.fixed(max / 1000.0, 3));
-    }
-
-    static List<Long> parseAll(List<String> lines) {
-        List<Long> out = new ArrayList<>();
-        for (String l : lines) {
-            Long v = latencyField(l);
-            if (v != null) {
-                out.add(v);
-            }
-        }
-        return out;
     }
 }
