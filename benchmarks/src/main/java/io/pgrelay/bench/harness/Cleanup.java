@@ -31,6 +31,7 @@ final class Cleanup {
             return;
         }
         done = true;
+        Proc.stopping();
         try {
             idle.stopClient();
         } catch (RuntimeException e) {

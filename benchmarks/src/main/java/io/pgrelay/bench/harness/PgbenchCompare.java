@@ -137,6 +137,7 @@ public final class PgbenchCompare {
                         headingDate(),
                         cores,
                         repoRoot.relativize(results).toString());
+        Proc.haltIfStopping();
         System.out.print(summary);
         System.out.flush();
         Text.write(results.resolve("summary.md"), summary);

@@ -83,7 +83,33 @@ final class Proc {
         return out;
     }
 
+    /** The thread cleaning up at exit; once set, no other thread may start a program. */
+    private static volatile Thread stopper;
+
+    /**
+     * Called by the exit hook. On Ctrl-C the main thread keeps running while the hook stops the
+     * processes; without this it would go on to the next runs against stopped targets and print a
+     * summary of aborted runs, where the shell version simply exited.
+     */
+    static void stopping() {
+        stopper = Thread.currentThread();
+    }
+
+    /**
+     * Parks any thread but the exit hook's once the run is ending; the JVM halts after the hook.
+     */
+    static void haltIfStopping() {
+        while (stopper != null && Thread.currentThread() != stopper) {
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                // keep waiting for the halt
+            }
+        }
+    }
+
     ProcessBuilder builder(List<String> command, Map<String, String> env) {
+        haltIfStopping();
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.environment().clear();
         pb.environment().putAll(baseEnv);
@@ -106,6 +132,7 @@ final class Proc {
                             .start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             int code = p.waitFor();
+            haltIfStopping();
             return new Result(code, out.replaceAll("\n+$", ""));
         } catch (IOException e) {
             return new Result(127, e.getMessage());
@@ -126,7 +153,9 @@ final class Proc {
                     outFile == null
                             ? ProcessBuilder.Redirect.DISCARD
                             : ProcessBuilder.Redirect.appendTo(outFile.toFile()));
-            return pb.start().waitFor();
+            int code = pb.start().waitFor();
+            haltIfStopping();
+            return code;
         } catch (IOException e) {
             return 127;
         } catch (InterruptedException e) {
