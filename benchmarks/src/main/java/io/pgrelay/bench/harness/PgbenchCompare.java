@@ -190,9 +190,12 @@ public final class PgbenchCompare {
 
     static String help() {
         try (InputStream in = PgbenchCompare.class.getResourceAsStream("help.txt")) {
+            if (in == null) {
+                return "benchmarks/pgbench-compare.sh: help text missing from the jar\n";
+            }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException | NullPointerException e) {
-            return "benchmarks/pgbench-compare.sh: help text missing from the jar\n";
+        } catch (IOException e) {
+            return "benchmarks/pgbench-compare.sh: help text unreadable: " + e.getMessage() + "\n";
         }
     }
 

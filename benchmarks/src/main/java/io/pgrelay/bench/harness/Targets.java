@@ -8,6 +8,8 @@ import java.util.Map;
 /** Starts and stops the proxies of one TLS mode, and knows which targets are running. */
 final class Targets {
     private final Context ctx;
+
+    /** In stop order: HAProxy before the PgBouncer it forwards to, as the shell version did. */
     private final Map<String, Proxy> proxies = new LinkedHashMap<>();
 
     /** The targets that run in the current mode, in --targets order. */
