@@ -73,47 +73,29 @@ final class PgbenchRun {
                         Settings.BENCH_DB));
         String sslmode = ctx.clientSslmode(target);
         Log.log(
-                "run "
-                        + run
-                        + "/"
-                        + s.runs
-                        + " #"
-                        + pos
-                        + ": "
-                        + target
-                        + " protocol="
-                        + proto
-                        + " clients="
-                        + clients
-                        + " jobs="
-                        + jobs
-                        + " -T "
-                        + runSecs
-                        + "s ("
-                        + s.duration
-                        + "s + "
-                        + slack
-                        + "s connect allowance)"
-                        + (ctx.tlsMode == TlsMode.OFF
+                String.format(
+                        "run %d/%d #%d: %s protocol=%s clients=%d jobs=%d -T %ds (%ds + %ds connect"
+                                + " allowance)%s",
+                        run,
+                        s.runs,
+                        pos,
+                        target,
+                        proto,
+                        clients,
+                        jobs,
+                        runSecs,
+                        s.duration,
+                        slack,
+                        ctx.tlsMode == TlsMode.OFF
                                 ? ""
                                 : ", TLS " + ctx.tlsMode.word + ", PGSSLMODE=" + sslmode));
         Text.write(
                 file,
-                "# target="
-                        + target
-                        + " protocol="
-                        + proto
-                        + " clients="
-                        + clients
-                        + " jobs="
-                        + jobs
-                        + " run="
-                        + run
-                        + " position="
-                        + pos
-                        + "\n# "
-                        + Text.shellQuoted(cmd)
-                        + "\n");
+                String.format(
+                        "# target=%s protocol=%s clients=%d jobs=%d run=%d position=%d\n# %s\n",
+                        target, proto, clients, jobs, run, pos, Text.shellQuoted(cmd)));
+
+        // CPU of the proxy (and for haproxy of the PgBouncer behind it) around the whole run.
         Long pid = targets.pid(target);
         Long pid2 = target.equals("haproxy") ? targets.pid("pgbouncer") : null;
         long before = Cpu.ticks(pid);
@@ -122,11 +104,9 @@ final class PgbenchRun {
                 new ArrayList<>(
                         List.of("timeout", "--kill-after=10", Integer.toString(runSecs + 180)));
         timed.addAll(cmd);
-        int rc =
-                ctx.proc.runTo(
-                        timed,
-                        Map.of("PGPASSWORD", Settings.BENCH_PASSWORD, "PGSSLMODE", sslmode),
-                        file);
+        Map<String, String> env =
+                Map.of("PGPASSWORD", Settings.BENCH_PASSWORD, "PGSSLMODE", sslmode);
+        int rc = ctx.proc.runTo(timed, env, file);
         long used = Cpu.ticks(pid) - before;
         long used2 = pid2 != null ? Cpu.ticks(pid2) - before2 : 0;
         Text.append(file, "# exit code " + rc + "\n");
@@ -139,29 +119,13 @@ final class PgbenchRun {
                 "# measured window (processed / tps, connection phase excluded): "
                         + window
                         + " s\n");
-        TxLog.Summary tx;
-        try {
-            List<Path> logs = TxLog.files(prefix);
-            tx = logs.isEmpty() ? TxLog.Summary.EMPTY : TxLog.read(logs);
-            for (Path p : logs) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            tx = TxLog.Summary.EMPTY;
-        }
+        TxLog.Summary tx = latencies(prefix);
         Text.append(
                 file,
-                "# txlog: "
-                        + tx.count()
-                        + " successful transactions logged, latency mean "
-                        + tx.mean()
-                        + " ms, p50 "
-                        + tx.p50()
-                        + " ms, p99 "
-                        + tx.p99()
-                        + " ms, max "
-                        + tx.max()
-                        + " ms\n");
+                String.format(
+                        "# txlog: %d successful transactions logged, latency mean %s ms, p50 %s"
+                                + " ms, p99 %s ms, max %s ms\n",
+                        tx.count(), tx.mean(), tx.p50(), tx.p99(), tx.max()));
         String mean = tx.mean();
         if (mean.equals("-")) { // no per-transaction log: fall back to pgbench's average
             mean = PgbenchOutput.latencyAverage(Text.lines(file));
@@ -176,24 +140,14 @@ final class PgbenchRun {
                 cpu2 = Cpu.perThousand(used + used2, clockTicks, out.processedCount());
             }
         }
+        String where = target + " " + proto + " c=" + clients;
         String status;
         if (rc != 0 || out.runAborted()) {
             status = "aborted (exit " + rc + ")";
             Log.log(
-                    "  -> "
-                            + target
-                            + " "
-                            + proto
-                            + " c="
-                            + clients
-                            + ": aborted (exit "
-                            + rc
-                            + ", "
-                            + out.abortedClients()
-                            + " clients aborted), tps="
-                            + (tps.isEmpty() ? "n/a" : tps)
-                            + "; see "
-                            + file);
+                    String.format(
+                            "  -> %s: aborted (exit %d, %d clients aborted), tps=%s; see %s",
+                            where, rc, out.abortedClients(), tps.isEmpty() ? "n/a" : tps, file));
             lines.stream()
                     .filter(l -> l.toLowerCase().matches(".*(error|fatal|abort).*"))
                     .limit(2)
@@ -203,25 +157,19 @@ final class PgbenchRun {
                     "no transactions within -T "
                             + runSecs
                             + "s (connecting took longer; raise CONNECT_SLACK)";
-            Log.log(
-                    "  -> " + target + " " + proto + " c=" + clients + ": " + status + "; see "
-                            + file);
+            Log.log("  -> " + where + ": " + status + "; see " + file);
         } else {
             status = "ok";
             Log.log(
-                    "  -> tps="
-                            + tps
-                            + " mean="
-                            + (mean.isEmpty() ? "n/a" : mean)
-                            + " ms p99="
-                            + tx.p99()
-                            + " ms failed="
-                            + (out.failed() == null ? "n/a" : out.failed())
-                            + " cpu="
-                            + (cpu.isEmpty() ? "-" : cpu)
-                            + " ms/1k tx (measured over "
-                            + window
-                            + "s)");
+                    String.format(
+                            "  -> tps=%s mean=%s ms p99=%s ms failed=%s cpu=%s ms/1k tx (measured"
+                                    + " over %ss)",
+                            tps,
+                            mean.isEmpty() ? "n/a" : mean,
+                            tx.p99(),
+                            out.failed() == null ? "n/a" : out.failed(),
+                            cpu.isEmpty() ? "-" : cpu,
+                            window));
         }
         String p99 = tx.p99().equals("-") ? "" : tx.p99();
         results.put(
@@ -231,28 +179,42 @@ final class PgbenchRun {
                 run,
                 new RunRecord(
                         status, tps, mean, p99, out.failed(), out.abortedClients(), cpu, cpu2));
-        Text.append(
-                csv,
-                String.join(
-                                ",",
-                                proto,
-                                Integer.toString(clients),
-                                Integer.toString(run),
-                                Integer.toString(pos),
-                                target,
-                                status.split(" ")[0],
-                                tps,
-                                mean,
-                                tx.p50(),
-                                tx.p99(),
-                                tx.max(),
-                                Long.toString(tx.count()),
-                                nz(out.processed()),
-                                nz(out.failed()),
-                                Integer.toString(out.abortedClients()),
-                                cpu,
-                                cpu2)
-                        + "\n");
+        List<String> row =
+                List.of(
+                        proto,
+                        Integer.toString(clients),
+                        Integer.toString(run),
+                        Integer.toString(pos),
+                        target,
+                        status.split(" ")[0],
+                        tps,
+                        mean,
+                        tx.p50(),
+                        tx.p99(),
+                        tx.max(),
+                        Long.toString(tx.count()),
+                        nz(out.processed()),
+                        nz(out.failed()),
+                        Integer.toString(out.abortedClients()),
+                        cpu,
+                        cpu2);
+        Text.append(csv, String.join(",", row) + "\n");
+    }
+
+    /**
+     * The per-transaction logs summed up, then deleted: the raw output keeps their "# txlog:" line.
+     */
+    private static TxLog.Summary latencies(Path prefix) {
+        try {
+            List<Path> logs = TxLog.files(prefix);
+            TxLog.Summary tx = logs.isEmpty() ? TxLog.Summary.EMPTY : TxLog.read(logs);
+            for (Path p : logs) {
+                Files.deleteIfExists(p);
+            }
+            return tx;
+        } catch (IOException e) {
+            return TxLog.Summary.EMPTY;
+        }
     }
 
     private static String nz(String v) {
