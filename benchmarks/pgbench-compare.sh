@@ -19,8 +19,8 @@ JAR=$SCRIPT_DIR/target/benchmarks.jar
 
 # The shaded jar's Main-Class is JMH's, so the program is started by class name.
 if [[ ! -f $JAR || -n $(find "$SCRIPT_DIR/src/main" "$SCRIPT_DIR/pom.xml" -type f -newer "$JAR" -print -quit) ]]; then
-    printf '[%s] building %s (mvn -B -o -q -pl benchmarks -am package -DskipTests)\n' "$(date +%H:%M:%S)" "$JAR" >&2
-    (cd "$REPO_ROOT" && mvn -B -o -q -pl benchmarks -am package -DskipTests) >&2
+    printf '[%s] building %s (mvn -B -q -pl benchmarks -am package -DskipTests)\n' "$(date +%H:%M:%S)" "$JAR" >&2
+    (cd "$REPO_ROOT" && mvn -B -q -pl benchmarks -am package -DskipTests) >&2
 fi
 
 # pgbench and the proxies inherit this process's open-files limit: 1000 clients need more than
