@@ -144,6 +144,15 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
     private ReplyRelay replyRelay;
     private ReadPause readPause;
     private RequestRelay requests;
+
+    /**
+     * A client read is being handled. A connection granted inside it (an idle one on this loop) is
+     * not flushed when linked but at the read's end, with the rest of the read: flushed at once,
+     * the first message of a batch (the Parse of Parse/Bind/Describe/Execute/Sync) would reach
+     * PostgreSQL alone, and wake it twice per transaction.
+     */
+    private boolean reading;
+
     private boolean closeWhenIdle;
     private boolean draining;
     private volatile long lastActivityNanos = connectedAtNanos;
@@ -339,6 +348,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
         ByteBuf in = (ByteBuf) msg;
         eventNanos = System.nanoTime();
         lastActivityNanos = eventNanos;
+        reading = true;
         try {
             if (state == State.STARTUP) {
                 login.onStartupPacket(in);
@@ -383,6 +393,7 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        reading = false;
         requests.flush();
         output.flush();
     }
@@ -704,7 +715,9 @@ final class ClientSession extends ChannelInboundHandlerAdapter {
             requests.wroteToServer();
         }
         requests.sendPending();
-        requests.flush();
+        if (!reading) {
+            requests.flush();
+        } // else channelReadComplete flushes, once the rest of the read has been added
     }
 
     // ---------------------------------------------------------------- relay: server → client
