@@ -65,6 +65,16 @@ final class Context {
 
     /** A real login and query through a target; the result's output is psql's messages. */
     Proc.Result checkSql(int port, String target) {
+        return selectOne(port, Map.of("PGSSLMODE", clientSslmode(target)));
+    }
+
+    /**
+     * psql's "select 1" as the benchmark user on a port, with these libpq variables (sslmode,
+     * channel binding) beside the password.
+     */
+    Proc.Result selectOne(int port, Map<String, String> libpq) {
+        Map<String, String> env = new HashMap<>(libpq);
+        env.put("PGPASSWORD", Settings.BENCH_PASSWORD);
         return proc.capture(
                 List.of(
                         "timeout",
@@ -83,7 +93,7 @@ final class Context {
                         Settings.BENCH_DB,
                         "-c",
                         "select 1"),
-                Map.of("PGPASSWORD", Settings.BENCH_PASSWORD, "PGSSLMODE", clientSslmode(target)));
+                env);
     }
 
     /** The open-files soft limit this process (and so every child) has, or -1 when unlimited. */

@@ -95,31 +95,7 @@ final class TlsFootnotes {
     /** "yes" when a login with channel_binding=require works. */
     private String channelBinding(int port) {
         Proc.Result r =
-                ctx.proc.capture(
-                        List.of(
-                                "timeout",
-                                "30",
-                                ctx.settings.pgBindir + "/psql",
-                                "-X",
-                                "-q",
-                                "-At",
-                                "-h",
-                                Settings.HOST,
-                                "-p",
-                                Integer.toString(port),
-                                "-U",
-                                Settings.BENCH_USER,
-                                "-d",
-                                Settings.BENCH_DB,
-                                "-c",
-                                "select 1"),
-                        Map.of(
-                                "PGPASSWORD",
-                                Settings.BENCH_PASSWORD,
-                                "PGSSLMODE",
-                                "require",
-                                "PGCHANNELBINDING",
-                                "require"));
+                ctx.selectOne(port, Map.of("PGSSLMODE", "require", "PGCHANNELBINDING", "require"));
         return r.ok() ? "yes" : "no";
     }
 }
